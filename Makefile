@@ -1,0 +1,46 @@
+# Two entry points (see README): `make demo` runs the quickstart, `make test` runs the tests.
+# Each creates its own virtual environment on first use; PYTHON picks the interpreter.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+TEST_EXTRAS := dev,postgres,mysql,kubernetes,pipeline
+DEMO_DIR ?= .demo
+PYTEST_ARGS ?=
+
+.PHONY: demo test proto lint typecheck clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# One stamp per set of extras, so `make demo` stays light and `make test` adds the test tools.
+$(VENV)/.installed-core: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[$(TEST_EXTRAS)]'
+	touch $@ $(VENV)/.installed-core
+
+demo: $(VENV)/.installed-core
+	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
+	$(BIN)/tuner run examples/quickstart.yaml --db sqlite:///$(DEMO_DIR)/tuner.db \
+		--run-dir $(DEMO_DIR)/runs --output $(DEMO_DIR)/result.json
+
+# pytest exits 5 when it collected no tests: that is a failure here, not a pass.
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest ran no tests: failing" >&2; exit 1; fi; exit $$rc
+
+proto: $(VENV)/.installed-test
+	PYTHON=$(BIN)/python bash scripts/gen_proto.sh
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+
+typecheck: $(VENV)/.installed-test
+	$(BIN)/mypy tuner suggestion
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache

@@ -1,0 +1,28 @@
+"""`tuner suggestion-server`: serve every suggestion algorithm and early stopping over gRPC."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "suggestion-server",
+        help="run the gRPC suggestion and early-stopping server",
+        description="Serve Katib's api.v1.beta1 Suggestion and EarlyStopping services (and "
+        "grpc.health.v1) for every algorithm. Port 0 picks a free port; the bound address is "
+        "printed. SIGTERM stops it gracefully.",
+    )
+    parser.add_argument(
+        "--address",
+        default="127.0.0.1:6789",
+        help="HOST:PORT to listen on (default 127.0.0.1:6789; use 0.0.0.0:6789 in a container)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    # Imported here so `tuner validate` does not pay for grpc and the algorithm libraries.
+    from suggestion.service import run_server
+
+    return run_server(args.address)
