@@ -1,0 +1,87 @@
+"""The Katib ``kubeflow.org/v1beta1`` Experiment: typed model, validation, loading, rendering.
+
+Load YAML with ``load_file``/``loads`` or build an ``Experiment`` in Python (snake_case
+names); either way defaults are applied as Katib's webhook does and a broken spec raises
+``SpecError`` listing every ``SpecIssue``. ``render_trial`` fills the trial template for one
+parameter assignment.
+"""
+
+from __future__ import annotations
+
+from tuner.space import Distribution, ParameterType
+from tuner.spec._common import (
+    AlgorithmSetting,
+    AlgorithmSpec,
+    CollectorSpec,
+    EarlyStoppingSetting,
+    EarlyStoppingSpec,
+    FileSystemPath,
+    FilterSpec,
+    MetricsCollectorSpec,
+    MetricStrategy,
+    ObjectiveSpec,
+    ObjectMeta,
+    SourceSpec,
+)
+from tuner.spec._experiment import (
+    Experiment,
+    ExperimentSpec,
+    FeasibleSpace,
+    ParameterSpec,
+    TrialParameterSpec,
+    TrialTemplate,
+)
+from tuner.spec._issues import SpecError, SpecIssue
+from tuner.spec._katib import (
+    API_VERSION,
+    KIND,
+    LABEL_EXPERIMENT,
+    LABEL_TRIAL,
+    CollectorKind,
+    FileFormat,
+    FileSystemKind,
+    MetricStrategyType,
+    ObjectiveType,
+    ResumePolicy,
+)
+from tuner.spec._loading import load_file, loads
+from tuner.spec._rendering import RenderedTrial, render_trial
+
+__all__ = [
+    "API_VERSION",
+    "KIND",
+    "LABEL_EXPERIMENT",
+    "LABEL_TRIAL",
+    "AlgorithmSetting",
+    "AlgorithmSpec",
+    "CollectorKind",
+    "CollectorSpec",
+    "Distribution",
+    "EarlyStoppingSetting",
+    "EarlyStoppingSpec",
+    "Experiment",
+    "ExperimentSpec",
+    "FeasibleSpace",
+    "FileFormat",
+    "FileSystemKind",
+    "FileSystemPath",
+    "FilterSpec",
+    "MetricStrategy",
+    "MetricStrategyType",
+    "MetricsCollectorSpec",
+    "ObjectMeta",
+    "ObjectiveSpec",
+    "ObjectiveType",
+    "ParameterSpec",
+    "ParameterType",
+    "RenderedTrial",
+    "ResumePolicy",
+    "SourceSpec",
+    "SpecError",
+    "SpecIssue",
+    "TrialParameterSpec",
+    "TrialTemplate",
+    "load_file",
+    "loads",
+    "render_trial",
+]
