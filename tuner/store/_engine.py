@@ -1,0 +1,122 @@
+"""Database URLs and engines: the default SQLite file, driver mapping, SQLite pragmas, BEGIN."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.pool import StaticPool
+
+from ._errors import StoreError
+
+DEFAULT_SQLITE_FILE = "tuner.db"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+WRITE_OPTIONS: dict[str, Any] = {"tuner_sqlite_begin": "IMMEDIATE"}
+"""Execution options of a connection that will write.
+
+On SQLite the write lock is taken at BEGIN: a deferred transaction that reads and then
+writes fails at once with SQLITE_BUSY when another writer committed in between, whereas
+BEGIN IMMEDIATE waits for the lock under busy_timeout. Other databases ignore the option.
+"""
+
+# Plain scheme -> the driver the `postgres` and `mysql` extras install.
+_DRIVERS = {
+    "postgresql": "postgresql+psycopg",
+    "postgres": "postgresql+psycopg",
+    "mysql": "mysql+pymysql",
+    "mariadb": "mariadb+pymysql",
+}
+_EXTRAS = {"postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}
+
+
+def resolve_url(url: str | None = None, path: str | os.PathLike[str] | None = None) -> URL:
+    """The SQLAlchemy URL for `Store.open`'s arguments.
+
+    Nothing given: `tuner.db` in the working directory. A string without `://` is a file
+    path. `postgresql://`, `postgres://`, `mysql://` and `mariadb://` get the drivers that
+    tuner's extras install (psycopg 3, PyMySQL).
+    """
+    if url is not None and path is not None:
+        raise ValueError("Store.open: give url or path, not both")
+    if url is None or "://" not in url:
+        file = Path(path if path is not None else (url or DEFAULT_SQLITE_FILE))
+        # Absolute, so a later chdir of the process cannot move the database.
+        return URL.create("sqlite", database=str(file.expanduser().resolve()))
+    try:
+        parsed = make_url(url)
+    except ArgumentError as e:
+        raise StoreError(f"database URL {url!r} is not valid: {e}") from e
+    if parsed.drivername in _DRIVERS:
+        parsed = parsed.set(drivername=_DRIVERS[parsed.drivername])
+    if parsed.get_backend_name() in ("mysql", "mariadb") and "charset" not in parsed.query:
+        parsed = parsed.update_query_dict({"charset": "utf8mb4"})
+    return parsed
+
+
+def is_memory_sqlite(url: URL) -> bool:
+    """True for `sqlite://` and `sqlite:///:memory:`, which live in one process only."""
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
+def create_store_engine(url: URL) -> Engine:
+    """An engine configured for the store's backend; no connection is made yet."""
+    backend = url.get_backend_name()
+    kwargs: dict[str, Any] = {
+        # Refuse NaN/inf in JSON: PostgreSQL and MySQL reject it, SQLite would store
+        # text that other JSON readers cannot parse.
+        "json_serializer": functools.partial(json.dumps, allow_nan=False),
+    }
+    if backend == "sqlite":
+        if is_memory_sqlite(url):
+            kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
+    else:
+        kwargs["pool_pre_ping"] = True  # a long-lived controller outlives server connections
+    if backend in ("mysql", "mariadb"):
+        # InnoDB's default REPEATABLE READ would pin a snapshot per transaction; the
+        # controller wants each statement to see the latest commits, as on PostgreSQL.
+        kwargs["isolation_level"] = "READ COMMITTED"
+    try:
+        engine = create_engine(url, **kwargs)
+    except ImportError as e:
+        extra = _EXTRAS.get(backend)
+        hint = f"; install it with: pip install 'tuner[{extra}]'" if extra else ""
+        raise StoreError(f"database driver for {url.drivername!r} is not installed{hint}") from e
+    except ArgumentError as e:
+        raise StoreError(f"database URL {url.render_as_string()!r} is not usable: {e}") from e
+    if backend == "sqlite":
+        _configure_sqlite(engine, memory=is_memory_sqlite(url))
+    return engine
+
+
+def _configure_sqlite(engine: Engine, *, memory: bool) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # The driver's own implicit BEGIN skips SELECT and DDL; we emit BEGIN ourselves
+        # (SQLAlchemy's documented recipe), so reads and migrations are transactional.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            # busy_timeout first: switching to WAL needs a lock another process may hold.
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            if not memory:
+                # WAL lets the CLI read while the controller writes; NORMAL sync is
+                # durable across application crashes, which is what WAL needs.
+                cursor.execute("PRAGMA journal_mode = WAL")
+                cursor.execute("PRAGMA synchronous = NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        mode = connection.get_execution_options().get("tuner_sqlite_begin", "DEFERRED")
+        if mode not in ("DEFERRED", "IMMEDIATE"):
+            raise ValueError(f"tuner_sqlite_begin: {mode!r} is not DEFERRED or IMMEDIATE")
+        connection.exec_driver_sql(f"BEGIN {mode}")

@@ -1,0 +1,114 @@
+"""Schema migrations on open: Alembic, configured in code, run once under a database lock.
+
+Two processes may open a fresh database at the same moment (a controller and a CLI, two
+controllers): the upgrade runs inside a lock held for its whole duration (SQLite's write
+lock via BEGIN IMMEDIATE, a PostgreSQL transaction advisory lock, MySQL's GET_LOCK), and the
+revision is checked again once the lock is held, so the second process finds the work done.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.script.revision import RevisionError
+from alembic.util import CommandError
+from sqlalchemy import Connection, Engine, text
+
+from ._engine import WRITE_OPTIONS
+from ._errors import StoreError
+
+VERSION_TABLE = "tuner_alembic_version"
+"""Alembic's bookkeeping table; named for tuner so a database shared with another
+Alembic-managed application keeps both histories apart."""
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+_PG_LOCK_KEY = 0x7475_6E65_7200  # arbitrary constant: "tuner\0" in ASCII
+_MYSQL_LOCK_NAME = "tuner.store.migrate"
+_MYSQL_LOCK_TIMEOUT_S = 300
+
+
+def alembic_config() -> Config:
+    """An Alembic config for the packaged migrations; no alembic.ini is read."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("path_separator", "os")
+    return config
+
+
+def head_revision() -> str:
+    """The newest revision this version of tuner knows."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None, "the packaged migrations have no head revision"
+    return head
+
+
+def current_revision(connection: Connection) -> str | None:
+    """The revision the database is at, None when it has no tuner tables yet."""
+    context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+    return context.get_current_revision()
+
+
+def upgrade_to_head(engine: Engine) -> None:
+    """Bring the database to the head revision; a no-op (read only) when it is there."""
+    config = alembic_config()
+    script = ScriptDirectory.from_config(config)
+    head = script.get_current_head()
+    with engine.connect() as connection:
+        # Checked without any lock first, so readers of an up-to-date database never
+        # wait for (or block) a writer.
+        if _checked_revision(script, current_revision(connection)) == head:
+            return
+    with engine.connect() as connection:
+        connection.execution_options(**WRITE_OPTIONS)
+        dialect = connection.dialect.name
+        if dialect in ("mysql", "mariadb"):
+            _mysql_get_lock(connection)
+        try:
+            with connection.begin():
+                if dialect == "postgresql":
+                    connection.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY}
+                    )
+                if _checked_revision(script, current_revision(connection)) != head:
+                    config.attributes["connection"] = connection
+                    command.upgrade(config, "head")
+        except (CommandError, RevisionError) as e:
+            raise StoreError(f"database schema migration failed: {e}") from e
+        finally:
+            if dialect in ("mysql", "mariadb"):
+                connection.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": _MYSQL_LOCK_NAME})
+                connection.commit()
+
+
+def _checked_revision(script: ScriptDirectory, revision: str | None) -> str | None:
+    if revision is not None:
+        try:
+            script.get_revision(revision)
+        except (CommandError, RevisionError) as e:
+            raise StoreError(
+                f"database schema is at revision {revision!r}, which this version of tuner"
+                f" does not know (newest known: {script.get_current_head()!r}); a newer tuner"
+                " wrote it, so upgrade tuner"
+            ) from e
+    return revision
+
+
+def _mysql_get_lock(connection: Connection) -> None:
+    got = connection.execute(
+        text("SELECT GET_LOCK(:name, :timeout)"),
+        {"name": _MYSQL_LOCK_NAME, "timeout": _MYSQL_LOCK_TIMEOUT_S},
+    ).scalar()
+    # GET_LOCK is held by the session, not the transaction: end this one so the
+    # migration's own transaction starts fresh (and sees the latest commits).
+    connection.commit()
+    if got != 1:
+        raise StoreError(
+            f"timed out after {_MYSQL_LOCK_TIMEOUT_S}s waiting for lock {_MYSQL_LOCK_NAME!r}"
+            " held by another process migrating the database",
+            retryable=True,
+        )

@@ -1,0 +1,393 @@
+"""`Store`: the controller's source of truth, one SQL transaction per method call."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, delete, func, select
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import SQLAlchemyError
+
+from . import _schema
+from ._convert import check_name, encode_summary, experiment_record, trial_record
+from ._domain import (
+    ExperimentRecord,
+    ExperimentStatus,
+    MetricSummary,
+    TrialRecord,
+    TrialStatus,
+    check_parameters,
+    is_better,
+    require_aware,
+)
+from ._engine import create_store_engine, resolve_url
+from ._errors import ExperimentExists, ExperimentNotFound, StoreError, TrialExists
+from ._leases import LeaseMethods
+from ._models import ExperimentRow, TrialRow, encode_float
+from ._observations import ObservationMethods
+from ._transactions import db_now, experiment_row, translate, trial_row
+
+
+class Store(LeaseMethods, ObservationMethods):
+    """Experiments, trials and observations in SQLite, PostgreSQL or MySQL/MariaDB.
+
+    Open with `Store.open(...)`, which applies pending schema migrations. Every method is
+    one transaction: it commits entirely or not at all. A `Store` may be shared by threads;
+    several processes may open the same database (on SQLite: one writer at a time, any
+    number of readers, thanks to WAL). Records returned are detached snapshots.
+
+    Clock: every timestamp the store sets itself (created_at, updated_at, default
+    started_at/completed_at, lease expiry) is the database server's clock, read once per
+    transaction, so controllers on several hosts compare leases on one clock. SQLite is a
+    local file, so there it is this process's clock. Timestamps passed in are kept as given.
+
+    Raises `StoreError` (or a subclass) for database failures, with `retryable` set when a
+    retry may succeed; `ValueError`/`TypeError` for malformed arguments.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        """Wrap an engine whose schema is at head; prefer `Store.open`."""
+        super().__init__(engine)
+
+    @classmethod
+    def open(cls, url: str | None = None, *, path: str | os.PathLike[str] | None = None) -> Store:
+        """Open (creating if needed) the database and migrate it to the current schema.
+
+        `url`: a SQLAlchemy URL (`sqlite:///file.db`, `postgresql://...`, `mysql://...`)
+        or a bare file path; `path`: a SQLite file path. Neither: `tuner.db` in the working
+        directory.
+        """
+        engine = create_store_engine(resolve_url(url, path))
+        try:
+            _schema.upgrade_to_head(engine)
+        except SQLAlchemyError as e:
+            engine.dispose()
+            raise translate(e, f"opening database {_safe_url(engine.url)}") from e
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine)
+
+    @property
+    def engine(self) -> Engine:
+        """The underlying engine, for diagnostics and tests; write only through the store."""
+        return self._engine
+
+    @property
+    def url(self) -> str:
+        """The database URL with any password masked."""
+        return _safe_url(self._engine.url)
+
+    def close(self) -> None:
+        """Close all pooled connections; the store must not be used afterwards."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- experiments -----------------------------------------------------------------
+
+    def create_experiment(
+        self, name: str, namespace: str, spec: Mapping[str, Any]
+    ) -> ExperimentRecord:
+        """Store a new experiment in state Created. Raises `ExperimentExists`."""
+        check_name("experiment name", name)
+        check_name("experiment namespace", namespace)
+        with self._write(f"creating experiment {name!r}", lambda: ExperimentExists(name)) as s:
+            if s.scalar(select(ExperimentRow.id).where(ExperimentRow.name == name)) is not None:
+                raise ExperimentExists(name)
+            now = db_now(s)
+            row = ExperimentRow(
+                name=name,
+                namespace=namespace,
+                spec=dict(spec),
+                status=ExperimentStatus.CREATED.value,
+                created_at=now,
+                updated_at=now,
+            )
+            s.add(row)
+            s.flush()
+            return experiment_record(row)
+
+    def get_experiment(self, name: str) -> ExperimentRecord:
+        """The experiment named `name`. Raises `ExperimentNotFound`."""
+        with self._read(f"reading experiment {name!r}") as s:
+            return experiment_record(experiment_row(s, name))
+
+    def list_experiments(
+        self, statuses: Iterable[ExperimentStatus] | None = None
+    ) -> list[ExperimentRecord]:
+        """All experiments (or those in `statuses`), oldest first."""
+        stmt = select(ExperimentRow).order_by(ExperimentRow.created_at, ExperimentRow.id)
+        if statuses is not None:
+            stmt = stmt.where(
+                ExperimentRow.status.in_([ExperimentStatus(x).value for x in statuses])
+            )
+        with self._read("listing experiments") as s:
+            return [experiment_record(row) for row in s.scalars(stmt)]
+
+    def update_experiment_spec(self, name: str, spec: Mapping[str, Any]) -> ExperimentRecord:
+        """Replace the stored spec (e.g. a raised maxTrialCount). Raises `ExperimentNotFound`."""
+        with self._write(f"updating the spec of experiment {name!r}") as s:
+            row = experiment_row(s, name, for_update=True)
+            row.spec = dict(spec)
+            row.updated_at = db_now(s)
+            s.flush()
+            return experiment_record(row)
+
+    def set_experiment_status(
+        self,
+        name: str,
+        status: ExperimentStatus,
+        reason: str | None = None,
+        message: str | None = None,
+    ) -> ExperimentRecord:
+        """Set status, reason and message (None clears them) and the matching timestamps.
+
+        Running sets started_at (first time only); Succeeded/Failed set completed_at;
+        Running and Restarting clear completed_at. Raises `ExperimentNotFound`.
+        """
+        status = ExperimentStatus(status)
+        with self._write(f"setting the status of experiment {name!r}") as s:
+            row = experiment_row(s, name, for_update=True)
+            now = db_now(s)
+            row.status, row.reason, row.message, row.updated_at = status.value, reason, message, now
+            if status is ExperimentStatus.RUNNING and row.started_at is None:
+                row.started_at = now
+            if status.is_finished():
+                row.completed_at = now
+            elif status in (ExperimentStatus.RUNNING, ExperimentStatus.RESTARTING):
+                row.completed_at = None
+            s.flush()
+            return experiment_record(row)
+
+    def delete_experiment(self, name: str) -> None:
+        """Delete the experiment with its trials and observations. Raises `ExperimentNotFound`."""
+        with self._write(f"deleting experiment {name!r}") as s:
+            result = s.execute(
+                delete(ExperimentRow).where(ExperimentRow.name == name),
+                execution_options={"synchronize_session": False},
+            )
+            if result.rowcount == 0:  # type: ignore[attr-defined]
+                raise ExperimentNotFound(name)
+
+    # -- trials ----------------------------------------------------------------------
+
+    def create_trials(
+        self,
+        experiment: str,
+        trials: Iterable[tuple[str, Mapping[str, str]]],
+        status: TrialStatus = TrialStatus.CREATED,
+    ) -> list[TrialRecord]:
+        """Store new trials `(name, {parameter: wire string})` of `experiment`, all or none.
+
+        Raises `TrialExists` (a name already stored or repeated in the batch; nothing is
+        stored then) and `ExperimentNotFound`.
+        """
+        status = TrialStatus(status)
+        batch = [(check_name("trial name", n), check_parameters(n, p)) for n, p in trials]
+        seen: set[str] = set()
+        for trial_name, _ in batch:
+            if trial_name in seen:
+                raise TrialExists(trial_name, "is repeated in the batch")
+            seen.add(trial_name)
+        names = [n for n, _ in batch]
+        conflict = lambda: TrialExists(", ".join(names), "(one of them) already exists")  # noqa: E731
+        with self._write(f"creating trials of experiment {experiment!r}", conflict) as s:
+            exp = experiment_row(s, experiment, for_update=True)
+            for chunk in _chunks(names, 500):
+                taken = s.scalars(select(TrialRow.name).where(TrialRow.name.in_(chunk))).first()
+                if taken is not None:
+                    raise TrialExists(taken)
+            now = db_now(s)
+            rows = [
+                TrialRow(
+                    experiment_id=exp.id,
+                    name=n,
+                    parameters=p,
+                    status=status.value,
+                    created_at=now,
+                    started_at=now if status is TrialStatus.RUNNING else None,
+                )
+                for n, p in batch
+            ]
+            s.add_all(rows)
+            s.flush()
+            return [trial_record(row, experiment) for row in rows]
+
+    def get_trial(self, name: str) -> TrialRecord:
+        """The trial named `name`. Raises `TrialNotFound`."""
+        with self._read(f"reading trial {name!r}") as s:
+            trial, exp = trial_row(s, name)
+            return trial_record(trial, exp.name)
+
+    def list_trials(
+        self, experiment: str, statuses: Iterable[TrialStatus] | None = None
+    ) -> list[TrialRecord]:
+        """The experiment's trials (or those in `statuses`) in creation order."""
+        with self._read(f"listing trials of experiment {experiment!r}") as s:
+            exp = experiment_row(s, experiment)
+            stmt = select(TrialRow).where(TrialRow.experiment_id == exp.id).order_by(TrialRow.id)
+            if statuses is not None:
+                stmt = stmt.where(TrialRow.status.in_([TrialStatus(x).value for x in statuses]))
+            return [trial_record(row, experiment) for row in s.scalars(stmt)]
+
+    def count_trials(self, experiment: str) -> dict[TrialStatus, int]:
+        """Number of the experiment's trials in each status (every status present, maybe 0)."""
+        with self._read(f"counting trials of experiment {experiment!r}") as s:
+            exp = experiment_row(s, experiment)
+            rows = s.execute(
+                select(TrialRow.status, func.count())
+                .where(TrialRow.experiment_id == exp.id)
+                .group_by(TrialRow.status)
+            )
+            counts = dict.fromkeys(TrialStatus, 0)
+            for status, count in rows:
+                counts[TrialStatus(status)] = count
+            return counts
+
+    def update_trial(
+        self,
+        name: str,
+        *,
+        status: TrialStatus | None = None,
+        executor_kind: str | None = None,
+        executor_ref: Mapping[str, Any] | None = None,
+        exit_code: int | None = None,
+        message: str | None = None,
+        log_path: str | None = None,
+        started_at: datetime | None = None,
+        completed_at: datetime | None = None,
+    ) -> TrialRecord:
+        """Change the given fields of a trial; None leaves a field as it is.
+
+        `status` may only be Created or Running here (Running sets started_at if unset);
+        end a trial with `finish_trial`, which also keeps the best trial current.
+        Raises `TrialNotFound`.
+        """
+        status = None if status is None else TrialStatus(status)
+        if status is not None and not status.is_active():
+            raise ValueError(
+                f"update_trial status: {status.value} is a finished state;"
+                " use finish_trial to end a trial"
+            )
+        with self._write(f"updating trial {name!r}") as s:
+            trial, exp = trial_row(s, name, for_update=True)
+            if status is not None:
+                trial.status = status.value
+                if (
+                    status is TrialStatus.RUNNING
+                    and trial.started_at is None
+                    and started_at is None
+                ):
+                    trial.started_at = db_now(s)
+            if executor_kind is not None:
+                trial.executor_kind = executor_kind
+            if executor_ref is not None:
+                trial.executor_ref = dict(executor_ref)
+            if exit_code is not None:
+                trial.exit_code = exit_code
+            if message is not None:
+                trial.message = message
+            if log_path is not None:
+                trial.log_path = log_path
+            if started_at is not None:
+                trial.started_at = require_aware(started_at, "started_at")
+            if completed_at is not None:
+                trial.completed_at = require_aware(completed_at, "completed_at")
+            s.flush()
+            return trial_record(trial, exp.name)
+
+    def finish_trial(
+        self,
+        name: str,
+        status: TrialStatus,
+        objective_value: float | None = None,
+        metrics_summary: Mapping[str, MetricSummary] | None = None,
+        exit_code: int | None = None,
+        message: str | None = None,
+        *,
+        goal_type: str | None = None,
+        completed_at: datetime | None = None,
+    ) -> TrialRecord:
+        """End a trial and, in the same transaction, update the experiment's best trial.
+
+        `status` must be a finished state. A Succeeded or EarlyStopped trial with an
+        objective value that is not NaN becomes the best trial if it beats the current
+        one (ties keep the earlier) by `goal_type` ("minimize"/"maximize"), or by the
+        stored spec's `objective.type` when `goal_type` is None. `completed_at` defaults
+        to now. Raises `TrialNotFound`, and `StoreError` if the trial already finished.
+        """
+        status = TrialStatus(status)
+        if not status.is_finished():
+            raise ValueError(f"finish_trial status: {status.value} is not a finished state")
+        if goal_type is not None and goal_type not in ("minimize", "maximize"):
+            raise ValueError(f"goal_type: {goal_type!r} is not 'minimize' or 'maximize'")
+        objective = None if objective_value is None else float(objective_value)
+        summary = encode_summary(metrics_summary)
+        with self._write(f"finishing trial {name!r}") as s:
+            trial, exp = trial_row(s, name, for_update=True)
+            if TrialStatus(trial.status).is_finished():
+                raise StoreError(
+                    f"trial {name!r} already finished as {trial.status}; it cannot finish"
+                    f" again as {status.value}"
+                )
+            trial.status = status.value
+            trial.objective_value, trial.objective_nonfinite = encode_float(objective)
+            trial.metrics_summary = summary
+            trial.exit_code = exit_code
+            trial.message = message
+            now = db_now(s)
+            trial.completed_at = (
+                now if completed_at is None else require_aware(completed_at, "completed_at")
+            )
+            if objective is not None and status.counts_for_best():
+                goal = goal_type if goal_type is not None else _goal_from_spec(exp)
+                incumbent = None
+                if exp.best_trial_name is not None:
+                    best = s.scalars(
+                        select(TrialRow).where(TrialRow.name == exp.best_trial_name)
+                    ).one_or_none()
+                    if best is not None:
+                        incumbent = trial_record(best, exp.name).objective_value
+                if is_better(objective, incumbent, goal):
+                    exp.best_trial_name = trial.name
+                    exp.updated_at = now
+            s.flush()
+            return trial_record(trial, exp.name)
+
+    def best_trial(self, experiment: str) -> TrialRecord | None:
+        """The experiment's best finished trial so far, None before one has an objective."""
+        with self._read(f"reading the best trial of experiment {experiment!r}") as s:
+            exp = experiment_row(s, experiment)
+            if exp.best_trial_name is None:
+                return None
+            row = s.scalars(
+                select(TrialRow).where(TrialRow.name == exp.best_trial_name)
+            ).one_or_none()
+            return None if row is None else trial_record(row, experiment)
+
+
+def _goal_from_spec(exp: ExperimentRow) -> str:
+    goal = (exp.spec.get("objective") or {}).get("type")
+    if goal not in ("minimize", "maximize"):
+        raise StoreError(
+            f"experiment {exp.name!r} spec.objective.type: {goal!r} is not 'minimize' or"
+            " 'maximize'; pass goal_type to finish_trial or fix the stored spec"
+        )
+    return str(goal)
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _safe_url(url: URL) -> str:
+    return url.render_as_string(hide_password=True)

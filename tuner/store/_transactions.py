@@ -1,0 +1,98 @@
+"""Transactions of the store: read and write sessions, row lookups, database time, error mapping."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+
+from sqlalchemy import Engine, select, text
+from sqlalchemy.exc import DisconnectionError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ._domain import utc_now
+from ._engine import WRITE_OPTIONS
+from ._errors import ExperimentNotFound, StoreError, TrialNotFound
+from ._models import ExperimentRow, TrialRow
+
+_RETRYABLE = (OperationalError, DisconnectionError, PoolTimeoutError)
+
+
+class Transactions:
+    """Base of `Store`: one session and transaction per public call, errors translated."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._sessions = sessionmaker(bind=engine, expire_on_commit=False)
+
+    @contextmanager
+    def _read(self, what: str) -> Iterator[Session]:
+        try:
+            with self._sessions() as session, session.begin():
+                yield session
+        except SQLAlchemyError as e:
+            raise translate(e, what) from e
+
+    @contextmanager
+    def _write(
+        self, what: str, on_conflict: Callable[[], StoreError] | None = None
+    ) -> Iterator[Session]:
+        """A write transaction; `on_conflict` makes the error for a unique-key violation."""
+        try:
+            with self._sessions() as session, session.begin():
+                session.connection(execution_options=WRITE_OPTIONS)
+                yield session
+        except IntegrityError as e:
+            if on_conflict is not None:
+                raise on_conflict() from e
+            raise translate(e, what) from e
+        except SQLAlchemyError as e:
+            raise translate(e, what) from e
+
+
+def experiment_row(s: Session, name: str, *, for_update: bool = False) -> ExperimentRow:
+    """The experiment's row, or `ExperimentNotFound`."""
+    stmt = select(ExperimentRow).where(ExperimentRow.name == name)
+    if for_update:
+        stmt = stmt.with_for_update()
+    row = s.scalars(stmt).one_or_none()
+    if row is None:
+        raise ExperimentNotFound(name)
+    return row
+
+
+def trial_row(s: Session, name: str, *, for_update: bool = False) -> tuple[TrialRow, ExperimentRow]:
+    """The trial's row with its experiment's row, or `TrialNotFound`."""
+    stmt = select(TrialRow, ExperimentRow).join(ExperimentRow).where(TrialRow.name == name)
+    if for_update:
+        # Locks the experiment row too: finishing trials of one experiment is serialized,
+        # so two finishes cannot both think they beat the same incumbent.
+        stmt = stmt.with_for_update()
+    found = s.execute(stmt).one_or_none()
+    if found is None:
+        raise TrialNotFound(name)
+    return found[0], found[1]
+
+
+def db_now(s: Session) -> datetime:
+    """The database's current UTC time (this process's clock for SQLite, a local file)."""
+    dialect = s.get_bind().dialect.name
+    if dialect == "postgresql":
+        value = s.scalar(text("SELECT statement_timestamp()"))
+    elif dialect in ("mysql", "mariadb"):
+        value = s.scalar(text("SELECT UTC_TIMESTAMP(6)"))
+    else:
+        return utc_now()
+    assert isinstance(value, datetime)
+    return (
+        value.replace(tzinfo=timezone.utc)
+        if value.tzinfo is None
+        else value.astimezone(timezone.utc)
+    )
+
+
+def translate(e: SQLAlchemyError, what: str) -> StoreError:
+    """A `StoreError` saying what failed and why, retryable for lock and connection errors."""
+    cause = getattr(e, "orig", None) or e
+    return StoreError(f"{what} failed: {cause}", retryable=isinstance(e, _RETRYABLE))
