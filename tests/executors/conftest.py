@@ -1,0 +1,159 @@
+"""Executor fixtures: a LocalExecutor in a temp dir, and a harness with small trial programs,
+waits that only guard against hangs, and /proc look-ups that prove no process is left."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tuner.executors import LocalExecutor, Outcome, TrialHandle
+
+# Waits only guard against hangs; no test asserts how long anything took.
+WAIT_SECONDS = 30.0
+
+
+class Harness:
+    """Helpers shared by the executor tests (importlib mode: tests cannot import modules)."""
+
+    WAIT_SECONDS = WAIT_SECONDS
+
+    # Prints its process group, waits for the file argv[1] to exist, exits with argv[2].
+    GATED_TRIAL = """
+import os, sys, time
+gate, code = sys.argv[1], int(sys.argv[2])
+print(f"pgid={os.getpgid(0)}", flush=True)
+while not os.path.exists(gate):
+    time.sleep(0.01)
+print("after gate", flush=True)
+sys.exit(code)
+"""
+
+    # Starts a grandchild (which ignores SIGTERM when argv[1] == "ignore-term", so only
+    # SIGKILL stops it), reports both, then sleeps: only the executor can end this family.
+    FAMILY_TRIAL = """
+import os, subprocess, sys, time
+grandchild_code = (
+    "import signal, sys, time\\n"
+    "if sys.argv[1] == 'ignore-term':\\n"
+    "    signal.signal(signal.SIGTERM, signal.SIG_IGN)\\n"
+    "print('ready', flush=True)\\n"
+    "time.sleep(600)\\n"
+)
+grandchild = subprocess.Popen(
+    [sys.executable, "-c", grandchild_code, sys.argv[1]], stdout=subprocess.PIPE
+)
+grandchild.stdout.readline()
+print(f"pgid={os.getpgid(0)} grandchild={grandchild.pid}", flush=True)
+time.sleep(600)
+"""
+
+    def __init__(self, executor: LocalExecutor, tmp_path: Path) -> None:
+        self.executor = executor
+        self.tmp_path = tmp_path
+
+    @staticmethod
+    def python(code: str, *args: str) -> list[str]:
+        return ["python3", "-c", code, *args]
+
+    def run(self, name: str, argv: list[str], **options: Any) -> tuple[TrialHandle, Outcome]:
+        """Launch a trial and wait for its end."""
+        handle = self.executor.launch(
+            name,
+            argv,
+            options.pop("env", {}),
+            options.pop("working_dir", None),
+            options.pop("deadline_seconds", None),
+            **options,
+        )
+        outcome = self.executor.wait(handle, WAIT_SECONDS)
+        assert outcome is not None, "the trial did not finish"
+        return handle, outcome
+
+    def launch_gated(self, name: str, exit_code: int = 0) -> tuple[TrialHandle, Path]:
+        """A trial that runs until the returned gate file exists, then exits."""
+        gate = self.tmp_path / f"gate-{name}"
+        argv = self.python(self.GATED_TRIAL, str(gate), str(exit_code))
+        return self.executor.launch(name, argv, {}, None, None), gate
+
+    def wait_for_log_line(
+        self, handle: TrialHandle, pattern: str, executor: LocalExecutor | None = None
+    ) -> re.Match[str]:
+        """Wait until the trial's log has a match for ``pattern``; fail if it ends first."""
+        executor = executor or self.executor
+        compiled = re.compile(pattern)
+        log = executor.log_path(handle)
+        give_up = time.monotonic() + WAIT_SECONDS
+        while True:
+            text = log.read_text() if log.exists() else ""
+            match = compiled.search(text)
+            if match:
+                return match
+            outcome = executor.poll(handle)
+            if outcome is not None or time.monotonic() > give_up:
+                raise AssertionError(f"no match for {pattern!r}; {outcome}; log: {text!r}")
+            time.sleep(0.01)
+
+    @staticmethod
+    def wait_until(condition: Callable[[], object], what: str) -> None:
+        give_up = time.monotonic() + WAIT_SECONDS
+        while not condition():
+            if time.monotonic() > give_up:
+                raise AssertionError(f"gave up waiting for {what}")
+            time.sleep(0.01)
+
+    @staticmethod
+    def live_group_members(pgid: int) -> list[int]:
+        """Pids of live (not zombie) processes in process group ``pgid``."""
+        members = []
+        for entry in os.listdir("/proc"):
+            stat = _stat(entry) if entry.isdigit() else None
+            if stat is not None and stat[0] not in (b"Z", b"X") and int(stat[2]) == pgid:
+                members.append(int(entry))
+        return members
+
+    @staticmethod
+    def is_alive(pid: int) -> bool:
+        stat = _stat(str(pid))
+        return stat is not None and stat[0] not in (b"Z", b"X")
+
+    @staticmethod
+    def exists(pid: int) -> bool:
+        """Whether ``pid`` is in the process table at all, zombies included."""
+        return _stat(str(pid)) is not None
+
+
+def _stat(pid: str) -> list[bytes] | None:
+    try:
+        data = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    return data[data.rindex(b")") + 2 :].split()
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    return tmp_path / "run"
+
+
+@pytest.fixture
+def executor(run_dir: Path, tmp_path: Path) -> Iterator[LocalExecutor]:
+    ex = LocalExecutor(run_dir, default_working_dir=tmp_path, grace_period_seconds=0.3)
+    yield ex
+    # Whatever a failed test left running is stopped here, through the public API.
+    if run_dir.is_dir():
+        for trial_dir in run_dir.iterdir():
+            handle = ex.find(trial_dir.name)
+            if handle is not None:
+                ex.kill(handle)
+                ex.wait(handle, WAIT_SECONDS)
+
+
+@pytest.fixture
+def harness(executor: LocalExecutor, tmp_path: Path) -> Harness:
+    return Harness(executor, tmp_path)

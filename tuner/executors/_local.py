@@ -1,0 +1,357 @@
+"""The local executor: each trial is a process group on this machine, watched by a small
+supervisor process so that it survives, and can be re-adopted after, a controller crash."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from tuner.executors import _local_state as trial_state
+from tuner.executors import _supervisor as sv
+from tuner.executors._base import (
+    Executor,
+    ExitReason,
+    InvalidReferenceError,
+    LaunchError,
+    Outcome,
+    TrialHandle,
+)
+from tuner.executors._local_state import ProcessId
+
+REFERENCE_VERSION = 1
+DEFAULT_GRACE_PERIOD_SECONDS = 10.0
+# Trial names become directory names: no separators, no "." or "..".
+_TRIAL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,252}")
+_PYTHON_NAMES = frozenset({"python", "python3"})
+
+
+class LocalTrialHandle(TrialHandle):
+    """A trial run by :class:`LocalExecutor`."""
+
+    def __init__(
+        self,
+        trial_name: str,
+        trial_dir: Path,
+        supervisor: ProcessId | None,
+        popen: subprocess.Popen[bytes] | None = None,
+    ) -> None:
+        reference: dict[str, Any] = {
+            "executor": LocalExecutor.name,
+            "version": REFERENCE_VERSION,
+            "trial_name": trial_name,
+            "trial_dir": str(trial_dir),
+            "log_path": str(trial_dir / sv.LOG_FILE),
+        }
+        if supervisor is not None:
+            reference.update(
+                pid=supervisor.pid,
+                start_ticks=supervisor.start_ticks,
+                boot_id=supervisor.boot_id,
+            )
+        super().__init__(trial_name, reference)
+        self.trial_dir = trial_dir
+        self.supervisor = supervisor
+        self.popen = popen
+        self.outcome: Outcome | None = None
+        self.lock = threading.Lock()
+
+
+class LocalExecutor(Executor):
+    """Runs each trial as a process group on this machine.
+
+    ``launch`` starts ``python -I -S _supervisor.py`` (a module of this package, never a
+    shell) in a new session; the supervisor starts the trial's argv in a new process group,
+    enforces the deadline, and writes ``outcome.json``. Per trial, ``run_dir/<trial_name>/``
+    holds ``output.log`` (stdout and stderr of the trial, written by the OS, so nothing is
+    lost when the controller dies), ``supervisor.json`` (pids and start times),
+    ``outcome.json`` and a lock file held while the supervisor lives.
+
+    - argv: used as given, except that a bare ``python`` or ``python3`` becomes
+      ``python_executable`` (default: the interpreter running tuner), so that a trial runs
+      with the packages of tuner's environment, as a laptop user expects.
+    - env: tuner's own environment, then ``PYTHONUNBUFFERED=1`` (so Python trials' metrics
+      appear in the log as they are printed), then the container's ``env``: later wins.
+    - working_dir: the container's ``workingDir``; a relative one, or None, is taken
+      relative to / as ``default_working_dir`` (default: the current directory).
+    - Deadline and kill: SIGTERM to the trial's process group, SIGKILL after the grace
+      period. When the trial's main process ends, whatever is left of its group is killed
+      (as Kubernetes does when a pod's main container exits). Processes that leave the group
+      on purpose (``setsid``) are not followed.
+
+    Needs Linux for full strength (``/proc`` for pid-reuse-proof identity, a subreaper so
+    that no zombies are left behind); elsewhere it degrades to plain pid checks.
+    """
+
+    name = "local"
+
+    def __init__(
+        self,
+        run_dir: str | os.PathLike[str],
+        *,
+        default_working_dir: str | os.PathLike[str] | None = None,
+        grace_period_seconds: float = DEFAULT_GRACE_PERIOD_SECONDS,
+        python_executable: str | None = None,
+    ) -> None:
+        self.run_dir = Path(run_dir).absolute()
+        self.default_working_dir = Path(default_working_dir or os.getcwd()).absolute()
+        self.grace_period_seconds = _non_negative(grace_period_seconds, "grace_period_seconds")
+        self.python_executable = python_executable or sys.executable
+        if not self.python_executable:
+            raise LaunchError("python_executable: the running interpreter's path is unknown")
+        self._lock = threading.Lock()
+        self._launched: dict[Path, LocalTrialHandle] = {}
+
+    # -- launch ------------------------------------------------------------------------
+
+    def launch(
+        self,
+        trial_name: str,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        working_dir: str | Path | None,
+        deadline_seconds: float | None,
+        *,
+        manifest: Mapping[str, Any] | None = None,
+        grace_period_seconds: float | None = None,
+    ) -> LocalTrialHandle:
+        trial_dir = self._trial_dir(trial_name)
+        command = self.resolve_argv(argv)
+        child_env = self.trial_environment(env)
+        cwd = self.default_working_dir / (working_dir or "")
+        deadline = None if deadline_seconds is None else _positive(deadline_seconds)
+        grace = (
+            self.grace_period_seconds
+            if grace_period_seconds is None
+            else _non_negative(grace_period_seconds, "grace_period_seconds")
+        )
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            trial_dir.mkdir()
+        except FileExistsError as e:
+            raise LaunchError(
+                f"trial {trial_name!r}: {trial_dir} already exists, so this trial was launched"
+                " before; adopt() or find() it instead of launching it twice"
+            ) from e
+        except OSError as e:
+            raise LaunchError(f"run directory {self.run_dir}: {e.strerror}") from e
+        supervisor_argv = [
+            self.python_executable,
+            "-I",  # ignore PYTHON* variables meant for the trial
+            "-S",  # no site-packages: faster, and the supervisor needs only the stdlib
+            sv.__file__,
+            str(trial_dir),
+            str(cwd),
+            "-" if deadline is None else repr(deadline),
+            repr(grace),
+        ]
+        log_fd = lock_fd = -1
+        try:
+            log_fd = os.open(
+                trial_dir / sv.LOG_FILE,
+                os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
+                0o644,
+            )
+            lock_fd = os.open(
+                trial_dir / sv.LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644
+            )
+            fcntl.flock(lock_fd, fcntl.LOCK_EX)
+            popen = subprocess.Popen(
+                [*supervisor_argv, str(lock_fd), "--", *command],
+                stdin=subprocess.DEVNULL,
+                stdout=log_fd,
+                stderr=log_fd,
+                env=child_env,
+                cwd=trial_dir,
+                start_new_session=True,  # Ctrl-C on the controller's terminal spares trials
+                close_fds=True,
+                pass_fds=(lock_fd,),
+            )
+        except OSError as e:
+            raise LaunchError(f"trial {trial_name!r}: cannot start its supervisor: {e}") from e
+        finally:
+            for fd in (log_fd, lock_fd):
+                if fd >= 0:
+                    os.close(fd)
+        supervisor = ProcessId(popen.pid, sv.proc_start_ticks(popen.pid), sv.boot_id())
+        handle = LocalTrialHandle(trial_name, trial_dir, supervisor, popen)
+        with self._lock:
+            self._launched[trial_dir] = handle
+        return handle
+
+    def resolve_argv(self, argv: Sequence[str]) -> list[str]:
+        """The argv that will run: validated, ``python``/``python3`` mapped (see class doc)."""
+        if isinstance(argv, (str, bytes)) or not argv:
+            raise LaunchError(f"argv: {argv!r} is not a non-empty list of strings")
+        command = []
+        for i, arg in enumerate(argv):
+            if not isinstance(arg, str):
+                raise LaunchError(f"argv[{i}]: {arg!r} is not a string")
+            if "\0" in arg:
+                raise LaunchError(
+                    f"argv[{i}]: {arg!r} contains a NUL byte, which no argument can hold"
+                )
+            command.append(arg)
+        if command[0] in _PYTHON_NAMES:
+            command[0] = self.python_executable
+        return command
+
+    def trial_environment(self, env: Mapping[str, str]) -> dict[str, str]:
+        """The trial's full environment (precedence in the class doc)."""
+        merged = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        for key, value in env.items():
+            if not isinstance(key, str) or not key or "=" in key or "\0" in key:
+                raise LaunchError(f"env: {key!r} is not a valid environment variable name")
+            if not isinstance(value, str) or "\0" in value:
+                raise LaunchError(f"env.{key}: {value!r} is not a string without NUL bytes")
+            merged[key] = value
+        return merged
+
+    # -- watch ---------------------------------------------------------------------------
+
+    def poll(self, handle: TrialHandle) -> Outcome | None:
+        h = self._own(handle)
+        with h.lock:
+            if h.outcome is None and not self._supervisor_alive(h):
+                h.outcome = trial_state.read_outcome(h.trial_dir) or self._lost(h)
+                with self._lock:  # reaped: adopt() no longer needs our Popen
+                    self._launched.pop(h.trial_dir, None)
+            return h.outcome
+
+    def wait(self, handle: TrialHandle, timeout: float | None = None) -> Outcome | None:
+        h = self._own(handle)
+        if h.popen is not None:
+            try:
+                h.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                return None
+        return super().wait(h, timeout)
+
+    def kill(self, handle: TrialHandle) -> None:
+        h = self._own(handle)
+        with h.lock:
+            if h.outcome is not None or (h.trial_dir / sv.OUTCOME_FILE).exists():
+                return
+            # The marker survives us: a supervisor killed before its handlers were installed
+            # then reads as KILLED rather than LOST, also to a restarted controller.
+            (h.trial_dir / sv.KILL_MARKER_FILE).touch()
+            if not self._signal_supervisor(h, signal.SIGTERM):
+                trial_state.kill_orphaned_group(h.trial_dir)
+
+    def log_path(self, handle: TrialHandle) -> Path:
+        return self._own(handle).trial_dir / sv.LOG_FILE
+
+    # -- adopt ---------------------------------------------------------------------------
+
+    def adopt(self, reference: Mapping[str, Any]) -> LocalTrialHandle | None:
+        trial_name, trial_dir, supervisor = self._parse_reference(reference)
+        with self._lock:
+            launched = self._launched.get(trial_dir)
+        if launched is not None:
+            return launched  # our own child: keep the Popen, which reaps it
+        if supervisor is None:
+            supervisor = trial_state.identity_from_disk(trial_dir)
+        if supervisor is None or not supervisor.is_running():
+            if not trial_dir.is_dir():
+                return None
+        return LocalTrialHandle(trial_name, trial_dir, supervisor)
+
+    def find(self, trial_name: str) -> LocalTrialHandle | None:
+        trial_dir = self._trial_dir(trial_name)
+        return self.adopt(
+            {"executor": self.name, "trial_name": trial_name, "trial_dir": str(trial_dir)}
+        )
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _trial_dir(self, trial_name: str) -> Path:
+        if not isinstance(trial_name, str) or not _TRIAL_NAME.fullmatch(trial_name):
+            raise LaunchError(
+                f"trial_name: {trial_name!r} is not a valid trial name (letters, digits, '-',"
+                " '_', '.'; starting with a letter or digit; at most 253 characters)"
+            )
+        return self.run_dir / trial_name
+
+    def _own(self, handle: TrialHandle) -> LocalTrialHandle:
+        if not isinstance(handle, LocalTrialHandle):
+            raise TypeError(f"handle: {handle!r} was not returned by a LocalExecutor")
+        return handle
+
+    def _parse_reference(self, reference: Mapping[str, Any]) -> tuple[str, Path, ProcessId | None]:
+        if reference.get("executor") != self.name:
+            raise InvalidReferenceError(
+                f"reference.executor: {reference.get('executor')!r} is not {self.name!r}; this"
+                " trial was launched by another executor"
+            )
+        version = reference.get("version", REFERENCE_VERSION)
+        if version != REFERENCE_VERSION:
+            raise InvalidReferenceError(
+                f"reference.version: {version!r} is not supported (expected {REFERENCE_VERSION})"
+            )
+        trial_name = reference.get("trial_name")
+        if not isinstance(trial_name, str):
+            raise InvalidReferenceError(f"reference.trial_name: {trial_name!r} is not a string")
+        raw_dir = reference.get("trial_dir")
+        trial_dir = Path(raw_dir) if isinstance(raw_dir, str) else self._trial_dir(trial_name)
+        pid = reference.get("pid")
+        if pid is None:
+            return trial_name, trial_dir, None
+        if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+            raise InvalidReferenceError(f"reference.pid: {pid!r} is not a process id")
+        return (
+            trial_name,
+            trial_dir,
+            ProcessId(pid, reference.get("start_ticks"), reference.get("boot_id")),
+        )
+
+    def _supervisor_alive(self, h: LocalTrialHandle) -> bool:
+        if h.popen is not None:
+            return h.popen.poll() is None  # also reaps it
+        if h.supervisor is None:
+            h.supervisor = trial_state.identity_from_disk(h.trial_dir)
+        if h.supervisor is not None:
+            return h.supervisor.is_running()
+        # Launched, but the supervisor has not written its identity yet: its lock tells.
+        return trial_state.lock_is_held(h.trial_dir)
+
+    def _signal_supervisor(self, h: LocalTrialHandle, signum: int) -> bool:
+        """Send ``signum`` to the supervisor if it is alive; whether it was."""
+        if h.popen is not None:
+            if h.popen.poll() is not None:
+                return False
+            h.popen.send_signal(signum)
+            return True
+        if h.supervisor is None:
+            h.supervisor = trial_state.identity_from_disk(h.trial_dir)
+        if h.supervisor is None:
+            return trial_state.lock_is_held(h.trial_dir)  # starting: it reads the kill marker
+        return trial_state.signal_process(h.supervisor, signum)
+
+    def _lost(self, h: LocalTrialHandle) -> Outcome:
+        trial_state.kill_orphaned_group(h.trial_dir)
+        if (h.trial_dir / sv.KILL_MARKER_FILE).exists():
+            return Outcome(ExitReason.KILLED, message="killed on request; no outcome was recorded")
+        return Outcome(
+            ExitReason.LOST,
+            message="lost: process gone without outcome (its supervisor died or the machine"
+            " restarted)",
+        )
+
+
+def _positive(value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise LaunchError(f"deadline_seconds: {value!r} is not a positive number")
+    return float(value)
+
+
+def _non_negative(value: float, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise LaunchError(f"{field}: {value!r} is not a non-negative number")
+    return float(value)

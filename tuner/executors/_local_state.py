@@ -1,0 +1,145 @@
+"""The on-disk state of one local trial (what its supervisor recorded) and the process
+checks that make re-adoption safe: pid + start time, the supervisor's lock, /proc scans."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from tuner.executors import _supervisor as sv
+from tuner.executors._base import ExitReason, Outcome
+
+
+@dataclass(frozen=True)
+class ProcessId:
+    """A process named so that pid reuse cannot fool us: pid + start time + boot id."""
+
+    pid: int
+    start_ticks: int | None
+    boot_id: str | None
+
+    def is_running(self) -> bool:
+        if self.boot_id is not None and self.boot_id != sv.boot_id():
+            return False
+        return sv.proc_is_running(self.pid, self.start_ticks)
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return None  # written atomically by us, so only tampering gets here
+    return data if isinstance(data, dict) else None
+
+
+def read_outcome(trial_dir: Path) -> Outcome | None:
+    data = read_json(trial_dir / sv.OUTCOME_FILE)
+    if data is None:
+        return None
+    try:
+        reason = ExitReason(data.get("reason"))
+    except ValueError:
+        reason = ExitReason.FAILED
+    return Outcome(
+        reason=reason,
+        exit_code=data.get("exit_code"),
+        signal=data.get("signal"),
+        message=str(data.get("message", "")),
+        started_at=utc(data.get("started_at")),
+        finished_at=utc(data.get("finished_at")),
+    )
+
+
+def utc(timestamp: Any) -> datetime | None:
+    if not isinstance(timestamp, (int, float)):
+        return None
+    return datetime.fromtimestamp(timestamp, timezone.utc)
+
+
+def identity_from_disk(trial_dir: Path) -> ProcessId | None:
+    data = read_json(trial_dir / sv.IDENTITY_FILE)
+    if data is None or not isinstance(data.get("pid"), int):
+        return None
+    return ProcessId(data["pid"], data.get("start_ticks"), data.get("boot_id"))
+
+
+def lock_is_held(trial_dir: Path) -> bool:
+    try:
+        fd = os.open(trial_dir / sv.LOCK_FILE, os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # also releases the lock if we got it
+    return False
+
+
+def signal_process(process: ProcessId, signum: int) -> bool:
+    """Signal ``process`` only if it is still the process we mean (pid reuse)."""
+    try:
+        pidfd = os.pidfd_open(process.pid)
+    except (AttributeError, OSError):
+        pidfd = None  # no pidfd (old kernel, not Linux): a tiny reuse race remains
+    try:
+        if not process.is_running():
+            return False
+        try:
+            if pidfd is not None:
+                signal.pidfd_send_signal(pidfd, signum)
+            else:
+                os.kill(process.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
+
+
+def kill_orphaned_group(trial_dir: Path) -> None:
+    """SIGKILL what is left of a trial whose supervisor is gone.
+
+    The trial's group id is its main process's pid. Members are recognised by that group id
+    *and* the supervisor's session id, so a reused pid cannot make us kill a stranger.
+    """
+    data = read_json(trial_dir / sv.IDENTITY_FILE)
+    if data is None or not isinstance(data.get("child_pgid"), int):
+        return
+    pgid, session = data["child_pgid"], data.get("pid")
+    if any(s == session for s in sessions_of_group(pgid)):
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def sessions_of_group(pgid: int) -> list[int]:
+    """Session ids of the live processes whose process group is ``pgid`` (Linux /proc)."""
+    sessions: list[int] = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return sessions
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        fields = data[data.rindex(b")") + 2 :].split()
+        if fields[0] not in (b"Z", b"X") and int(fields[2]) == pgid:
+            sessions.append(int(fields[3]))
+    return sessions

@@ -1,0 +1,401 @@
+"""Supervisor process of one local trial: starts the trial's command, enforces its deadline,
+and records how it ended in ``outcome.json`` so a restarted controller can still learn it.
+
+Run as ``python -I -S <this file> TRIAL_DIR WORKING_DIR DEADLINE GRACE LOCK_FD -- ARGV...``
+(``DEADLINE`` is ``-`` for none). It imports only a few built-in modules so that it starts in
+milliseconds; ``tuner.executors._local`` imports the file names and helpers below from here.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+# ``signal`` imports ``enum`` (several ms at every trial start); its C core has all we use.
+try:
+    import _signal as signal
+except ImportError:  # pragma: no cover - non-CPython
+    import signal  # type: ignore[no-redef]
+
+PROTOCOL_VERSION = 1
+LOG_FILE = "output.log"
+IDENTITY_FILE = "supervisor.json"
+OUTCOME_FILE = "outcome.json"
+LOCK_FILE = "supervisor.lock"
+KILL_MARKER_FILE = "kill-requested"
+
+# The trial reason strings, shared with ``tuner.executors._base.ExitReason``.
+COMPLETED = "Completed"
+FAILED = "Failed"
+DEADLINE_EXCEEDED = "DeadlineExceeded"
+KILLED = "Killed"
+
+# After the trial's main process is gone, how long to wait for the rest of it to be reaped
+# (all of it was sent SIGKILL, so this only bounds a pathological case).
+_REAP_SECONDS = 5.0
+_TERMINATION_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def proc_start_ticks(pid: int) -> int | None:
+    """Start time of ``pid`` in clock ticks since boot (``/proc/<pid>/stat`` field 22).
+
+    With the boot id it names a process uniquely, unlike a pid, which the kernel reuses.
+    None if the process does not exist or the system has no ``/proc``.
+    """
+    state_and_ticks = _proc_stat(pid)
+    return None if state_and_ticks is None else state_and_ticks[1]
+
+
+def proc_is_running(pid: int, start_ticks: int | None) -> bool:
+    """Whether ``pid`` is a live (not zombie) process that started at ``start_ticks``
+    (any start time if None)."""
+    stat = _proc_stat(pid)
+    if stat is not None:
+        state, ticks = stat
+        return state not in ("Z", "X", "x") and (start_ticks is None or ticks == start_ticks)
+    if os.path.isdir("/proc/self"):
+        return False
+    return _pid_exists(pid)  # no /proc (not Linux): best effort, pid reuse goes unnoticed
+
+
+def _proc_stat(pid: int) -> tuple[str, int] | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except (FileNotFoundError, ProcessLookupError, NotADirectoryError):
+        return None
+    # The command name (field 2) may contain spaces and parentheses: split after the last ')'.
+    fields = data[data.rindex(b")") + 2 :].split()
+    return fields[0].decode(), int(fields[19])
+
+
+def _pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def boot_id() -> str | None:
+    """This boot's random id: start ticks count from boot, so they identify a process only
+    together with it."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def write_json_atomically(path: str, data: dict[str, object]) -> None:
+    """Write ``data`` so that readers see either the old file or the complete new one."""
+    tmp = f"{path}.tmp.{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(_dumps(data))
+    os.replace(tmp, path)
+
+
+def _dumps(data: dict[str, object]) -> str:
+    # ``json`` costs ~10 ms to import (it pulls in ``re``); these flat records need only this.
+    try:
+        from _json import encode_basestring_ascii as quote
+    except ImportError:  # pragma: no cover - non-CPython
+        from json import dumps as quote
+    items = []
+    for key, value in data.items():
+        if value is None:
+            text = "null"
+        elif value is True or value is False:
+            text = "true" if value else "false"
+        elif isinstance(value, (int, float)):
+            text = repr(value)
+        else:
+            text = quote(str(value))
+        items.append(f"{quote(key)}: {text}")
+    return "{" + ", ".join(items) + "}\n"
+
+
+class _Supervision:
+    """The state the signal handlers and the main flow share."""
+
+    def __init__(self, trial_dir: str, deadline: float | None, grace: float) -> None:
+        self.trial_dir = trial_dir
+        self.deadline = deadline
+        self.grace = grace
+        self.child: int | None = None
+        self.reason: str | None = None  # KILLED or DEADLINE_EXCEEDED once termination began
+        self.signalled = False
+        self.exited = False
+        self.started_at = time.time()
+
+    def on_termination_request(self, signum: int, frame: object) -> None:
+        self._terminate(KILLED)
+
+    def on_alarm(self, signum: int, frame: object) -> None:
+        if self.reason is None:
+            self._terminate(DEADLINE_EXCEEDED)
+        elif not self.exited and self.child is not None:
+            _signal_trial(self.child, signal.SIGKILL)  # the grace period is over
+
+    def _terminate(self, reason: str) -> None:
+        if self.reason is not None or self.exited:
+            return
+        self.reason = reason
+        self.signal_child()
+
+    def signal_child(self) -> None:
+        if self.child is None or self.signalled or self.reason is None:
+            return
+        self.signalled = True
+        _signal_trial(self.child, signal.SIGTERM)
+        signal.setitimer(signal.ITIMER_REAL, max(self.grace, 0.001))
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.trial_dir, name)
+
+    def write_identity(self) -> None:
+        me = os.getpid()
+        record: dict[str, object] = {
+            "version": PROTOCOL_VERSION,
+            "pid": me,
+            "start_ticks": proc_start_ticks(me),
+            "boot_id": boot_id(),
+            "started_at": self.started_at,
+        }
+        if self.child is not None:
+            record.update(
+                child_pid=self.child,
+                child_pgid=self.child,
+                child_start_ticks=proc_start_ticks(self.child),
+            )
+        write_json_atomically(self.path(IDENTITY_FILE), record)
+
+    def write_outcome(
+        self, reason: str, exit_code: int | None, signum: int | None, message: str
+    ) -> None:
+        write_json_atomically(
+            self.path(OUTCOME_FILE),
+            {
+                "version": PROTOCOL_VERSION,
+                "reason": reason,
+                "exit_code": exit_code,
+                "signal": signum,
+                "message": message,
+                "started_at": self.started_at,
+                "finished_at": time.time(),
+                "child_pid": self.child,
+            },
+        )
+
+
+def _killpg(pgid: int, signum: int) -> None:
+    try:
+        os.killpg(pgid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _signal_trial(child: int, signum: int) -> None:
+    """Signal the trial's process group, and its main process even if that left the group
+    (a command run through ``setsid``), so that the deadline holds for it too."""
+    _killpg(child, signum)
+    try:
+        if os.getpgid(child) != child:
+            os.kill(child, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _become_subreaper() -> None:
+    """Orphans of the trial (a grandchild whose parent died) become our children, so we can
+    reap them instead of leaving zombies to an init that may never reap."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):  # pragma: no cover - exotic libc
+        pass
+
+
+def _signal_name(signum: int) -> str:
+    names = {
+        signal.SIGTERM: "SIGTERM",
+        signal.SIGKILL: "SIGKILL",
+        signal.SIGINT: "SIGINT",
+        signal.SIGHUP: "SIGHUP",
+        signal.SIGSEGV: "SIGSEGV",
+        signal.SIGABRT: "SIGABRT",
+    }
+    return names.get(signum, f"signal {signum}")
+
+
+def _spawn(sup: _Supervision, argv: list[str]) -> None:
+    blocked = {*_TERMINATION_SIGNALS, signal.SIGALRM}
+    # Handlers must not see a child that is spawned but not yet recorded.
+    signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+    try:
+        if sup.reason is not None:
+            return  # killed while starting: do not start the trial at all
+        sup.child = os.posix_spawnp(
+            argv[0],
+            argv,
+            dict(os.environ),
+            setpgroup=0,  # the trial's own process group, so kill() reaches its descendants
+            setsigmask=(),
+            # Python ignores SIGPIPE and SIGXFSZ; ignored signals survive exec, so reset them.
+            setsigdef=(signal.SIGPIPE, signal.SIGXFSZ, *_TERMINATION_SIGNALS),
+        )
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, blocked)
+    sup.signal_child()  # a termination request that came during the spawn
+
+
+def _wait_for_child(sup: _Supervision) -> tuple[int | None, int | None]:
+    """Wait until the trial's main process ends; return (exit code, terminating signal).
+
+    The child is left a zombie while the rest of its group is killed, so its pid (the group
+    id) cannot be reused by an unrelated group in between.
+    """
+    assert sup.child is not None
+    while True:
+        info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOWAIT)
+        if info is None:  # pragma: no cover - only with WNOHANG
+            continue
+        if info.si_pid == sup.child:
+            break
+        os.waitpid(info.si_pid, 0)  # an orphan that was handed to us as subreaper
+    sup.exited = True
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    if info.si_code == os.CLD_EXITED:
+        return info.si_status, None
+    return None, info.si_status
+
+
+def _reap_everything(pgid: int) -> None:
+    """Kill and reap what is left of the trial once its main process has ended, as
+    Kubernetes does with a pod's other processes: its process group, and descendants that
+    left the group (``setsid``) but were handed to us, the subreaper, when orphaned."""
+    _killpg(pgid, signal.SIGKILL)
+    os.waitpid(pgid, 0)  # the main process, a zombie until now
+    give_up = time.monotonic() + _REAP_SECONDS
+    while True:
+        for pid in _children():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+        except ChildProcessError:
+            return  # nothing left of it that is ours
+        if time.monotonic() > give_up:
+            return
+        time.sleep(0.005)
+
+
+def _children() -> list[int]:
+    me = os.getpid()
+    try:
+        with open(f"/proc/{me}/task/{me}/children") as f:
+            return [int(pid) for pid in f.read().split()]
+    except OSError:
+        return []
+
+
+def _describe(reason: str, exit_code: int | None, signum: int | None, sup: _Supervision) -> str:
+    ended = (
+        f"exited with code {exit_code}"
+        if exit_code is not None
+        else f"was terminated by {_signal_name(signum or 0)}"
+    )
+    if reason == DEADLINE_EXCEEDED:
+        return f"activeDeadlineSeconds ({sup.deadline:g}) exceeded; the trial {ended}"
+    if reason == KILLED:
+        return f"killed on request; the trial {ended}"
+    return f"the trial {ended}"
+
+
+def supervise(
+    trial_dir: str, working_dir: str, deadline: float | None, grace: float, argv: list[str]
+) -> int:
+    """Run ``argv`` to its end and write ``outcome.json``; return the supervisor's exit code."""
+    sup = _Supervision(trial_dir, deadline, grace)
+    for signum in _TERMINATION_SIGNALS:
+        signal.signal(signum, sup.on_termination_request)
+    signal.signal(signal.SIGALRM, sup.on_alarm)
+    _become_subreaper()
+    try:
+        return _run(sup, working_dir, argv)
+    except BaseException as e:
+        if sup.child is not None and not sup.exited:
+            _signal_trial(sup.child, signal.SIGKILL)
+        sup.write_outcome(FAILED, None, None, f"supervisor error: {type(e).__name__}: {e}")
+        raise
+
+
+def _run(sup: _Supervision, working_dir: str, argv: list[str]) -> int:
+    sup.write_identity()
+    if not os.path.exists(sup.path(KILL_MARKER_FILE)):
+        try:
+            os.chdir(working_dir)
+        except OSError as e:
+            return _cannot_start(sup, f"cannot use working directory {working_dir!r}", e)
+        if sup.deadline is not None:
+            signal.setitimer(signal.ITIMER_REAL, sup.deadline)
+        try:
+            _spawn(sup, argv)
+        except OSError as e:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            return _cannot_start(sup, f"cannot run {argv[0]!r}", e)
+    if sup.child is None:
+        sup.write_outcome(KILLED, None, None, "killed on request before the trial started")
+        return 0
+    sup.write_identity()
+    exit_code, signum = _wait_for_child(sup)
+    _reap_everything(sup.child)
+    if sup.reason is not None:
+        reason = sup.reason
+    else:
+        reason = COMPLETED if exit_code == 0 else FAILED
+    sup.write_outcome(reason, exit_code, signum, _describe(reason, exit_code, signum, sup))
+    return 0
+
+
+def _cannot_start(sup: _Supervision, what: str, error: OSError) -> int:
+    # The shell's codes: 127 for "not found", 126 for "found but cannot run".
+    code = 127 if isinstance(error, FileNotFoundError) else 126
+    message = f"{what}: {error.strerror}"
+    print(f"tuner: {message}", file=sys.stderr, flush=True)
+    sup.write_outcome(FAILED, code, None, message)
+    return 0
+
+
+def main(args: list[str]) -> int:
+    if len(args) < 7 or args[5] != "--":
+        print(
+            "usage: _supervisor.py TRIAL_DIR WORKING_DIR DEADLINE GRACE LOCK_FD -- ARGV...",
+            file=sys.stderr,
+        )
+        return 2
+    trial_dir, working_dir, deadline, grace, lock_fd = args[:5]
+    # The lock fd marks "a supervisor is alive" for as long as we run; the trial must not
+    # inherit it, or a trial that outlived us would look like a live supervisor.
+    os.set_inheritable(int(lock_fd), False)
+    return supervise(
+        trial_dir,
+        working_dir,
+        None if deadline == "-" else float(deadline),
+        float(grace),
+        args[6:],
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

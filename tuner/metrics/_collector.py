@@ -1,0 +1,164 @@
+"""Metrics collectors: one per trial, turning its output into MetricPoints while it runs.
+A registry keyed by Katib's collector kind picks the implementation."""
+
+from __future__ import annotations
+
+import abc
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from tuner.metrics._follow import LogFollower
+from tuner.metrics._stdout import StdOutParser
+from tuner.metrics._types import MetricPoint, MetricsError
+
+
+@dataclass(frozen=True)
+class CollectorConfig:
+    """What a collector needs to know about one trial.
+
+    ``metric_names``: the objective metric first, then the additional metrics.
+    ``filters``: ``metricsCollectorSpec.source.filter.metricsFormat`` (empty: Katib's
+    default). ``log_path``: the trial's combined stdout/stderr (``Executor.log_path``), read
+    by the StdOut collector. ``file_path`` / ``file_format``: for the File collector.
+    """
+
+    metric_names: Sequence[str]
+    filters: Sequence[str] = ()
+    log_path: Path | None = None
+    file_path: Path | None = None
+    file_format: str = "TEXT"
+
+
+@dataclass(frozen=True)
+class CollectorCheckpoint:
+    """Where a collector stopped: store it with the points it returned (same transaction),
+    and a collector created from it after a restart neither loses nor repeats a report."""
+
+    position: int = 0
+    steps: Mapping[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"position": self.position, "steps": dict(self.steps)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CollectorCheckpoint:
+        position, steps = data.get("position", 0), data.get("steps", {})
+        if not isinstance(position, int) or position < 0 or not isinstance(steps, Mapping):
+            raise MetricsError(f"checkpoint: {dict(data)!r} is not a collector checkpoint")
+        return cls(position, {str(k): int(v) for k, v in steps.items()})
+
+
+class MetricsCollector(abc.ABC):
+    """Collects one trial's metrics.
+
+    Call order: create it when the trial is launched (or adopted, with the stored
+    checkpoint); call :meth:`collect` as often as wanted while the trial runs; after the
+    trial has ended, call ``collect(final=True)`` once (it reads everything that is left,
+    including a last line without newline); store :attr:`checkpoint` with the points each
+    call returned; :meth:`close` at the end. Not thread-safe: one thread per collector.
+    Raises :class:`MetricsError` for a wrong configuration, at construction.
+    """
+
+    kind: ClassVar[str]
+
+    @abc.abstractmethod
+    def collect(self, *, final: bool = False, max_bytes: int | None = None) -> list[MetricPoint]:
+        """The reports written since the last call. ``max_bytes`` bounds the output read in
+        this call (None: up to what is there now); ignored when ``final``."""
+
+    @property
+    @abc.abstractmethod
+    def checkpoint(self) -> CollectorCheckpoint:
+        """Where to resume after this call's points are stored."""
+
+    def close(self) -> None:  # noqa: B027 - an optional hook
+        """Release open files."""
+
+    def __enter__(self) -> MetricsCollector:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class StdOutCollector(MetricsCollector):
+    """Katib's StdOut collector: the text format on the trial's stdout and stderr, read from
+    the log file the executor writes, as it grows."""
+
+    kind = "StdOut"
+
+    def __init__(self, config: CollectorConfig, checkpoint: CollectorCheckpoint | None = None):
+        if config.log_path is None:
+            raise MetricsError("log_path: the StdOut collector needs the trial's log file")
+        start = checkpoint or CollectorCheckpoint()
+        self._parser = StdOutParser(
+            config.metric_names,
+            config.filters,
+            start_position=start.position,
+            start_steps=start.steps,
+        )
+        self._follower = LogFollower(config.log_path, start.position)
+
+    def collect(self, *, final: bool = False, max_bytes: int | None = None) -> list[MetricPoint]:
+        points: list[MetricPoint] = []
+        budget = None if final else max_bytes
+        while budget is None or budget > 0:
+            chunk = self._follower.read_new(
+                None if budget is None else min(budget, self._follower.chunk_bytes)
+            )
+            if not chunk:
+                break
+            points += self._parser.feed(chunk)
+            if budget is not None:
+                budget -= len(chunk)
+        if final:
+            points += self._parser.close()
+        return points
+
+    @property
+    def checkpoint(self) -> CollectorCheckpoint:
+        return CollectorCheckpoint(self._parser.position, self._parser.steps)
+
+    @property
+    def discarded_lines(self) -> int:
+        return self._parser.discarded_lines
+
+    def close(self) -> None:
+        self._follower.close()
+
+
+# Katib's collector kind -> implementation. File and Push are added by their own issue.
+_COLLECTORS: dict[str, type[MetricsCollector]] = {StdOutCollector.kind: StdOutCollector}
+_lock = threading.Lock()
+
+
+def register_collector(kind: str, collector: type[MetricsCollector]) -> None:
+    """Register ``collector`` for Katib's collector kind ``kind`` (e.g. ``"File"``)."""
+    with _lock:
+        _COLLECTORS[_kind(kind)] = collector
+
+
+def collector_kinds() -> list[str]:
+    with _lock:
+        return sorted(_COLLECTORS)
+
+
+def create_collector(
+    kind: str, config: CollectorConfig, checkpoint: CollectorCheckpoint | None = None
+) -> MetricsCollector:
+    """A collector of kind ``kind`` (a string or the spec's ``CollectorKind``) for one trial."""
+    with _lock:
+        collector = _COLLECTORS.get(_kind(kind))
+    if collector is None:
+        raise MetricsError(
+            f"metricsCollectorSpec.collector.kind: {_kind(kind)!r} has no collector here;"
+            f" known kinds: {', '.join(collector_kinds())}"
+        )
+    return collector(config, checkpoint)  # type: ignore[call-arg]
+
+
+def _kind(kind: object) -> str:
+    return str(getattr(kind, "value", kind))

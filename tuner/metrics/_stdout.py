@@ -1,0 +1,88 @@
+"""Katib's text metrics format (``name=value``, regex filters, optional leading timestamp),
+as written to stdout (the StdOut collector) or to a text metrics file."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+
+from tuner.metrics._lines import MAX_LINE_BYTES, LineParser
+from tuner.metrics._types import MetricPoint, MetricsError
+from tuner.metrics._values import parse_number, parse_rfc3339
+
+DEFAULT_METRICS_FORMAT = r"([\w|-]+)\s*=\s*([+-]?\d*(\.\d+)?([Ee][+-]?\d+)?)"
+"""Katib's ``DefaultFilter`` (pkg/metricscollector/v1beta1/common/const.go), verbatim."""
+
+
+def compile_metrics_formats(filters: Sequence[str] | None) -> list[re.Pattern[str]]:
+    """The ``metricsFormat`` regexes, or Katib's default when there are none.
+
+    Group 1 of each is the metric name and group 2 its value (Katib's rule). They are
+    compiled with ``re.ASCII`` so that ``\\d``, ``\\w`` and ``\\s`` mean what they mean in
+    Go, where Katib evaluates them.
+    """
+    patterns = list(filters or ()) or [DEFAULT_METRICS_FORMAT]
+    compiled = []
+    for i, pattern in enumerate(patterns):
+        field = f"metricsCollectorSpec.source.filter.metricsFormat[{i}]"
+        try:
+            regex = re.compile(pattern, re.ASCII)
+        except (re.error, TypeError) as e:
+            raise MetricsError(
+                f"{field}: {pattern!r} is not a valid regular expression: {e}"
+            ) from e
+        if regex.groups < 2:
+            raise MetricsError(
+                f"{field}: {pattern!r} has {regex.groups} group(s); it needs two: (name) then"
+                " (value)"
+            )
+        compiled.append(regex)
+    return compiled
+
+
+class StdOutParser(LineParser):
+    """Parses Katib's text format, incrementally (see :class:`LineParser`).
+
+    As Katib does: a line is looked at only if it contains one of ``metric_names``; if its
+    first space-separated word is an RFC 3339 timestamp, its reports get that time; every
+    match of every filter on the line is a report (``loss=0.1 accuracy=0.9`` gives two),
+    kept if its name is one of ``metric_names``. Unlike Katib, values that are not plain
+    finite numbers (``loss=nan``, ``loss=abc``) are skipped instead of stored as text.
+    """
+
+    def __init__(
+        self,
+        metric_names: Iterable[str],
+        filters: Sequence[str] | None = None,
+        *,
+        max_line_bytes: int = MAX_LINE_BYTES,
+        start_position: int = 0,
+        start_steps: Mapping[str, int] | None = None,
+    ) -> None:
+        super().__init__(
+            metric_names,
+            max_line_bytes=max_line_bytes,
+            start_position=start_position,
+            start_steps=start_steps,
+        )
+        self.filters = compile_metrics_formats(filters)
+        self._wanted = frozenset(self.metric_names)
+        self._needles = [name.encode() for name in self.metric_names]
+
+    def _parse_line(self, line: bytes) -> list[MetricPoint]:
+        if not any(needle in line for needle in self._needles):
+            return []  # cheap skip of the lines that are not metrics, as Katib does
+        text = line.decode("utf-8", errors="replace")
+        first_word, space, _ = text.partition(" ")
+        timestamp = parse_rfc3339(first_word) if space else None
+        points = []
+        for regex in self.filters:
+            for match in regex.finditer(text):
+                name, raw_value = match.group(1), match.group(2)
+                if name is None or raw_value is None:
+                    continue
+                name = name.strip()
+                value = parse_number(raw_value)
+                if name in self._wanted and value is not None:
+                    points.append(MetricPoint(name, value, timestamp, self._next_step(name)))
+        return points

@@ -1,0 +1,26 @@
+"""Value types of metrics collection: one parsed report of a metric, and the package's error."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+class MetricsError(ValueError):
+    """A metrics collector was configured wrongly (a bad filter, an unknown kind...)."""
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    """One report of one metric by a trial.
+
+    ``timestamp`` is the time the trial wrote on the line (timezone-aware), None when the
+    line had none: the caller then uses the time it read the line. ``step`` is the index of
+    this report among the trial's reports of the same metric (0, 1, 2...), since Katib's
+    formats carry no step of their own.
+    """
+
+    name: str
+    value: float
+    timestamp: datetime | None = None
+    step: int | None = None
