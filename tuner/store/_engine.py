@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import json
 import os
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +97,29 @@ def create_store_engine(url: URL) -> Engine:
     return engine
 
 
+def _enable_wal(cursor: Any) -> None:
+    """Switch the file to WAL (a persistent setting), waiting for other openers.
+
+    Changing the journal mode needs an exclusive lock, and SQLite reports SQLITE_BUSY for it
+    at once instead of calling the busy handler, so processes that open a fresh file
+    together would fail; retry within the busy timeout instead. A file already in WAL mode
+    needs no lock at all.
+    """
+    if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+        return
+    give_up = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    delay = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() >= give_up:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
+
+
 def _configure_sqlite(engine: Engine, *, memory: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -109,7 +134,7 @@ def _configure_sqlite(engine: Engine, *, memory: bool) -> None:
             if not memory:
                 # WAL lets the CLI read while the controller writes; NORMAL sync is
                 # durable across application crashes, which is what WAL needs.
-                cursor.execute("PRAGMA journal_mode = WAL")
+                _enable_wal(cursor)
                 cursor.execute("PRAGMA synchronous = NORMAL")
         finally:
             cursor.close()
