@@ -1,0 +1,160 @@
+"""The `Algorithm` contract, the domain types it reads and writes, and its errors.
+
+Algorithms know nothing of gRPC or protobuf: they get a `SearchSpace`, a `Goal`, parsed
+settings and `TrialView`s, and return typed `Assignment`s (OSS Vizier's designer split).
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+
+import numpy as np
+
+from suggestion.algorithms import _points
+from suggestion.algorithms._settings import SettingSpec, parse_settings
+from tuner.space import Assignment, SearchSpace
+
+
+class AlgorithmError(Exception):
+    """Base of every error an algorithm raises on purpose; anything else is a bug."""
+
+
+class SettingsError(AlgorithmError):
+    """An algorithm setting that is unknown, malformed or out of range (not worth retrying)."""
+
+    def __init__(self, setting: str, value: str, rule: str) -> None:
+        self.setting = setting
+        self.value = value
+        self.rule = rule
+        super().__init__(f"algorithm setting {setting!r}: {value!r} {rule}")
+
+
+class SpaceNotSupportedError(AlgorithmError):
+    """A parameter (type, distribution or shape) the algorithm cannot honour."""
+
+    def __init__(self, parameter: str | None, rule: str) -> None:
+        self.parameter = parameter
+        self.rule = rule
+        where = f"parameter {parameter!r}: " if parameter is not None else "search space: "
+        super().__init__(where + rule)
+
+
+class UnknownAlgorithmError(AlgorithmError):
+    """No algorithm is registered under the requested name."""
+
+    def __init__(self, name: str, known: Sequence[str]) -> None:
+        self.name = name
+        self.known = tuple(known)
+        super().__init__(f"unknown algorithm {name!r}; known algorithms: {', '.join(self.known)}")
+
+
+class Goal(enum.Enum):
+    MINIMIZE = "minimize"
+    MAXIMIZE = "maximize"
+
+
+class TrialState(enum.Enum):
+    """What an algorithm needs to know about a trial's lifecycle."""
+
+    PENDING = "pending"  # created or running: its point is taken, its value unknown
+    COMPLETED = "completed"  # finished with an objective value
+    FAILED = "failed"  # finished without a usable value: its point is taken, nothing learned
+
+
+@dataclass(frozen=True)
+class TrialView:
+    """One trial as an algorithm sees it; ``value`` is set exactly when COMPLETED."""
+
+    name: str
+    assignment: Assignment
+    state: TrialState
+    value: float | None = None
+    completed_at: datetime | None = None
+
+
+class Algorithm(abc.ABC):
+    """Proposes parameter sets for one experiment.
+
+    Call order. The service calls `parse(settings)` (class method: parse and validate the
+    raw name/value settings once, raising `SettingsError`), then `check_space(space,
+    settings)` (raising `SpaceNotSupportedError` for any parameter the algorithm cannot
+    honour), then constructs one instance per (experiment, settings, space, goal) and calls
+    `suggest(trials, count)` any number of times. Each call passes *all* trials of the
+    experiment, running ones included; an instance may keep what it learned from earlier
+    calls (that is what makes a warm call cost O(new trials)), but a fresh instance given the
+    same trials must answer correctly (a restarted server has nothing else).
+
+    Output. `suggest` returns at most `count` assignments, each inside the space, none
+    equal to a trial's assignment or to another returned one. It returns fewer than `count`
+    only when no unused point is left (grid exhausted, or a finite space used up); the caller
+    reports that as exhaustion. With a fixed ``random_state`` the answer is a deterministic
+    function of the sequence of calls.
+
+    Thread-safety. An instance is not thread-safe: the service serialises the calls for one
+    experiment. Different instances may run concurrently; implementations keep no mutable
+    module-level state.
+
+    Exceptions. `parse` raises `SettingsError`, `check_space` raises
+    `SpaceNotSupportedError`; `suggest` raises nothing on purpose (its input was validated),
+    so any exception from it is a bug, reported as an internal error.
+    """
+
+    name: ClassVar[str]
+    """The Katib algorithm name this class is registered under."""
+
+    settings_spec: ClassVar[tuple[SettingSpec, ...]] = ()
+    """Katib's setting names for this algorithm with their parsers and defaults."""
+
+    fill_with_random: ClassVar[bool] = True
+    """Replace proposals that repeat a used point by random unused points."""
+
+    @classmethod
+    def parse(cls, settings: Sequence[tuple[str, str]]) -> Mapping[str, Any]:
+        """Parse raw settings into typed values with defaults; SettingsError when invalid."""
+        return parse_settings(cls.name, cls.settings_spec, settings, SettingsError)
+
+    @classmethod
+    def check_space(cls, space: SearchSpace, settings: Mapping[str, Any]) -> None:
+        """Raise SpaceNotSupportedError naming the first parameter this algorithm cannot honour."""
+        return  # the default algorithm honours every parameter
+
+    def __init__(self, space: SearchSpace, goal: Goal, settings: Mapping[str, Any]) -> None:
+        self.space = space
+        self.goal = goal
+        self.settings = settings
+        self.seed: int = (
+            int(settings["random_state"])
+            if settings.get("random_state") is not None
+            else int(np.random.SeedSequence().generate_state(1)[0])
+        )
+        self.points = _points.PointSet(space)
+
+    def suggest(self, trials: Sequence[TrialView], count: int) -> list[Assignment]:
+        """Up to ``count`` new, distinct, unused assignments (see the class docstring)."""
+        if count <= 0:
+            return []
+        used = self.points.used_keys(t.assignment for t in trials)
+        proposals = self._propose(trials, count)
+        rng = self.rng_for(len(trials), salt=1)
+        return self.points.complete(proposals, count, used, rng, fill=self.fill_with_random)
+
+    @abc.abstractmethod
+    def _propose(self, trials: Sequence[TrialView], count: int) -> list[Assignment]:
+        """The algorithm's own ``count`` proposals; repeats are replaced by `suggest`."""
+
+    def rng_for(self, n_trials: int, salt: int = 0) -> np.random.Generator:
+        """A generator determined by the seed, the number of trials and a salt.
+
+        Deriving it from the request (not from how many calls this instance served) makes a
+        restarted server draw the same numbers as one that never stopped.
+        """
+        return np.random.default_rng(np.random.SeedSequence([self.seed, n_trials, salt]))
+
+    def seed_for(self, n_trials: int, salt: int = 0) -> int:
+        """Like `rng_for`, as a 32-bit seed for libraries that take an int."""
+        return int(np.random.SeedSequence([self.seed, n_trials, salt]).generate_state(1)[0])

@@ -1,0 +1,121 @@
+"""Points of a search space: canonical keys, grid indexing, and unused-point completion.
+
+Every algorithm's proposals pass through `PointSet.complete`, which drops repeats of used
+points (trials of the request, earlier proposals of the same reply) and fills the gaps
+with random unused points, enumerating the unused grid points of a small finite space
+when random draws keep hitting used ones. It returns fewer points than asked only when
+none is left.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from suggestion.algorithms._unit import Coordinate
+from tuner.space import Assignment, SearchSpace, Value
+
+Key = tuple[Value, ...]
+
+RANDOM_ATTEMPTS = 64
+"""Random draws tried per missing point before enumerating the unused grid points."""
+
+ENUMERATION_LIMIT = 1_000_000
+"""Largest finite space whose unused points are enumerated; beyond it, random draws only."""
+
+
+class PointSet:
+    """The points of one search space, identified by canonical keys."""
+
+    def __init__(self, space: SearchSpace) -> None:
+        self.space = space
+        self.coordinates = tuple(Coordinate(p) for p in space.parameters)
+        sizes = [c.size for c in self.coordinates if c.size is not None]
+        self.size: int | None = math.prod(sizes) if len(sizes) == len(self.coordinates) else None
+
+    @property
+    def finite(self) -> bool:
+        return self.size is not None
+
+    def key(self, assignment: Mapping[str, Value]) -> Key:
+        return tuple(c.canonical(assignment[c.name]) for c in self.coordinates)
+
+    def used_keys(self, assignments: Iterable[Mapping[str, Value]]) -> set[Key]:
+        return {self.key(a) for a in assignments}
+
+    def canonical(self, assignment: Mapping[str, Value]) -> Assignment:
+        return {c.name: c.canonical(assignment[c.name]) for c in self.coordinates}
+
+    # -- grid -------------------------------------------------------------------------
+
+    def point(self, index: int) -> Assignment:
+        """The index-th grid point, first parameter varying slowest (tuner.space order)."""
+        values: list[Value] = []
+        for c in reversed(self.coordinates):
+            assert c.size is not None
+            index, k = divmod(index, c.size)
+            values.append(c.value_at(k))
+        return {c.name: v for c, v in zip(self.coordinates, reversed(values), strict=True)}
+
+    def unused_indices(self, used: set[Key], start: int = 0) -> Iterator[int]:
+        assert self.size is not None
+        for index in range(start, self.size):
+            if self.key(self.point(index)) not in used:
+                yield index
+
+    # -- sampling ---------------------------------------------------------------------
+
+    def decode(self, unit: Sequence[float] | np.ndarray) -> Assignment:
+        return {c.name: c.decode(u) for c, u in zip(self.coordinates, unit, strict=True)}
+
+    def random(self, rng: np.random.Generator) -> Assignment:
+        return self.decode(rng.random(len(self.coordinates)))
+
+    def complete(
+        self,
+        proposals: Iterable[Mapping[str, Value]],
+        count: int,
+        used: set[Key],
+        rng: np.random.Generator,
+        *,
+        fill: bool = True,
+    ) -> list[Assignment]:
+        """Up to ``count`` distinct unused points: the proposals first, then random ones.
+
+        ``used`` is extended with what is returned. Without ``fill`` repeats are dropped,
+        not replaced (grid search: its own proposals are already every unused point).
+        """
+        chosen: list[Assignment] = []
+        for proposal in proposals:
+            if len(chosen) == count:
+                break
+            point = self.canonical(proposal)
+            key = self.key(point)
+            if key not in used:
+                used.add(key)
+                chosen.append(point)
+        while fill and len(chosen) < count:
+            extra = self._random_unused(used, rng)
+            if extra is None:
+                break
+            used.add(self.key(extra))
+            chosen.append(extra)
+        return chosen
+
+    def _random_unused(self, used: set[Key], rng: np.random.Generator) -> Assignment | None:
+        if self.size is not None and len(used) >= self.size:
+            return None
+        for _ in range(RANDOM_ATTEMPTS):
+            point = self.random(rng)
+            if self.key(point) not in used:
+                return point
+        if self.size is None or self.size > ENUMERATION_LIMIT:
+            # A continuous space never gets here in practice; a huge finite one that is this
+            # full is reported as exhausted rather than scanned.
+            return None
+        free = list(self.unused_indices(used))
+        if not free:
+            return None
+        return self.point(free[int(rng.integers(len(free)))])

@@ -1,0 +1,191 @@
+"""TPE and multivariate TPE: Optuna's TPESampler driven through an in-memory study.
+
+The study mirrors the request's trials (completed ones with their value, running ones as
+RUNNING so the constant liar keeps new points away from them). A warm call only adds the
+trials it has not seen and updates the ones whose state changed. Points asked for a reply
+are marked FAIL afterwards: the next request brings them back as real trials under their
+own names, and TPE ignores failed trials.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+from optuna.trial import TrialState as OptunaState
+from optuna.trial import create_trial
+
+from suggestion.algorithms._base import (
+    Algorithm,
+    Goal,
+    SpaceNotSupportedError,
+    TrialState,
+    TrialView,
+)
+from suggestion.algorithms._settings import RANDOM_STATE, SettingSpec, integer
+from suggestion.algorithms._unit import Coordinate
+from tuner.space import Assignment, Distribution, SearchSpace
+
+_HONOURED = (Distribution.UNIFORM, Distribution.LOG_UNIFORM)
+
+
+def optuna_distribution(c: Coordinate) -> BaseDistribution:
+    """The Optuna distribution whose samples, snapped by `Coordinate.snap`, cover ``c``.
+
+    Optuna refuses a log scale with a step, so a stepped log parameter is sampled on its
+    continuous log scale and snapped to the grid afterwards.
+    """
+    if c.is_list:
+        return CategoricalDistribution(list(c.values))
+    log = c.distribution is Distribution.LOG_UNIFORM
+    if c.is_int:
+        top = c.value_at(c.size - 1)  # type: ignore[operator]
+        step = 1 if log else int(c.step)
+        return IntDistribution(int(c.lo), int(top), log=log, step=step)
+    if c.size is not None and not log:
+        top = float(c.value_at(c.size - 1))
+        return FloatDistribution(c.lo, top, step=c.step)
+    return FloatDistribution(c.lo, c.hi, log=log)
+
+
+class TPE(Algorithm):
+    """Optuna's TPESampler (independent), with Katib's settings and constant liar on.
+
+    Settings: ``n_startup_trials`` (default 10), ``n_ei_candidates`` (default 24),
+    ``random_state``. Honours uniform and logUniform; normal and logNormal are refused.
+    """
+
+    name = "tpe"
+    multivariate = False
+    settings_spec = (
+        SettingSpec("n_startup_trials", integer(minimum=0), 10),
+        SettingSpec("n_ei_candidates", integer(minimum=1), 24),
+        RANDOM_STATE,
+    )
+
+    @classmethod
+    def check_space(cls, space: SearchSpace, settings: Mapping[str, Any]) -> None:
+        for p in space.parameters:
+            if p.distribution is not None and p.distribution not in _HONOURED:
+                raise cls.refuse(p.name, p.distribution)
+
+    @classmethod
+    def refuse(cls, name: str, distribution: Distribution) -> SpaceNotSupportedError:
+        return SpaceNotSupportedError(
+            name,
+            f"distribution {distribution.value} is not supported by {cls.name} (Optuna"
+            " samples uniform or log-uniform only); use uniform or logUniform, or the random"
+            " or sobol algorithm",
+        )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._distributions = {c.name: optuna_distribution(c) for c in self.points.coordinates}
+        self._storage = optuna.storages.InMemoryStorage()
+        self._study = optuna.create_study(
+            storage=self._storage,
+            direction="maximize" if self.goal is Goal.MAXIMIZE else "minimize",
+        )
+        self._study_id = self._storage.get_study_id_from_name(self._study.study_name)
+        # trial name -> (Optuna trial id, state mirrored so far)
+        self._mirrored: dict[str, tuple[int, TrialState]] = {}
+
+    def _sampler(self, n_trials: int) -> optuna.samplers.BaseSampler:
+        # A fresh sampler seeded from the request: the draws do not depend on how many
+        # calls this instance served, so a restarted server answers the same.
+        return optuna.samplers.TPESampler(
+            n_startup_trials=self.settings["n_startup_trials"],
+            n_ei_candidates=self.settings["n_ei_candidates"],
+            seed=self.seed_for(n_trials),
+            multivariate=self.multivariate,
+            constant_liar=True,
+        )
+
+    def _sync(self, trials: Sequence[TrialView]) -> None:
+        seen: set[str] = set()
+        for t in trials:
+            seen.add(t.name)
+            known = self._mirrored.get(t.name)
+            if known is None:
+                if t.state is not TrialState.FAILED:
+                    self._mirrored[t.name] = (self._add(t), t.state)
+            elif known[1] is TrialState.PENDING and t.state is not TrialState.PENDING:
+                self._finish(known[0], t)
+                self._mirrored[t.name] = (known[0], t.state)
+        for name in [n for n in self._mirrored if n not in seen]:
+            trial_id, state = self._mirrored.pop(name)
+            if state is TrialState.PENDING:
+                # A pending trial the controller no longer reports: forget its point.
+                self._storage.set_trial_state_values(trial_id, OptunaState.FAIL)
+
+    def _add(self, t: TrialView) -> int:
+        params = self._params(t.assignment)
+        if t.state is TrialState.COMPLETED:
+            frozen = create_trial(
+                state=OptunaState.COMPLETE,
+                value=t.value,
+                params=params,
+                distributions=self._distributions,
+            )
+        else:
+            frozen = create_trial(
+                state=OptunaState.RUNNING, params=params, distributions=self._distributions
+            )
+        return self._storage.create_new_trial(self._study_id, template_trial=frozen)
+
+    def _finish(self, trial_id: int, t: TrialView) -> None:
+        if t.state is TrialState.COMPLETED:
+            assert t.value is not None
+            self._storage.set_trial_state_values(trial_id, OptunaState.COMPLETE, [t.value])
+        else:
+            self._storage.set_trial_state_values(trial_id, OptunaState.FAIL)
+
+    def _params(self, assignment: Assignment) -> dict[str, Any]:
+        params: dict[str, Any] = {}
+        for c in self.points.coordinates:
+            value = c.canonical(assignment[c.name])
+            dist = self._distributions[c.name]
+            if isinstance(dist, FloatDistribution):
+                # A stepped double's grid top can sit a hair under max; keep it inside.
+                value = min(max(float(value), dist.low), dist.high)
+            params[c.name] = value
+        return params
+
+    def _propose(self, trials: Sequence[TrialView], count: int) -> list[Assignment]:
+        self._sync(trials)
+        self._study.sampler = self._sampler(len(trials))
+        asked = []
+        proposals: list[Assignment] = []
+        for _ in range(count):
+            trial = self._study.ask(fixed_distributions=self._distributions)
+            asked.append(trial.number)
+            proposals.append(
+                {c.name: self._value(c, trial.params[c.name]) for c in self.points.coordinates}
+            )
+        for number in asked:
+            trial_id = self._storage.get_trial_id_from_study_id_trial_number(self._study_id, number)
+            self._storage.set_trial_state_values(trial_id, OptunaState.FAIL)
+        return proposals
+
+    @staticmethod
+    def _value(c: Coordinate, raw: Any) -> Any:
+        if c.is_list:
+            return raw
+        if isinstance(raw, float) and not math.isfinite(raw):
+            raise ValueError(f"Optuna proposed {raw!r} for parameter {c.name!r}")
+        return c.snap(float(raw))
+
+
+class MultivariateTPE(TPE):
+    """TPE modelling the parameters jointly (``TPESampler(multivariate=True)``)."""
+
+    name = "multivariate-tpe"
+    multivariate = True

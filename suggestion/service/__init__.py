@@ -1,0 +1,30 @@
+"""The gRPC side of the suggestion server: thin servicers over the algorithms.
+
+`create_server(address) -> (server, port)` embeds it (started; port 0 picks a free port);
+`run_server(address)` blocks until SIGTERM/SIGINT (``tuner suggestion-server``). Protobuf is
+converted in `_convert` only; `SuggestionEngine` (no gRPC) can be driven directly.
+"""
+
+from __future__ import annotations
+
+from suggestion.service._server import (
+    HEALTH_SERVICES,
+    ServerError,
+    create_server,
+    main,
+    run_server,
+)
+from suggestion.service._sessions import SuggestionEngine, SuggestionRequest, SuggestionResult
+from suggestion.service._suggestion import EXHAUSTED_METADATA
+
+__all__ = [
+    "EXHAUSTED_METADATA",
+    "HEALTH_SERVICES",
+    "ServerError",
+    "SuggestionEngine",
+    "SuggestionRequest",
+    "SuggestionResult",
+    "create_server",
+    "main",
+    "run_server",
+]

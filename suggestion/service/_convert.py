@@ -1,0 +1,243 @@
+"""The one place where Katib's protobuf messages become domain values and back.
+
+Everything is parsed here, once: parameter specs become a `tuner.space.SearchSpace`, trial
+conditions become `TrialState`s, metric strings become floats. A malformed request raises
+`RequestError` naming the field path, the value and the rule.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
+
+from suggestion.algorithms import Goal, TrialState, TrialView
+from suggestion.earlystopping import Comparison, StoppingRule
+from tuner.protos import api_pb2
+from tuner.space import Assignment, Parameter, SearchSpace, SpaceError
+
+
+class RequestError(ValueError):
+    """A request that breaks the API contract (maps to INVALID_ARGUMENT)."""
+
+
+_TYPES = {
+    api_pb2.DOUBLE: "double",
+    api_pb2.INT: "int",
+    api_pb2.DISCRETE: "discrete",
+    api_pb2.CATEGORICAL: "categorical",
+}
+
+# Katib's Distribution enum names -> tuner.space spellings (unset/unspecified -> None).
+_DISTRIBUTIONS = {
+    "UNIFORM": "uniform",
+    "LOG_UNIFORM": "logUniform",
+    "NORMAL": "normal",
+    "LOG_NORMAL": "logNormal",
+}
+
+_Condition = api_pb2.TrialStatus.TrialConditionType
+_STATES = {
+    _Condition.CREATED: TrialState.PENDING,
+    _Condition.RUNNING: TrialState.PENDING,
+    _Condition.UNKNOWN: TrialState.PENDING,
+    _Condition.SUCCEEDED: TrialState.COMPLETED,
+    _Condition.EARLYSTOPPED: TrialState.COMPLETED,
+    _Condition.FAILED: TrialState.FAILED,
+    _Condition.KILLED: TrialState.FAILED,
+    _Condition.METRICSUNAVAILABLE: TrialState.FAILED,
+}
+
+# Katib's metrics collector writes this when a metric was never reported.
+_UNAVAILABLE = "unavailable"
+
+
+def algorithm(experiment: api_pb2.Experiment) -> tuple[str, tuple[tuple[str, str], ...]]:
+    spec = experiment.spec.algorithm
+    return spec.algorithm_name, tuple((s.name, s.value) for s in spec.algorithm_settings)
+
+
+def search_space(experiment: api_pb2.Experiment) -> SearchSpace:
+    parameters = []
+    for i, p in enumerate(experiment.spec.parameter_specs.parameters):
+        where = f"experiment.spec.parameters[{i}]"
+        kind = _TYPES.get(p.parameter_type)
+        if kind is None:
+            raise RequestError(
+                f"{where}.parameterType: {api_pb2.ParameterType.Name(p.parameter_type)} is not"
+                " one of DOUBLE, INT, DISCRETE, CATEGORICAL"
+            )
+        fs = p.feasible_space
+        try:
+            parameters.append(
+                Parameter.from_wire(
+                    p.name,
+                    kind,
+                    min=fs.min,
+                    max=fs.max,
+                    step=fs.step,
+                    values=list(fs.list),
+                    distribution=_distribution(fs),
+                )
+            )
+        except SpaceError as e:
+            raise RequestError(f"{where}: {e}") from e
+    space = SearchSpace(tuple(parameters))
+    problems = space.problems()
+    if problems:
+        raise RequestError("; ".join(f"experiment.spec.{problem}" for problem in problems))
+    return space
+
+
+def _distribution(fs: api_pb2.FeasibleSpace) -> str | None:
+    # Katib's FeasibleSpace has `Distribution distribution = 5`; a generated module without
+    # the field (older proto) means every parameter is unset, i.e. uniform.
+    if "distribution" not in fs.DESCRIPTOR.fields_by_name:
+        return None
+    field = fs.DESCRIPTOR.fields_by_name["distribution"]
+    name = field.enum_type.values_by_number[fs.distribution].name  # type: ignore[attr-defined]
+    return _DISTRIBUTIONS.get(name)
+
+
+def goal(experiment: api_pb2.Experiment) -> Goal:
+    kind = experiment.spec.objective.type
+    if kind == api_pb2.MINIMIZE:
+        return Goal.MINIMIZE
+    if kind == api_pb2.MAXIMIZE:
+        return Goal.MAXIMIZE
+    raise RequestError(
+        f"experiment.spec.objective.type: {api_pb2.ObjectiveType.Name(kind)} is not MINIMIZE"
+        " or MAXIMIZE"
+    )
+
+
+def objective_metric(experiment: api_pb2.Experiment) -> str:
+    name = experiment.spec.objective.objective_metric_name
+    if not name:
+        raise RequestError("experiment.spec.objective.objective_metric_name: must not be empty")
+    return name
+
+
+def trials(messages: Iterable[api_pb2.Trial], space: SearchSpace, metric: str) -> list[TrialView]:
+    views: list[TrialView] = []
+    names: set[str] = set()
+    for i, t in enumerate(messages):
+        where = f"trials[{i}]"
+        if not t.name:
+            raise RequestError(f"{where}.name: must not be empty")
+        if t.name in names:
+            raise RequestError(f"{where}.name: {t.name!r} appears twice; trial names are unique")
+        names.add(t.name)
+        where = f"trials[{i}] ({t.name})"
+        wire = {a.name: a.value for a in t.spec.parameter_assignments.assignments}
+        try:
+            assignment = space.parse(wire)
+        except SpaceError as e:
+            raise RequestError(f"{where}.spec.parameterAssignments: {e}") from e
+        if not space.contains(assignment):
+            outside = [n for n in space.names if not space[n].contains(assignment[n])]
+            raise RequestError(
+                f"{where}.spec.parameterAssignments: "
+                + ", ".join(f"{n}={wire[n]!r}" for n in outside)
+                + " not in the experiment's search space"
+            )
+        state = _STATES.get(t.status.condition, TrialState.PENDING)
+        value = objective_value(t, metric, where) if state is TrialState.COMPLETED else None
+        if state is TrialState.COMPLETED and value is None:
+            state = TrialState.FAILED  # finished without a usable objective value
+        completed_at = _time(t.status.completion_time, f"{where}.status.completionTime")
+        views.append(TrialView(t.name, assignment, state, value, completed_at))
+    return views
+
+
+def objective_value(t: api_pb2.Trial, metric: str, where: str) -> float | None:
+    """The trial's objective from its observation; None when missing or not finite."""
+    texts = [m.value for m in t.status.observation.metrics if m.name == metric]
+    if not texts or texts[-1].strip() == _UNAVAILABLE:
+        return None
+    try:
+        value = float(texts[-1])
+    except ValueError as e:
+        raise RequestError(
+            f"{where}.status.observation.metrics[{metric}]: {texts[-1]!r} is not a number"
+        ) from e
+    return value if math.isfinite(value) else None
+
+
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+def _time(text: str, where: str) -> datetime | None:
+    if not text:
+        return None
+    # RFC 3339 as Go writes it: "Z" suffix, up to nanoseconds; Python 3.10 wants neither.
+    normalised = _FRACTION.sub(r"\1", text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    try:
+        parsed = datetime.fromisoformat(normalised)
+    except ValueError as e:
+        raise RequestError(f"{where}: {text!r} is not an RFC 3339 time") from e
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def count(request: api_pb2.GetSuggestionsRequest) -> int:
+    if request.current_request_number < 0:
+        raise RequestError(f"current_request_number: {request.current_request_number} is negative")
+    return request.current_request_number
+
+
+def suggestions_reply(
+    assignments: Sequence[Assignment], space: SearchSpace
+) -> api_pb2.GetSuggestionsReply:
+    reply = api_pb2.GetSuggestionsReply()
+    for assignment in assignments:
+        item = reply.parameter_assignments.add()
+        for name, value in space.format(assignment).items():
+            item.assignments.add(name=name, value=value)
+    return reply
+
+
+def early_stopping(
+    spec: api_pb2.EarlyStoppingSpec,
+) -> tuple[str, tuple[tuple[str, str], ...]]:
+    return spec.algorithm_name, tuple((s.name, s.value) for s in spec.algorithm_settings)
+
+
+def succeeded(messages: Iterable[api_pb2.Trial]) -> list[api_pb2.Trial]:
+    """The trials medianstop learns from: SUCCEEDED only, as in Katib (early-stopped trials
+    were cut short, failed ones have nothing)."""
+    return [t for t in messages if t.status.condition == _Condition.SUCCEEDED]
+
+
+def metric_values(reply: api_pb2.GetObservationLogReply, metric: str) -> list[float]:
+    """The metric's logged values in the order the DBManager returned them (time order)."""
+    values = []
+    for log in reply.observation_log.metric_logs:
+        if log.metric.name != metric:
+            continue
+        try:
+            value = float(log.metric.value)
+        except ValueError:
+            continue  # "unavailable" and other placeholders carry no value
+        if math.isfinite(value):
+            values.append(value)
+    return values
+
+
+_COMPARISONS = {
+    Comparison.LESS: api_pb2.LESS,
+    Comparison.GREATER: api_pb2.GREATER,
+    Comparison.EQUAL: api_pb2.EQUAL,
+}
+
+
+def rules_reply(rules: Sequence[StoppingRule]) -> api_pb2.GetEarlyStoppingRulesReply:
+    reply = api_pb2.GetEarlyStoppingRulesReply()
+    for rule in rules:
+        reply.early_stopping_rules.add(
+            name=rule.metric,
+            value=repr(float(rule.value)),
+            comparison=_COMPARISONS[rule.comparison],
+            start_step=rule.start_step,
+        )
+    return reply

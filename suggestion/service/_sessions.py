@@ -1,0 +1,134 @@
+"""Per-experiment algorithm sessions: a bounded LRU cache and one lock per experiment.
+
+A session is an algorithm instance for one (experiment, algorithm, settings, space, goal);
+a warm call reuses it, a cold one builds it from the request alone. The session also
+remembers the points it handed out that have not yet come back as trials, and passes them
+to the algorithm as pending: that is what keeps concurrent or back-to-back calls (whose
+requests cannot list each other's results yet) from repeating a point. No gRPC in here.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from suggestion import algorithms
+from suggestion.algorithms import Algorithm, Goal, TrialState, TrialView
+from tuner.space import Assignment, SearchSpace
+
+ISSUED_LIMIT = 10_000
+"""Handed-out points remembered per experiment until they come back as trials."""
+
+
+@dataclass(frozen=True)
+class SuggestionRequest:
+    """Everything an algorithm may use; the experiment name only selects the session."""
+
+    experiment: str
+    algorithm: str
+    settings: tuple[tuple[str, str], ...]
+    space: SearchSpace
+    goal: Goal
+    trials: Sequence[TrialView]
+    count: int
+
+
+@dataclass(frozen=True)
+class SuggestionResult:
+    assignments: list[Assignment]
+    exhausted: bool
+    """True when fewer than the requested points were returned: no unused point is left."""
+
+
+@dataclass
+class _Session:
+    key: tuple[object, ...]
+    algorithm: Algorithm
+    # canonical point key -> (serial number, point), oldest first
+    issued: OrderedDict[tuple[object, ...], tuple[int, Assignment]] = field(
+        default_factory=OrderedDict
+    )
+    serial: int = 0
+
+
+@dataclass
+class _Slot:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    session: _Session | None = None
+
+
+def build(
+    name: str, settings: Sequence[tuple[str, str]], space: SearchSpace, goal: Goal
+) -> Algorithm:
+    """Look up, parse, check and construct; raises the algorithm errors unchanged."""
+    cls = algorithms.get(name)
+    parsed = cls.parse(settings)
+    cls.check_space(space, parsed)
+    return cls(space, goal, parsed)
+
+
+def validate(name: str, settings: Sequence[tuple[str, str]], space: SearchSpace) -> None:
+    cls = algorithms.get(name)
+    cls.check_space(space, cls.parse(settings))
+
+
+class SuggestionEngine:
+    """Serves suggestions for many experiments; thread-safe.
+
+    Calls for one experiment are serialised; different experiments run concurrently. At
+    most ``max_experiments`` sessions are kept, least recently used evicted first.
+    """
+
+    def __init__(self, max_experiments: int = 256) -> None:
+        self.max_experiments = max_experiments
+        self._slots: OrderedDict[str, _Slot] = OrderedDict()
+        self._guard = threading.Lock()
+
+    @contextmanager
+    def _slot(self, experiment: str) -> Iterator[_Slot]:
+        with self._guard:
+            slot = self._slots.get(experiment)
+            if slot is None:
+                slot = self._slots[experiment] = _Slot()
+            self._slots.move_to_end(experiment)
+            self._evict()
+        with slot.lock:
+            yield slot
+
+    def _evict(self) -> None:
+        excess = len(self._slots) - self.max_experiments
+        for name in list(self._slots)[:-1]:
+            if excess <= 0:
+                break
+            # A slot whose lock is held is in use: evicting it would let a second request
+            # for that experiment run beside the first.
+            if not self._slots[name].lock.locked():
+                del self._slots[name]
+                excess -= 1
+
+    def suggest(self, request: SuggestionRequest) -> SuggestionResult:
+        # Settings in another order are the same settings: no reason to rebuild the session.
+        key = (request.algorithm, tuple(sorted(request.settings)), request.space, request.goal)
+        with self._slot(request.experiment) as slot:
+            if slot.session is None or slot.session.key != key:
+                algorithm = build(request.algorithm, request.settings, request.space, request.goal)
+                slot.session = _Session(key, algorithm)
+            session = slot.session
+            points = session.algorithm.points
+            returned = points.used_keys(t.assignment for t in request.trials)
+            for point_key in [k for k in session.issued if k in returned]:
+                del session.issued[point_key]
+            pending = [
+                TrialView(f"tuner-issued-{serial}", point, TrialState.PENDING)
+                for serial, point in session.issued.values()
+            ]
+            chosen = session.algorithm.suggest([*request.trials, *pending], request.count)
+            for point in chosen:
+                session.serial += 1
+                session.issued[points.key(point)] = (session.serial, point)
+            while len(session.issued) > ISSUED_LIMIT:
+                session.issued.popitem(last=False)
+            return SuggestionResult(chosen, exhausted=len(chosen) < request.count)
