@@ -22,7 +22,8 @@ ExperimentSpec: parameter_specs=1 ExperimentSpec.ParameterSpecs; objective=2 Obj
     max_trial_count=6 int32; nas_config=7 NasConfig
 ExperimentSpec.ParameterSpecs: parameters=1 []ParameterSpec
 ParameterSpec: name=1 string; parameter_type=2 ParameterType; feasible_space=3 FeasibleSpace
-FeasibleSpace: max=1 string; min=2 string; list=3 []string; step=4 string; distribution=5 Distribution
+FeasibleSpace: max=1 string; min=2 string; list=3 []string; step=4 string;
+    distribution=5 Distribution
 ObjectiveSpec: type=1 ObjectiveType; goal=2 double; objective_metric_name=3 string;
     additional_metric_names=4 []string
 AlgorithmSpec: algorithm_name=1 string; algorithm_settings=2 []AlgorithmSetting
