@@ -7,10 +7,10 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from tuner.cli import _suggestion, _validate
+from tuner.cli import _run, _suggestion, _validate
 
 # Each entry registers its subcommand on the parser; adding a command is one module and one line.
-_COMMANDS = (_validate, _suggestion)
+_COMMANDS = (_validate, _run, _suggestion)
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -20,7 +20,8 @@ EXIT_INVALID = 2
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tuner",
-        description="Hyperparameter tuning for Katib v1beta1 Experiments, locally or on Kubernetes.",
+        description="Hyperparameter tuning for Katib v1beta1 Experiments, locally or on "
+        "Kubernetes.",
     )
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)"

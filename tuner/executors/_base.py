@@ -9,9 +9,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from tuner.executors import _supervisor
+from tuner.metrics import LogFollower
+
+if TYPE_CHECKING:
+    from tuner.spec import Experiment
 
 
 class ExecutorError(Exception):
@@ -95,6 +99,20 @@ class TrialHandle:
         return f"{type(self).__name__}({self.trial_name!r})"
 
 
+class TrialOutput(Protocol):
+    """A trial's combined stdout and stderr as one byte stream, read as it grows.
+
+    ``read_new`` returns up to ``max_bytes`` (None: the reader's chunk size) bytes that
+    follow what it returned before, ``b""`` when nothing new is there yet; once the trial has
+    ended, ``b""`` means the whole output was read (a reader that fetches output from
+    elsewhere may block briefly then, until it has the rest). Not thread-safe.
+    """
+
+    def read_new(self, max_bytes: int | None = None) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
 class Executor(abc.ABC):
     """Runs trials somewhere (a local process group, a Kubernetes Job).
 
@@ -149,7 +167,9 @@ class Executor(abc.ABC):
     def adopt(self, reference: Mapping[str, Any]) -> TrialHandle | None:
         """The handle of a trial launched earlier, possibly by another process. Its
         :meth:`poll` tells whether it still runs, finished, or was lost (``LOST``: the
-        controller should fail and replace it). None if the trial was never launched."""
+        controller should fail and replace it). None if the trial was never launched, which
+        includes a launch that died before the trial's command started: the executor then
+        clears what that launch left, so that :meth:`launch` can start the trial."""
 
     @abc.abstractmethod
     def find(self, trial_name: str) -> TrialHandle | None:
@@ -159,6 +179,29 @@ class Executor(abc.ABC):
     @abc.abstractmethod
     def log_path(self, handle: TrialHandle) -> Path | None:
         """The file that receives the trial's stdout and stderr, if there is a local one."""
+
+    def prepare(self, experiment: Experiment) -> None:  # noqa: B027 - an optional hook
+        """Called once per experiment (and again after a restart) before any of its trials is
+        launched, adopted or found. Executors that need the experiment's own settings read
+        them here (``kubernetes``: namespace, primaryContainerName, primaryPodLabels,
+        success/failure conditions, retain). Raises :class:`LaunchError` when this executor
+        cannot run the experiment's trials, so that the experiment fails once, before any
+        trial. The default does nothing."""
+
+    def open_output(self, handle: TrialHandle, position: int = 0) -> TrialOutput:
+        """The trial's output from byte ``position`` on (a stored collector checkpoint), for
+        the metrics collector. The default follows :meth:`log_path`; executors without a
+        local log file (``kubernetes``: pod logs) override it. Close it when done."""
+        path = self.log_path(handle)
+        if path is None:
+            raise ExecutorError(f"trial {handle.trial_name!r}: {self.name} keeps no log file")
+        return LogFollower(path, position)
+
+    def cleanup(self, handle: TrialHandle) -> None:  # noqa: B027 - an optional hook
+        """Called once a finished trial's outcome and metrics are stored (its output is no
+        longer read): frees what the executor keeps for it (``kubernetes`` deletes the
+        finished Job unless ``trialTemplate.retain``). Never raises for a trial that is
+        already gone. The default does nothing."""
 
     def wait(self, handle: TrialHandle, timeout: float | None = None) -> Outcome | None:
         """Block until the trial has ended and return its Outcome; None on timeout."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -261,6 +262,12 @@ class LocalExecutor(Executor):
         if supervisor is None or not supervisor.is_running():
             if not trial_dir.is_dir():
                 return None
+            if _never_started(trial_dir):
+                # Its launcher died between creating the directory and the supervisor
+                # recording itself (which it does before starting the command): the command
+                # never ran. Clear the directory so that the trial is launched, once.
+                shutil.rmtree(trial_dir, ignore_errors=True)
+                return None
         return LocalTrialHandle(trial_name, trial_dir, supervisor)
 
     def find(self, trial_name: str) -> LocalTrialHandle | None:
@@ -355,3 +362,13 @@ def _non_negative(value: float, field: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
         raise LaunchError(f"{field}: {value!r} is not a non-negative number")
     return float(value)
+
+
+def _never_started(trial_dir: Path) -> bool:
+    """No supervisor ever recorded itself, none holds the lock, nothing was asked or ended."""
+    return (
+        not (trial_dir / sv.IDENTITY_FILE).exists()
+        and not (trial_dir / sv.OUTCOME_FILE).exists()
+        and not (trial_dir / sv.KILL_MARKER_FILE).exists()
+        and not trial_state.lock_is_held(trial_dir)
+    )

@@ -1,0 +1,192 @@
+"""Crash safety of `tuner run`: SIGKILL the controller at several moments, rerun it, and check
+that no trial is lost, none runs twice, and exactly maxTrialCount trials complete."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+MAX_TRIALS = 12
+PARALLEL = 3
+GUARD_SECONDS = 90  # waits only guard against hangs
+
+# Records one file per run (<trial>.<pid>.json), sleeps a little, prints the metric.
+TRIAL = r"""
+import json, os, sys, time
+opts = dict(a[2:].split("=", 1) for a in sys.argv[1:] if a.startswith("--") and "=" in a)
+with open(os.path.join(opts["record"], f"{opts['trial']}.{os.getpid()}.json"), "w") as f:
+    json.dump(sys.argv[1:], f)
+time.sleep(0.4)
+print(f"loss={float(opts['x']) ** 2 + int(opts['n'])}", flush=True)
+"""
+
+
+def tuner_command() -> list[str]:
+    script = Path(sys.executable).with_name("tuner")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "import sys; from tuner.cli import main; sys.exit(main())"]
+
+
+def write_experiment(root: Path, records: Path, marker: str) -> Path:
+    args = [
+        "trial.py",
+        "--x=${trialParameters.x}",
+        "--n=${trialParameters.n}",
+        "--trial=${trialParameters.trial}",
+        f"--record={records}",
+        f"--marker={marker}",
+    ]
+    doc = {
+        "apiVersion": "kubeflow.org/v1beta1",
+        "kind": "Experiment",
+        "metadata": {"name": "crashy"},
+        "spec": {
+            "objective": {"type": "minimize", "objectiveMetricName": "loss"},
+            "algorithm": {
+                "algorithmName": "random",
+                "algorithmSettings": [{"name": "random_state", "value": "11"}],
+            },
+            "parallelTrialCount": PARALLEL,
+            "maxTrialCount": MAX_TRIALS,
+            "maxFailedTrialCount": 1,
+            "parameters": [
+                {
+                    "name": "x",
+                    "parameterType": "double",
+                    "feasibleSpace": {"min": "-3", "max": "3"},
+                },
+                {"name": "n", "parameterType": "int", "feasibleSpace": {"min": "0", "max": "1000"}},
+            ],
+            "trialTemplate": {
+                "primaryContainerName": "main",
+                "trialParameters": [
+                    {"name": "x", "reference": "x"},
+                    {"name": "n", "reference": "n"},
+                    {"name": "trial", "reference": "${trialSpec.Name}"},
+                ],
+                "trialSpec": {
+                    "apiVersion": "batch/v1",
+                    "kind": "Job",
+                    "spec": {
+                        "template": {
+                            "spec": {
+                                "restartPolicy": "Never",
+                                "containers": [
+                                    {
+                                        "name": "main",
+                                        "image": "python:3.11",
+                                        "command": ["python3", *args],
+                                    }
+                                ],
+                            }
+                        }
+                    },
+                },
+            },
+        },
+    }
+    (root / "trial.py").write_text(TRIAL)
+    path = root / "crashy.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def statuses(db: Path) -> Counter[str]:
+    if not db.exists():
+        return Counter()
+    try:
+        with sqlite3.connect(db, timeout=5) as conn:
+            return Counter(r[0] for r in conn.execute("SELECT status FROM trials"))
+    except sqlite3.OperationalError:
+        return Counter()  # schema not created yet
+
+
+def marked_processes(marker: str) -> list[int]:
+    """Live (non-zombie) processes whose argv holds ``marker``: trials and their supervisors."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            stat = Path(f"/proc/{entry}/stat").read_bytes()
+        except OSError:
+            continue
+        state = stat[stat.rindex(b")") + 2 :].split()[0]
+        if marker.encode() in cmdline and state not in (b"Z", b"X"):
+            found.append(int(entry))
+    return found
+
+
+def test_sigkill_at_three_moments_then_resume_loses_and_repeats_nothing(tmp_path: Path) -> None:
+    records = tmp_path / "records"
+    records.mkdir()
+    marker = f"crash-marker-{uuid.uuid4().hex}"
+    path = write_experiment(tmp_path, records, marker)
+    db = tmp_path / "tuner.db"
+    command = [
+        *tuner_command(),
+        "run",
+        str(path),
+        "--db",
+        f"sqlite:///{db}",
+        "--run-dir",
+        str(tmp_path / "runs"),
+        "--poll-interval",
+        "0.05",
+        "--output",
+        str(tmp_path / "result.json"),
+        "--no-progress",
+    ]
+
+    def completed(c: Counter[str]) -> int:
+        return sum(n for s, n in c.items() if s not in ("Created", "Running"))
+
+    moments: list[tuple[str, Callable[[Counter[str]], bool]]] = [
+        ("first trial row stored", lambda c: sum(c.values()) >= 1),
+        ("trials running mid-run", lambda c: c["Running"] >= 2 and completed(c) >= 3),
+        ("near the end", lambda c: completed(c) >= MAX_TRIALS - 3),
+    ]
+    for what, condition in moments:
+        proc = subprocess.Popen(
+            command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        give_up = time.monotonic() + GUARD_SECONDS
+        while not condition(statuses(db)):
+            assert proc.poll() is None, f"run ended before '{what}': {proc.stderr.read()}"
+            assert time.monotonic() < give_up, f"'{what}' never happened"
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(GUARD_SECONDS)
+        proc.stderr.close()
+
+    final = subprocess.run(
+        command, cwd=tmp_path, capture_output=True, text=True, timeout=GUARD_SECONDS
+    )
+    assert final.returncode == 0, final.stderr
+
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["reason"] == "ExperimentMaxTrialsReached"
+    assert statuses(db) == Counter({"Succeeded": MAX_TRIALS})
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT name, parameters FROM trials").fetchall()
+    assert len({params for _, params in rows}) == MAX_TRIALS  # no duplicate parameter sets
+    runs = Counter(f.name.split(".")[0] for f in records.iterdir())
+    assert runs == Counter({name: 1 for name, _ in rows})  # every trial ran exactly once
+
+    give_up = time.monotonic() + GUARD_SECONDS
+    while marked_processes(marker):  # supervisors may take a moment to exit after outcome
+        assert time.monotonic() < give_up, f"leftover processes: {marked_processes(marker)}"
+        time.sleep(0.05)

@@ -1,0 +1,203 @@
+"""The suggestion client against the real gRPC server on a loopback port: validation errors,
+exhaustion, retries with backoff, and the requests it builds from the spec and the store."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+
+import pytest
+
+from suggestion.service import create_server
+from tuner.controller import InvalidSettings, RetryPolicy, SuggestionClient, SuggestionError
+from tuner.controller._wire import experiment_proto, trial_proto
+from tuner.spec import Experiment
+from tuner.store import MetricSummary, TrialRecord, TrialStatus
+
+
+def make_experiment(
+    algorithm: str = "random",
+    settings: dict[str, str] | None = None,
+    parameters: list[dict] | None = None,
+) -> Experiment:
+    parameters = parameters or [
+        {"name": "a", "parameterType": "int", "feasibleSpace": {"min": "1", "max": "3"}},
+        {"name": "b", "parameterType": "categorical", "feasibleSpace": {"list": ["x", "y"]}},
+    ]
+    return Experiment.model_validate(
+        {
+            "apiVersion": "kubeflow.org/v1beta1",
+            "kind": "Experiment",
+            "metadata": {"name": "client-test"},
+            "spec": {
+                "objective": {
+                    "type": "minimize",
+                    "objectiveMetricName": "loss",
+                    "additionalMetricNames": ["acc"],
+                    "metricStrategies": [{"name": "acc", "value": "latest"}],
+                },
+                "algorithm": {
+                    "algorithmName": algorithm,
+                    "algorithmSettings": [
+                        {"name": k, "value": v} for k, v in (settings or {}).items()
+                    ],
+                },
+                "maxTrialCount": 10,
+                "parameters": parameters,
+                "trialTemplate": {
+                    "primaryContainerName": "main",
+                    "trialParameters": [
+                        {"name": p["name"], "reference": p["name"]} for p in parameters
+                    ],
+                    "trialSpec": {
+                        "apiVersion": "batch/v1",
+                        "kind": "Job",
+                        "spec": {
+                            "template": {
+                                "spec": {
+                                    "restartPolicy": "Never",
+                                    "containers": [
+                                        {
+                                            "name": "main",
+                                            "image": "x",
+                                            "command": [
+                                                "run",
+                                                *(
+                                                    f"${{trialParameters.{p['name']}}}"
+                                                    for p in parameters
+                                                ),
+                                            ],
+                                        }
+                                    ],
+                                }
+                            }
+                        },
+                    },
+                },
+            },
+        }
+    )
+
+
+def record(
+    name: str,
+    parameters: dict[str, str],
+    status: TrialStatus,
+    summary: dict[str, MetricSummary] | None = None,
+) -> TrialRecord:
+    now = datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    return TrialRecord(
+        name=name,
+        experiment_name="client-test",
+        parameters=parameters,
+        status=status,
+        objective_value=None,
+        metrics_summary=summary or {},
+        executor_kind=None,
+        executor_ref=None,
+        exit_code=None,
+        message=None,
+        log_path=None,
+        created_at=now,
+        started_at=now,
+        completed_at=now if not status.is_active() else None,
+    )
+
+
+@pytest.fixture
+def address() -> Iterator[str]:
+    server, port = create_server("127.0.0.1:0")
+    yield f"127.0.0.1:{port}"
+    server.stop(None)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_valid_settings_pass(address: str) -> None:
+    with SuggestionClient(address) as client:
+        client.validate(experiment_proto(make_experiment(settings={"random_state": "4"})))
+
+
+def test_invalid_setting_is_refused_with_the_servers_message_naming_it(address: str) -> None:
+    with SuggestionClient(address) as client, pytest.raises(InvalidSettings) as err:
+        client.validate(experiment_proto(make_experiment(settings={"random_state": "x"})))
+    assert "random_state" in str(err.value)
+
+
+def test_unknown_algorithm_is_invalid_input(address: str) -> None:
+    with SuggestionClient(address) as client, pytest.raises(InvalidSettings) as err:
+        client.validate(experiment_proto(make_experiment(algorithm="simulated-annealing")))
+    assert "simulated-annealing" in str(err.value)
+
+
+def test_grid_hands_out_every_point_once_then_reports_exhaustion(address: str) -> None:
+    experiment = make_experiment(algorithm="grid")
+    proto = experiment_proto(experiment)
+    trials: list[TrialRecord] = []
+    with SuggestionClient(address) as client:
+        first = client.suggest(proto, [], 4, 4)
+        assert len(first.assignments) == 4 and not first.exhausted
+        trials = [
+            record(f"t{i}", a, TrialStatus.SUCCEEDED, {"loss": MetricSummary(1, 2, 1)})
+            for i, a in enumerate(first.assignments)
+        ]
+        rest = client.suggest(proto, [trial_proto(experiment, t) for t in trials], 4, 8)
+    assert rest.exhausted and len(rest.assignments) == 2
+    points = {tuple(sorted(a.items())) for a in first.assignments + rest.assignments}
+    assert len(points) == 6  # 3 x 2 grid, no repeats
+
+
+def test_trial_message_carries_condition_and_strategy_values() -> None:
+    experiment = make_experiment()
+    summary = {"loss": MetricSummary(0.5, 2.0, 0.7), "acc": MetricSummary(0.1, 0.9, 0.8)}
+    message = trial_proto(
+        experiment, record("t", {"a": "2", "b": "x"}, TrialStatus.SUCCEEDED, summary)
+    )
+    assert message.status.condition == message.status.SUCCEEDED
+    metrics = {m.name: m.value for m in message.status.observation.metrics}
+    assert metrics == {"loss": "0.5", "acc": "0.8"}  # loss: min (minimize), acc: latest
+    assert message.status.start_time == "2024-01-02T03:04:05Z"
+    assert {a.name: a.value for a in message.spec.parameter_assignments.assignments} == {
+        "a": "2",
+        "b": "x",
+    }
+
+
+def test_unavailable_is_retried_with_backoff_until_the_budget_is_spent() -> None:
+    slept: list[float] = []
+    policy = RetryPolicy(initial=0.01, maximum=0.04, budget=0.12)
+    client = SuggestionClient(
+        f"127.0.0.1:{free_port()}", timeout=2, retry=policy, sleep=slept.append
+    )
+    with client, pytest.raises(SuggestionError) as err:
+        client.validate(experiment_proto(make_experiment()))
+    assert err.value.code == "UNAVAILABLE" and err.value.retryable
+    assert len(slept) == len(policy.delays()) == 4  # 0.01, 0.02, 0.04, 0.04 (capped)
+    assert all(0 < s <= ceiling for s, ceiling in zip(slept, policy.delays(), strict=True))
+
+
+def test_a_server_that_comes_up_during_the_retries_answers() -> None:
+    port = free_port()
+    servers = []
+
+    def start_server_then_sleep(seconds: float) -> None:
+        if not servers:
+            servers.append(create_server(f"127.0.0.1:{port}")[0])
+        time.sleep(seconds)
+
+    client = SuggestionClient(
+        f"127.0.0.1:{port}", retry=RetryPolicy(initial=0.01), sleep=start_server_then_sleep
+    )
+    try:
+        with client:
+            reply = client.suggest(experiment_proto(make_experiment()), [], 2, 2)
+        assert len(reply.assignments) == 2 and servers
+    finally:
+        for server in servers:
+            server.stop(None)

@@ -1,0 +1,233 @@
+"""`tuner run FILE`: run (or resume) the Experiments of a file to their end.
+
+Defaults make a first run work anywhere: a SQLite file in the current directory, the
+suggestion server in-process on a loopback ephemeral port, the local executor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from tuner.spec import Experiment, SpecError, load_file
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "run",
+        help="run or resume the Experiments of a YAML file",
+        description="Run the Katib v1beta1 Experiment(s) of FILE to their end, or resume them "
+        "from the database. Exit code: 0 all succeeded, 1 one failed (or could not go on), "
+        "2 invalid input (nothing was written to the database).",
+    )
+    parser.add_argument(
+        "file", metavar="FILE", help="Experiment YAML (several documents run in turn)"
+    )
+    parser.add_argument(
+        "--db",
+        default="sqlite:///tuner.db",
+        help="database URL (default sqlite:///tuner.db in the current directory)",
+    )
+    parser.add_argument(
+        "--suggestion-address",
+        metavar="HOST:PORT",
+        help="a running suggestion service (default: start one in-process on 127.0.0.1:0)",
+    )
+    parser.add_argument("--executor", default="local", help="where trials run (default local)")
+    parser.add_argument("--output", metavar="PATH", help="write the result as JSON to PATH")
+    parser.add_argument(
+        "--run-dir",
+        default="runs",
+        metavar="DIR",
+        help="per-trial logs and process records of the local executor (default ./runs)",
+    )
+    parser.add_argument(
+        "--poll-interval",
+        type=_positive_float,
+        default=0.5,
+        metavar="S",
+        help="seconds between two passes of the reconcile loop (default 0.5)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(handler=run)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    # Imported here so that `tuner validate` stays light.
+    from tuner.controller import ControllerError, InvalidExperiment
+    from tuner.executors import ExecutorError, UnknownExecutorError, get_executor_class
+    from tuner.store import Store, StoreError
+
+    path = args.file
+    experiments = _load(path)
+    if experiments is None:
+        return EXIT_INVALID
+    try:
+        get_executor_class(args.executor)
+    except UnknownExecutorError as e:
+        print(f"error: --{e}", file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        store = Store.open(args.db)
+    except StoreError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        with _suggestion_address(args.suggestion_address) as address:
+            return _run_all(args, path, experiments, store, address)
+    except InvalidExperiment as e:
+        print(f"{path}: {e}", file=sys.stderr)
+        return EXIT_INVALID
+    except (ControllerError, ExecutorError, StoreError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print(
+            "interrupted: running trials were killed; rerun the same command to resume",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    finally:
+        store.close()
+
+
+def _load(path: str) -> list[Experiment] | None:
+    try:
+        experiments = load_file(path)
+    except SpecError as e:
+        for issue in e.issues:
+            print(f"{path}: {issue}", file=sys.stderr)
+        return None
+    except OSError as e:
+        print(f"{path}: cannot read: {e.strerror or e}", file=sys.stderr)
+        return None
+    if not experiments:
+        print(f"{path}: no Experiment document in the file", file=sys.stderr)
+        return None
+    names = [e.metadata.name for e in experiments]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        print(
+            f"{path}: metadata.name {', '.join(map(repr, repeated))} appears in more than one "
+            "document; each Experiment needs its own name",
+            file=sys.stderr,
+        )
+        return None
+    return experiments
+
+
+def _run_all(
+    args: argparse.Namespace, path: str, experiments: list[Experiment], store: Any, address: str
+) -> int:
+    from tuner.cli import _run_view
+    from tuner.controller import Controller, SuggestionClient
+    from tuner.executors import create_executor
+
+    options: dict[str, Any] = {}
+    if args.executor == "local":
+        # Trials run in the Experiment file's directory unless the container sets workingDir
+        # (a relative workingDir is taken from there too).
+        options = {"run_dir": args.run_dir, "default_working_dir": Path(path).resolve().parent}
+    with SuggestionClient(address) as client, create_executor(args.executor, **options) as executor:
+        view = _run_view.View(enabled=not args.no_progress and sys.stderr.isatty())
+        controllers = [
+            Controller(
+                store,
+                experiment,
+                client,
+                executor,
+                poll_interval=args.poll_interval,
+                on_progress=view.update,
+            )
+            for experiment in experiments
+        ]
+        # Everything is checked before anything is written, for all documents of the file.
+        for controller in controllers:
+            controller.prepare()
+        results = []
+        with _sigterm_as_interrupt():
+            for controller in controllers:
+                with view.running(controller.name, controller.experiment.spec.max_trial_count):
+                    results.append(controller.run())
+                view.summary(results[-1])
+    if args.output:
+        documents = [r.to_json() for r in results]
+        _write_json(args.output, documents[0] if len(documents) == 1 else documents)
+    return EXIT_OK if all(r.succeeded for r in results) else EXIT_FAILED
+
+
+@contextlib.contextmanager
+def _suggestion_address(address: str | None) -> Iterator[str]:
+    if address:
+        yield address
+        return
+    from suggestion.service import create_server
+
+    _route_optuna_logs()
+    server, port = create_server("127.0.0.1:0")
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.stop(grace=1.0).wait()
+
+
+def _route_optuna_logs() -> None:
+    # Optuna (behind tpe, cmaes, sobol) prints INFO lines through its own stderr handler;
+    # in-process they would land in the middle of the progress bar.
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops a run like Ctrl-C: trials are killed and recorded, the lease released."""
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, on_sigterm)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _write_json(path: str, document: object) -> None:
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(document, f, indent=2, allow_nan=False)
+            f.write("\n")
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,55 @@
+"""The controller: drives an experiment to its end, Katib's experiment controller as a loop.
+
+`Controller(store, experiment, suggestions, executor).run()` creates or resumes the
+experiment in the store, keeps up to ``parallelTrialCount`` trials running, and finishes it
+in Katib's order (goal, failures, budget, exhausted search space). docs/controller.md
+describes the loop, what counts against the budget, resume semantics and the output schema.
+"""
+
+from __future__ import annotations
+
+from tuner.controller._controller import Controller, Snapshot
+from tuner.controller._decide import (
+    REASON_FAILED,
+    REASON_GOAL_REACHED,
+    REASON_MAX_TRIALS_REACHED,
+    REASON_RESTARTING,
+    REASON_RUNNING,
+    REASON_SUGGESTION_END_REACHED,
+    Completion,
+    Limits,
+    ResumeDecision,
+    TrialCounts,
+)
+from tuner.controller._errors import (
+    ControllerError,
+    InvalidExperiment,
+    InvalidSettings,
+    SuggestionError,
+)
+from tuner.controller._result import SCHEMA_VERSION, RunResult
+from tuner.controller._suggestions import RetryPolicy, SuggestionClient, Suggestions
+
+__all__ = [
+    "REASON_FAILED",
+    "REASON_GOAL_REACHED",
+    "REASON_MAX_TRIALS_REACHED",
+    "REASON_RESTARTING",
+    "REASON_RUNNING",
+    "REASON_SUGGESTION_END_REACHED",
+    "SCHEMA_VERSION",
+    "Completion",
+    "Controller",
+    "ControllerError",
+    "InvalidExperiment",
+    "InvalidSettings",
+    "Limits",
+    "ResumeDecision",
+    "RetryPolicy",
+    "RunResult",
+    "Snapshot",
+    "SuggestionClient",
+    "SuggestionError",
+    "Suggestions",
+    "TrialCounts",
+]

@@ -1,0 +1,373 @@
+"""The reconcile loop of one experiment: Katib's experiment controller, run as a local loop.
+
+Each pass: poll the live trials (storing their metrics), count trials by state, decide in
+Katib's order whether the experiment is finished, and otherwise ask the suggestion service
+for exactly the free slots, store those trials, then launch them. The store is the source of
+truth: a controller killed at any instant resumes from it (see docs/controller.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tuner.controller import _lease
+from tuner.controller._decide import (
+    REASON_FAILED,
+    REASON_RESTARTING,
+    REASON_RUNNING,
+    Completion,
+    Limits,
+    ResumeDecision,
+    TrialCounts,
+    completion,
+    goal_reached,
+    resume_decision,
+    trial_name,
+    trials_to_add,
+)
+from tuner.controller._errors import ControllerError, InvalidExperiment, SuggestionError
+from tuner.controller._result import RunResult
+from tuner.controller._suggestions import SuggestionClient
+from tuner.controller._trials import TrialRunner, collector_config
+from tuner.controller._wire import experiment_proto, objective_proto, trial_proto
+from tuner.executors import Executor
+from tuner.metrics import MetricsError, create_collector
+from tuner.protos import api_pb2
+from tuner.space import Parameter, Value
+from tuner.spec import Experiment, SpecError, render_trial
+from tuner.store import (
+    ExperimentNotFound,
+    ExperimentStatus,
+    Store,
+    StoreError,
+    TrialRecord,
+    TrialStatus,
+)
+
+log = logging.getLogger(__name__)
+
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Progress of a running experiment, handed to the ``on_progress`` callback."""
+
+    name: str
+    counts: TrialCounts
+    max_trial_count: int | None
+    best_trial: str | None
+    best_value: float | None
+
+
+class Controller:
+    """Runs one experiment to its end against a store, a suggestion service and an executor.
+
+    Call `prepare` first (it writes nothing: it validates the algorithm settings with the
+    suggestion service, checks that the local executor can run the template, and compares
+    the file with a stored experiment of the same name), then `run`. `prepare` raises
+    `InvalidExperiment` (exit code 2) for anything the user must fix; `run` raises
+    `ControllerError` when it cannot go on for a reason outside the experiment (the
+    suggestion service unreachable after retries, another live controller holding the
+    experiment). KeyboardInterrupt during `run` kills the running trials (recorded as
+    Killed) and leaves the experiment resumable. Not thread-safe.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        experiment: Experiment,
+        suggestions: SuggestionClient,
+        executor: Executor,
+        *,
+        poll_interval: float = 0.5,
+        on_progress: Callable[[Snapshot], None] | None = None,
+        lease_ttl: float = 60.0,
+    ) -> None:
+        self.store = store
+        self.experiment = experiment
+        self.name = experiment.metadata.name
+        self.suggestions = suggestions
+        self.executor = executor
+        self.poll_interval = poll_interval
+        self.on_progress = on_progress
+        self.lease_ttl = lease_ttl
+        self.space = experiment.search_space()
+        self._spec = experiment.to_dict()["spec"]
+        self._proto = experiment_proto(experiment)
+        self._objective = objective_proto(experiment)
+        self._owner = _lease.own_owner()
+        self._lease_renewed = 0.0
+        self._exhausted = False
+        self._decision: ResumeDecision | None = None
+        # The experiment's trials as protobuf messages for GetSuggestions, kept current by
+        # this controller (it alone writes them while it holds the lease) instead of
+        # re-reading every trial from the store for each request.
+        self._requests: dict[str, api_pb2.Trial] = {}
+
+    # -- prepare ---------------------------------------------------------------------
+
+    def prepare(self) -> ResumeDecision:
+        """Check everything that can be checked before writing; return what `run` will do."""
+        self._check_runnable()
+        self.suggestions.validate(self._proto)
+        try:
+            stored = self.store.get_experiment(self.name)
+        except ExperimentNotFound:
+            self._decision = ResumeDecision("create")
+            return self._decision
+        decision = resume_decision(
+            stored_spec=stored.spec,
+            new_spec=self._spec,
+            finished=stored.status.is_finished(),
+            succeeded=stored.status is ExperimentStatus.SUCCEEDED,
+            reason=stored.reason,
+            total_trials=sum(self.store.count_trials(self.name).values()),
+        )
+        if decision.action == "refuse":
+            raise InvalidExperiment(
+                f"experiment {self.name!r} in {self.store.url}: {decision.message}"
+            )
+        self._decision = decision
+        return decision
+
+    def _check_runnable(self) -> None:
+        probe: dict[str, Value] = {p.name: _probe_value(p) for p in self.space.parameters}
+        try:
+            rendered = render_trial(self.experiment, f"{self.name}-probe", probe)
+            create_collector(
+                self.experiment.spec.metrics_collector_spec.collector.kind,
+                # The follower opens its file lazily: a probe path is never touched.
+                collector_config(self.experiment, Path(os.devnull)),
+            ).close()
+        except (SpecError, MetricsError) as e:
+            raise InvalidExperiment(str(e)) from e
+        except Exception as e:  # noqa: BLE001 - a File collector without log path, etc.
+            raise InvalidExperiment(f"metricsCollectorSpec: {e}") from e
+        name = rendered.primary_container.get("name")
+        container = f"spec.trialTemplate.trialSpec container {name!r}"
+        if self.executor.name == "local" and not rendered.argv:
+            raise InvalidExperiment(
+                f"{container}: no command or args; the local executor runs the container's "
+                "command as a process and cannot use an image's entrypoint"
+            )
+        if self.executor.name == "local" and rendered.env_value_from:
+            raise InvalidExperiment(
+                f"{container}: env {', '.join(rendered.env_value_from)} use valueFrom, which "
+                "only Kubernetes can resolve; give them a value for the local executor"
+            )
+
+    # -- run -------------------------------------------------------------------------
+
+    def run(self) -> RunResult:
+        """Create or resume the experiment and drive it to its end; the final state."""
+        decision = self._decision or self.prepare()
+        if decision.action == "done":
+            return self.result()
+        if decision.action == "create":
+            self.store.create_experiment(self.name, self.experiment.metadata.namespace, self._spec)
+        if self.experiment.spec.early_stopping is not None:
+            log.warning(
+                "experiment %s: spec.earlyStopping (%s) is not applied yet; trials run to "
+                "their end",
+                self.name,
+                self.experiment.spec.early_stopping.algorithm_name,
+            )
+        self._take_lease()
+        runner = TrialRunner(self.store, self.experiment, self.executor)
+        try:
+            if decision.action == "restart":
+                self.store.update_experiment_spec(self.name, self._spec)
+                self.store.set_experiment_status(
+                    self.name,
+                    ExperimentStatus.RESTARTING,
+                    REASON_RESTARTING,
+                    "Experiment is restarted",
+                )
+            elif decision.spec_changed:
+                self.store.update_experiment_spec(self.name, self._spec)
+            self.store.set_experiment_status(
+                self.name, ExperimentStatus.RUNNING, REASON_RUNNING, "Experiment is running"
+            )
+            self._adopt(runner)
+            self._loop(runner)
+        except KeyboardInterrupt:
+            self._drain(runner, "the controller was interrupted")
+            raise
+        finally:
+            runner.close()
+            try:
+                self.store.release_lease(self.name, self._owner)
+            except StoreError as e:  # do not hide the error that got us here
+                log.warning("experiment %s: could not release the lease: %s", self.name, e)
+        return self.result()
+
+    def result(self) -> RunResult:
+        return RunResult.load(self.store, self.name, self.space)
+
+    def _adopt(self, runner: TrialRunner) -> None:
+        """Re-attach to trials a previous controller started; launch rows it never started."""
+        for trial in self.store.list_trials(self.name):
+            if trial.status.is_active():
+                adopted = runner.adopt(trial)
+                if adopted is not None:
+                    trial = adopted
+                elif trial.status is TrialStatus.RUNNING:
+                    # Running without anything on the executor's side: nothing can be waited
+                    # for. Fail it; its slot is filled by a new trial if the budget allows.
+                    trial = self.store.finish_trial(
+                        trial.name,
+                        TrialStatus.FAILED,
+                        message="TrialLost: marked Running but unknown to the executor",
+                    )
+                else:
+                    trial = runner.launch(trial)
+            self._remember(trial)
+
+    def _loop(self, runner: TrialRunner) -> None:
+        spec = self.experiment.spec
+        limits = Limits(
+            spec.parallel_trial_count, spec.max_trial_count, spec.max_failed_trial_count
+        )
+        while True:
+            self._renew_lease()
+            for ended in runner.poll():
+                self._remember(ended)
+            counts = self._counts()
+            best = self.store.best_trial(self.name)
+            best_value = best.objective_value if best is not None else None
+            done = completion(
+                counts,
+                limits,
+                goal_is_reached=goal_reached(
+                    spec.objective.type.value, spec.objective.goal, best_value
+                ),
+                suggestions_exhausted=self._exhausted,
+            )
+            if done is not None:
+                self._complete(runner, done)
+                return
+            add = trials_to_add(counts, limits)
+            if add and not self._exhausted:
+                try:
+                    self._create_and_launch(runner, add)
+                except SuggestionError as e:
+                    if e.retryable:
+                        raise ControllerError(
+                            f"{e}; running trials keep running: rerun the same command to "
+                            "resume the experiment"
+                        ) from e
+                    self._complete(
+                        runner, Completion(False, REASON_FAILED, f"Suggestion has failed: {e}")
+                    )
+                    return
+                counts = self._counts()
+            self._progress(counts, best)
+            runner.wait(self.poll_interval)
+
+    def _create_and_launch(self, runner: TrialRunner, count: int) -> None:
+        trials = list(self._requests.values())
+        reply = self.suggestions.suggest(self._proto, trials, count, len(trials) + count)
+        if reply.exhausted:
+            log.info("experiment %s: the suggestion service has no more points", self.name)
+            self._exhausted = True
+        taken = {t.name for t in trials}
+        rows = []
+        for index, assignment in enumerate(reply.assignments):
+            proposed = reply.names[index] if index < len(reply.names) else ""
+            if not (proposed and _DNS_LABEL.fullmatch(proposed) and proposed not in taken):
+                proposed = trial_name(self.name, taken)
+            taken.add(proposed)
+            rows.append((proposed, assignment))
+        # Rows first, in one transaction: a crash after this finds them Created and
+        # launches them (or adopts them, if the executor got to start them).
+        for record in self.store.create_trials(self.name, rows) if rows else []:
+            self._remember(record)
+            self._remember(runner.launch(record))
+
+    def _complete(self, runner: TrialRunner, done: Completion) -> None:
+        # Trials end before the experiment does: a crash in between re-derives the same
+        # completion on the next run, since goal, failures and completions never go back.
+        self._drain(runner, f"the experiment finished ({done.reason})")
+        self.store.set_experiment_status(
+            self.name,
+            ExperimentStatus.SUCCEEDED if done.succeeded else ExperimentStatus.FAILED,
+            done.reason,
+            done.message,
+        )
+        self._progress(self._counts(), self.store.best_trial(self.name))
+
+    def _drain(self, runner: TrialRunner, why: str) -> None:
+        """Kill the live trials and wait until each has been recorded."""
+        runner.kill_all(why)
+        while runner.live_names:
+            for ended in runner.poll():
+                self._remember(ended)
+            if runner.live_names:
+                runner.wait(self.poll_interval)
+        # Rows that never reached the executor cannot be killed; they never ran.
+        for trial in self.store.list_trials(self.name, [TrialStatus.CREATED]):
+            self.store.finish_trial(trial.name, TrialStatus.KILLED, message=f"never started: {why}")
+
+    def _remember(self, trial: TrialRecord) -> None:
+        self._requests[trial.name] = trial_proto(self.experiment, trial, self._objective)
+
+    def _counts(self) -> TrialCounts:
+        by_status = self.store.count_trials(self.name)
+        return TrialCounts.of(s for s, n in by_status.items() for _ in range(n))
+
+    def _progress(self, counts: TrialCounts, best: object) -> None:
+        if self.on_progress is None:
+            return
+        self.on_progress(
+            Snapshot(
+                self.name,
+                counts,
+                self.experiment.spec.max_trial_count,
+                getattr(best, "name", None),
+                getattr(best, "objective_value", None),
+            )
+        )
+
+    # -- lease -----------------------------------------------------------------------
+
+    def _take_lease(self) -> None:
+        if self.store.acquire_lease(self.name, self._owner, self.lease_ttl):
+            self._lease_renewed = time.monotonic()
+            return
+        holder = self.store.get_experiment(self.name).lease_owner
+        if holder and _lease.owner_is_dead(holder):
+            log.info(
+                "experiment %s: taking over the lease of dead controller %s", self.name, holder
+            )
+            self.store.release_lease(self.name, holder)
+            if self.store.acquire_lease(self.name, self._owner, self.lease_ttl):
+                self._lease_renewed = time.monotonic()
+                return
+        raise ControllerError(
+            f"experiment {self.name!r} is being run by another controller ({holder}); wait for "
+            f"it to finish, or for its lease to expire ({self.lease_ttl:.0f}s after it stopped)"
+        )
+
+    def _renew_lease(self) -> None:
+        if time.monotonic() - self._lease_renewed < self.lease_ttl / 3:
+            return
+        if not self.store.renew_lease(self.name, self._owner, self.lease_ttl):
+            raise ControllerError(
+                f"experiment {self.name!r}: another controller took over the lease; stopping"
+            )
+        self._lease_renewed = time.monotonic()
+
+
+def _probe_value(parameter: Parameter) -> Value:
+    """Some value of the parameter, to render the template once before running anything."""
+    if parameter.values:
+        return parameter.values[0]
+    value = parameter.min if parameter.min is not None else parameter.max
+    return value if value is not None else 0

@@ -1,0 +1,322 @@
+"""Pure decisions of the reconcile loop: counting trials, when to stop, how many to add.
+
+Everything here is a function of plain values, so the rules Katib's experiment controller
+applies (``pkg/controller.v1beta1/experiment``) can be read and tested in one place.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import secrets
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
+
+# Katib's condition reasons (pkg/controller.v1beta1/experiment/util/status_util.go), stored
+# verbatim on the experiment so tools written for Katib read them unchanged.
+REASON_CREATED = "ExperimentCreated"
+REASON_RUNNING = "ExperimentRunning"
+REASON_RESTARTING = "ExperimentRestarting"
+REASON_GOAL_REACHED = "ExperimentGoalReached"
+REASON_MAX_TRIALS_REACHED = "ExperimentMaxTrialsReached"
+REASON_SUGGESTION_END_REACHED = "ExperimentSuggestionEndReached"
+REASON_FAILED = "ExperimentFailed"
+
+# Trial reasons of our own (Katib leaves these to the Job controller).
+TRIAL_REASON_DEADLINE = "DeadlineExceeded"
+TRIAL_REASON_LOST = "TrialLost"
+TRIAL_REASON_EXPERIMENT_DONE = "ExperimentCompleted"
+
+_DNS_LABEL_MAX = 63
+_SUFFIX_LEN = 8
+_SUFFIX_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+class TrialState(str, enum.Enum):
+    """The trial states the loop counts; the values match the store's ``TrialStatus`` names."""
+
+    CREATED = "Created"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    KILLED = "Killed"
+    EARLY_STOPPED = "EarlyStopped"
+    METRICS_UNAVAILABLE = "MetricsUnavailable"
+
+
+@dataclass(frozen=True)
+class TrialCounts:
+    """How many trials of an experiment are in each state."""
+
+    created: int = 0
+    running: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    killed: int = 0
+    early_stopped: int = 0
+    metrics_unavailable: int = 0
+
+    @classmethod
+    def of(cls, states: Iterable[str]) -> TrialCounts:
+        """Count states given as ``TrialState`` members or their string values."""
+        tally = dict.fromkeys(TrialState, 0)
+        for state in states:
+            tally[TrialState(getattr(state, "value", state))] += 1
+        return cls(
+            created=tally[TrialState.CREATED],
+            running=tally[TrialState.RUNNING],
+            succeeded=tally[TrialState.SUCCEEDED],
+            failed=tally[TrialState.FAILED],
+            killed=tally[TrialState.KILLED],
+            early_stopped=tally[TrialState.EARLY_STOPPED],
+            metrics_unavailable=tally[TrialState.METRICS_UNAVAILABLE],
+        )
+
+    @property
+    def active(self) -> int:
+        """Trials holding a parallel slot: created (about to run) or running."""
+        return self.created + self.running
+
+    @property
+    def completed(self) -> int:
+        """Finished trials in any way; Katib counts these against ``maxTrialCount``."""
+        return (
+            self.succeeded
+            + self.failed
+            + self.killed
+            + self.early_stopped
+            + self.metrics_unavailable
+        )
+
+    @property
+    def failed_total(self) -> int:
+        """Trials counted against ``maxFailedTrialCount`` (Katib: Failed + MetricsUnavailable)."""
+        return self.failed + self.metrics_unavailable
+
+    @property
+    def total(self) -> int:
+        return self.active + self.completed
+
+    def by_status(self) -> dict[str, int]:
+        """Counts keyed by the status names, every status present (the ``--output`` form)."""
+        return {
+            TrialState.CREATED.value: self.created,
+            TrialState.RUNNING.value: self.running,
+            TrialState.SUCCEEDED.value: self.succeeded,
+            TrialState.FAILED.value: self.failed,
+            TrialState.KILLED.value: self.killed,
+            TrialState.EARLY_STOPPED.value: self.early_stopped,
+            TrialState.METRICS_UNAVAILABLE.value: self.metrics_unavailable,
+        }
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The experiment's budget, as in its spec (None: no limit)."""
+
+    parallel_trial_count: int
+    max_trial_count: int | None
+    max_failed_trial_count: int | None
+
+
+@dataclass(frozen=True)
+class Completion:
+    """Why an experiment is finished: Katib's condition (succeeded or not), reason and message."""
+
+    succeeded: bool
+    reason: str
+    message: str
+
+
+def goal_reached(objective_type: str, goal: float | None, best: float | None) -> bool:
+    """Katib's rule: maximize reaches the goal at ``best >= goal``, minimize at ``best <= goal``."""
+    if goal is None or best is None:
+        return False
+    if objective_type == "maximize":
+        return best >= goal
+    if objective_type == "minimize":
+        return best <= goal
+    raise ValueError(f"objective type {objective_type!r} is neither 'minimize' nor 'maximize'")
+
+
+def completion(
+    counts: TrialCounts,
+    limits: Limits,
+    *,
+    goal_is_reached: bool,
+    suggestions_exhausted: bool,
+) -> Completion | None:
+    """Whether the experiment is finished, checked in Katib's order; None while it runs.
+
+    Order (``UpdateExperimentStatusCondition``): goal reached, then ``maxFailedTrialCount``
+    reached (Failed and MetricsUnavailable trials count; 0 failures never trigger it), then
+    ``maxTrialCount`` completed trials, then the suggestion service exhausted with no trial
+    still active.
+    """
+    if goal_is_reached:
+        return Completion(
+            True, REASON_GOAL_REACHED, "Experiment has succeeded because Objective goal has reached"
+        )
+    failed = counts.failed_total
+    if (
+        limits.max_failed_trial_count is not None
+        and failed
+        and (failed >= limits.max_failed_trial_count)
+    ):
+        return Completion(
+            False,
+            REASON_FAILED,
+            f"Experiment has failed because max failed count has reached: {failed} failed "
+            f"trial(s), maxFailedTrialCount {limits.max_failed_trial_count}",
+        )
+    if limits.max_trial_count is not None and counts.completed >= limits.max_trial_count:
+        return Completion(
+            True,
+            REASON_MAX_TRIALS_REACHED,
+            f"Experiment has succeeded because max trial count has reached: "
+            f"{counts.completed} completed trial(s), maxTrialCount {limits.max_trial_count}",
+        )
+    if suggestions_exhausted and counts.active == 0:
+        return Completion(
+            True,
+            REASON_SUGGESTION_END_REACHED,
+            "Experiment has succeeded because suggestion service has reached the end",
+        )
+    return None
+
+
+def trials_to_add(counts: TrialCounts, limits: Limits) -> int:
+    """How many new trials to request now (Katib's ``ReconcileTrials``).
+
+    Fills free parallel slots, but never beyond ``maxTrialCount - completed``: since every
+    trial holds a row from before it is launched, rows never exceed ``maxTrialCount``. When
+    ``parallelTrialCount`` was lowered below the active count, nothing is added and the
+    surplus drains as trials finish (Katib deletes the newest trials instead).
+    """
+    required = limits.parallel_trial_count
+    if limits.max_trial_count is not None:
+        required = min(required, limits.max_trial_count - counts.completed)
+    return max(0, required - counts.active)
+
+
+def trial_name(
+    experiment_name: str,
+    taken: Collection[str] = (),
+    token: Callable[[], str] | None = None,
+) -> str:
+    """A fresh DNS-1123 label ``<experiment>-<8 random [a-z0-9]>`` not in ``taken``.
+
+    The experiment part is lower-cased, characters outside ``[a-z0-9-]`` become ``-``, and
+    it is trimmed so the whole name fits 63 characters.
+    """
+    prefix = re.sub(r"[^a-z0-9-]", "-", experiment_name.lower())
+    prefix = prefix[: _DNS_LABEL_MAX - _SUFFIX_LEN - 1].strip("-") or "trial"
+    make = token or _random_token
+    for _ in range(1000):
+        name = f"{prefix}-{make()}"
+        if name not in taken:
+            return name
+    raise RuntimeError(f"no free trial name for experiment {experiment_name!r} in 1000 draws")
+
+
+def _random_token() -> str:
+    return "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(_SUFFIX_LEN))
+
+
+@dataclass(frozen=True)
+class ResumeDecision:
+    """What `Controller.run` does with the file's experiment, given what the store holds.
+
+    ``action`` is one of ``"create"`` (not in the store yet: `Controller.prepare` decides
+    that one), ``"continue"`` (not finished: keep going), ``"restart"`` (finished,
+    restartable, budget raised), ``"done"`` (finished: report, run nothing) and ``"refuse"``
+    (the file asks for something the stored experiment cannot do; ``message`` says why).
+    ``spec_changed``: the file's editable counts differ from the stored ones.
+    """
+
+    action: str
+    message: str = ""
+    spec_changed: bool = False
+
+
+EDITABLE_FIELDS = ("parallelTrialCount", "maxTrialCount", "maxFailedTrialCount")
+RESTARTABLE_POLICIES = ("LongRunning", "FromVolume")
+
+
+def spec_difference(stored: object, new: object, path: str = "spec") -> str | None:
+    """The first field path where two camelCase spec dicts differ, ignoring editable fields.
+
+    Returns a message naming the path and both values, or None when they agree.
+    """
+    if isinstance(stored, dict) and isinstance(new, dict):
+        for key in sorted(set(stored) | set(new), key=str):
+            if path == "spec" and key in EDITABLE_FIELDS:
+                continue
+            sub = f"{path}.{key}"
+            if key not in stored or key not in new:
+                return f"{sub}: stored {_show(stored.get(key))}, file {_show(new.get(key))}"
+            found = spec_difference(stored[key], new[key], sub)
+            if found:
+                return found
+        return None
+    if isinstance(stored, list) and isinstance(new, list):
+        if len(stored) != len(new):
+            return f"{path}: stored {len(stored)} item(s), file {len(new)} item(s)"
+        for i, (a, b) in enumerate(zip(stored, new, strict=True)):
+            found = spec_difference(a, b, f"{path}[{i}]")
+            if found:
+                return found
+        return None
+    if stored != new:
+        return f"{path}: stored {_show(stored)}, file {_show(new)}"
+    return None
+
+
+def _show(value: object) -> str:
+    return "(unset)" if value is None else repr(value)
+
+
+def resume_decision(
+    *,
+    stored_spec: dict,
+    new_spec: dict,
+    finished: bool,
+    succeeded: bool,
+    reason: str | None,
+    total_trials: int,
+) -> ResumeDecision:
+    """Katib's rules for editing an existing experiment (its validating webhook).
+
+    Only ``parallelTrialCount``, ``maxTrialCount`` and ``maxFailedTrialCount`` may change. A
+    finished experiment with a changed spec restarts only when it succeeded by reaching
+    ``maxTrialCount``, its ``resumePolicy`` is LongRunning or FromVolume, and the new
+    ``maxTrialCount`` exceeds the number of trials it already has.
+    """
+    diff = spec_difference(stored_spec, new_spec)
+    if diff:
+        return ResumeDecision(
+            "refuse",
+            f"{diff}: only spec.{', spec.'.join(EDITABLE_FIELDS)} may change on an existing "
+            "experiment; use a new metadata.name (or another --db) for a different experiment",
+        )
+    changed = any(stored_spec.get(k) != new_spec.get(k) for k in EDITABLE_FIELDS)
+    if not finished:
+        return ResumeDecision("continue", spec_changed=changed)
+    if not changed:
+        return ResumeDecision("done")
+    policy = new_spec.get("resumePolicy") or "Never"
+    if not (succeeded and reason == REASON_MAX_TRIALS_REACHED and policy in RESTARTABLE_POLICIES):
+        return ResumeDecision(
+            "refuse",
+            f"spec.maxTrialCount: the experiment already finished ({reason}) and can be restarted "
+            "only if it succeeded by reaching max trials and spec.resumePolicy is LongRunning "
+            f"or FromVolume (it is {policy})",
+        )
+    new_max = new_spec.get("maxTrialCount")
+    if new_max is not None and new_max <= total_trials:
+        return ResumeDecision(
+            "refuse",
+            f"spec.maxTrialCount: {new_max} must be greater than the experiment's trial count "
+            f"{total_trials} to restart it",
+        )
+    return ResumeDecision("restart", spec_changed=True)

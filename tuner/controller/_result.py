@@ -1,0 +1,100 @@
+"""What a run leaves behind, read back from the store: status, best trial, counts.
+
+`RunResult.to_json()` is the document ``tuner run --output`` writes (schema in
+docs/controller.md); the pipeline step reads the same document.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from tuner.controller._decide import TrialCounts
+from tuner.space import SearchSpace, SpaceError, Value
+from tuner.store import ExperimentRecord, ExperimentStatus, Store, TrialRecord
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """An experiment's state after `Controller.run` (or as found, when already finished)."""
+
+    experiment: ExperimentRecord
+    trials: list[TrialRecord]
+    best_trial: TrialRecord | None
+    best_parameters: dict[str, Value] | None
+    counts: TrialCounts
+
+    @property
+    def succeeded(self) -> bool:
+        return self.experiment.status is ExperimentStatus.SUCCEEDED
+
+    @property
+    def finished(self) -> bool:
+        return self.experiment.status.is_finished()
+
+    @classmethod
+    def load(cls, store: Store, name: str, space: SearchSpace) -> RunResult:
+        experiment = store.get_experiment(name)
+        trials = store.list_trials(name)
+        best = store.best_trial(name)
+        params = None
+        if best is not None:
+            try:
+                params = space.parse(best.parameters)
+            except SpaceError:
+                params = dict(best.parameters)  # a foreign value: keep its wire form
+        return cls(experiment, trials, best, params, TrialCounts.of(t.status for t in trials))
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``--output`` document (see docs/controller.md, "Output")."""
+        spec = self.experiment.spec
+        objective = spec.get("objective") or {}
+        best = None
+        if self.best_trial is not None:
+            best = {
+                "name": self.best_trial.name,
+                "parameters": self.best_parameters,
+                "objectiveValue": _number(self.best_trial.objective_value),
+                "metrics": {
+                    name: {
+                        "min": _number(m.min),
+                        "max": _number(m.max),
+                        "latest": _number(m.latest),
+                    }
+                    for name, m in self.best_trial.metrics_summary.items()
+                },
+            }
+        counts = self.counts.by_status()
+        return {
+            "schemaVersion": SCHEMA_VERSION,
+            "name": self.experiment.name,
+            "namespace": self.experiment.namespace,
+            "status": self.experiment.status.value,
+            "reason": self.experiment.reason,
+            "message": self.experiment.message,
+            "objective": {
+                "type": objective.get("type"),
+                "metricName": objective.get("objectiveMetricName"),
+                "goal": objective.get("goal"),
+            },
+            "bestTrial": best,
+            "trialCounts": {**counts, "total": self.counts.total},
+            "startTime": _time(self.experiment.started_at),
+            "completionTime": _time(self.experiment.completed_at),
+        }
+
+
+def _number(value: float | None) -> float | str | None:
+    """JSON has no NaN or infinity: those become the strings "NaN", "Infinity", "-Infinity"."""
+    if value is None or math.isfinite(value):
+        return value
+    if math.isnan(value):
+        return "NaN"
+    return "Infinity" if value > 0 else "-Infinity"
+
+
+def _time(moment: Any) -> str | None:
+    return None if moment is None else moment.isoformat().replace("+00:00", "Z")

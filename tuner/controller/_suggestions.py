@@ -1,0 +1,164 @@
+"""gRPC client of the Suggestion service: deadlines, retries with backoff, typed errors.
+
+Requests are pure functions of the experiment and its trials (the service is restart-safe),
+so repeating one after UNAVAILABLE or a missed deadline is always safe: trial rows are created
+only from a reply that arrived.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import grpc
+
+from tuner.controller._errors import InvalidSettings, SuggestionError
+from tuner.protos import api_pb2, api_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+_RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+# Trailing metadata our suggestion server sets on a reply cut short by exhaustion (a Katib
+# service signals it only by the shorter reply, which is read the same way).
+_EXHAUSTED_KEY = "tuner-search-exhausted"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter, bounded by a total time budget."""
+
+    initial: float = 0.1
+    maximum: float = 5.0
+    multiplier: float = 2.0
+    budget: float = 60.0
+
+    def delays(self) -> list[float]:
+        """The capped backoff ceilings, in order, whose sum stays within ``budget``."""
+        out: list[float] = []
+        delay, spent = self.initial, 0.0
+        while spent + delay <= self.budget:
+            out.append(delay)
+            spent += delay
+            delay = min(self.maximum, delay * self.multiplier)
+        return out
+
+
+@dataclass(frozen=True)
+class Suggestions:
+    """One reply: wire assignments (name -> string value) and whether the space is used up.
+
+    ``exhausted`` is True when the service returned fewer assignments than requested, which
+    by the request contract happens only when the search space has no unused point left
+    (our server also says so in the trailing metadata ``tuner-search-exhausted: true``).
+    ``names`` holds the trial names the service proposed (Katib allows it), else "".
+    """
+
+    assignments: list[dict[str, str]]
+    exhausted: bool
+    names: list[str] = field(default_factory=list)
+
+
+class SuggestionClient:
+    """A connection to one Suggestion service address (``HOST:PORT``).
+
+    Thread-compatible: use one client per thread or guard calls. Every call carries a
+    deadline; UNAVAILABLE and DEADLINE_EXCEEDED are retried with backoff until the retry
+    budget is spent, then raised as `SuggestionError` with ``retryable=True``.
+    """
+
+    def __init__(
+        self,
+        address: str,
+        *,
+        timeout: float = 120.0,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.address = address
+        self._timeout = timeout
+        self._retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._channel = grpc.insecure_channel(
+            address,
+            options=[
+                # gRPC's own reconnect backoff (1 s growing to 120 s) would outlast our retry
+                # budget; keep reconnection attempts as frequent as our retries.
+                ("grpc.initial_reconnect_backoff_ms", 100),
+                ("grpc.min_reconnect_backoff_ms", 100),
+                ("grpc.max_reconnect_backoff_ms", int(self._retry.maximum * 1000)),
+                ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+                ("grpc.max_send_message_length", 64 * 1024 * 1024),
+            ],
+        )
+        self._stub = api_pb2_grpc.SuggestionStub(self._channel)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> SuggestionClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def validate(self, experiment: api_pb2.Experiment) -> None:
+        """ValidateAlgorithmSettings; `InvalidSettings` carries the service's own message."""
+        request = api_pb2.ValidateAlgorithmSettingsRequest(experiment=experiment)
+        self._call("ValidateAlgorithmSettings", self._stub.ValidateAlgorithmSettings, request)
+
+    def suggest(
+        self,
+        experiment: api_pb2.Experiment,
+        trials: Sequence[api_pb2.Trial],
+        count: int,
+        total: int,
+    ) -> Suggestions:
+        """GetSuggestions for ``count`` new assignments; ``total``: requested so far, these
+        included."""
+        request = api_pb2.GetSuggestionsRequest(
+            experiment=experiment,
+            trials=list(trials),
+            current_request_number=count,
+            total_request_number=total,
+        )
+        reply, call = self._call("GetSuggestions", self._stub.GetSuggestions.with_call, request)
+        flagged = any(
+            key == _EXHAUSTED_KEY and value == "true"
+            for key, value in (call.trailing_metadata() or ())
+        )
+        assignments = [
+            {a.name: a.value for a in pa.assignments} for pa in reply.parameter_assignments
+        ]
+        if len(assignments) > count:
+            raise SuggestionError(
+                f"suggestion service at {self.address} returned {len(assignments)} assignments "
+                f"for a request of {count}",
+                code="INTERNAL",
+            )
+        names = [pa.trial_name for pa in reply.parameter_assignments]
+        return Suggestions(assignments, exhausted=flagged or len(assignments) < count, names=names)
+
+    def _call(self, method: str, rpc: Callable, request: object):  # noqa: ANN202
+        delays = iter(self._retry.delays())
+        while True:
+            try:
+                return rpc(request, timeout=self._timeout)
+            except grpc.RpcError as e:
+                code = e.code() if hasattr(e, "code") else grpc.StatusCode.UNKNOWN
+                details = (e.details() if hasattr(e, "details") else None) or str(e)
+                if code == grpc.StatusCode.INVALID_ARGUMENT:
+                    raise InvalidSettings(details) from e
+                delay = next(delays, None) if code in _RETRYABLE else None
+                if delay is None:
+                    raise SuggestionError(
+                        f"{method} at {self.address} failed: {code.name}: {details}",
+                        code=code.name,
+                        retryable=code in _RETRYABLE,
+                    ) from e
+                log.info(
+                    "%s at %s: %s, retrying in <= %.2fs", method, self.address, code.name, delay
+                )
+                self._sleep(random.uniform(delay / 2, delay))

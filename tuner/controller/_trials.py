@@ -1,0 +1,251 @@
+"""Running trials: launch through the executor, follow their metrics, record how they ended.
+
+`TrialRunner` owns the live side of the reconcile loop. Each launched or adopted trial has a
+metrics collector that reads its log while it runs; observations are stored once per poll, in
+one transaction per trial. After a controller restart an adopted trial's observations are
+deleted and its log is parsed again from the start, so none is stored twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from tuner.controller._decide import TRIAL_REASON_DEADLINE, TRIAL_REASON_LOST
+from tuner.executors import Executor, ExecutorError, ExitReason, Outcome, TrialHandle
+from tuner.metrics import (
+    CollectorConfig,
+    MetricPoint,
+    MetricsCollector,
+    create_collector,
+    summarize,
+)
+from tuner.space import SpaceError
+from tuner.spec import Experiment, SpecError, render_trial
+from tuner.store import MetricSummary, Observation, Store, TrialRecord, TrialStatus
+
+log = logging.getLogger(__name__)
+
+# Log bytes read per trial per poll while it runs; the rest waits for the next poll, so one
+# trial printing gigabytes cannot starve the others. The final read after exit takes all.
+READ_BUDGET_BYTES = 8 * 1024 * 1024
+
+
+def active_deadline(manifest: Mapping[str, Any]) -> float | None:
+    """``activeDeadlineSeconds`` of a Job (``spec``) or its pod template; the smaller wins."""
+    spec = manifest.get("spec") or {}
+    pod = ((spec.get("template") or {}).get("spec")) or {}
+    found = [
+        v
+        for v in (spec.get("activeDeadlineSeconds"), pod.get("activeDeadlineSeconds"))
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+    ]
+    return float(min(found)) if found else None
+
+
+def collector_config(experiment: Experiment, log_path: Path | None) -> CollectorConfig:
+    spec = experiment.spec
+    source = spec.metrics_collector_spec.source
+    filters = source.filter.metrics_format if source and source.filter else []
+    return CollectorConfig(
+        metric_names=spec.objective.metric_names, filters=filters, log_path=log_path
+    )
+
+
+@dataclass
+class _Live:
+    name: str
+    handle: TrialHandle
+    collector: MetricsCollector
+    summary: dict[str, MetricSummary] = field(default_factory=dict)
+    kill_requested: str | None = None
+
+
+class TrialRunner:
+    """Launches, polls, kills and adopts the trials of one experiment.
+
+    Not thread-safe: the reconcile loop calls it from one thread.
+    """
+
+    def __init__(self, store: Store, experiment: Experiment, executor: Executor) -> None:
+        self.store = store
+        self.experiment = experiment
+        self.executor = executor
+        self.space = experiment.search_space()
+        self._kind = experiment.spec.metrics_collector_spec.collector.kind
+        self._live: dict[str, _Live] = {}
+        # Set by a watcher thread when one of its trials ends, so that the loop wakes at
+        # once instead of at the end of its poll interval.
+        self._ended = threading.Event()
+        self._closed = threading.Event()
+
+    @property
+    def live_names(self) -> list[str]:
+        return list(self._live)
+
+    # -- start ---------------------------------------------------------------------------
+
+    def launch(self, trial: TrialRecord) -> TrialRecord:
+        """Start a Created trial; a trial that cannot start is stored as Failed. Returns the
+        trial as stored now."""
+        try:
+            rendered = render_trial(self.experiment, trial.name, self.space.parse(trial.parameters))
+            handle = self.executor.launch(
+                trial.name,
+                rendered.argv,
+                rendered.env,
+                rendered.working_dir,
+                active_deadline(rendered.manifest),
+                manifest=rendered.manifest,
+            )
+        except (SpecError, SpaceError, ExecutorError) as e:
+            log.warning("trial %s could not be launched: %s", trial.name, e)
+            return self.store.finish_trial(
+                trial.name, TrialStatus.FAILED, message=f"launch failed: {e}"
+            )
+        return self._track(trial.name, handle)
+
+    def adopt(self, trial: TrialRecord) -> TrialRecord | None:
+        """Re-attach to a Created or Running trial after a restart; None if it never launched.
+
+        The trial is found by its stored executor reference, or by name in the executor's run
+        directory when the controller died before storing the reference.
+        """
+        handle = None
+        if trial.executor_ref:
+            handle = self.executor.adopt(trial.executor_ref)
+        if handle is None:
+            handle = self.executor.find(trial.name)
+        if handle is None:
+            return None
+        # Delete-and-reparse: what was stored before the crash is replaced by a full re-read.
+        self.store.delete_observations(trial.name)
+        return self._track(trial.name, handle)
+
+    def _track(self, name: str, handle: TrialHandle) -> TrialRecord:
+        log_path = self.executor.log_path(handle)
+        record = self.store.update_trial(
+            name,
+            status=TrialStatus.RUNNING,
+            executor_kind=self.executor.name,
+            executor_ref=handle.reference,
+            log_path=None if log_path is None else str(log_path),
+        )
+        collector = create_collector(self._kind, collector_config(self.experiment, log_path))
+        self._live[name] = _Live(name, handle, collector)
+        threading.Thread(
+            target=self._watch, args=(handle,), name=f"watch-{name}", daemon=True
+        ).start()
+        return record
+
+    def _watch(self, handle: TrialHandle) -> None:
+        while not self._closed.is_set():
+            if self.executor.wait(handle, timeout=1.0) is not None:
+                self._ended.set()
+                return
+
+    def wait(self, timeout: float) -> None:
+        """Sleep up to ``timeout`` seconds, less if a live trial ends meanwhile."""
+        self._ended.wait(timeout)
+        self._ended.clear()
+
+    # -- watch ---------------------------------------------------------------------------
+
+    def poll(self) -> list[TrialRecord]:
+        """Collect new metrics of every live trial; store and return the trials that ended."""
+        ended = []
+        for live in list(self._live.values()):
+            outcome = self.executor.poll(live.handle)
+            # Read after polling: once the outcome is known, the log is complete.
+            points = live.collector.collect(final=outcome is not None, max_bytes=READ_BUDGET_BYTES)
+            self._store_points(live, points)
+            if outcome is not None:
+                ended.append(self._finish(live, outcome))
+        return ended
+
+    def kill_all(self, why: str) -> None:
+        """Ask every live trial to terminate; the next polls record them as Killed."""
+        for live in self._live.values():
+            if live.kill_requested is None:
+                live.kill_requested = why
+                self.executor.kill(live.handle)
+
+    def close(self) -> None:
+        self._closed.set()
+        for live in self._live.values():
+            live.collector.close()
+        self._live.clear()
+
+    def _store_points(self, live: _Live, points: list[MetricPoint]) -> None:
+        if not points:
+            return
+        now = datetime.now(timezone.utc)
+        self.store.add_observations(
+            live.name,
+            [Observation(live.name, p.name, p.value, p.step, p.timestamp or now) for p in points],
+        )
+        for name, part in summarize(points).items():
+            seen = live.summary.get(name)
+            live.summary[name] = (
+                MetricSummary(part.min, part.max, part.latest)
+                if seen is None
+                else MetricSummary(min(seen.min, part.min), max(seen.max, part.max), part.latest)
+            )
+
+    def _finish(self, live: _Live, outcome: Outcome) -> TrialRecord:
+        live.collector.close()
+        del self._live[live.name]
+        objective = self.experiment.spec.objective
+        metric = objective.objective_metric_name
+        value = None
+        if metric in live.summary:
+            value = _pick(live.summary[metric], objective.strategy(metric).value)
+        status, message = _status(outcome, value is not None, metric, live.kill_requested)
+        return self.store.finish_trial(
+            live.name,
+            status,
+            objective_value=value,
+            metrics_summary=live.summary,
+            exit_code=outcome.exit_code,
+            message=message,
+            completed_at=outcome.finished_at if _aware(outcome.finished_at) else None,
+        )
+
+
+def _pick(summary: MetricSummary, strategy: str) -> float:
+    return {"min": summary.min, "max": summary.max}.get(strategy, summary.latest)
+
+
+def _aware(moment: datetime | None) -> bool:
+    return moment is not None and moment.tzinfo is not None
+
+
+def _status(
+    outcome: Outcome, has_objective: bool, metric: str, kill_reason: str | None
+) -> tuple[TrialStatus, str]:
+    """The trial's end state and message from how its process ended."""
+    text = outcome.message or ""
+    if outcome.reason is ExitReason.COMPLETED:
+        if has_objective:
+            return TrialStatus.SUCCEEDED, text or "exited with code 0"
+        return TrialStatus.METRICS_UNAVAILABLE, (
+            f"exited with code 0 but never reported the objective metric {metric!r}"
+        )
+    if outcome.reason is ExitReason.DEADLINE_EXCEEDED:
+        detail = text or "activeDeadlineSeconds passed"
+        return TrialStatus.FAILED, f"{TRIAL_REASON_DEADLINE}: {detail}"
+    if outcome.reason is ExitReason.KILLED:
+        return TrialStatus.KILLED, f"killed: {kill_reason}" if kill_reason else (text or "killed")
+    if outcome.reason is ExitReason.LOST:
+        return TrialStatus.FAILED, f"{TRIAL_REASON_LOST}: {text}"
+    detail = text or (
+        f"exited with code {outcome.exit_code}"
+        if outcome.exit_code is not None
+        else f"ended by signal {outcome.signal}"
+    )
+    return TrialStatus.FAILED, detail

@@ -1,0 +1,169 @@
+"""Build the Suggestion service's protobuf requests from the spec model and stored trials.
+
+The one place where the controller's domain values become Katib's ``api.v1.beta1`` messages
+(the reverse direction lives in the suggestion service).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import datetime
+
+from tuner.protos import api_pb2
+from tuner.spec import Experiment, MetricStrategyType, ObjectiveType
+from tuner.store import MetricSummary, TrialRecord, TrialStatus
+
+_PARAMETER_TYPES = {
+    "double": api_pb2.DOUBLE,
+    "int": api_pb2.INT,
+    "discrete": api_pb2.DISCRETE,
+    "categorical": api_pb2.CATEGORICAL,
+}
+
+_CONDITIONS = {
+    TrialStatus.CREATED: api_pb2.TrialStatus.CREATED,
+    TrialStatus.RUNNING: api_pb2.TrialStatus.RUNNING,
+    TrialStatus.SUCCEEDED: api_pb2.TrialStatus.SUCCEEDED,
+    TrialStatus.FAILED: api_pb2.TrialStatus.FAILED,
+    TrialStatus.KILLED: api_pb2.TrialStatus.KILLED,
+    TrialStatus.EARLY_STOPPED: api_pb2.TrialStatus.EARLYSTOPPED,
+    TrialStatus.METRICS_UNAVAILABLE: api_pb2.TrialStatus.METRICSUNAVAILABLE,
+}
+
+
+def objective_proto(experiment: Experiment) -> api_pb2.ObjectiveSpec:
+    objective = experiment.spec.objective
+    return api_pb2.ObjectiveSpec(
+        type=api_pb2.MAXIMIZE if objective.type is ObjectiveType.MAXIMIZE else api_pb2.MINIMIZE,
+        goal=objective.goal if objective.goal is not None else 0.0,
+        objective_metric_name=objective.objective_metric_name,
+        additional_metric_names=list(objective.additional_metric_names),
+    )
+
+
+def experiment_proto(experiment: Experiment) -> api_pb2.Experiment:
+    """The experiment as Katib's controller sends it to a suggestion service."""
+    spec = experiment.spec
+    parameters = []
+    for p in spec.parameters:
+        space = p.feasible_space
+        feasible = api_pb2.FeasibleSpace(
+            min=space.min or "",
+            max=space.max or "",
+            step=space.step or "",
+            list=list(space.values),
+        )
+        if space.distribution is not None:
+            _set_distribution(feasible, space.distribution.value)
+        parameters.append(
+            api_pb2.ParameterSpec(
+                name=p.name,
+                parameter_type=_PARAMETER_TYPES[p.parameter_type.value],
+                feasible_space=feasible,
+            )
+        )
+    message = api_pb2.ExperimentSpec(
+        parameter_specs=api_pb2.ExperimentSpec.ParameterSpecs(parameters=parameters),
+        objective=objective_proto(experiment),
+        algorithm=api_pb2.AlgorithmSpec(
+            algorithm_name=spec.algorithm.algorithm_name,
+            algorithm_settings=[
+                api_pb2.AlgorithmSetting(name=s.name, value=s.value)
+                for s in spec.algorithm.algorithm_settings
+            ],
+        ),
+        parallel_trial_count=spec.parallel_trial_count,
+        max_trial_count=spec.max_trial_count or 0,
+    )
+    if spec.early_stopping is not None:
+        message.early_stopping.CopyFrom(
+            api_pb2.EarlyStoppingSpec(
+                algorithm_name=spec.early_stopping.algorithm_name,
+                algorithm_settings=[
+                    api_pb2.EarlyStoppingSetting(name=s.name, value=s.value)
+                    for s in spec.early_stopping.algorithm_settings
+                ],
+            )
+        )
+    return api_pb2.Experiment(name=experiment.metadata.name, spec=message)
+
+
+# Katib's newer API has `Distribution distribution = 5` in FeasibleSpace (UNIFORM,
+# LOG_UNIFORM, NORMAL, LOG_NORMAL); an older generated module lacks it and then sends none.
+_DISTRIBUTION_NAMES = {
+    "uniform": "UNIFORM",
+    "logUniform": "LOG_UNIFORM",
+    "normal": "NORMAL",
+    "logNormal": "LOG_NORMAL",
+}
+
+
+def _set_distribution(feasible: api_pb2.FeasibleSpace, value: str) -> None:
+    field = feasible.DESCRIPTOR.fields_by_name.get("distribution")
+    if field is None or field.enum_type is None:
+        return
+    number = field.enum_type.values_by_name.get(_DISTRIBUTION_NAMES[value])
+    if number is not None:
+        feasible.distribution = number.number  # type: ignore[attr-defined]
+
+
+def strategy_value(summary: MetricSummary, strategy: MetricStrategyType) -> float:
+    """A metric's trial value under a metric strategy (Katib's ``getObjectiveMetricValue``)."""
+    if strategy is MetricStrategyType.MIN:
+        return summary.min
+    if strategy is MetricStrategyType.MAX:
+        return summary.max
+    return summary.latest
+
+
+def format_float(value: float) -> str:
+    """Katib's metric wire form: a decimal string ("nan", "inf" for the non-finite)."""
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return repr(float(value))
+
+
+def trial_proto(
+    experiment: Experiment, trial: TrialRecord, objective: api_pb2.ObjectiveSpec | None = None
+) -> api_pb2.Trial:
+    """A stored trial as Katib's suggestion client sends it: assignments, condition, and each
+    metric's value under its metric strategy as the observation."""
+    metrics = _observation(experiment, trial.metrics_summary)
+    status = api_pb2.TrialStatus(
+        condition=_CONDITIONS[trial.status],
+        start_time=_rfc3339(trial.started_at),
+        completion_time=_rfc3339(trial.completed_at),
+        observation=api_pb2.Observation(metrics=metrics),
+    )
+    return api_pb2.Trial(
+        name=trial.name,
+        spec=api_pb2.TrialSpec(
+            objective=objective if objective is not None else objective_proto(experiment),
+            parameter_assignments=api_pb2.TrialSpec.ParameterAssignments(
+                assignments=[
+                    api_pb2.ParameterAssignment(name=k, value=v)
+                    for k, v in trial.parameters.items()
+                ]
+            ),
+        ),
+        status=status,
+    )
+
+
+def _observation(
+    experiment: Experiment, summary: Mapping[str, MetricSummary]
+) -> list[api_pb2.Metric]:
+    objective = experiment.spec.objective
+    out = []
+    for name in objective.metric_names:
+        if name in summary:
+            value = strategy_value(summary[name], objective.strategy(name))
+            out.append(api_pb2.Metric(name=name, value=format_float(value)))
+    return out
+
+
+def _rfc3339(moment: datetime | None) -> str:
+    return "" if moment is None else moment.isoformat().replace("+00:00", "Z")
