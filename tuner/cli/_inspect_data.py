@@ -1,0 +1,163 @@
+"""Store records turned into the documents the inspection commands print: parameters with
+their real types (parsed with the experiment's search space), camelCase keys, ISO times."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from tuner.cli._output import number, timestamp
+from tuner.space import Parameter, SpaceError, Value
+from tuner.spec import ParameterSpec, SpecError
+from tuner.store import (
+    ExperimentRecord,
+    ExperimentStatus,
+    Observation,
+    Store,
+    TrialRecord,
+    TrialStatus,
+)
+
+
+@dataclass(frozen=True)
+class ExperimentView:
+    """An experiment record with what its stored spec says about objective and parameters."""
+
+    record: ExperimentRecord
+    parameters: dict[str, Parameter] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, record: ExperimentRecord) -> ExperimentView:
+        # Parameter by parameter, so that one the current model refuses (a spec stored by
+        # another version) leaves only that parameter's values as wire strings.
+        parsed: dict[str, Parameter] = {}
+        for raw in record.spec.get("parameters") or []:
+            try:
+                spec = ParameterSpec.model_validate(raw)
+            except SpecError:
+                continue
+            parsed[spec.name] = spec.parameter
+        return cls(record, parsed)
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    @property
+    def objective(self) -> dict[str, Any]:
+        return dict(self.record.spec.get("objective") or {})
+
+    @property
+    def goal_type(self) -> str | None:
+        goal = self.objective.get("type")
+        return goal if goal in ("minimize", "maximize") else None
+
+    @property
+    def metric_name(self) -> str | None:
+        return self.objective.get("objectiveMetricName")
+
+    def typed(self, wire: dict[str, str]) -> dict[str, Value]:
+        """A trial's parameters with their types; a value that does not parse stays a string."""
+        out: dict[str, Value] = {}
+        for name, text in wire.items():
+            parameter = self.parameters.get(name)
+            try:
+                out[name] = text if parameter is None else parameter.parse(text)
+            except SpaceError:
+                out[name] = text
+        return out
+
+
+def lease_is_live(record: ExperimentRecord, now: datetime | None = None) -> bool:
+    """Whether a controller holds the experiment's lease and it has not expired."""
+    if record.lease_owner is None or record.lease_expires_at is None:
+        return False
+    return record.lease_expires_at > (now or datetime.now(timezone.utc))
+
+
+def is_running(record: ExperimentRecord) -> bool:
+    """Whether a controller may be driving the experiment right now."""
+    return record.status in (ExperimentStatus.RUNNING, ExperimentStatus.RESTARTING) or (
+        lease_is_live(record)
+    )
+
+
+def counts_document(counts: dict[TrialStatus, int]) -> dict[str, int]:
+    """Trial counts keyed by Katib's status names, every status present, plus `total`."""
+    out = {status.value: counts.get(status, 0) for status in TrialStatus}
+    out["total"] = sum(counts.values())
+    return out
+
+
+def metrics_document(trial: TrialRecord) -> dict[str, dict[str, Any]]:
+    return {
+        name: {"min": number(m.min), "max": number(m.max), "latest": number(m.latest)}
+        for name, m in trial.metrics_summary.items()
+    }
+
+
+def trial_document(view: ExperimentView, trial: TrialRecord) -> dict[str, Any]:
+    """One trial as `get trials -o json` prints it."""
+    return {
+        "name": trial.name,
+        "experiment": trial.experiment_name,
+        "status": trial.status.value,
+        "parameters": view.typed(trial.parameters),
+        "objectiveValue": number(trial.objective_value),
+        "metrics": metrics_document(trial),
+        "exitCode": trial.exit_code,
+        "message": trial.message,
+        "logPath": trial.log_path,
+        "createdAt": timestamp(trial.created_at),
+        "startedAt": timestamp(trial.started_at),
+        "completedAt": timestamp(trial.completed_at),
+    }
+
+
+def observation_document(obs: Observation) -> dict[str, Any]:
+    return {
+        "metricName": obs.metric_name,
+        "value": number(obs.value),
+        "step": obs.step,
+        "timestamp": timestamp(obs.timestamp),
+    }
+
+
+def best_document(view: ExperimentView, best: TrialRecord | None) -> dict[str, Any] | None:
+    if best is None:
+        return None
+    return {
+        "name": best.name,
+        "parameters": view.typed(best.parameters),
+        "objectiveValue": number(best.objective_value),
+        "metrics": metrics_document(best),
+    }
+
+
+def experiment_summary(store: Store, view: ExperimentView) -> dict[str, Any]:
+    """One experiment as `get experiments -o json` prints it."""
+    record = view.record
+    counts = store.count_trials(record.name)
+    best = store.best_trial(record.name)
+    objective = view.objective
+    return {
+        "name": record.name,
+        "namespace": record.namespace,
+        "status": record.status.value,
+        "reason": record.reason,
+        "objective": {
+            "type": objective.get("type"),
+            "metricName": objective.get("objectiveMetricName"),
+            "goal": objective.get("goal"),
+        },
+        "trials": {
+            "succeeded": counts.get(TrialStatus.SUCCEEDED, 0),
+            "total": sum(counts.values()),
+        },
+        "bestTrial": None if best is None else best.name,
+        "bestObjectiveValue": None if best is None else number(best.objective_value),
+        "createdAt": timestamp(record.created_at),
+        "startedAt": timestamp(record.started_at),
+        "completedAt": timestamp(record.completed_at),
+    }
