@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from tuner.executors import _supervisor
-from tuner.metrics import LogFollower
 
 if TYPE_CHECKING:
     from tuner.spec import Experiment
@@ -192,6 +191,10 @@ class Executor(abc.ABC):
         """The trial's output from byte ``position`` on (a stored collector checkpoint), for
         the metrics collector. The default follows :meth:`log_path`; executors without a
         local log file (``kubernetes``: pod logs) override it. Close it when done."""
+        # tuner.metrics sits beside this package: imported when used, so that loading one
+        # package never needs the other.
+        from tuner.metrics import LogFollower
+
         path = self.log_path(handle)
         if path is None:
             raise ExecutorError(f"trial {handle.trial_name!r}: {self.name} keeps no log file")

@@ -11,6 +11,7 @@ from tuner.executors._base import Executor, UnknownExecutorError
 # Imported only when asked for, so that e.g. the kubernetes client loads only when used.
 _EXECUTORS: dict[str, str | type[Executor]] = {
     "local": "tuner.executors._local:LocalExecutor",
+    "kubernetes": "tuner.executors._kubernetes:KubernetesExecutor",
 }
 _lock = threading.Lock()
 
