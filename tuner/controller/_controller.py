@@ -8,6 +8,7 @@ truth: a controller killed at any instant resumes from it (see docs/controller.m
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tuner.controller import _lease
+from tuner.controller._collection import TRIAL_ENV_NAMES, collection_problem, serve_dbmanager
 from tuner.controller._decide import (
     REASON_FAILED,
     REASON_RESTARTING,
@@ -31,6 +33,7 @@ from tuner.controller._decide import (
     trial_name,
     trials_to_add,
 )
+from tuner.controller._early_stopping import EarlyStopper, validate_early_stopping
 from tuner.controller._errors import ControllerError, InvalidExperiment, SuggestionError
 from tuner.controller._result import RunResult
 from tuner.controller._suggestions import SuggestionClient
@@ -77,6 +80,10 @@ class Controller:
     suggestion service unreachable after retries, another live controller holding the
     experiment). KeyboardInterrupt during `run` kills the running trials (recorded as
     Killed) and leaves the experiment resumable. Not thread-safe.
+
+    Trials may push metrics to ``db_manager_address`` (a DBManager serving this store), else
+    to one `run` serves on 127.0.0.1. ``spec.earlyStopping`` rules come from the suggestion
+    service's EarlyStopping service (docs/controller.md, "Early stopping").
     """
 
     def __init__(
@@ -89,6 +96,7 @@ class Controller:
         poll_interval: float = 0.5,
         on_progress: Callable[[Snapshot], None] | None = None,
         lease_ttl: float = 60.0,
+        db_manager_address: str | None = None,
     ) -> None:
         self.store = store
         self.experiment = experiment
@@ -98,6 +106,7 @@ class Controller:
         self.poll_interval = poll_interval
         self.on_progress = on_progress
         self.lease_ttl = lease_ttl
+        self.db_manager_address = db_manager_address
         self.space = experiment.search_space()
         self._spec = experiment.to_dict()["spec"]
         self._proto = experiment_proto(experiment)
@@ -110,6 +119,7 @@ class Controller:
         # this controller (it alone writes them while it holds the lease) instead of
         # re-reading every trial from the store for each request.
         self._requests: dict[str, api_pb2.Trial] = {}
+        self._stopper: EarlyStopper | None = None
 
     # -- prepare ---------------------------------------------------------------------
 
@@ -117,6 +127,8 @@ class Controller:
         """Check everything that can be checked before writing; return what `run` will do."""
         self._check_runnable()
         self.suggestions.validate(self._proto)
+        if self.experiment.spec.early_stopping is not None:
+            validate_early_stopping(self.suggestions, self._proto)
         try:
             stored = self.store.get_experiment(self.name)
         except ExperimentNotFound:
@@ -144,22 +156,27 @@ class Controller:
             create_collector(
                 self.experiment.spec.metrics_collector_spec.collector.kind,
                 # The follower opens its file lazily: a probe path is never touched.
-                collector_config(self.experiment, Path(os.devnull)),
+                collector_config(self.experiment, Path(os.devnull), Path(os.devnull)),
             ).close()
         except (SpecError, MetricsError) as e:
             raise InvalidExperiment(str(e)) from e
         except Exception as e:  # noqa: BLE001 - a File collector without log path, etc.
             raise InvalidExperiment(f"metricsCollectorSpec: {e}") from e
+        problem = collection_problem(self.experiment, self.executor.name)
+        if problem is not None:
+            raise InvalidExperiment(f"spec.{problem}")
         name = rendered.primary_container.get("name")
         container = f"spec.trialTemplate.trialSpec container {name!r}"
+        # tuner sets these itself (a Katib SDK template reads KATIB_TRIAL_NAME from a label).
+        value_from = [n for n in rendered.env_value_from if n not in TRIAL_ENV_NAMES]
         if self.executor.name == "local" and not rendered.argv:
             raise InvalidExperiment(
                 f"{container}: no command or args; the local executor runs the container's "
                 "command as a process and cannot use an image's entrypoint"
             )
-        if self.executor.name == "local" and rendered.env_value_from:
+        if self.executor.name == "local" and value_from:
             raise InvalidExperiment(
-                f"{container}: env {', '.join(rendered.env_value_from)} use valueFrom, which "
+                f"{container}: env {', '.join(value_from)} use valueFrom, which "
                 "only Kubernetes can resolve; give them a value for the local executor"
             )
 
@@ -170,17 +187,24 @@ class Controller:
         decision = self._decision or self.prepare()
         if decision.action == "done":
             return self.result()
+        with contextlib.ExitStack() as services:
+            address = self.db_manager_address or services.enter_context(
+                serve_dbmanager(self.store, self.executor, self.name)
+            )
+            self._run(decision, address)
+        return self.result()
+
+    def _run(self, decision: ResumeDecision, db_manager_address: str) -> None:
         if decision.action == "create":
             self.store.create_experiment(self.name, self.experiment.metadata.namespace, self._spec)
-        if self.experiment.spec.early_stopping is not None:
-            log.warning(
-                "experiment %s: spec.earlyStopping (%s) is not applied yet; trials run to "
-                "their end",
-                self.name,
-                self.experiment.spec.early_stopping.algorithm_name,
-            )
         self._take_lease()
-        runner = TrialRunner(self.store, self.experiment, self.executor)
+        runner = TrialRunner(
+            self.store, self.experiment, self.executor, db_manager_address=db_manager_address
+        )
+        if self.experiment.spec.early_stopping is not None:
+            self._stopper = EarlyStopper(
+                self.store, self.suggestions, self._proto, db_manager_address
+            )
         try:
             if decision.action == "restart":
                 self.store.update_experiment_spec(self.name, self._spec)
@@ -206,7 +230,6 @@ class Controller:
                 self.store.release_lease(self.name, self._owner)
             except StoreError as e:  # do not hide the error that got us here
                 log.warning("experiment %s: could not release the lease: %s", self.name, e)
-        return self.result()
 
     def result(self) -> RunResult:
         return RunResult.load(self.store, self.name, self.space)
@@ -237,8 +260,13 @@ class Controller:
         )
         while True:
             self._renew_lease()
-            for ended in runner.poll():
-                self._remember(ended)
+            ended = runner.poll()
+            for trial in ended:
+                self._remember(trial)
+            stopper_failed = self._stopper and self._stopper.step(runner, ended, self._requests)
+            if isinstance(stopper_failed, Completion):
+                self._complete(runner, stopper_failed)
+                return
             counts = self._counts()
             best = self.store.best_trial(self.name)
             best_value = best.objective_value if best is not None else None

@@ -94,6 +94,8 @@ class SuggestionClient:
             ],
         )
         self._stub = api_pb2_grpc.SuggestionStub(self._channel)
+        # Katib runs early stopping as its own service; ours shares the suggestion server.
+        self._early_stopping = api_pb2_grpc.EarlyStoppingStub(self._channel)
 
     def close(self) -> None:
         self._channel.close()
@@ -140,6 +142,35 @@ class SuggestionClient:
             )
         names = [pa.trial_name for pa in reply.parameter_assignments]
         return Suggestions(assignments, exhausted=flagged or len(assignments) < count, names=names)
+
+    def validate_early_stopping(self, spec: api_pb2.EarlyStoppingSpec) -> None:
+        """ValidateEarlyStoppingSettings; `InvalidSettings` carries the service's message."""
+        request = api_pb2.ValidateEarlyStoppingSettingsRequest(early_stopping=spec)
+        self._call(
+            "ValidateEarlyStoppingSettings",
+            self._early_stopping.ValidateEarlyStoppingSettings,
+            request,
+        )
+
+    def early_stopping_rules(
+        self,
+        experiment: api_pb2.Experiment,
+        trials: Sequence[api_pb2.Trial],
+        db_manager_address: str,
+    ) -> list[api_pb2.EarlyStoppingRule]:
+        """GetEarlyStoppingRules: the rules running trials are checked against now."""
+        request = api_pb2.GetEarlyStoppingRulesRequest(
+            experiment=experiment, trials=list(trials), db_manager_address=db_manager_address
+        )
+        reply = self._call(
+            "GetEarlyStoppingRules", self._early_stopping.GetEarlyStoppingRules, request
+        )
+        return list(reply.early_stopping_rules)
+
+    def set_trial_status(self, trial_name: str) -> None:
+        """SetTrialStatus: tells the early-stopping service that a trial was stopped."""
+        request = api_pb2.SetTrialStatusRequest(trial_name=trial_name)
+        self._call("SetTrialStatus", self._early_stopping.SetTrialStatus, request)
 
     def _call(self, method: str, rpc: Callable, request: object):  # noqa: ANN202
         delays = iter(self._retry.delays())

@@ -1,9 +1,11 @@
 """Running trials: launch through the executor, follow their metrics, record how they ended.
 
 `TrialRunner` owns the live side of the reconcile loop. Each launched or adopted trial has a
-metrics collector that reads its log while it runs; observations are stored once per poll, in
-one transaction per trial. After a controller restart an adopted trial's observations are
-deleted and its log is parsed again from the start, so none is stored twice.
+metrics collector that reads its log (or metrics file) while it runs; observations are stored
+once per poll, in one transaction per trial. Trials may also push observations through the
+DBManager. When a trial ends, its metrics are read back from the store. After a controller
+restart an adopted trial's collected observations are deleted and its output is parsed again
+from the start, so none is stored twice (pushed ones are kept: nothing could rebuild them).
 """
 
 from __future__ import annotations
@@ -11,19 +13,20 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from tuner.controller._collection import metrics_file, stored_summary, trial_command
 from tuner.controller._decide import TRIAL_REASON_DEADLINE, TRIAL_REASON_LOST
 from tuner.executors import Executor, ExecutorError, ExitReason, Outcome, TrialHandle
 from tuner.metrics import (
     CollectorConfig,
     MetricPoint,
     MetricsCollector,
+    MetricsError,
     create_collector,
-    summarize,
 )
 from tuner.space import SpaceError
 from tuner.spec import Experiment, SpecError, render_trial
@@ -48,12 +51,19 @@ def active_deadline(manifest: Mapping[str, Any]) -> float | None:
     return float(min(found)) if found else None
 
 
-def collector_config(experiment: Experiment, log_path: Path | None) -> CollectorConfig:
+def collector_config(
+    experiment: Experiment, log_path: Path | None, file_path: Path | None = None
+) -> CollectorConfig:
     spec = experiment.spec
     source = spec.metrics_collector_spec.source
     filters = source.filter.metrics_format if source and source.filter else []
+    file_system = source.file_system_path if source else None
     return CollectorConfig(
-        metric_names=spec.objective.metric_names, filters=filters, log_path=log_path
+        metric_names=spec.objective.metric_names,
+        filters=filters,
+        log_path=log_path,
+        file_path=file_path,
+        file_format=file_system.format.value if file_system and file_system.format else "TEXT",
     )
 
 
@@ -62,20 +72,34 @@ class _Live:
     name: str
     handle: TrialHandle
     collector: MetricsCollector
-    summary: dict[str, MetricSummary] = field(default_factory=dict)
     kill_requested: str | None = None
+    early_stopped: bool = False
 
 
 class TrialRunner:
     """Launches, polls, kills and adopts the trials of one experiment.
 
-    Not thread-safe: the reconcile loop calls it from one thread.
+    Every trial gets ``KATIB_TRIAL_NAME`` and, given ``db_manager_address``,
+    ``TUNER_DBMANAGER_ADDRESS`` in its environment; with the File collector also
+    ``TUNER_METRICS_FILE`` (see ``tuner.metrics.trial_metrics_path``). Not thread-safe: the
+    reconcile loop calls it from one thread.
     """
 
-    def __init__(self, store: Store, experiment: Experiment, executor: Executor) -> None:
+    def __init__(
+        self,
+        store: Store,
+        experiment: Experiment,
+        executor: Executor,
+        *,
+        db_manager_address: str | None = None,
+    ) -> None:
         self.store = store
         self.experiment = experiment
         self.executor = executor
+        self.db_manager_address = db_manager_address
+        # Where the local executor puts each trial's directory (a remapped metrics file
+        # goes there); None for executors without one.
+        self._run_dir: Path | None = getattr(executor, "run_dir", None)
         self.space = experiment.search_space()
         self._kind = experiment.spec.metrics_collector_spec.collector.kind
         self._live: dict[str, _Live] = {}
@@ -95,15 +119,28 @@ class TrialRunner:
         trial as stored now."""
         try:
             rendered = render_trial(self.experiment, trial.name, self.space.parse(trial.parameters))
-            handle = self.executor.launch(
-                trial.name,
+            file = metrics_file(self.experiment, trial.name, self._run_dir)
+            if file is not None and not file.remapped:
+                # A path the experiment names per trial: as Katib mounts a volume there, the
+                # directory exists when the trial starts.
+                file.path.parent.mkdir(parents=True, exist_ok=True)
+            argv, env = trial_command(
+                self.experiment,
                 rendered.argv,
                 rendered.env,
+                trial.name,
+                self.db_manager_address,
+                None if file is None else file.path,
+            )
+            handle = self.executor.launch(
+                trial.name,
+                argv,
+                env,
                 rendered.working_dir,
                 active_deadline(rendered.manifest),
                 manifest=rendered.manifest,
             )
-        except (SpecError, SpaceError, ExecutorError) as e:
+        except (SpecError, SpaceError, ExecutorError, MetricsError, OSError) as e:
             log.warning("trial %s could not be launched: %s", trial.name, e)
             return self.store.finish_trial(
                 trial.name, TrialStatus.FAILED, message=f"launch failed: {e}"
@@ -123,9 +160,12 @@ class TrialRunner:
             handle = self.executor.find(trial.name)
         if handle is None:
             return None
-        # Delete-and-reparse: what was stored before the crash is replaced by a full re-read.
-        self.store.delete_observations(trial.name)
-        return self._track(trial.name, handle)
+        record = self._track(trial.name, handle)
+        if self._live[trial.name].collector.reads_output:
+            # Delete-and-reparse: what was stored before the crash is replaced by a full
+            # re-read (no collect has happened since _track).
+            self.store.delete_observations(trial.name)
+        return record
 
     def _track(self, name: str, handle: TrialHandle) -> TrialRecord:
         log_path = self.executor.log_path(handle)
@@ -136,7 +176,11 @@ class TrialRunner:
             executor_ref=handle.reference,
             log_path=None if log_path is None else str(log_path),
         )
-        collector = create_collector(self._kind, collector_config(self.experiment, log_path))
+        file = metrics_file(self.experiment, name, self._run_dir)
+        collector = create_collector(
+            self._kind,
+            collector_config(self.experiment, log_path, None if file is None else file.path),
+        )
         self._live[name] = _Live(name, handle, collector)
         threading.Thread(
             target=self._watch, args=(handle,), name=f"watch-{name}", daemon=True
@@ -168,6 +212,14 @@ class TrialRunner:
                 ended.append(self._finish(live, outcome))
         return ended
 
+    def early_stop(self, name: str, why: str) -> None:
+        """Kill a live trial that broke the early-stopping rules; it is recorded EarlyStopped
+        (unless it ends on its own first)."""
+        live = self._live.get(name)
+        if live is not None and live.kill_requested is None:
+            live.kill_requested, live.early_stopped = why, True
+            self.executor.kill(live.handle)
+
     def kill_all(self, why: str) -> None:
         """Ask every live trial to terminate; the next polls record them as Killed."""
         for live in self._live.values():
@@ -189,28 +241,26 @@ class TrialRunner:
             live.name,
             [Observation(live.name, p.name, p.value, p.step, p.timestamp or now) for p in points],
         )
-        for name, part in summarize(points).items():
-            seen = live.summary.get(name)
-            live.summary[name] = (
-                MetricSummary(part.min, part.max, part.latest)
-                if seen is None
-                else MetricSummary(min(seen.min, part.min), max(seen.max, part.max), part.latest)
-            )
 
     def _finish(self, live: _Live, outcome: Outcome) -> TrialRecord:
         live.collector.close()
         del self._live[live.name]
         objective = self.experiment.spec.objective
         metric = objective.objective_metric_name
+        # Katib's trial controller reads the trial's observation log when it ends; so do we:
+        # collected and pushed values alike, in timestamp order.
+        summary = stored_summary(self.store.get_observations(live.name), objective.metric_names)
         value = None
-        if metric in live.summary:
-            value = _pick(live.summary[metric], objective.strategy(metric).value)
+        if metric in summary:
+            value = _pick(summary[metric], objective.strategy(metric).value)
         status, message = _status(outcome, value is not None, metric, live.kill_requested)
+        if live.early_stopped and outcome.reason is ExitReason.KILLED:
+            status, message = TrialStatus.EARLY_STOPPED, live.kill_requested or "early stopped"
         return self.store.finish_trial(
             live.name,
             status,
             objective_value=value,
-            metrics_summary=live.summary,
+            metrics_summary=summary,
             exit_code=outcome.exit_code,
             message=message,
             completed_at=outcome.finished_at if _aware(outcome.finished_at) else None,

@@ -1,5 +1,6 @@
 """Metrics collection: parse what trials report (Katib's ``name=value`` text lines and JSON
-lines), follow their output as it is written, and reduce reports to a trial's value."""
+lines), follow their output or metrics file as it is written (collectors StdOut and File;
+Push and None read nothing: the trial pushes), and reduce reports to a trial's value."""
 
 from __future__ import annotations
 
@@ -12,22 +13,44 @@ from tuner.metrics._collector import (
     create_collector,
     register_collector,
 )
+from tuner.metrics._file import METRICS_FILE_ENV, FileCollector, trial_metrics_path
 from tuner.metrics._follow import DEFAULT_CHUNK_BYTES, LogFollower
 from tuner.metrics._jsonlines import TIMESTAMP_KEY, JsonLineParser
 from tuner.metrics._lines import MAX_LINE_BYTES, LineParser
+from tuner.metrics._push import (
+    DBMANAGER_ADDRESS_ENV,
+    REPORT_ID_METADATA_KEY,
+    STEP_METADATA_KEY,
+    TRIAL_NAME_ENV,
+    NoneCollector,
+    PushCollector,
+    format_time,
+    format_value,
+)
 from tuner.metrics._stdout import DEFAULT_METRICS_FORMAT, StdOutParser, compile_metrics_formats
 from tuner.metrics._summary import STRATEGIES, MetricSummary, objective_value, summarize
 from tuner.metrics._types import MetricPoint, MetricsError
 from tuner.metrics._values import parse_number, parse_rfc3339
 
+# The collectors beyond StdOut, one registry line each (Katib's collector kind -> class).
+register_collector(FileCollector.kind, FileCollector)
+register_collector(PushCollector.kind, PushCollector)
+register_collector(NoneCollector.kind, NoneCollector)
+
 __all__ = [
+    "DBMANAGER_ADDRESS_ENV",
     "DEFAULT_CHUNK_BYTES",
     "DEFAULT_METRICS_FORMAT",
     "MAX_LINE_BYTES",
+    "METRICS_FILE_ENV",
+    "REPORT_ID_METADATA_KEY",
+    "STEP_METADATA_KEY",
     "STRATEGIES",
     "TIMESTAMP_KEY",
+    "TRIAL_NAME_ENV",
     "CollectorCheckpoint",
     "CollectorConfig",
+    "FileCollector",
     "JsonLineParser",
     "LineParser",
     "LogFollower",
@@ -35,14 +58,19 @@ __all__ = [
     "MetricSummary",
     "MetricsCollector",
     "MetricsError",
+    "NoneCollector",
+    "PushCollector",
     "StdOutCollector",
     "StdOutParser",
     "collector_kinds",
     "compile_metrics_formats",
     "create_collector",
+    "format_time",
+    "format_value",
     "objective_value",
     "parse_number",
     "parse_rfc3339",
     "register_collector",
     "summarize",
+    "trial_metrics_path",
 ]

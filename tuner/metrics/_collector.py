@@ -63,6 +63,9 @@ class MetricsCollector(abc.ABC):
     """
 
     kind: ClassVar[str]
+    reads_output: ClassVar[bool] = True
+    """Whether the collector reads what the trial writes (its log or a file). Such a trial's
+    observations can be rebuilt by reading again from the start; pushed ones cannot."""
 
     @abc.abstractmethod
     def collect(self, *, final: bool = False, max_bytes: int | None = None) -> list[MetricPoint]:
@@ -130,7 +133,7 @@ class StdOutCollector(MetricsCollector):
         self._follower.close()
 
 
-# Katib's collector kind -> implementation. File and Push are added by their own issue.
+# Katib's collector kind -> implementation; tuner.metrics registers File, Push and None.
 _COLLECTORS: dict[str, type[MetricsCollector]] = {StdOutCollector.kind: StdOutCollector}
 _lock = threading.Lock()
 

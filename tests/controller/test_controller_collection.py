@@ -1,0 +1,142 @@
+"""How metrics reach the store, as pure functions: which executor can serve which collector,
+the argv and env a trial gets, and a trial's metrics read back from stored observations."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tuner.controller._collection import (
+    collection_problem,
+    metrics_file,
+    stored_summary,
+    trial_command,
+)
+from tuner.spec import Experiment
+from tuner.store import MetricSummary, Observation
+
+T0 = datetime(2024, 5, 1, tzinfo=timezone.utc)
+
+
+def experiment(collector: dict[str, Any]) -> Experiment:
+    return Experiment.model_validate(
+        {
+            "apiVersion": "kubeflow.org/v1beta1",
+            "kind": "Experiment",
+            "metadata": {"name": "exp", "namespace": "team"},
+            "spec": {
+                "objective": {"type": "minimize", "objectiveMetricName": "loss"},
+                "algorithm": {"algorithmName": "random"},
+                "metricsCollectorSpec": collector,
+                "parameters": [
+                    {"name": "x", "parameterType": "int", "feasibleSpace": {"min": "0", "max": "9"}}
+                ],
+                "trialTemplate": {
+                    "primaryContainerName": "main",
+                    "trialParameters": [{"name": "x", "reference": "x"}],
+                    "trialSpec": {
+                        "apiVersion": "batch/v1",
+                        "kind": "Job",
+                        "spec": {
+                            "template": {
+                                "spec": {
+                                    "restartPolicy": "Never",
+                                    "containers": [
+                                        {"name": "main", "command": ["t", "${trialParameters.x}"]}
+                                    ],
+                                }
+                            }
+                        },
+                    },
+                },
+            },
+        }
+    )
+
+
+def kind(name: str) -> dict[str, Any]:
+    return {"collector": {"kind": name}}
+
+
+@pytest.mark.parametrize("name", ["File", "Push"])
+def test_file_and_push_need_the_local_executor(name: str) -> None:
+    problem = collection_problem(experiment(kind(name)), "kubernetes")
+
+    assert problem is not None
+    assert problem.startswith(f"metricsCollectorSpec.collector.kind: '{name}' ")
+    assert "only the local executor" in problem
+    assert collection_problem(experiment(kind(name)), "local") is None
+
+
+@pytest.mark.parametrize("name", ["StdOut", "None"])
+def test_stdout_and_none_work_with_any_executor(name: str) -> None:
+    assert collection_problem(experiment(kind(name)), "kubernetes") is None
+
+
+def test_a_trial_gets_its_name_and_the_dbmanager_over_the_containers_env() -> None:
+    argv, env = trial_command(
+        experiment(kind("StdOut")),
+        ["t", "1"],
+        {"KATIB_TRIAL_NAME": "wrong", "A": "b"},
+        "exp-abc",
+        "127.0.0.1:4000",
+        None,
+    )
+
+    assert argv == ["t", "1"]
+    assert env == {
+        "A": "b",
+        "KATIB_TRIAL_NAME": "exp-abc",
+        "TUNER_DBMANAGER_ADDRESS": "127.0.0.1:4000",
+    }
+
+
+def test_the_default_metrics_path_is_replaced_wherever_argv_and_env_name_it(
+    tmp_path: Path,
+) -> None:
+    spec = experiment({"collector": {"kind": "File"}})
+    file = metrics_file(spec, "exp-abc", tmp_path)
+    assert file is not None and file.remapped
+
+    argv, env = trial_command(
+        spec,
+        ["t", "--log=/var/log/katib/metrics.log", "/var/log/katib/other.log"],
+        {"LOG": "/var/log/katib/metrics.log"},
+        "exp-abc",
+        None,
+        file.path,
+    )
+
+    own = str(tmp_path / "exp-abc" / "metrics.log")
+    assert argv == ["t", f"--log={own}", "/var/log/katib/other.log"]
+    assert env["LOG"] == own
+    assert env["TUNER_METRICS_FILE"] == own
+    assert "TUNER_DBMANAGER_ADDRESS" not in env
+
+
+def test_a_metrics_path_naming_the_trial_is_not_remapped(tmp_path: Path) -> None:
+    spec = experiment(
+        {
+            "collector": {"kind": "File"},
+            "source": {"fileSystemPath": {"path": "/m/${trialSpec.Name}.log", "kind": "File"}},
+        }
+    )
+
+    file = metrics_file(spec, "exp-abc", tmp_path)
+
+    assert file is not None
+    assert (file.path, file.remapped) == (Path("/m/exp-abc.log"), False)
+    assert metrics_file(experiment(kind("Push")), "exp-abc", tmp_path) is None
+
+
+def test_the_stored_summary_takes_latest_by_timestamp_and_only_the_objectives_metrics() -> None:
+    def obs(metric: str, value: float, seconds: int) -> Observation:
+        return Observation("t", metric, value, None, T0 + timedelta(seconds=seconds))
+
+    # In the store's order: timestamp, then arrival.
+    stored = [obs("loss", 3.0, 0), obs("loss", 1.0, 1), obs("other", 7.0, 1), obs("loss", 2.0, 2)]
+
+    assert stored_summary(stored, ["loss", "acc"]) == {"loss": MetricSummary(1.0, 3.0, 2.0)}

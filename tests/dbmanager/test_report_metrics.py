@@ -1,0 +1,126 @@
+"""``tuner.report_metrics``: from a real trial-like subprocess to a served DBManager, its
+errors outside a trial, and that ``import tuner`` stays free of gRPC."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+import tuner
+
+PUSHER = r"""
+import sys, tuner
+for step in range(4):
+    tuner.report_metrics({"loss": 1.0 / (step + 1), "acc": step / 4}, step=step)
+tuner.report_metrics({"loss": 0.125})
+"""
+
+
+def run_python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def trial_env(address: str, trial: str = "exp-a") -> dict[str, str]:
+    return {**os.environ, "KATIB_TRIAL_NAME": trial, "TUNER_DBMANAGER_ADDRESS": address}
+
+
+def test_a_trial_process_reports_metrics_with_their_steps(served: Any) -> None:
+    done = run_python(PUSHER, trial_env(served.address))
+
+    assert done.returncode == 0, done.stderr
+    loss = served.store.get_observations("exp-a", "loss")
+    acc = served.store.get_observations("exp-a", "acc")
+    assert [(o.step, o.value) for o in loss] == [
+        (0, 1.0),
+        (1, 0.5),
+        (2, 1 / 3),
+        (3, 0.25),
+        (4, 0.125),
+    ]
+    assert [(o.step, o.value) for o in acc] == [(0, 0.0), (1, 0.25), (2, 0.5), (3, 0.75)]
+    assert all(o.timestamp.tzinfo is not None for o in loss)
+
+
+def test_an_explicit_timestamp_is_stored(served: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KATIB_TRIAL_NAME", "exp-b")
+    monkeypatch.setenv("TUNER_DBMANAGER_ADDRESS", served.address)
+    when = datetime(2024, 5, 1, 12, 0, 0, 250000, tzinfo=timezone.utc)
+
+    tuner.report_metrics({"loss": 3}, step=7, timestamp=when)
+    tuner.report_metrics({"loss": 4}, timestamp=when.timestamp() + 1)
+
+    stored = served.store.get_observations("exp-b")
+    assert [(o.value, o.step, o.timestamp) for o in stored] == [
+        (3.0, 7, when),
+        (4.0, 1, datetime(2024, 5, 1, 12, 0, 1, 250000, tzinfo=timezone.utc)),
+    ]
+
+
+@pytest.mark.parametrize("missing", ["KATIB_TRIAL_NAME", "TUNER_DBMANAGER_ADDRESS"])
+def test_outside_a_trial_it_raises_naming_the_missing_variable(
+    missing: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KATIB_TRIAL_NAME", "exp-a")
+    monkeypatch.setenv("TUNER_DBMANAGER_ADDRESS", "127.0.0.1:1")
+    monkeypatch.delenv(missing)
+
+    with pytest.raises(RuntimeError, match=f"environment variable {missing} is not set"):
+        tuner.report_metrics({"loss": 1.0})
+
+
+@pytest.mark.parametrize(
+    ("metrics", "step", "error", "text"),
+    [
+        ({"loss": float("nan")}, None, ValueError, "metrics['loss']: nan is not a finite"),
+        ({"loss": "0.5"}, None, TypeError, "metrics['loss']: '0.5' is not a number"),
+        ({"loss": True}, None, TypeError, "is not a number"),
+        ({}, None, TypeError, "non-empty dict"),
+        ({"loss": 1.0}, -1, ValueError, "step: -1 is not an integer >= 0"),
+    ],
+)
+def test_malformed_reports_are_refused_before_sending(
+    metrics: Any, step: Any, error: type[Exception], text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KATIB_TRIAL_NAME", "exp-a")
+    monkeypatch.setenv("TUNER_DBMANAGER_ADDRESS", "127.0.0.1:1")
+
+    with pytest.raises(error, match=text.replace("[", r"\[").replace("]", r"\]")):
+        tuner.report_metrics(metrics, step=step)
+
+
+def test_an_unknown_trial_name_raises_with_the_servers_answer(
+    served: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KATIB_TRIAL_NAME", "not-a-trial")
+    monkeypatch.setenv("TUNER_DBMANAGER_ADDRESS", served.address)
+
+    with pytest.raises(RuntimeError, match="NOT_FOUND: trial 'not-a-trial' not found"):
+        tuner.report_metrics({"loss": 1.0})
+
+
+def test_an_unreachable_dbmanager_raises_after_retrying(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as probe:  # a port nobody listens on once the probe is closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("KATIB_TRIAL_NAME", "exp-a")
+    monkeypatch.setenv("TUNER_DBMANAGER_ADDRESS", f"127.0.0.1:{port}")
+
+    with pytest.raises(RuntimeError, match=f"DBManager at 127.0.0.1:{port}: UNAVAILABLE"):
+        tuner.report_metrics({"loss": 1.0}, timeout=2)
+
+
+def test_import_tuner_and_looking_up_report_metrics_load_no_grpc() -> None:
+    code = "import sys, tuner; tuner.report_metrics; print('grpc' in sys.modules)"
+
+    done = run_python(code, dict(os.environ))
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"

@@ -1,0 +1,171 @@
+"""``tuner.report_metrics``: a trial pushes metric values to its controller (Katib's Push
+collector), over the DBManager's ``ReportObservationLog`` gRPC call."""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+import random
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+DEFAULT_TIMEOUT_SECONDS = 10.0
+# Delays before the 2nd and 3rd attempt; each attempt carries the same report id, so a
+# retry of a call that did arrive is not stored twice.
+_RETRY_DELAYS = (0.2, 1.0)
+
+_channels: dict[tuple[int, str], Any] = {}
+_channels_lock = threading.Lock()
+
+
+def report_metrics(
+    metrics: Mapping[str, float],
+    step: int | None = None,
+    *,
+    timestamp: datetime | float | None = None,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+) -> None:
+    """Store metric values of the running trial, e.g. once per epoch.
+
+    >>> import tuner
+    >>> for epoch in range(10):                                    # doctest: +SKIP
+    ...     loss = train_one_epoch()
+    ...     tuner.report_metrics({"loss": loss}, step=epoch)
+
+    ``metrics`` maps metric names to finite numbers (ints, floats, numpy scalars). ``step``
+    (an int >= 0) is stored with every value of this report; None numbers each metric's
+    reports 0, 1, 2... ``timestamp`` (an aware datetime, or seconds since the epoch; default
+    now) orders the reports: the trial's value of a metric under the ``latest`` strategy is
+    the one with the latest timestamp.
+
+    Works inside a trial that tuner started: the controller sets ``KATIB_TRIAL_NAME`` and
+    ``TUNER_DBMANAGER_ADDRESS`` in its environment. Used with the experiment's collector
+    ``Push`` (or ``None``), the objective is computed from these reports when the trial
+    ends; a trial that exits 0 without reporting the objective is MetricsUnavailable.
+
+    Raises ``RuntimeError`` outside a trial (naming the missing variable) or when the
+    controller cannot be reached after a few attempts (each with ``timeout`` seconds);
+    ``ValueError`` / ``TypeError`` for a malformed metric, step or timestamp.
+    """
+    from tuner.metrics import DBMANAGER_ADDRESS_ENV, TRIAL_NAME_ENV
+
+    trial = _environment(TRIAL_NAME_ENV)
+    address = _environment(DBMANAGER_ADDRESS_ENV)
+    values = _check_metrics(metrics)
+    _check_step(step)
+    stamp = _timestamp(timestamp)
+    _send(trial, address, values, step, stamp, timeout)
+
+
+def _environment(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise RuntimeError(
+            f"tuner.report_metrics: the environment variable {name} is not set; metrics can"
+            " only be reported from inside a trial started by tuner (tuner run,"
+            " Experiment.run), which sets it"
+        )
+    return value
+
+
+def _check_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
+    if not isinstance(metrics, Mapping) or not metrics:
+        raise TypeError(f"metrics: {metrics!r} is not a non-empty dict of name -> number")
+    values = {}
+    for name, value in metrics.items():
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"metrics: key {name!r} is not a non-empty metric name")
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"metrics[{name!r}]: {value!r} is not a number")
+        number = float(value)
+        if not math.isfinite(number):
+            raise ValueError(
+                f"metrics[{name!r}]: {number!r} is not a finite number; only finite values"
+                " can be stored (a diverged run can skip the report or exit non-zero)"
+            )
+        values[name] = number
+    return values
+
+
+def _check_step(step: object) -> None:
+    if step is None:
+        return
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral) or int(step) < 0:
+        raise ValueError(f"step: {step!r} is not an integer >= 0")
+
+
+def _timestamp(value: datetime | float | None) -> datetime:
+    if value is None:
+        return datetime.now(timezone.utc)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError(
+                f"timestamp: {value.isoformat()} is a naive datetime; pass an aware one,"
+                " e.g. datetime.now(timezone.utc)"
+            )
+        return value
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"timestamp: {value!r} is not a datetime or seconds since the epoch")
+    return datetime.fromtimestamp(float(value), timezone.utc)
+
+
+def _send(
+    trial: str,
+    address: str,
+    values: Mapping[str, float],
+    step: int | None,
+    stamp: datetime,
+    timeout: float,
+) -> None:
+    # Imported on first use: `import tuner` in a training script stays cheap.
+    import grpc
+
+    from tuner.metrics import REPORT_ID_METADATA_KEY, STEP_METADATA_KEY, format_time, format_value
+    from tuner.protos import api_pb2, api_pb2_grpc
+
+    when = format_time(stamp)
+    request = api_pb2.ReportObservationLogRequest(
+        trial_name=trial,
+        observation_log=api_pb2.ObservationLog(
+            metric_logs=[
+                api_pb2.MetricLog(
+                    time_stamp=when, metric=api_pb2.Metric(name=name, value=format_value(v))
+                )
+                for name, v in values.items()
+            ]
+        ),
+    )
+    metadata = [(REPORT_ID_METADATA_KEY, uuid.uuid4().hex)]
+    if step is not None:
+        metadata.append((STEP_METADATA_KEY, str(int(step))))
+    stub = api_pb2_grpc.DBManagerStub(_channel(address, grpc))
+    retryable = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+    for attempt in range(len(_RETRY_DELAYS) + 1):
+        try:
+            stub.ReportObservationLog(request, timeout=timeout, metadata=metadata)
+            return
+        except grpc.RpcError as e:
+            code = e.code()  # type: ignore[attr-defined]
+            if code in retryable and attempt < len(_RETRY_DELAYS):
+                time.sleep(random.uniform(0.5, 1.0) * _RETRY_DELAYS[attempt])
+                continue
+            raise RuntimeError(
+                f"tuner.report_metrics: trial {trial!r} could not report to the DBManager at"
+                f" {address}: {code.name}: {e.details()}"  # type: ignore[attr-defined]
+            ) from e
+
+
+def _channel(address: str, grpc: Any) -> Any:
+    # One channel per process and address, reused by every report; keyed by pid because a
+    # gRPC channel must not be used across fork().
+    key = (os.getpid(), address)
+    with _channels_lock:
+        channel = _channels.get(key)
+        if channel is None:
+            channel = _channels[key] = grpc.insecure_channel(address)
+        return channel

@@ -1,0 +1,147 @@
+"""How a trial's metrics reach the store: the environment tuner gives every trial, where a
+File collector's metrics file is on this machine, and a trial's metrics read back from the
+store when it ends (its observation log, whoever wrote it: a collector or the trial)."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tuner.dbmanager import serve
+from tuner.metrics import (
+    DBMANAGER_ADDRESS_ENV,
+    METRICS_FILE_ENV,
+    TRIAL_NAME_ENV,
+    MetricPoint,
+    summarize,
+    trial_metrics_path,
+)
+from tuner.spec import CollectorKind, Experiment
+from tuner.store import MetricSummary, Observation, Store
+
+TRIAL_ENV_NAMES = frozenset({TRIAL_NAME_ENV, DBMANAGER_ADDRESS_ENV, METRICS_FILE_ENV})
+"""Variables tuner sets in a trial's environment (they override the container's ``env``)."""
+
+
+def collection_problem(experiment: Experiment, executor_name: str) -> str | None:
+    """Why trials of ``experiment`` cannot deliver metrics through this executor, or None."""
+    kind = experiment.spec.metrics_collector_spec.collector.kind
+    if executor_name == "local" or kind not in (CollectorKind.FILE, CollectorKind.PUSH):
+        return None
+    how = (
+        "reads the metrics file on this machine"
+        if kind is CollectorKind.FILE
+        else "needs the trial to reach the controller's DBManager on 127.0.0.1"
+    )
+    return (
+        f"metricsCollectorSpec.collector.kind: {kind.value!r} {how}, which only the local"
+        f" executor offers; with the {executor_name} executor use StdOut"
+    )
+
+
+@dataclass(frozen=True)
+class MetricsFile:
+    """A trial's metrics file; ``remapped``: moved into the trial's directory, which the
+    executor creates, rather than where the spec says (see ``trial_metrics_path``)."""
+
+    path: Path
+    remapped: bool
+
+
+@contextlib.contextmanager
+def serve_dbmanager(store: Store, executor: object, experiment_name: str) -> Iterator[str]:
+    """An in-process DBManager for the trials of one run. Its port is kept in `address_file`
+    until the run ends with no trial left running (finished, or interrupted and drained)."""
+    path = address_file(store.url, executor, experiment_name)
+    with serve(store, address_file=path) as address:
+        try:
+            yield address
+        except KeyboardInterrupt:
+            _forget(path)
+            raise
+        _forget(path)
+
+
+def _forget(path: Path | None) -> None:
+    if path is not None:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+def address_file(store_url: str, executor: object, experiment_name: str) -> Path | None:
+    """Where the DBManager's address is kept between runs of an experiment, so that a
+    controller restarted after a crash serves on the port its adopted trials know: a file in
+    this user's temporary directory named by a hash of store, run directory and experiment
+    (local trials do not outlive a reboot, nor need it longer). None for executors without
+    a run directory."""
+    run_dir = getattr(executor, "run_dir", None)
+    if run_dir is None:
+        return None
+    key = "\0".join((str(os.getuid()), store_url, str(run_dir), experiment_name))
+    digest = hashlib.sha256(key.encode()).hexdigest()[:24]
+    return Path(tempfile.gettempdir()) / f"tuner-dbmanager-{digest}.address"
+
+
+def metrics_file(
+    experiment: Experiment, trial_name: str, run_dir: Path | None
+) -> MetricsFile | None:
+    """The trial's metrics file when the collector is File, else None: remapped into
+    ``<run_dir>/<trial>/`` unless the spec's path names the trial."""
+    spec = experiment.spec.metrics_collector_spec
+    if spec.collector.kind is not CollectorKind.FILE:
+        return None
+    assert spec.source is not None and spec.source.file_system_path is not None  # defaulted
+    trial_dir = None if run_dir is None else Path(run_dir) / trial_name
+    path, remapped = trial_metrics_path(
+        spec.source.file_system_path.path,
+        trial_name,
+        experiment.metadata.namespace,
+        trial_dir,
+    )
+    return MetricsFile(path, remapped)
+
+
+def trial_command(
+    experiment: Experiment,
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    trial_name: str,
+    db_manager_address: str | None,
+    metrics_path: Path | None,
+) -> tuple[list[str], dict[str, str]]:
+    """The argv and env a trial runs with: tuner's variables added, and the spec's metrics
+    file path replaced by the trial's own wherever argv or env values mention it."""
+    out_argv, out_env = list(argv), dict(env)
+    if metrics_path is not None:
+        spec = experiment.spec.metrics_collector_spec
+        assert spec.source is not None and spec.source.file_system_path is not None
+        written = spec.source.file_system_path.path
+        if written != str(metrics_path):
+            out_argv = [a.replace(written, str(metrics_path)) for a in out_argv]
+            out_env = {k: v.replace(written, str(metrics_path)) for k, v in out_env.items()}
+        out_env[METRICS_FILE_ENV] = str(metrics_path)
+    out_env[TRIAL_NAME_ENV] = trial_name
+    if db_manager_address:
+        out_env[DBMANAGER_ADDRESS_ENV] = db_manager_address
+    return out_argv, out_env
+
+
+def stored_summary(
+    observations: Iterable[Observation], metric_names: Iterable[str]
+) -> dict[str, MetricSummary]:
+    """min / max / latest of each of ``metric_names`` over a trial's stored observations,
+    given in the store's order (timestamp, then arrival): latest is the newest, as Katib's
+    trial controller reads it from its DBManager."""
+    wanted = frozenset(metric_names)
+    points = [
+        MetricPoint(o.metric_name, o.value)
+        for o in observations
+        if o.metric_name in wanted and math.isfinite(o.value)
+    ]
+    return {name: MetricSummary(s.min, s.max, s.latest) for name, s in summarize(points).items()}

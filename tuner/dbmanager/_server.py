@@ -1,0 +1,97 @@
+"""Serving the DBManager: a gRPC server on a loopback port, with grpc.health.v1."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+from concurrent import futures
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from tuner.dbmanager._servicer import DBManagerServicer
+from tuner.protos import api_pb2, api_pb2_grpc
+from tuner.store import Store
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = api_pb2.DESCRIPTOR.services_by_name["DBManager"].full_name
+STOP_GRACE_SECONDS = 1.0
+
+
+class DBManagerError(RuntimeError):
+    """The DBManager server could not start (e.g. the address cannot be bound)."""
+
+
+def create_server(
+    store: Store, address: str = "127.0.0.1:0", *, max_workers: int = 8
+) -> tuple[grpc.Server, int]:
+    """Start a DBManager server for ``store`` on ``address`` (port 0: a free port); return it
+    and its port. Stop it with ``server.stop(grace)``; the store stays open."""
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="dbmanager"),
+        # Without this a second server silently shares a port already in use.
+        options=[("grpc.so_reuseport", 0)],
+    )
+    api_pb2_grpc.add_DBManagerServicer_to_server(DBManagerServicer(store), server)
+    health_servicer = health.HealthServicer()
+    for name in ("", SERVICE_NAME):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError as e:
+        raise DBManagerError(f"DBManager: cannot listen on {address!r}: {e}") from e
+    if port == 0:
+        raise DBManagerError(f"DBManager: cannot listen on {address!r}: it could not be bound")
+    server.start()
+    return server, port
+
+
+@contextlib.contextmanager
+def serve(
+    store: Store, address: str = "127.0.0.1:0", *, address_file: Path | None = None
+) -> Iterator[str]:
+    """A DBManager for ``store`` while the block runs; yields its ``host:port``.
+
+    ``address_file`` keeps the port between runs: when ``address`` asks for any port (0),
+    the port the file holds is tried first (on ``address``'s host), and the port bound is
+    written to it. A controller restarted after a crash thus serves on the port its adopted
+    trials were given, and their reports keep arriving.
+    """
+    host, _, wanted = address.rpartition(":")
+    server = None
+    previous = _read_port(address_file) if wanted == "0" else None
+    if previous is not None:
+        try:
+            server, port = create_server(store, f"{host}:{previous}")
+        except DBManagerError as e:
+            log.warning("%s; serving on another port", e)
+    if server is None:
+        server, port = create_server(store, address)
+    try:
+        if address_file is not None and port != previous:
+            _write_port(address_file, port)
+        yield f"{host}:{port}"
+    finally:
+        server.stop(STOP_GRACE_SECONDS).wait()
+
+
+def _read_port(path: Path | None) -> int | None:
+    try:
+        text = path.read_text(encoding="utf-8").strip() if path is not None else ""
+    except OSError:
+        return None
+    return int(text) if text.isdigit() and 0 < int(text) < 65536 else None
+
+
+def _write_port(path: Path, port: int) -> None:
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    try:
+        partial.write_text(f"{port}\n", encoding="utf-8")
+        os.replace(partial, path)
+    except OSError as e:  # only a restart after a crash would miss it
+        log.warning("DBManager: cannot record its port in %s: %s", path, e)
