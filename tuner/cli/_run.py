@@ -10,14 +10,13 @@ import argparse
 import contextlib
 import json
 import os
-import signal
 import sys
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
+from tuner._session import DEFAULT_RUN_DIR
+from tuner.cli._common import DEFAULT_DB_URL
 from tuner.spec import Experiment, SpecError, load_file
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -36,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--db",
-        default="sqlite:///tuner.db",
+        default=DEFAULT_DB_URL,
         help="database URL (default sqlite:///tuner.db in the current directory)",
     )
     parser.add_argument(
@@ -48,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--output", metavar="PATH", help="write the result as JSON to PATH")
     parser.add_argument(
         "--run-dir",
-        default="runs",
+        default=DEFAULT_RUN_DIR,
         metavar="DIR",
         help="per-trial logs and process records of the local executor (default ./runs)",
     )
@@ -94,8 +93,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_FAILED
     try:
-        with _suggestion_address(args.suggestion_address) as address:
-            return _run_all(args, path, experiments, store, address)
+        return _run_all(args, path, experiments, store)
     except InvalidExperiment as e:
         print(f"{path}: {e}", file=sys.stderr)
         return EXIT_INVALID
@@ -137,85 +135,28 @@ def _load(path: str) -> list[Experiment] | None:
     return experiments
 
 
-def _run_all(
-    args: argparse.Namespace, path: str, experiments: list[Experiment], store: Any, address: str
-) -> int:
+def _run_all(args: argparse.Namespace, path: str, experiments: list[Experiment], store: Any) -> int:
+    from tuner import _session
     from tuner.cli import _run_view
-    from tuner.controller import Controller, SuggestionClient
-    from tuner.executors import create_executor
 
-    options: dict[str, Any] = {}
-    if args.executor == "local":
+    view = _run_view.View(enabled=not args.no_progress and sys.stderr.isatty())
+    results = _session.run_experiments(
+        store,
+        experiments,
+        executor=args.executor,
+        suggestion_address=args.suggestion_address,
+        run_dir=args.run_dir,
         # Trials run in the Experiment file's directory unless the container sets workingDir
         # (a relative workingDir is taken from there too).
-        options = {"run_dir": args.run_dir, "default_working_dir": Path(path).resolve().parent}
-    with SuggestionClient(address) as client, create_executor(args.executor, **options) as executor:
-        view = _run_view.View(enabled=not args.no_progress and sys.stderr.isatty())
-        controllers = [
-            Controller(
-                store,
-                experiment,
-                client,
-                executor,
-                poll_interval=args.poll_interval,
-                on_progress=view.update,
-            )
-            for experiment in experiments
-        ]
-        # Everything is checked before anything is written, for all documents of the file.
-        for controller in controllers:
-            controller.prepare()
-        results = []
-        with _sigterm_as_interrupt():
-            for controller in controllers:
-                with view.running(controller.name, controller.experiment.spec.max_trial_count):
-                    results.append(controller.run())
-                view.summary(results[-1])
+        working_dir=Path(path).resolve().parent,
+        poll_interval=args.poll_interval,
+        view=view,
+        sigterm_as_interrupt=True,
+    )
     if args.output:
         documents = [r.to_json() for r in results]
         _write_json(args.output, documents[0] if len(documents) == 1 else documents)
     return EXIT_OK if all(r.succeeded for r in results) else EXIT_FAILED
-
-
-@contextlib.contextmanager
-def _suggestion_address(address: str | None) -> Iterator[str]:
-    if address:
-        yield address
-        return
-    from suggestion.service import create_server
-
-    _route_optuna_logs()
-    server, port = create_server("127.0.0.1:0")
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.stop(grace=1.0).wait()
-
-
-def _route_optuna_logs() -> None:
-    # Optuna (behind tpe, cmaes, sobol) prints INFO lines through its own stderr handler;
-    # in-process they would land in the middle of the progress bar.
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM stops a run like Ctrl-C: trials are killed and recorded, the lease released."""
-
-    def on_sigterm(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, on_sigterm)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _write_json(path: str, document: object) -> None:

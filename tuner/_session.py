@@ -1,0 +1,144 @@
+"""Running experiments inside this process: the wiring shared by `tuner run` and
+`tuner.Experiment.run()` (a suggestion server on a loopback port, an executor, controllers).
+
+Callers open the store and own its lifetime; this module starts and stops everything else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from collections.abc import Iterator, Sequence
+from types import FrameType
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from tuner.controller import RunResult, Snapshot
+    from tuner.spec import Experiment
+    from tuner.store import Store
+
+DEFAULT_RUN_DIR = "runs"
+"""Per-trial directories of the local executor, relative to the current directory."""
+
+
+class RunView(Protocol):
+    """What a caller shows while experiments run (``tuner run``'s progress bar and table)."""
+
+    def running(self, name: str, total: int | None) -> contextlib.AbstractContextManager[None]:
+        """Entered around the run of one experiment."""
+
+    def update(self, snapshot: Snapshot) -> None:
+        """Called by the controller after each pass of its loop."""
+
+    def summary(self, result: RunResult) -> None:
+        """Called once per experiment, after its run."""
+
+
+def run_experiments(
+    store: Store,
+    experiments: Sequence[Experiment],
+    *,
+    executor: str = "local",
+    suggestion_address: str | None = None,
+    run_dir: str | os.PathLike[str] = DEFAULT_RUN_DIR,
+    working_dir: str | os.PathLike[str] | None = None,
+    poll_interval: float = 0.5,
+    view: RunView | None = None,
+    sigterm_as_interrupt: bool = False,
+) -> list[RunResult]:
+    """Run (or resume) ``experiments`` one after the other, to their end; their results.
+
+    Every experiment is checked (``Controller.prepare``: spec, algorithm settings, resume
+    rules) before the first one starts, so an invalid one leaves the store untouched.
+
+    - ``suggestion_address``: a running suggestion service; None starts one in this process
+      on ``127.0.0.1:0`` (real gRPC) for the duration of the call.
+    - ``run_dir`` and ``working_dir`` (trials' default working directory; None: the current
+      directory) are options of the local executor; other executors take their defaults.
+    - ``sigterm_as_interrupt``: turn SIGTERM into KeyboardInterrupt while trials run (only
+      from the main thread), so that ``kill`` stops a run as cleanly as Ctrl-C.
+
+    Raises ``tuner.controller.InvalidExperiment`` (nothing was written),
+    ``ControllerError``, ``tuner.executors.ExecutorError``, ``tuner.store.StoreError``, and
+    ``UnknownExecutorError`` for an unknown ``executor``. KeyboardInterrupt kills the
+    running trials (recorded as Killed) and propagates; the experiment stays resumable.
+    """
+    from tuner.controller import Controller, SuggestionClient
+    from tuner.executors import create_executor
+
+    options: dict[str, Any] = {}
+    if executor == "local":
+        options = {"run_dir": run_dir, "default_working_dir": working_dir}
+    with (
+        serve_suggestions(suggestion_address) as address,
+        SuggestionClient(address) as client,
+        create_executor(executor, **options) as runner,
+    ):
+        controllers = [
+            Controller(
+                store,
+                experiment,
+                client,
+                runner,
+                poll_interval=poll_interval,
+                on_progress=view.update if view is not None else None,
+            )
+            for experiment in experiments
+        ]
+        for controller in controllers:
+            controller.prepare()
+        results: list[RunResult] = []
+        guard = _sigterm_as_interrupt() if sigterm_as_interrupt else contextlib.nullcontext()
+        with guard:
+            for controller in controllers:
+                if view is None:
+                    results.append(controller.run())
+                    continue
+                with view.running(controller.name, controller.experiment.spec.max_trial_count):
+                    results.append(controller.run())
+                view.summary(results[-1])
+    return results
+
+
+@contextlib.contextmanager
+def serve_suggestions(address: str | None) -> Iterator[str]:
+    """``address`` itself, or the address of a suggestion server started in this process on
+    a loopback ephemeral port and stopped on exit."""
+    if address:
+        yield address
+        return
+    from suggestion.service import create_server
+
+    _route_optuna_logs()
+    server, port = create_server("127.0.0.1:0")
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.stop(grace=1.0).wait()
+
+
+def _route_optuna_logs() -> None:
+    # Optuna (behind tpe, cmaes, sobol) prints INFO lines through its own stderr handler;
+    # in-process they would land in the middle of the progress bar.
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops a run like Ctrl-C: trials are killed and recorded, the lease released."""
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, on_sigterm)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

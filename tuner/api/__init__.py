@@ -1,0 +1,78 @@
+"""The Python API: build an Experiment with snake_case arguments and plain types, run it in
+this process, read results back (docs/python-api.md).
+
+>>> from tuner import Experiment, Double, Int, Categorical  # doctest: +SKIP
+
+Exports load on first use, like ``tuner``'s: a trial process that imports
+``tuner.api._fn_runner`` pays for ``tuner.space`` only.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tuner.api._errors import (
+        ExperimentNotFoundError,
+        InvalidExperimentError,
+        RunError,
+        TunerError,
+    )
+    from tuner.api._experiment import (
+        Experiment,
+        load,
+    )
+    from tuner.api._params import (
+        Categorical,
+        Discrete,
+        Double,
+        Int,
+    )
+    from tuner.api._result import (
+        Result,
+        TrialResult,
+    )
+
+_LAZY = {
+    "Categorical": "tuner.api._params",
+    "Discrete": "tuner.api._params",
+    "Double": "tuner.api._params",
+    "Int": "tuner.api._params",
+    "Experiment": "tuner.api._experiment",
+    "load": "tuner.api._experiment",
+    "Result": "tuner.api._result",
+    "TrialResult": "tuner.api._result",
+    "ExperimentNotFoundError": "tuner.api._errors",
+    "InvalidExperimentError": "tuner.api._errors",
+    "RunError": "tuner.api._errors",
+    "TunerError": "tuner.api._errors",
+}
+
+__all__ = [
+    "Categorical",
+    "Discrete",
+    "Double",
+    "Experiment",
+    "ExperimentNotFoundError",
+    "Int",
+    "InvalidExperimentError",
+    "Result",
+    "RunError",
+    "TrialResult",
+    "TunerError",
+    "load",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tuner.api' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

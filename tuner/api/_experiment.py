@@ -1,0 +1,317 @@
+"""``tuner.Experiment``: build a Katib Experiment in Python (or read one from YAML), write it
+as YAML, run it in this process and get a ``Result``; ``tuner.load`` reads a past one."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from tuner.api._build import Inputs, katib_document, python_issues
+from tuner.api._errors import ExperimentNotFoundError, InvalidExperimentError, RunError
+from tuner.api._params import Param
+from tuner.spec import Experiment as KatibExperiment
+from tuner.spec import SpecError, SpecIssue, load_file
+
+if TYPE_CHECKING:
+    from tuner.api._result import Result
+    from tuner.controller import RunResult, Snapshot
+    from tuner.store import Store
+
+
+class Experiment:
+    """A hyperparameter tuning experiment: Katib's ``kubeflow.org/v1beta1`` Experiment with
+    snake_case arguments and plain Python values.
+
+    The trial is either a command (``command=[...]``: an argv, never run through a shell,
+    where ``{name}`` is replaced by the trial's value of parameter ``name`` and ``{{``/``}}``
+    are literal braces; every parameter must appear) or a Python function
+    (``objective_fn=train``: ``train(params)`` gets a dict of typed values and returns the
+    objective as a number or a dict of metrics; it runs in its own process, rebuilt from its
+    source, see docs/python-api.md for what it may reference).
+
+    Both become a ``batch/v1`` Job trial template with one container
+    (``training-container``, image ``image``, default ``tuner:<version>``), so ``to_yaml()``
+    is a document that ``tuner run`` (and Katib, for a command trial whose image holds the
+    program) accepts unchanged. Invalid arguments raise ``tuner.spec.SpecError`` whose
+    issue paths name the arguments, e.g. ``parameters['lr'].min: 5.0 is greater than max 1.0``.
+
+    Other arguments: ``objective`` is the objective metric's name and ``goal_type``
+    ``"minimize"`` or ``"maximize"``; ``goal`` stops the experiment once reached;
+    ``additional_metrics`` are collected too; ``metric_strategies`` maps a metric to
+    ``"min"``, ``"max"`` or ``"latest"``; ``algorithm`` and ``algorithm_settings`` are
+    Katib's names (values may be numbers); ``max_trials`` None means no limit (Katib's
+    default: stop by goal or exhaustion), ``parallel_trials`` defaults to 3,
+    ``max_failed_trials`` None means failures never stop it; ``early_stopping`` (e.g.
+    ``"medianstop"``) with ``early_stopping_settings``; ``metrics_collector`` a kind
+    (``"StdOut"``, the default; ``"File"``, ``"Push"``, ``"None"``) or a Katib
+    ``metricsCollectorSpec`` dict; ``env`` for the trial; ``namespace``, ``resume_policy``.
+
+    >>> from tuner import Experiment, Double, Int, Categorical
+    >>> def train(params):
+    ...     return {"accuracy": 1 - (params["lr"] - 0.01) ** 2}
+    >>> experiment = Experiment(  # doctest: +SKIP
+    ...     "demo",
+    ...     parameters={"lr": Double(1e-4, 1e-1, log=True), "layers": Int(1, 4),
+    ...                 "opt": Categorical(["sgd", "adam"])},
+    ...     objective="accuracy", goal_type="maximize",
+    ...     algorithm="tpe", max_trials=12, parallel_trials=3,
+    ...     objective_fn=train,
+    ... )
+    >>> result = experiment.run(db="sqlite:///demo.db")  # doctest: +SKIP
+    >>> result.best_trial.parameters  # doctest: +SKIP
+    {'lr': 0.0102, 'layers': 3, 'opt': 'adam'}
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        parameters: Mapping[str, Param],
+        objective: str,
+        goal_type: str,
+        goal: float | None = None,
+        additional_metrics: Sequence[str] = (),
+        metric_strategies: Mapping[str, str] | None = None,
+        algorithm: str = "random",
+        algorithm_settings: Mapping[str, Any] | None = None,
+        max_trials: int | None = None,
+        parallel_trials: int | None = None,
+        max_failed_trials: int | None = None,
+        command: Sequence[str] | None = None,
+        objective_fn: Callable[[dict[str, Any]], Any] | None = None,
+        early_stopping: str | None = None,
+        early_stopping_settings: Mapping[str, Any] | None = None,
+        metrics_collector: str | Mapping[str, Any] | None = None,
+        image: str | None = None,
+        env: Mapping[str, str] | None = None,
+        namespace: str = "default",
+        resume_policy: str | None = None,
+    ) -> None:
+        inputs = Inputs(
+            name=name,
+            parameters=parameters,
+            objective=objective,
+            goal_type=goal_type,
+            goal=goal,
+            additional_metrics=additional_metrics,
+            metric_strategies=metric_strategies,
+            algorithm=algorithm,
+            algorithm_settings=algorithm_settings,
+            max_trials=max_trials,
+            parallel_trials=parallel_trials,
+            max_failed_trials=max_failed_trials,
+            command=command,
+            objective_fn=objective_fn,
+            early_stopping=early_stopping,
+            early_stopping_settings=early_stopping_settings,
+            metrics_collector=metrics_collector,
+            image=image,
+            env=env,
+            namespace=namespace,
+            resume_policy=resume_policy,
+        )
+        document = katib_document(inputs, default_image())
+        try:
+            self.spec: KatibExperiment = KatibExperiment.model_validate(document)
+        except SpecError as e:
+            raise SpecError(python_issues(e, inputs)) from e
+        self._base_dir: Path | None = None
+
+    @classmethod
+    def from_spec(cls, spec: KatibExperiment | Mapping[str, Any]) -> Experiment:
+        """Wrap a ``tuner.spec.Experiment`` (or its Katib dict form, validated here)."""
+        self = cls.__new__(cls)
+        self.spec = (
+            spec if isinstance(spec, KatibExperiment) else KatibExperiment.model_validate(spec)
+        )
+        self._base_dir = None
+        return self
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike[str]) -> Experiment:
+        """The Experiment of a Katib YAML file (one document). Its trials run in the file's
+        directory by default, as with ``tuner run``. Raises ``SpecError`` (Katib paths).
+
+        >>> experiment = Experiment.from_yaml("examples/quickstart.yaml")  # doctest: +SKIP
+        """
+        experiments = load_file(path)
+        if len(experiments) != 1:
+            raise SpecError(
+                [SpecIssue("", f"holds {len(experiments)} Experiments; from_yaml reads one")],
+                source=os.fspath(path),
+            )
+        self = cls.from_spec(experiments[0])
+        self._base_dir = Path(path).resolve().parent
+        return self
+
+    @property
+    def name(self) -> str:
+        return self.spec.metadata.name
+
+    def to_dict(self) -> dict[str, Any]:
+        """The Katib document (camelCase, defaults applied) as plain values."""
+        return self.spec.to_dict()
+
+    def to_yaml(self, path: str | os.PathLike[str] | None = None) -> str:
+        """The Katib YAML document; also written to ``path`` when given.
+
+        ``Experiment.from_yaml`` and ``tuner run`` read it back unchanged.
+        """
+        text = yaml.dump(self.to_dict(), Dumper=_Dumper, sort_keys=False, allow_unicode=True)
+        if path is not None:
+            Path(path).write_text(text, encoding="utf-8")
+        return text
+
+    def __repr__(self) -> str:
+        return f"<tuner.Experiment {self.name!r}>"
+
+    def run(
+        self,
+        db: str | None = None,
+        executor: str = "local",
+        progress: bool = True,
+        run_dir: str | os.PathLike[str] | None = None,
+        suggestion_address: str | None = None,
+        *,
+        working_dir: str | os.PathLike[str] | None = None,
+        poll_interval: float = 0.5,
+    ) -> Result:
+        """Run the experiment to its end in this process and return its ``Result``.
+
+        - ``db``: database URL (default ``sqlite:///tuner.db`` in the current directory, the
+          one ``tuner get`` reads). An experiment of the same name already there is resumed;
+          if it has finished, its stored result is returned without running anything.
+        - ``executor``: ``"local"`` (trials are processes here) or ``"kubernetes"``.
+        - ``progress``: a progress bar on stderr.
+        - ``run_dir``: the local executor's per-trial directories (default ``./runs``);
+          ``working_dir``: where trials run (default: the YAML file's directory for
+          ``from_yaml``, else the current directory).
+        - ``suggestion_address``: a running suggestion service (default: one is started in
+          this process on a loopback port for the duration of the run).
+
+        Raises ``InvalidExperimentError`` (nothing was written), ``RunError`` (the run could
+        not go on; calling ``run`` again resumes). Ctrl-C kills the running trials and
+        raises KeyboardInterrupt; the experiment stays resumable.
+        """
+        from tuner import _session
+        from tuner.api._result import Result
+        from tuner.controller import ControllerError, InvalidExperiment
+        from tuner.executors import ExecutorError, UnknownExecutorError
+        from tuner.store import StoreError
+
+        try:
+            with _open_store(db) as store:
+                (outcome,) = _session.run_experiments(
+                    store,
+                    [self.spec],
+                    executor=executor,
+                    suggestion_address=suggestion_address,
+                    run_dir=run_dir if run_dir is not None else _session.DEFAULT_RUN_DIR,
+                    working_dir=working_dir if working_dir is not None else self._base_dir,
+                    poll_interval=poll_interval,
+                    view=_Progress() if progress else None,
+                )
+        except UnknownExecutorError as e:
+            raise InvalidExperimentError(str(e)) from e
+        except InvalidExperiment as e:
+            raise InvalidExperimentError(str(e)) from e
+        except (ControllerError, ExecutorError, StoreError) as e:
+            raise RunError(str(e)) from e
+        return Result.from_run(outcome, self.spec.search_space())
+
+
+def load(name: str, db: str | None = None) -> Result:
+    """The stored state of experiment ``name`` (finished or not) as a ``Result``.
+
+    ``db`` defaults to ``sqlite:///tuner.db`` in the current directory. Raises
+    ``ExperimentNotFoundError`` when the database has no experiment of that name, and
+    ``RunError`` when it cannot be read.
+
+    >>> result = tuner.load("quickstart")  # doctest: +SKIP
+    >>> result.status, result.best_trial.name  # doctest: +SKIP
+    (<ExperimentStatus.SUCCEEDED: 'Succeeded'>, 'quickstart-zi0zfesn')
+    """
+    from tuner.api._result import Result
+    from tuner.controller import RunResult
+    from tuner.space import SearchSpace
+    from tuner.store import ExperimentNotFound, StoreError
+
+    try:
+        with _open_store(db) as store:
+            stored = store.get_experiment(name)
+            space = SearchSpace(())
+            with contextlib.suppress(SpecError):  # a spec this version no longer reads
+                space = KatibExperiment.model_validate(
+                    {
+                        "metadata": {"name": stored.name, "namespace": stored.namespace},
+                        "spec": stored.spec,
+                    }
+                ).search_space()
+            return Result.from_run(RunResult.load(store, name, space), space)
+    except ExperimentNotFound as e:
+        raise ExperimentNotFoundError(str(e)) from e
+    except StoreError as e:
+        raise RunError(str(e)) from e
+
+
+@contextlib.contextmanager
+def _open_store(db: str | None) -> Iterator[Store]:
+    from tuner.cli._common import DEFAULT_DB_URL  # the file `tuner run` and `tuner get` use
+    from tuner.store import Store
+
+    store = Store.open(db or DEFAULT_DB_URL)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+class _Progress:
+    """``tuner run``'s progress bar, without its final table (the caller has the Result)."""
+
+    def __init__(self) -> None:
+        from tuner.cli._run_view import View
+
+        self._view = View(enabled=True)
+
+    def running(self, name: str, total: int | None) -> contextlib.AbstractContextManager[None]:
+        return self._view.running(name, total)
+
+    def update(self, snapshot: Snapshot) -> None:
+        self._view.update(snapshot)
+
+    def summary(self, result: RunResult) -> None:
+        pass
+
+
+_version: str | None = None
+
+
+def default_image() -> str:
+    """``tuner:<installed version>``: the image built from this repository's Dockerfile."""
+    global _version
+    if _version is None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            _version = version("tuner")
+        except PackageNotFoundError:
+            _version = "latest"
+    return f"tuner:{_version}"
+
+
+class _Dumper(yaml.SafeDumper):
+    """Safe YAML with multi-line strings (a function's source) as readable ``|`` blocks."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
