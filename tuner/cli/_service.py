@@ -1,0 +1,322 @@
+"""`tuner submit FILE...` and `tuner controller`: service mode, where a long-running controller
+(one or more replicas sharing a database) drives every experiment submitted to it."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from types import FrameType
+from typing import TYPE_CHECKING
+
+from tuner.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_db_option
+
+if TYPE_CHECKING:
+    from tuner.spec import Experiment
+
+DEFAULT_METRICS_ADDRESS = "127.0.0.1:8080"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    _register_submit(sub)
+    _register_controller(sub)
+
+
+def _register_submit(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "submit",
+        help="store Experiments for a running 'tuner controller'",
+        description="Check the Katib v1beta1 Experiment(s) of FILE... as 'tuner run' does and "
+        "store them in state Created for 'tuner controller'. An experiment already stored "
+        "with the same spec is left alone ('already submitted'); changed counts follow the "
+        "resume rules of 'tuner run'. Exit code: 0 stored, 1 could not check or store, "
+        "2 invalid input (every error is printed; nothing was written).",
+    )
+    parser.add_argument("files", nargs="+", metavar="FILE", help="Experiment YAML file(s)")
+    add_db_option(parser)
+    parser.add_argument(
+        "--suggestion-address",
+        metavar="HOST:PORT",
+        help="suggestion service that checks the algorithm settings (default: one started "
+        "in-process on 127.0.0.1:0)",
+    )
+    parser.add_argument(
+        "--executor",
+        default="local",
+        help="the executor the controller uses, whose checks apply (default local: the "
+        "template needs a command)",
+    )
+    parser.set_defaults(handler=submit)
+
+
+def _register_controller(sub: argparse._SubParsersAction) -> None:
+    from tuner._session import DEFAULT_RUN_DIR
+
+    parser = sub.add_parser(
+        "controller",
+        help="drive every submitted experiment, continuously (service mode)",
+        description="Run until SIGTERM: drive every unfinished experiment of the database "
+        "that this replica can lease, picking up new submissions as they come. Several "
+        "replicas may share one PostgreSQL or MySQL database; each experiment is driven by "
+        "one at a time, and a dead replica's experiments are taken over when its leases "
+        "expire. SIGTERM or Ctrl-C stops cleanly (trials keep running; leases are released "
+        "for a peer or the next start to adopt them) and exits 0; a second one exits at once.",
+    )
+    add_db_option(parser)
+    parser.add_argument(
+        "--suggestion-address",
+        metavar="HOST:PORT",
+        help="a running suggestion service (default: start one in-process on 127.0.0.1:0)",
+    )
+    parser.add_argument("--executor", default="local", help="where trials run (default local)")
+    parser.add_argument(
+        "--run-dir",
+        default=DEFAULT_RUN_DIR,
+        metavar="DIR",
+        help="per-trial directories of the local executor (default ./runs); replicas on one "
+        "machine must share it to adopt each other's trials",
+    )
+    parser.add_argument(
+        "--metrics-address",
+        default=DEFAULT_METRICS_ADDRESS,
+        metavar="HOST:PORT",
+        help=f"where /metrics and /healthz are served (default {DEFAULT_METRICS_ADDRESS}; "
+        "port 0 picks a free port, printed at start)",
+    )
+    parser.add_argument(
+        "--lease-seconds",
+        type=_positive_float,
+        default=30.0,
+        metavar="N",
+        help="lease time to live: a dead replica's experiments are taken over this long "
+        "after its last renewal (default 30)",
+    )
+    parser.add_argument(
+        "--poll-interval",
+        type=_positive_float,
+        default=1.0,
+        metavar="S",
+        help="longest pause between two looks for new experiments, and between two passes "
+        "of each experiment's loop (default 1)",
+    )
+    parser.add_argument(
+        "--max-concurrent-experiments",
+        type=_positive_int,
+        default=10,
+        metavar="N",
+        help="experiments this replica drives at once (default 10)",
+    )
+    parser.set_defaults(handler=controller)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is less than 1")
+    return value
+
+
+# -- submit ----------------------------------------------------------------------------
+
+
+def submit(args: argparse.Namespace) -> int:
+    from tuner._session import DEFAULT_RUN_DIR, serve_suggestions
+    from tuner.controller import ControllerError, InvalidExperiment, SuggestionClient
+    from tuner.executors import ExecutorError, UnknownExecutorError, create_executor
+    from tuner.service import apply, check, describe_problem
+    from tuner.store import Store, StoreError
+
+    loaded = _load_all(args.files)
+    if loaded is None:
+        return EXIT_USAGE
+    try:
+        executor = create_executor(
+            args.executor, **_executor_options(args.executor, DEFAULT_RUN_DIR)
+        )
+    except UnknownExecutorError as e:
+        print(f"error: --{e}", file=sys.stderr)
+        return EXIT_USAGE
+    except ExecutorError as e:
+        print(f"error: executor {args.executor!r}: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        store = Store.open(args.db)
+    except StoreError as e:
+        print(f"error: {e}", file=sys.stderr)
+        executor.close()
+        return EXIT_FAILED
+    try:
+        with (
+            executor,
+            serve_suggestions(args.suggestion_address) as address,
+            SuggestionClient(address) as client,
+        ):
+            checked, problems = [], []
+            for path, experiment in loaded:
+                try:
+                    checked.append(check(store, experiment, client, executor))
+                except InvalidExperiment as e:
+                    problems.append(f"{path}: {describe_problem(experiment, e)}")
+            for problem in problems:
+                print(problem, file=sys.stderr)
+            if problems:
+                return EXIT_USAGE
+            for item in checked:
+                done = apply(store, item, client, executor)
+                print(f"experiment {done.name!r}: {done.message} ({done.status.value})")
+    except InvalidExperiment as e:  # a concurrent submission stored another spec
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except (ControllerError, ExecutorError, StoreError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        store.close()
+    return EXIT_OK
+
+
+def _load_all(paths: list[str]) -> list[tuple[str, Experiment]] | None:
+    """Every Experiment of every file, or None after printing every problem."""
+    from tuner.spec import SpecError, load_file
+
+    loaded: list[tuple[str, Experiment]] = []
+    ok = True
+    for path in paths:
+        try:
+            experiments = load_file(path)
+        except SpecError as e:
+            ok = False
+            for issue in e.issues:
+                print(f"{path}: {issue}", file=sys.stderr)
+            continue
+        loaded += [(path, experiment) for experiment in experiments]
+    first: dict[str, str] = {}
+    for path, experiment in loaded:
+        name = experiment.metadata.name
+        if name in first:
+            ok = False
+            print(
+                f"{path}: metadata.name {name!r} is also used in {first[name]}; each "
+                "Experiment needs its own name",
+                file=sys.stderr,
+            )
+        first.setdefault(name, path)
+    return loaded if ok else None
+
+
+def _executor_options(name: str, run_dir: str) -> dict[str, object]:
+    # Trials of a service have no Experiment file to run beside: relative commands and
+    # workingDirs are taken from the controller's current directory.
+    return {"run_dir": run_dir, "default_working_dir": os.getcwd()} if name == "local" else {}
+
+
+# -- controller ------------------------------------------------------------------------
+
+
+def controller(args: argparse.Namespace) -> int:
+    from tuner._session import serve_suggestions
+    from tuner.executors import ExecutorError, UnknownExecutorError, create_executor
+    from tuner.service import (
+        AddressError,
+        ControllerService,
+        MetricsServer,
+        ServiceMetrics,
+        ServiceSettings,
+        parse_address,
+    )
+    from tuner.store import Store, StoreError
+
+    try:
+        parse_address(args.metrics_address)
+    except AddressError as e:
+        print(f"error: --metrics-address: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        executor = create_executor(args.executor, **_executor_options(args.executor, args.run_dir))
+    except UnknownExecutorError as e:
+        print(f"error: --{e}", file=sys.stderr)
+        return EXIT_USAGE
+    except ExecutorError as e:
+        print(f"error: executor {args.executor!r}: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        store = Store.open(args.db)
+    except StoreError as e:
+        print(f"error: {e}", file=sys.stderr)
+        executor.close()
+        return EXIT_FAILED
+    try:
+        with executor, serve_suggestions(args.suggestion_address) as address:
+            settings = ServiceSettings(
+                suggestion_address=address,
+                lease_seconds=args.lease_seconds,
+                poll_interval=args.poll_interval,
+                max_concurrent_experiments=args.max_concurrent_experiments,
+            )
+            metrics = ServiceMetrics()
+            service = ControllerService(store, executor, settings, metrics=metrics)
+            server = MetricsServer(args.metrics_address, metrics, service.health)
+            server.start()
+            try:
+                print(
+                    f"controller {service.owner} on {store.url}: executor {executor.name}, "
+                    f"suggestion service {address}, metrics http://{server.address}/metrics, "
+                    f"health http://{server.address}/healthz",
+                    flush=True,
+                )
+                with _stop_on_signals(service.stop):
+                    service.run()
+            finally:
+                server.close()
+            print("controller stopped; its leases are released", flush=True)
+    except AddressError as e:
+        print(f"error: --metrics-address: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    except (ExecutorError, StoreError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        store.close()
+    return EXIT_OK
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
+    """SIGTERM and SIGINT call ``stop`` once; a second signal exits at once (exit code 130),
+    which is as safe as a crash: the store is the source of truth."""
+    received: list[int] = []
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        if received:
+            os._exit(130)
+        received.append(signum)
+        name = signal.Signals(signum).name
+        # os.write, not print: print is not reentrant if the signal interrupted a print.
+        os.write(2, f"{name}: stopping; trials keep running\n".encode())
+        # Not stop() here: a handler runs between two bytecodes of the main thread, which
+        # may hold the lock that stop()'s Event.set() takes.
+        threading.Thread(target=stop, name="stop", daemon=True).start()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)

@@ -1,0 +1,42 @@
+"""Controller service mode: `tuner controller` drives every submitted experiment of a store,
+with leases so that several replicas share one database, and `tuner submit` feeds it.
+
+`ControllerService(store, executor, ServiceSettings(...)).run()` is one replica;
+`submit(store, experiments, suggestions, executor)` stores experiments for it.
+docs/service.md describes leases, takeover, shutdown and the metrics.
+"""
+
+from __future__ import annotations
+
+from tuner.service._driver import DriverOutcome, ExperimentDriver, experiment_from_record
+from tuner.service._errors import AddressError, ServiceError, SubmitError
+from tuner.service._http import DEFAULT_ADDRESS, MetricsServer, parse_address
+from tuner.service._leases import LeaseKeeper, take_lease
+from tuner.service._metrics import ServiceMetrics, StoreSnapshot
+from tuner.service._service import ControllerService, Health, ServiceSettings
+from tuner.service._submit import Checked, Submission, apply, check, describe_problem, submit
+
+__all__ = [
+    "DEFAULT_ADDRESS",
+    "AddressError",
+    "Checked",
+    "ControllerService",
+    "DriverOutcome",
+    "ExperimentDriver",
+    "Health",
+    "LeaseKeeper",
+    "MetricsServer",
+    "ServiceError",
+    "ServiceMetrics",
+    "ServiceSettings",
+    "StoreSnapshot",
+    "SubmitError",
+    "Submission",
+    "apply",
+    "check",
+    "describe_problem",
+    "experiment_from_record",
+    "parse_address",
+    "submit",
+    "take_lease",
+]

@@ -1,0 +1,232 @@
+"""One experiment driven by a service replica: a thread running the experiment's `Controller`
+from its stored spec while this replica holds its lease, and stopping without touching its
+trials when asked to (shutdown, lease lost, spec changed)."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+from collections.abc import Sequence
+
+from tuner.controller import (
+    REASON_FAILED,
+    Controller,
+    ControllerError,
+    InvalidExperiment,
+    SuggestionClient,
+    Suggestions,
+)
+from tuner.executors import Executor, ExecutorError
+from tuner.protos import api_pb2
+from tuner.service._fence import FencedStore, LeaseLost
+from tuner.service._leases import LeaseKeeper
+from tuner.service._metrics import ServiceMetrics
+from tuner.spec import API_VERSION, KIND, Experiment, SpecError
+from tuner.store import (
+    ExperimentNotFound,
+    ExperimentRecord,
+    ExperimentStatus,
+    Store,
+    StoreError,
+)
+
+log = logging.getLogger(__name__)
+
+
+class Stopped(Exception):
+    """Raised inside the controller's loop to leave it at once, trials untouched."""
+
+
+class DriverOutcome(str, enum.Enum):
+    RUNNING = "running"
+    FINISHED = "finished"  # the experiment reached its end (or already had)
+    STOPPED = "stopped"  # asked to stop; the experiment is resumable by anyone
+    FAILED = "failed"  # an error outside the experiment; retried after a backoff
+
+
+def experiment_from_record(record: ExperimentRecord) -> Experiment:
+    """The Experiment a stored row describes (its spec was stored with defaults applied).
+    Raises `SpecError`."""
+    return Experiment.model_validate(
+        {
+            "apiVersion": API_VERSION,
+            "kind": KIND,
+            "metadata": {"name": record.name, "namespace": record.namespace},
+            "spec": record.spec,
+        }
+    )
+
+
+class _StoppableSuggestionClient(SuggestionClient):
+    """A suggestion client that times its calls and checks for a stop before and after each.
+
+    The controller has no stop hook of its own. It asks for suggestions right before it
+    stores and launches new trials, so checking here (and after the reply: the call may have
+    outlasted our lease) keeps a stopped driver from creating or launching anything.
+    """
+
+    def __init__(self, address: str, metrics: ServiceMetrics, driver: ExperimentDriver) -> None:
+        super().__init__(address)
+        self._metrics = metrics
+        self._driver = driver
+
+    def validate(self, experiment: api_pb2.Experiment) -> None:
+        self._driver.checkpoint()
+        with self._metrics.time_suggestion("ValidateAlgorithmSettings"):
+            super().validate(experiment)
+
+    def suggest(
+        self,
+        experiment: api_pb2.Experiment,
+        trials: Sequence[api_pb2.Trial],
+        count: int,
+        total: int,
+    ) -> Suggestions:
+        self._driver.checkpoint()
+        with self._metrics.time_suggestion("GetSuggestions"):
+            reply = super().suggest(experiment, trials, count, total)
+        self._driver.checkpoint()
+        return reply
+
+
+class ExperimentDriver:
+    """Runs one experiment's `Controller` in a thread while this replica holds its lease.
+
+    The caller has taken the lease (`take_lease`). The driver registers it with the
+    `LeaseKeeper`, rebuilds the Experiment from the stored spec, and runs the controller,
+    which resumes exactly as after a crash: running trials are adopted, Created rows
+    launched, lost trials failed and replaced. On any exit it unregisters the lease and
+    releases it, so a peer can take over at once.
+
+    `stop` makes the controller leave its loop at the next checkpoint (once per pass, and
+    around every suggestion call) without killing, recording or launching anything: the
+    trials keep running and whoever drives the experiment next adopts them.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        store: Store,
+        executor: Executor,
+        keeper: LeaseKeeper,
+        metrics: ServiceMetrics,
+        suggestion_address: str,
+        poll_interval: float,
+    ) -> None:
+        self.name = name
+        self.store = store
+        self.executor = executor
+        self.keeper = keeper
+        self.metrics = metrics
+        self.suggestion_address = suggestion_address
+        self.poll_interval = poll_interval
+        self.outcome = DriverOutcome.RUNNING
+        self.stop_reason: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"drive-{name}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, reason: str) -> None:
+        """Ask the driver to stop at its next checkpoint; returns at once. Thread-safe."""
+        if not self._stop.is_set():
+            self.stop_reason = reason
+            self._stop.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def checkpoint(self) -> None:
+        """Raise `Stopped` if a stop was asked for."""
+        if self._stop.is_set():
+            raise Stopped(self.stop_reason or "stopped")
+
+    # -- the thread ------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            self.outcome = self._drive()
+        except Stopped as e:
+            log.info("experiment %s: stopped driving it: %s", self.name, e)
+            self.outcome = DriverOutcome.STOPPED
+        except ExperimentNotFound:
+            log.info("experiment %s: stopped driving it: it was deleted", self.name)
+            self.outcome = DriverOutcome.STOPPED
+        except (ControllerError, ExecutorError, StoreError) as e:
+            if isinstance(e, LeaseLost) or (isinstance(e, ControllerError) and self._lease_lost()):
+                # A fenced write, or the controller's own renewal, found a new owner first.
+                log.info("experiment %s: stopped driving it: %s", self.name, e)
+                self.outcome = DriverOutcome.STOPPED
+            else:
+                log.warning("experiment %s: cannot go on now, will retry: %s", self.name, e)
+                self.outcome = DriverOutcome.FAILED
+        except Exception:
+            log.exception("experiment %s: unexpected error, will retry", self.name)
+            self.outcome = DriverOutcome.FAILED
+        finally:
+            self.keeper.forget(self.name)
+            try:
+                self.store.release_lease(self.name, self.keeper.owner)
+            except StoreError as e:  # it expires by itself
+                log.warning("experiment %s: could not release the lease: %s", self.name, e)
+
+    def _drive(self) -> DriverOutcome:
+        record = self.store.get_experiment(self.name)
+        self.keeper.hold(self.name, record.spec, self.stop)
+        if record.status.is_finished():  # finished by a peer since the service listed it
+            return DriverOutcome.FINISHED
+        # Every write for this experiment checks that the lease is still ours (FencedStore).
+        fenced = FencedStore(self.store, self.name, self.keeper.owner)
+        try:
+            experiment = experiment_from_record(record)
+        except SpecError as e:
+            return self._fail(fenced, f"the stored spec is not a valid Experiment: {e}")
+        with _StoppableSuggestionClient(self.suggestion_address, self.metrics, self) as client:
+            controller = Controller(
+                fenced,
+                experiment,
+                client,
+                self.executor,
+                poll_interval=self.poll_interval,
+                # Called once per pass, after the pass's writes: a safe point to leave.
+                on_progress=lambda _snapshot: self.checkpoint(),
+                lease_ttl=self.keeper.ttl,
+            )
+            try:
+                decision = controller.prepare()
+            except InvalidExperiment as e:
+                return self._fail(fenced, str(e))
+            if decision.action == "done":
+                return DriverOutcome.FINISHED
+            if decision.spec_changed:
+                # Changed between our read and prepare's: run would write our stale spec back.
+                raise Stopped("its stored spec changed while starting; restarting it")
+            self.checkpoint()
+            log.info("experiment %s: driving it (%s)", self.name, record.status.value)
+            result = controller.run()
+        log.info(
+            "experiment %s: %s (%s) with %d trial(s)",
+            self.name,
+            result.experiment.status.value,
+            result.experiment.reason,
+            result.counts.total,
+        )
+        return DriverOutcome.FINISHED
+
+    def _lease_lost(self) -> bool:
+        try:
+            return self.store.get_experiment(self.name).lease_owner != self.keeper.owner
+        except StoreError:
+            return False
+
+    def _fail(self, store: Store, message: str) -> DriverOutcome:
+        """Fail an experiment that can never run (we hold its lease), so it is not retried."""
+        log.warning("experiment %s: failed: %s", self.name, message)
+        store.set_experiment_status(self.name, ExperimentStatus.FAILED, REASON_FAILED, message)
+        return DriverOutcome.FINISHED

@@ -1,0 +1,239 @@
+"""The controller service: one replica's loop that finds unfinished experiments in the store,
+leases as many as it may drive, and runs each in its own `ExperimentDriver` thread."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from tuner.controller._lease import own_owner
+from tuner.executors import Executor
+from tuner.service._driver import DriverOutcome, ExperimentDriver
+from tuner.service._leases import LeaseKeeper, take_lease
+from tuner.service._metrics import ServiceMetrics, StoreSnapshot
+from tuner.store import (
+    ExperimentNotFound,
+    ExperimentRecord,
+    ExperimentStatus,
+    Store,
+    StoreError,
+    TrialStatus,
+)
+
+log = logging.getLogger(__name__)
+
+# A driver that failed for a reason outside its experiment (suggestion service down, database
+# error) is started again after this many seconds, doubling up to the maximum.
+RETRY_INITIAL_SECONDS = 5.0
+RETRY_MAX_SECONDS = 300.0
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """How one replica runs. ``lease_seconds``: lease time to live (a dead replica's
+    experiments are taken over that long after its last renewal); ``poll_interval``: the
+    longest pause between two looks at the store, and between two passes of each
+    experiment's loop; ``max_concurrent_experiments``: experiments driven at once (more wait,
+    unleased, for a replica with room)."""
+
+    suggestion_address: str
+    lease_seconds: float = 30.0
+    poll_interval: float = 1.0
+    max_concurrent_experiments: int = 10
+
+    def __post_init__(self) -> None:
+        for field, value in (
+            ("lease_seconds", self.lease_seconds),
+            ("poll_interval", self.poll_interval),
+        ):
+            if not value > 0:
+                raise ValueError(f"{field}: {value} is not a positive number of seconds")
+        if self.max_concurrent_experiments < 1:
+            raise ValueError(
+                f"max_concurrent_experiments: {self.max_concurrent_experiments} is less than 1"
+            )
+
+    @property
+    def health_window(self) -> float:
+        """Seconds without a successful store read after which the replica is unhealthy:
+        by then its leases may have expired."""
+        return max(self.lease_seconds, 3 * self.poll_interval)
+
+
+@dataclass(frozen=True)
+class Health:
+    healthy: bool
+    detail: str
+
+
+class ControllerService:
+    """Drives every unfinished experiment of a store that this replica can lease.
+
+    `run` blocks (call it from the main thread) until `stop` is called: each pass lists the
+    experiments, publishes the counts to `metrics`, reaps finished drivers and starts a
+    driver for each unfinished experiment it can lease, oldest first, up to
+    ``max_concurrent_experiments``. Leases are renewed by one `LeaseKeeper`. On `stop`,
+    every driver leaves its loop without touching its trials and releases its lease, and
+    `run` returns once all have. `stop` and `health` are thread-safe.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        executor: Executor,
+        settings: ServiceSettings,
+        *,
+        metrics: ServiceMetrics | None = None,
+        owner: str | None = None,
+    ) -> None:
+        self.store = store
+        self.executor = executor
+        self.settings = settings
+        self.owner = owner or own_owner()
+        self.keeper = LeaseKeeper(store, self.owner, settings.lease_seconds)
+        self.metrics = metrics or ServiceMetrics()
+        self.metrics.count_leases_with(lambda: len(self.keeper.held()))
+        self._lock = threading.Lock()  # guards _drivers, read by the HTTP thread
+        self._drivers: dict[str, ExperimentDriver] = {}
+        self._failures: dict[str, tuple[int, float]] = {}  # name -> (count, retry at)
+        # Experiments leased by a live peer: not asked again before this (monotonic) time,
+        # so that N replicas do not each write to every held row on every pass.
+        self._held_elsewhere: dict[str, float] = {}
+        self._trial_counts: dict[tuple[str, object], dict[TrialStatus, int]] = {}
+        self._stopping = threading.Event()
+        self._last_read: float | None = None  # monotonic time of the last good store read
+
+    # -- control -----------------------------------------------------------------------
+
+    def run(self) -> None:
+        self.keeper.start()
+        try:
+            while not self._stopping.is_set():
+                self.run_once()
+                self._stopping.wait(self.settings.poll_interval)
+        finally:
+            self._shutdown()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def health(self) -> Health:
+        if self._last_read is None:
+            return Health(False, "the database has not been read yet")
+        age = time.monotonic() - self._last_read
+        if age > self.settings.health_window:
+            return Health(False, f"the database was last read {age:.1f}s ago")
+        return Health(True, f"ok: database read {age:.1f}s ago, {len(self.driving())} driven")
+
+    def driving(self) -> list[str]:
+        """The experiments this replica drives now."""
+        with self._lock:
+            return sorted(self._drivers)
+
+    # -- one pass ----------------------------------------------------------------------
+
+    def run_once(self) -> None:
+        """List the experiments, publish counts, reap drivers, start new ones."""
+        try:
+            records = self.store.list_experiments()
+            snapshot = self._snapshot(records)
+        except StoreError as e:
+            log.warning("cannot read the experiments: %s", e)
+            return
+        self._last_read = time.monotonic()
+        self.metrics.observe_store(snapshot)
+        self._reap()
+        active = {r.name for r in records if r.status.is_active()}
+        self._failures = {n: f for n, f in self._failures.items() if n in active}
+        self._held_elsewhere = {n: t for n, t in self._held_elsewhere.items() if n in active}
+        now = time.monotonic()
+        for record in records:
+            if self._stopping.is_set():
+                return
+            if len(self._drivers) >= self.settings.max_concurrent_experiments:
+                return
+            if not record.status.is_active() or record.name in self._drivers:
+                continue
+            failure = self._failures.get(record.name)
+            if failure is not None and now < failure[1]:
+                continue
+            if now < self._held_elsewhere.get(record.name, 0.0):
+                continue
+            self._try_start(record.name)
+
+    def _try_start(self, name: str) -> None:
+        try:
+            if not take_lease(self.store, name, self.owner, self.settings.lease_seconds):
+                # Its holder renews every third of the lease: asking more often is useless.
+                wait = self.settings.lease_seconds / 3
+                self._held_elsewhere[name] = time.monotonic() + wait
+                return
+        except ExperimentNotFound:
+            return
+        except StoreError as e:
+            log.warning("experiment %s: cannot take its lease: %s", name, e)
+            return
+        driver = ExperimentDriver(
+            name,
+            store=self.store,
+            executor=self.executor,
+            keeper=self.keeper,
+            metrics=self.metrics,
+            suggestion_address=self.settings.suggestion_address,
+            poll_interval=self.settings.poll_interval,
+        )
+        self._held_elsewhere.pop(name, None)
+        with self._lock:
+            self._drivers[name] = driver
+        driver.start()
+
+    def _reap(self) -> None:
+        for name, driver in list(self._drivers.items()):
+            if driver.is_alive():
+                continue
+            with self._lock:
+                del self._drivers[name]
+            if driver.outcome is DriverOutcome.FAILED:
+                count = self._failures.get(name, (0, 0.0))[0] + 1
+                delay = min(RETRY_MAX_SECONDS, RETRY_INITIAL_SECONDS * 2 ** (count - 1))
+                self._failures[name] = (count, time.monotonic() + delay)
+                log.info("experiment %s: retrying in %.0fs", name, delay)
+            else:
+                self._failures.pop(name, None)
+
+    def _snapshot(self, records: list[ExperimentRecord]) -> StoreSnapshot:
+        experiments = dict.fromkeys(ExperimentStatus, 0)
+        trials = dict.fromkeys(TrialStatus, 0)
+        cache: dict[tuple[str, object], dict[TrialStatus, int]] = {}
+        for record in records:
+            experiments[record.status] += 1
+            # A finished experiment's trials have all ended: count them once per version
+            # of the row (a restart changes it), not on every pass.
+            key = (record.name, record.updated_at)
+            counts = self._trial_counts.get(key) if record.status.is_finished() else None
+            if counts is None:
+                try:
+                    counts = self.store.count_trials(record.name)
+                except ExperimentNotFound:  # deleted since the listing
+                    continue
+            if record.status.is_finished():
+                cache[key] = counts
+            for status, count in counts.items():
+                trials[status] += count
+        self._trial_counts = cache
+        return StoreSnapshot(experiments, trials, time.time())
+
+    def _shutdown(self) -> None:
+        with self._lock:
+            drivers = [d for d in self._drivers.values() if d.is_alive()]
+        for driver in drivers:
+            driver.stop("the controller is shutting down")
+        if drivers:
+            log.info("waiting for %d experiment(s) to stop", len(drivers))
+        for driver in drivers:
+            driver.join()
+        with self._lock:
+            self._drivers.clear()
+        self.keeper.stop()
