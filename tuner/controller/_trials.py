@@ -20,6 +20,7 @@ from typing import Any
 
 from tuner.controller._collection import metrics_file, stored_summary, trial_command
 from tuner.controller._decide import TRIAL_REASON_DEADLINE, TRIAL_REASON_LOST
+from tuner.controller._signals import deferred_interrupts
 from tuner.executors import Executor, ExecutorError, ExitReason, Outcome, TrialHandle
 from tuner.metrics import (
     CollectorConfig,
@@ -132,20 +133,29 @@ class TrialRunner:
                 self.db_manager_address,
                 None if file is None else file.path,
             )
-            handle = self.executor.launch(
-                trial.name,
-                argv,
-                env,
-                rendered.working_dir,
-                active_deadline(rendered.manifest),
-                manifest=rendered.manifest,
-            )
         except (SpecError, SpaceError, ExecutorError, MetricsError, OSError) as e:
-            log.warning("trial %s could not be launched: %s", trial.name, e)
-            return self.store.finish_trial(
-                trial.name, TrialStatus.FAILED, message=f"launch failed: {e}"
-            )
-        return self._track(trial.name, handle)
+            return self._launch_failed(trial, e)
+        # From the moment the process exists until the runner knows it, an interrupt would
+        # leave it unwatched (nothing would kill it): hold Ctrl-C / SIGTERM until then.
+        with deferred_interrupts():
+            try:
+                handle = self.executor.launch(
+                    trial.name,
+                    argv,
+                    env,
+                    rendered.working_dir,
+                    active_deadline(rendered.manifest),
+                    manifest=rendered.manifest,
+                )
+            except (ExecutorError, OSError) as e:
+                return self._launch_failed(trial, e)
+            return self._track(trial.name, handle)
+
+    def _launch_failed(self, trial: TrialRecord, error: Exception) -> TrialRecord:
+        log.warning("trial %s could not be launched: %s", trial.name, error)
+        return self.store.finish_trial(
+            trial.name, TrialStatus.FAILED, message=f"launch failed: {error}"
+        )
 
     def adopt(self, trial: TrialRecord) -> TrialRecord | None:
         """Re-attach to a Created or Running trial after a restart; None if it never launched.
@@ -153,14 +163,15 @@ class TrialRunner:
         The trial is found by its stored executor reference, or by name in the executor's run
         directory when the controller died before storing the reference.
         """
-        handle = None
-        if trial.executor_ref:
-            handle = self.executor.adopt(trial.executor_ref)
-        if handle is None:
-            handle = self.executor.find(trial.name)
-        if handle is None:
-            return None
-        record = self._track(trial.name, handle)
+        with deferred_interrupts():
+            handle = None
+            if trial.executor_ref:
+                handle = self.executor.adopt(trial.executor_ref)
+            if handle is None:
+                handle = self.executor.find(trial.name)
+            if handle is None:
+                return None
+            record = self._track(trial.name, handle)
         if self._live[trial.name].collector.reads_output:
             # Delete-and-reparse: what was stored before the crash is replaced by a full
             # re-read (no collect has happened since _track).
@@ -169,23 +180,24 @@ class TrialRunner:
 
     def _track(self, name: str, handle: TrialHandle) -> TrialRecord:
         log_path = self.executor.log_path(handle)
-        record = self.store.update_trial(
+        file = metrics_file(self.experiment, name, self._run_dir)
+        collector = create_collector(
+            self._kind,
+            collector_config(self.experiment, log_path, None if file is None else file.path),
+        )
+        # Live before it is stored Running: should the store write fail, kill_all still
+        # reaches the process.
+        self._live[name] = _Live(name, handle, collector)
+        threading.Thread(
+            target=self._watch, args=(handle,), name=f"watch-{name}", daemon=True
+        ).start()
+        return self.store.update_trial(
             name,
             status=TrialStatus.RUNNING,
             executor_kind=self.executor.name,
             executor_ref=handle.reference,
             log_path=None if log_path is None else str(log_path),
         )
-        file = metrics_file(self.experiment, name, self._run_dir)
-        collector = create_collector(
-            self._kind,
-            collector_config(self.experiment, log_path, None if file is None else file.path),
-        )
-        self._live[name] = _Live(name, handle, collector)
-        threading.Thread(
-            target=self._watch, args=(handle,), name=f"watch-{name}", daemon=True
-        ).start()
-        return record
 
     def _watch(self, handle: TrialHandle) -> None:
         while not self._closed.is_set():
