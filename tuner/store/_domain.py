@@ -27,7 +27,14 @@ def require_aware(value: datetime, field_name: str) -> datetime:
     return value.astimezone(timezone.utc)
 
 
-class ExperimentStatus(str, enum.Enum):
+class _Named(str, enum.Enum):
+    """A string enum that prints as its value ("Succeeded"), as Katib spells it."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class ExperimentStatus(_Named):
     """An experiment's state; the values are Katib's condition type names."""
 
     CREATED = "Created"
@@ -45,7 +52,7 @@ class ExperimentStatus(str, enum.Enum):
         return not self.is_finished()
 
 
-class TrialStatus(str, enum.Enum):
+class TrialStatus(_Named):
     """A trial's state; the values are Katib's trial condition type names."""
 
     CREATED = "Created"
