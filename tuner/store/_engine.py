@@ -19,6 +19,10 @@ from ._errors import StoreError
 
 DEFAULT_SQLITE_FILE = "tuner.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# A controller frozen inside a transaction (SIGSTOP, a paused VM) must not hold row locks
+# forever: PostgreSQL ends a transaction left idle this long, so a live replica can take
+# its experiments over. Kept when the server or the URL already sets a timeout.
+POSTGRES_IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000
 
 WRITE_OPTIONS: dict[str, Any] = {"tuner_sqlite_begin": "IMMEDIATE"}
 """Execution options of a connection that will write.
@@ -94,7 +98,26 @@ def create_store_engine(url: URL) -> Engine:
         raise StoreError(f"database URL {url.render_as_string()!r} is not usable: {e}") from e
     if backend == "sqlite":
         _configure_sqlite(engine, memory=is_memory_sqlite(url))
+    elif backend == "postgresql":
+        _configure_postgresql(engine)
     return engine
+
+
+def _configure_postgresql(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SHOW idle_in_transaction_session_timeout")
+            if str(cursor.fetchone()[0]) == "0":
+                cursor.execute(
+                    "SET idle_in_transaction_session_timeout = "
+                    f"{POSTGRES_IDLE_IN_TRANSACTION_TIMEOUT_MS}"
+                )
+        finally:
+            cursor.close()
+        # The driver opened a transaction for SHOW; a SET rolled back with it would be lost.
+        dbapi_connection.commit()
 
 
 def _enable_wal(cursor: Any) -> None:
