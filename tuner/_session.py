@@ -1,5 +1,6 @@
 """Running experiments inside this process: the wiring shared by `tuner run` and
-`tuner.Experiment.run()` (a suggestion server on a loopback port, an executor, controllers).
+`tuner.Experiment.run()` (a suggestion server on a loopback port, an executor, controllers),
+and the dry run that shows a run's first trials without running them.
 
 Callers open the store and own its lifetime; this module starts and stops everything else.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -20,6 +21,9 @@ if TYPE_CHECKING:
 
 DEFAULT_RUN_DIR = "runs"
 """Per-trial directories of the local executor, relative to the current directory."""
+
+DRY_RUN_EXECUTORS = ("local", "kubernetes")
+"""Executors whose trials ``dry_run`` can show."""
 
 
 class RunView(Protocol):
@@ -46,6 +50,7 @@ def run_experiments(
     poll_interval: float = 0.5,
     view: RunView | None = None,
     sigterm_as_interrupt: bool = False,
+    executor_options: Mapping[str, Any] | None = None,
 ) -> list[RunResult]:
     """Run (or resume) ``experiments`` one after the other, to their end; their results.
 
@@ -55,7 +60,9 @@ def run_experiments(
     - ``suggestion_address``: a running suggestion service; None starts one in this process
       on ``127.0.0.1:0`` (real gRPC) for the duration of the call.
     - ``run_dir`` and ``working_dir`` (trials' default working directory; None: the current
-      directory) are options of the local executor; other executors take their defaults.
+      directory) are options of the local executor; other executors take
+      ``executor_options`` (``kubernetes``: ``kubeconfig``, ``context``; none: in-cluster
+      configuration in a pod, else the default kubeconfig).
     - ``sigterm_as_interrupt``: turn SIGTERM into KeyboardInterrupt while trials run (only
       from the main thread), so that ``kill`` stops a run as cleanly as Ctrl-C.
 
@@ -67,9 +74,9 @@ def run_experiments(
     from tuner.controller import Controller, SuggestionClient
     from tuner.executors import create_executor
 
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = dict(executor_options or {})
     if executor == "local":
-        options = {"run_dir": run_dir, "default_working_dir": working_dir}
+        options = {"run_dir": run_dir, "default_working_dir": working_dir, **options}
     with (
         serve_suggestions(suggestion_address) as address,
         SuggestionClient(address) as client,
@@ -99,6 +106,58 @@ def run_experiments(
                     results.append(controller.run())
                 view.summary(results[-1])
     return results
+
+
+def dry_run(
+    experiments: Sequence[Experiment],
+    *,
+    executor: str = "local",
+    suggestion_address: str | None = None,
+    run_dir: str | os.PathLike[str] = DEFAULT_RUN_DIR,
+    working_dir: str | os.PathLike[str] | None = None,
+) -> list[dict[str, Any]]:
+    """What a new run of ``experiments`` would start with, for each experiment its first
+    reconcile pass's trials (``parallelTrialCount`` of them, at most ``maxTrialCount``), as
+    the suggestion service proposes them for an experiment without trials: ``kubernetes``
+    gives their Job manifests, ``local`` what the local executor would run (argv, env,
+    working directory; see ``tuner.controller.local_commands``).
+
+    Neither a store nor a cluster is touched: stored experiments are not looked at (a
+    resumed run's next trials may differ), nothing is written or started. The suggestion
+    service is ``suggestion_address`` or one in this process, as for ``run_experiments``.
+    Raises ``InvalidExperiment`` (also for an executor without a dry run) and
+    ``SuggestionError``.
+    """
+    from tuner.controller import InvalidExperiment, SuggestionClient, first_trials, local_commands
+    from tuner.executors import LaunchError, LocalExecutor, render_job_manifests
+    from tuner.spec import SpecError
+
+    if executor not in DRY_RUN_EXECUTORS:
+        raise InvalidExperiment(
+            f"--dry-run: the {executor!r} executor has none; dry runs show the trials of"
+            f" {' and '.join(DRY_RUN_EXECUTORS)}"
+        )
+    with serve_suggestions(suggestion_address) as address, SuggestionClient(address) as client:
+        plans = [(e, first_trials(e, client, executor)) for e in experiments]
+    documents: list[dict[str, Any]] = []
+    for experiment, trials in plans:
+        if executor == "local":
+            # Built only to resolve commands and directories as a run would; touches no file.
+            local = LocalExecutor(run_dir, default_working_dir=working_dir)
+            documents += local_commands(experiment, trials, local)
+            continue
+        try:
+            jobs = render_job_manifests(experiment, trials)
+        except (LaunchError, SpecError) as e:
+            raise InvalidExperiment(str(e)) from e
+        documents += [_kubectl_order(job) for job in jobs]
+    return documents
+
+
+def _kubectl_order(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """The same object with apiVersion, kind and metadata first, as people read manifests."""
+    first = {k: obj[k] for k in ("apiVersion", "kind", "metadata") if k in obj}
+    return {**first, **{k: v for k, v in obj.items() if k not in first}}
 
 
 @contextlib.contextmanager

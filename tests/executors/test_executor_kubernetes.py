@@ -1,9 +1,10 @@
 """The Kubernetes executor over real HTTP against kmock's Kubernetes API emulator.
 
 kmock stores the objects and serves list, watch, create, patch and delete; the test plays the
-rest of Kubernetes: the Job controller (it patches Job status) and the kubelet (it creates
-pods and serves their logs). Executor calls block, so they run in threads while kmock serves
-on the test's event loop. Waits only guard against hangs; nothing asserts how long it took.
+rest of Kubernetes (fixture ``cluster`` in tests/conftest.py): the Job controller (it patches
+Job status) and the kubelet (it creates pods and serves their logs). Executor calls block, so
+they run in threads while kmock serves on the test's event loop. Waits only guard against
+hangs; nothing asserts how long it took.
 """
 
 from __future__ import annotations
@@ -30,17 +31,8 @@ pytestmark = pytest.mark.asyncio
 
 NS = "tuning"
 JOBS = f"/apis/batch/v1/namespaces/{NS}/jobs"
-PODS = f"/api/v1/namespaces/{NS}/pods"
 WAIT = 20.0
 ROLE_FILE = Path(__file__).resolve().parents[2] / "manifests" / "base" / "rbac.yaml"
-_VERBS = {
-    "LIST": "list",
-    "WATCH": "watch",
-    "FETCH": "get",
-    "CREATE": "create",
-    "DELETE": "delete",
-    "UPDATE": "patch",
-}
 
 
 def experiment(name: str = "exp", *, retain: bool = False) -> Experiment:
@@ -71,151 +63,6 @@ spec:
                 command: [python3, train.py, "--lr=${{trialParameters.lr}}"]
               - {{name: helper, image: "busybox:1"}}
 """)[0]
-
-
-class PodLog:
-    """One container's log as the kubelet serves it; ``drop`` ends the open streams early."""
-
-    def __init__(self) -> None:
-        self.data = b""
-        self.ended = False
-        self.drops = 0
-        self.requests = 0
-        self._changed = asyncio.Event()
-
-    def write(self, data: bytes) -> None:
-        self.data += data
-        self._notify()
-
-    def end(self) -> None:
-        self.ended = True
-        self._notify()
-
-    def drop(self) -> None:
-        self.drops += 1
-        self._notify()
-
-    def _notify(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
-
-    async def serve(self, follow: bool) -> AsyncIterator[bytes]:
-        self.requests += 1
-        drops, sent = self.drops, 0
-        yield b""  # send the headers: the stream is open before any output
-        while True:
-            changed = self._changed
-            if self.drops != drops:
-                return
-            if sent < len(self.data):
-                chunk, sent = self.data[sent:], len(self.data)
-                yield chunk
-            elif not follow or self.ended:
-                return
-            else:
-                await changed.wait()
-
-
-class Cluster:
-    """The Job controller and kubelet, played by the test through kmock's HTTP API."""
-
-    def __init__(self, server: Any) -> None:
-        self.server = server
-        self.logs: dict[str, PodLog] = {}
-        server.resources["batch/v1/jobs"] = {}
-        server.resources["v1/pods"] = {}
-        server["get", kmock.resource("", "v1", "pods"), kmock.subresource("log")] << self._log
-
-    def _log(self, request: Any) -> AsyncIterator[bytes]:
-        follow = str(request.params.get("follow", "")).lower() == "true"
-        return self.logs[request.name].serve(follow)
-
-    async def start_pod(
-        self,
-        job: str,
-        pod: str,
-        *,
-        created: str = "2026-01-01T00:00:00Z",
-        labels: dict[str, str] | None = None,
-    ) -> PodLog:
-        self.logs[pod] = PodLog()
-        response = await self.server.post(
-            PODS,
-            json={
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": {
-                    "name": pod,
-                    "namespace": NS,
-                    "uid": f"uid-{pod}",
-                    "creationTimestamp": created,
-                    "labels": {"job-name": job, "role": "trainer", **(labels or {})},
-                },
-                "status": {
-                    "phase": "Running",
-                    "containerStatuses": [
-                        {"name": "main", "restartCount": 0, "state": {"running": {}}}
-                    ],
-                },
-            },
-        )
-        assert response.status == 201 or response.status == 200, await response.text()
-        await self.patch(
-            f"{JOBS}/{job}/status", {"status": {"active": 1, "startTime": "2026-01-01T00:00:01Z"}}
-        )
-        return self.logs[pod]
-
-    async def end_pod(self, pod: str, exit_code: int = 0) -> None:
-        await self.patch(
-            f"{PODS}/{pod}/status",
-            {
-                "status": {
-                    "phase": "Succeeded" if exit_code == 0 else "Failed",
-                    "containerStatuses": [
-                        {
-                            "name": "main",
-                            "restartCount": 0,
-                            "state": {"terminated": {"exitCode": exit_code}},
-                        }
-                    ],
-                }
-            },
-        )
-        self.logs[pod].end()
-
-    async def finish_job(self, job: str, kind: str, reason: str = "", message: str = "") -> None:
-        condition = {
-            "type": kind,
-            "status": "True",
-            "reason": reason,
-            "message": message,
-            "lastTransitionTime": "2026-01-01T00:01:00Z",
-        }
-        status: dict[str, Any] = {"active": 0, "conditions": [condition]}
-        if kind == "Complete":
-            status["completionTime"] = "2026-01-01T00:01:00Z"
-        await self.patch(f"{JOBS}/{job}/status", {"status": status})
-
-    async def patch(self, path: str, body: dict[str, Any]) -> None:
-        response = await self.server.patch(path, json=body)
-        assert response.status == 200, await response.text()
-
-    def calls(self) -> list[Any]:
-        """The requests the executor made (the test's own carry kmock's user agent)."""
-        return [r for r in self.server if r.headers.get("User-Agent", "").startswith("tuner/")]
-
-    def verbs(self) -> set[tuple[str, str, str]]:
-        """(apiGroup, resource[/subresource], verb) of every executor call."""
-        found = set()
-        for r in self.calls():
-            resource = r.resource.plural + (f"/{r.subresource}" if r.subresource else "")
-            found.add((r.resource.group, resource, _VERBS[r.action.name]))
-        return found
-
-
-@pytest_asyncio.fixture
-async def cluster(kmock: Any) -> Cluster:
-    return Cluster(kmock)
 
 
 @pytest_asyncio.fixture

@@ -1,5 +1,5 @@
-"""Fixtures for the deployment artefacts: kustomize builds of ``manifests/`` and schema
-validation against a pinned Kubernetes version (importlib mode: tests share fixtures only)."""
+"""Fixtures for the deployment artefacts: kustomize builds of ``manifests/`` (importlib mode:
+tests share fixtures only). Schema validation, ``validate``, is in tests/conftest.py."""
 
 from __future__ import annotations
 
@@ -16,9 +16,6 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 MANIFESTS = REPO / "manifests"
-# Pinned: the oldest Kubernetes version still supported by its cloud providers when this was
-# written, and the version docs/kubernetes.md names. kubernetes-validate has its schemas.
-KUBERNETES_VERSION = "1.30"
 # Kubernetes kinds our manifests use that are not namespaced.
 CLUSTER_SCOPED = frozenset({"Namespace", "ClusterRole", "ClusterRoleBinding"})
 _KUSTOMIZE_FIELDS = frozenset({"apiVersion", "kind", "namespace", "resources", "images"})
@@ -116,21 +113,3 @@ def build() -> Callable[[Path], Objects]:
     """The real kustomize when there is one, else :func:`mini_kustomize` (both are compared
     by a test wherever kubectl is available)."""
     return kubectl_kustomize() or mini_kustomize
-
-
-@pytest.fixture(scope="session")
-def validate() -> Callable[[dict[str, Any]], None]:
-    kubernetes_validate = pytest.importorskip("kubernetes_validate")
-    from kubernetes_validate import utils
-
-    def check(obj: dict[str, Any]) -> None:
-        try:
-            kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
-        except utils.ValidationError as e:
-            where = ".".join(str(p) for p in e.path)
-            name = f"{obj.get('kind')}/{(obj.get('metadata') or {}).get('name')}"
-            raise AssertionError(
-                f"{name}: {where}: {e.message} (Kubernetes {KUBERNETES_VERSION}, strict)"
-            ) from None
-
-    return check

@@ -1,4 +1,5 @@
-"""`tuner run FILE`: run (or resume) the Experiments of a file to their end.
+"""`tuner run FILE`: run (or resume) the Experiments of a file to their end, or with
+`--dry-run` show the trials a run would start with.
 
 Defaults make a first run work anywhere: a SQLite file in the current directory, the
 suggestion server in-process on a loopback ephemeral port, the local executor.
@@ -15,6 +16,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from tuner._session import DEFAULT_RUN_DIR
 from tuner.cli._common import DEFAULT_DB_URL
 from tuner.spec import Experiment, SpecError, load_file
@@ -28,7 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="run or resume the Experiments of a YAML file",
         description="Run the Katib v1beta1 Experiment(s) of FILE to their end, or resume them "
         "from the database. Exit code: 0 all succeeded, 1 one failed (or could not go on), "
-        "2 invalid input (nothing was written to the database).",
+        "2 invalid input (nothing was written to the database). With --dry-run: print the "
+        "first parallelTrialCount trials of each Experiment as the executor would run them "
+        "(kubernetes: the Job manifests) and exit 0, touching neither database nor cluster.",
     )
     parser.add_argument(
         "file", metavar="FILE", help="Experiment YAML (several documents run in turn)"
@@ -43,7 +48,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="HOST:PORT",
         help="a running suggestion service (default: start one in-process on 127.0.0.1:0)",
     )
-    parser.add_argument("--executor", default="local", help="where trials run (default local)")
+    parser.add_argument(
+        "--executor", default="local", help="where trials run: local (default) or kubernetes"
+    )
+    add_kubernetes_options(parser)
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the trials a new run would start with (the first parallelTrialCount "
+        "suggested; kubernetes: their Job manifests, local: argv, env and working directory) "
+        "as YAML documents, without opening the database or contacting a cluster",
+    )
     parser.add_argument("--output", metavar="PATH", help="write the result as JSON to PATH")
     parser.add_argument(
         "--run-dir",
@@ -60,6 +75,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(handler=run)
+
+
+def add_kubernetes_options(parser: argparse.ArgumentParser) -> None:
+    """``--kubeconfig`` and ``--context``, the kubernetes executor's client configuration."""
+    group = parser.add_argument_group(
+        "kubernetes executor",
+        "Without these: the service account's in-cluster configuration inside a pod, else "
+        "the kubeconfig in KUBECONFIG or ~/.kube/config with its current context.",
+    )
+    group.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig file to use")
+    group.add_argument("--context", metavar="NAME", help="kubeconfig context to use")
+
+
+def kubernetes_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options of ``create_executor(args.executor)`` that ``add_kubernetes_options``
+    parsed; a ``ValueError`` names an option given to another executor."""
+    given = {
+        name: value
+        for name, value in (("kubeconfig", args.kubeconfig), ("context", args.context))
+        if value is not None
+    }
+    if given and args.executor != "kubernetes":
+        raise ValueError(
+            f"--{next(iter(given))} configures the kubernetes executor; add --executor"
+            f" kubernetes (the executor is {args.executor!r})"
+        )
+    return given
 
 
 def _positive_float(text: str) -> float:
@@ -84,16 +126,22 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     try:
         get_executor_class(args.executor)
+        options = kubernetes_options(args)
     except UnknownExecutorError as e:
         print(f"error: --{e}", file=sys.stderr)
         return EXIT_INVALID
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_INVALID
+    if args.dry_run:
+        return _dry_run(args, path, experiments)
     try:
         store = Store.open(args.db)
     except StoreError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_FAILED
     try:
-        return _run_all(args, path, experiments, store)
+        return _run_all(args, path, experiments, store, options)
     except InvalidExperiment as e:
         print(f"{path}: {e}", file=sys.stderr)
         return EXIT_INVALID
@@ -135,7 +183,35 @@ def _load(path: str) -> list[Experiment] | None:
     return experiments
 
 
-def _run_all(args: argparse.Namespace, path: str, experiments: list[Experiment], store: Any) -> int:
+def _dry_run(args: argparse.Namespace, path: str, experiments: list[Experiment]) -> int:
+    from tuner import _session
+    from tuner.controller import ControllerError, InvalidExperiment
+
+    try:
+        documents = _session.dry_run(
+            experiments,
+            executor=args.executor,
+            suggestion_address=args.suggestion_address,
+            run_dir=args.run_dir,
+            working_dir=Path(path).resolve().parent,
+        )
+    except InvalidExperiment as e:
+        print(f"{path}: {e}", file=sys.stderr)
+        return EXIT_INVALID
+    except ControllerError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    yaml.safe_dump_all(documents, sys.stdout, sort_keys=False)
+    return EXIT_OK
+
+
+def _run_all(
+    args: argparse.Namespace,
+    path: str,
+    experiments: list[Experiment],
+    store: Any,
+    executor_options: dict[str, Any],
+) -> int:
     from tuner import _session
     from tuner.cli import _run_view
 
@@ -152,6 +228,7 @@ def _run_all(args: argparse.Namespace, path: str, experiments: list[Experiment],
         poll_interval=args.poll_interval,
         view=view,
         sigterm_as_interrupt=True,
+        executor_options=executor_options,
     )
     if args.output:
         documents = [r.to_json() for r in results]

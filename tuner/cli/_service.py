@@ -14,6 +14,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from tuner.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_db_option
+from tuner.cli._run import add_kubernetes_options, kubernetes_options
 
 if TYPE_CHECKING:
     from tuner.spec import Experiment
@@ -48,8 +49,10 @@ def _register_submit(sub: argparse._SubParsersAction) -> None:
         "--executor",
         default="local",
         help="the executor the controller uses, whose checks apply (default local: the "
-        "template needs a command)",
+        "template needs a command; kubernetes: a batch/v1 Job, and its namespace is watched "
+        "while checking)",
     )
+    add_kubernetes_options(parser)
     parser.set_defaults(handler=submit)
 
 
@@ -72,7 +75,10 @@ def _register_controller(sub: argparse._SubParsersAction) -> None:
         metavar="HOST:PORT",
         help="a running suggestion service (default: start one in-process on 127.0.0.1:0)",
     )
-    parser.add_argument("--executor", default="local", help="where trials run (default local)")
+    parser.add_argument(
+        "--executor", default="local", help="where trials run: local (default) or kubernetes"
+    )
+    add_kubernetes_options(parser)
     parser.add_argument(
         "--run-dir",
         default=DEFAULT_RUN_DIR,
@@ -147,11 +153,12 @@ def submit(args: argparse.Namespace) -> int:
     if loaded is None:
         return EXIT_USAGE
     try:
-        executor = create_executor(
-            args.executor, **_executor_options(args.executor, DEFAULT_RUN_DIR)
-        )
+        executor = create_executor(args.executor, **_executor_options(args, DEFAULT_RUN_DIR))
     except UnknownExecutorError as e:
         print(f"error: --{e}", file=sys.stderr)
+        return EXIT_USAGE
+    except ValueError as e:  # a --kubeconfig without --executor kubernetes
+        print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except ExecutorError as e:
         print(f"error: executor {args.executor!r}: {e}", file=sys.stderr)
@@ -221,10 +228,14 @@ def _load_all(paths: list[str]) -> list[tuple[str, Experiment]] | None:
     return loaded if ok else None
 
 
-def _executor_options(name: str, run_dir: str) -> dict[str, object]:
-    # Trials of a service have no Experiment file to run beside: relative commands and
-    # workingDirs are taken from the controller's current directory.
-    return {"run_dir": run_dir, "default_working_dir": os.getcwd()} if name == "local" else {}
+def _executor_options(args: argparse.Namespace, run_dir: str) -> dict[str, object]:
+    """Options of ``create_executor(args.executor)``; ValueError for a misplaced option."""
+    options: dict[str, object] = dict(kubernetes_options(args))
+    if args.executor == "local":
+        # Trials of a service have no Experiment file to run beside: relative commands and
+        # workingDirs are taken from the controller's current directory.
+        options.update(run_dir=run_dir, default_working_dir=os.getcwd())
+    return options
 
 
 # -- controller ------------------------------------------------------------------------
@@ -249,9 +260,12 @@ def controller(args: argparse.Namespace) -> int:
         print(f"error: --metrics-address: {e}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        executor = create_executor(args.executor, **_executor_options(args.executor, args.run_dir))
+        executor = create_executor(args.executor, **_executor_options(args, args.run_dir))
     except UnknownExecutorError as e:
         print(f"error: --{e}", file=sys.stderr)
+        return EXIT_USAGE
+    except ValueError as e:  # a --kubeconfig without --executor kubernetes
+        print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except ExecutorError as e:
         print(f"error: executor {args.executor!r}: {e}", file=sys.stderr)

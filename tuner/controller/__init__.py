@@ -21,6 +21,7 @@ from tuner.controller._decide import (
     ResumeDecision,
     TrialCounts,
 )
+from tuner.controller._dry_run import first_trials, local_commands
 from tuner.controller._errors import (
     ControllerError,
     InvalidExperiment,
@@ -52,4 +53,6 @@ __all__ = [
     "SuggestionError",
     "Suggestions",
     "TrialCounts",
+    "first_trials",
+    "local_commands",
 ]

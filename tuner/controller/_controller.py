@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from tuner.controller import _lease
-from tuner.controller._collection import TRIAL_ENV_NAMES, collection_problem, serve_dbmanager
+from tuner.controller._checks import check_runnable, prepare_executor
+from tuner.controller._collection import serve_dbmanager
 from tuner.controller._decide import (
     REASON_FAILED,
     REASON_RESTARTING,
@@ -29,21 +27,19 @@ from tuner.controller._decide import (
     TrialCounts,
     completion,
     goal_reached,
+    name_trials,
     resume_decision,
-    trial_name,
     trials_to_add,
 )
 from tuner.controller._early_stopping import EarlyStopper, validate_early_stopping
 from tuner.controller._errors import ControllerError, InvalidExperiment, SuggestionError
 from tuner.controller._result import RunResult
 from tuner.controller._suggestions import SuggestionClient
-from tuner.controller._trials import TrialRunner, collector_config
+from tuner.controller._trials import TrialRunner
 from tuner.controller._wire import experiment_proto, objective_proto, trial_proto
 from tuner.executors import Executor
-from tuner.metrics import MetricsError, create_collector
 from tuner.protos import api_pb2
-from tuner.space import Parameter, Value
-from tuner.spec import Experiment, SpecError, render_trial
+from tuner.spec import Experiment
 from tuner.store import (
     ExperimentNotFound,
     ExperimentStatus,
@@ -54,8 +50,6 @@ from tuner.store import (
 )
 
 log = logging.getLogger(__name__)
-
-_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
 @dataclass(frozen=True)
@@ -73,8 +67,9 @@ class Controller:
     """Runs one experiment to its end against a store, a suggestion service and an executor.
 
     Call `prepare` first (it writes nothing: it validates the algorithm settings with the
-    suggestion service, checks that the local executor can run the template, and compares
-    the file with a stored experiment of the same name), then `run`. `prepare` raises
+    suggestion service, checks that the executor can run the template and prepares it for
+    the experiment with ``executor.prepare``, and compares the file with a stored
+    experiment of the same name), then `run`. `prepare` raises
     `InvalidExperiment` (exit code 2) for anything the user must fix; `run` raises
     `ControllerError` when it cannot go on for a reason outside the experiment (the
     suggestion service unreachable after retries, another live controller holding the
@@ -124,11 +119,14 @@ class Controller:
     # -- prepare ---------------------------------------------------------------------
 
     def prepare(self) -> ResumeDecision:
-        """Check everything that can be checked before writing; return what `run` will do."""
-        self._check_runnable()
+        """Check everything that can be checked before writing; return what `run` will do.
+        Also the executor's per-experiment setup (``executor.prepare``), which must precede
+        every launch, adoption or look-up of the experiment's trials."""
+        check_runnable(self.experiment, self.executor.name)
         self.suggestions.validate(self._proto)
         if self.experiment.spec.early_stopping is not None:
             validate_early_stopping(self.suggestions, self._proto)
+        prepare_executor(self.executor, self.experiment)
         try:
             stored = self.store.get_experiment(self.name)
         except ExperimentNotFound:
@@ -148,37 +146,6 @@ class Controller:
             )
         self._decision = decision
         return decision
-
-    def _check_runnable(self) -> None:
-        probe: dict[str, Value] = {p.name: _probe_value(p) for p in self.space.parameters}
-        try:
-            rendered = render_trial(self.experiment, f"{self.name}-probe", probe)
-            create_collector(
-                self.experiment.spec.metrics_collector_spec.collector.kind,
-                # The follower opens its file lazily: a probe path is never touched.
-                collector_config(self.experiment, Path(os.devnull), Path(os.devnull)),
-            ).close()
-        except (SpecError, MetricsError) as e:
-            raise InvalidExperiment(str(e)) from e
-        except Exception as e:  # noqa: BLE001 - a File collector without log path, etc.
-            raise InvalidExperiment(f"metricsCollectorSpec: {e}") from e
-        problem = collection_problem(self.experiment, self.executor.name)
-        if problem is not None:
-            raise InvalidExperiment(f"spec.{problem}")
-        name = rendered.primary_container.get("name")
-        container = f"spec.trialTemplate.trialSpec container {name!r}"
-        # tuner sets these itself (a Katib SDK template reads KATIB_TRIAL_NAME from a label).
-        value_from = [n for n in rendered.env_value_from if n not in TRIAL_ENV_NAMES]
-        if self.executor.name == "local" and not rendered.argv:
-            raise InvalidExperiment(
-                f"{container}: no command or args; the local executor runs the container's "
-                "command as a process and cannot use an image's entrypoint"
-            )
-        if self.executor.name == "local" and value_from:
-            raise InvalidExperiment(
-                f"{container}: env {', '.join(value_from)} use valueFrom, which "
-                "only Kubernetes can resolve; give them a value for the local executor"
-            )
 
     # -- run -------------------------------------------------------------------------
 
@@ -305,14 +272,9 @@ class Controller:
         if reply.exhausted:
             log.info("experiment %s: the suggestion service has no more points", self.name)
             self._exhausted = True
-        taken = {t.name for t in trials}
-        rows = []
-        for index, assignment in enumerate(reply.assignments):
-            proposed = reply.names[index] if index < len(reply.names) else ""
-            if not (proposed and _DNS_LABEL.fullmatch(proposed) and proposed not in taken):
-                proposed = trial_name(self.name, taken)
-            taken.add(proposed)
-            rows.append((proposed, assignment))
+        rows = name_trials(
+            self.name, reply.assignments, reply.names, taken={t.name for t in trials}
+        )
         # Rows first, in one transaction: a crash after this finds them Created and
         # launches them (or adopts them, if the executor got to start them).
         for record in self.store.create_trials(self.name, rows) if rows else []:
@@ -391,11 +353,3 @@ class Controller:
                 f"experiment {self.name!r}: another controller took over the lease; stopping"
             )
         self._lease_renewed = time.monotonic()
-
-
-def _probe_value(parameter: Parameter) -> Value:
-    """Some value of the parameter, to render the template once before running anything."""
-    if parameter.values:
-        return parameter.values[0]
-    value = parameter.min if parameter.min is not None else parameter.max
-    return value if value is not None else 0

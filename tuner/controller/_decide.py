@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import re
 import secrets
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 # Katib's condition reasons (pkg/controller.v1beta1/experiment/util/status_util.go), stored
@@ -30,6 +30,7 @@ TRIAL_REASON_EXPERIMENT_DONE = "ExperimentCompleted"
 _DNS_LABEL_MAX = 63
 _SUFFIX_LEN = 8
 _SUFFIX_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
 class TrialState(str, enum.Enum):
@@ -217,6 +218,26 @@ def trial_name(
         if name not in taken:
             return name
     raise RuntimeError(f"no free trial name for experiment {experiment_name!r} in 1000 draws")
+
+
+def name_trials(
+    experiment_name: str,
+    assignments: Sequence[Mapping[str, str]],
+    proposed: Sequence[str],
+    taken: Collection[str] = (),
+) -> list[tuple[str, dict[str, str]]]:
+    """A name for each suggested assignment: the one the suggestion service proposed
+    (``proposed[i]``, Katib allows it) when it is a DNS-1123 label not in ``taken``, else a
+    fresh `trial_name`. Names are unique among themselves and ``taken``."""
+    used = set(taken)
+    named = []
+    for index, assignment in enumerate(assignments):
+        name = proposed[index] if index < len(proposed) else ""
+        if not (name and _DNS_LABEL.fullmatch(name) and name not in used):
+            name = trial_name(experiment_name, used)
+        used.add(name)
+        named.append((name, dict(assignment)))
+    return named
 
 
 def _random_token() -> str:

@@ -10,9 +10,10 @@ from the start, so none is stored twice (pushed ones are kept: nothing could reb
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,6 +28,7 @@ from tuner.metrics import (
     MetricPoint,
     MetricsCollector,
     MetricsError,
+    OutputReader,
     create_collector,
 )
 from tuner.space import SpaceError
@@ -53,8 +55,13 @@ def active_deadline(manifest: Mapping[str, Any]) -> float | None:
 
 
 def collector_config(
-    experiment: Experiment, log_path: Path | None, file_path: Path | None = None
+    experiment: Experiment,
+    log_path: Path | None,
+    file_path: Path | None = None,
+    open_output: Callable[[int], OutputReader] | None = None,
 ) -> CollectorConfig:
+    """The collector settings of one trial: its output (``open_output`` from a byte
+    position, else the file ``log_path``) and its metrics file (``file_path``)."""
     spec = experiment.spec
     source = spec.metrics_collector_spec.source
     filters = source.filter.metrics_format if source and source.filter else []
@@ -65,6 +72,7 @@ def collector_config(
         log_path=log_path,
         file_path=file_path,
         file_format=file_system.format.value if file_system and file_system.format else "TEXT",
+        open_output=open_output,
     )
 
 
@@ -183,7 +191,13 @@ class TrialRunner:
         file = metrics_file(self.experiment, name, self._run_dir)
         collector = create_collector(
             self._kind,
-            collector_config(self.experiment, log_path, None if file is None else file.path),
+            collector_config(
+                self.experiment,
+                log_path,
+                None if file is None else file.path,
+                # The output as the executor serves it: the local log file, a pod's log...
+                open_output=functools.partial(self.executor.open_output, handle),
+            ),
         )
         # Live before it is stored Running: should the store write fail, kill_all still
         # reaches the process.
@@ -268,7 +282,7 @@ class TrialRunner:
         status, message = _status(outcome, value is not None, metric, live.kill_requested)
         if live.early_stopped and outcome.reason is ExitReason.KILLED:
             status, message = TrialStatus.EARLY_STOPPED, live.kill_requested or "early stopped"
-        return self.store.finish_trial(
+        record = self.store.finish_trial(
             live.name,
             status,
             objective_value=value,
@@ -277,6 +291,12 @@ class TrialRunner:
             message=message,
             completed_at=outcome.finished_at if _aware(outcome.finished_at) else None,
         )
+        # Only now: what the executor frees (a Job and its pods' logs) may be the output.
+        try:
+            self.executor.cleanup(live.handle)
+        except ExecutorError as e:  # leftovers are untidy, the trial's record is right
+            log.warning("trial %s: executor clean-up failed: %s", live.name, e)
+        return record
 
 
 def _pick(summary: MetricSummary, strategy: str) -> float:

@@ -1,7 +1,10 @@
-"""Executors run trials: a local process group (``local``) now, Kubernetes Jobs later.
+"""Executors run trials: a local process group (``local``) or a Kubernetes Job
+(``kubernetes``, whose client is imported only when that executor is created).
 
-The controller picks one by name (:func:`create_executor`), then for each trial calls
-``launch`` → ``poll`` … → Outcome, ``kill`` to cancel, and ``adopt`` after a restart.
+The controller picks one by name (:func:`create_executor`), calls ``prepare`` once per
+experiment, then for each trial ``launch`` → ``poll`` … → Outcome while reading
+``open_output``, ``cleanup`` once it is recorded, ``kill`` to cancel, and ``adopt`` / ``find``
+after a restart. :func:`render_job_manifests` gives the Jobs of trials without a cluster.
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ from tuner.executors._base import (
     LaunchError,
     Outcome,
     TrialHandle,
+    TrialOutput,
     UnknownExecutorError,
 )
+from tuner.executors._kubernetes_jobs import render_job_manifests
 from tuner.executors._local import LocalExecutor, LocalTrialHandle
 from tuner.executors._registry import (
     create_executor,
@@ -34,9 +39,11 @@ __all__ = [
     "LocalTrialHandle",
     "Outcome",
     "TrialHandle",
+    "TrialOutput",
     "UnknownExecutorError",
     "create_executor",
     "executor_names",
     "get_executor_class",
     "register_executor",
+    "render_job_manifests",
 ]

@@ -5,14 +5,23 @@ from __future__ import annotations
 
 import abc
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
-from tuner.metrics._follow import LogFollower
+from tuner.metrics._follow import DEFAULT_CHUNK_BYTES, LogFollower
 from tuner.metrics._stdout import StdOutParser
 from tuner.metrics._types import MetricPoint, MetricsError
+
+
+class OutputReader(Protocol):
+    """A trial's output read as it grows (``tuner.executors.TrialOutput``; a
+    :class:`LogFollower` is one): ``read_new`` gives the next bytes, ``b""`` when none yet."""
+
+    def read_new(self, max_bytes: int | None = None) -> bytes: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -21,8 +30,10 @@ class CollectorConfig:
 
     ``metric_names``: the objective metric first, then the additional metrics.
     ``filters``: ``metricsCollectorSpec.source.filter.metricsFormat`` (empty: Katib's
-    default). ``log_path``: the trial's combined stdout/stderr (``Executor.log_path``), read
-    by the StdOut collector. ``file_path`` / ``file_format``: for the File collector.
+    default). The StdOut collector reads the trial's combined stdout/stderr through
+    ``open_output(position)`` (``Executor.open_output``: a pod log, a local file...) when
+    it is set, else from the file ``log_path`` (``Executor.log_path``). ``file_path`` /
+    ``file_format``: for the File collector.
     """
 
     metric_names: Sequence[str]
@@ -30,6 +41,7 @@ class CollectorConfig:
     log_path: Path | None = None
     file_path: Path | None = None
     file_format: str = "TEXT"
+    open_output: Callable[[int], OutputReader] | None = None
 
 
 @dataclass(frozen=True)
@@ -88,14 +100,12 @@ class MetricsCollector(abc.ABC):
 
 
 class StdOutCollector(MetricsCollector):
-    """Katib's StdOut collector: the text format on the trial's stdout and stderr, read from
-    the log file the executor writes, as it grows."""
+    """Katib's StdOut collector: the text format on the trial's stdout and stderr, read as
+    it grows, through the executor (``open_output``) or from its log file (``log_path``)."""
 
     kind = "StdOut"
 
     def __init__(self, config: CollectorConfig, checkpoint: CollectorCheckpoint | None = None):
-        if config.log_path is None:
-            raise MetricsError("log_path: the StdOut collector needs the trial's log file")
         start = checkpoint or CollectorCheckpoint()
         self._parser = StdOutParser(
             config.metric_names,
@@ -103,14 +113,23 @@ class StdOutCollector(MetricsCollector):
             start_position=start.position,
             start_steps=start.steps,
         )
-        self._follower = LogFollower(config.log_path, start.position)
+        self._follower: OutputReader
+        if config.open_output is not None:
+            self._follower = config.open_output(start.position)
+        elif config.log_path is not None:
+            self._follower = LogFollower(config.log_path, start.position)
+        else:
+            raise MetricsError(
+                "log_path: the StdOut collector needs the trial's output (open_output) or its"
+                " log file"
+            )
 
     def collect(self, *, final: bool = False, max_bytes: int | None = None) -> list[MetricPoint]:
         points: list[MetricPoint] = []
         budget = None if final else max_bytes
         while budget is None or budget > 0:
             chunk = self._follower.read_new(
-                None if budget is None else min(budget, self._follower.chunk_bytes)
+                None if budget is None else min(budget, DEFAULT_CHUNK_BYTES)
             )
             if not chunk:
                 break

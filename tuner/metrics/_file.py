@@ -65,8 +65,12 @@ class FileCollector(StdOutCollector):
             )
         text = file_format == "TEXT"
         super().__init__(
+            # The metrics file, never the trial's output.
             dataclasses.replace(
-                config, log_path=config.file_path, filters=config.filters if text else ()
+                config,
+                log_path=config.file_path,
+                open_output=None,
+                filters=config.filters if text else (),
             ),
             checkpoint,
         )

@@ -1,0 +1,220 @@
+"""Fixtures shared across test packages (importlib mode: tests share code only as fixtures).
+
+``validate``: strict schema validation of a Kubernetes object against a pinned Kubernetes
+version (kubernetes-validate), for manifests/ and the Jobs tuner creates or prints.
+
+``cluster``: kmock's Kubernetes API emulator (real HTTP) with the rest of Kubernetes played
+by the test: the Job controller (it patches Job status) and the kubelet (it creates pods and
+serves their logs). Used by the executor, controller and CLI tests of the kubernetes
+executor; kmock needs Python 3.11+, so those modules skip with ``importorskip("kmock")``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+# Pinned: the oldest Kubernetes version still supported by its cloud providers when this was
+# written, and the version docs/kubernetes.md names. kubernetes-validate has its schemas.
+KUBERNETES_VERSION = "1.30"
+CLUSTER_NAMESPACE = "tuning"
+# kmock's request actions as RBAC verbs.
+_VERBS = {
+    "LIST": "list",
+    "WATCH": "watch",
+    "FETCH": "get",
+    "CREATE": "create",
+    "DELETE": "delete",
+    "UPDATE": "patch",
+}
+
+
+class PodLog:
+    """One container's log as the kubelet serves it; ``drop`` ends the open streams early."""
+
+    def __init__(self) -> None:
+        self.data = b""
+        self.ended = False
+        self.drops = 0
+        self.requests = 0
+        self._changed = asyncio.Event()
+
+    def write(self, data: bytes) -> None:
+        self.data += data
+        self._notify()
+
+    def end(self) -> None:
+        self.ended = True
+        self._notify()
+
+    def drop(self) -> None:
+        self.drops += 1
+        self._notify()
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def serve(self, follow: bool) -> AsyncIterator[bytes]:
+        self.requests += 1
+        drops, sent = self.drops, 0
+        yield b""  # send the headers: the stream is open before any output
+        while True:
+            changed = self._changed
+            if self.drops != drops:
+                return
+            if sent < len(self.data):
+                chunk, sent = self.data[sent:], len(self.data)
+                yield chunk
+            elif not follow or self.ended:
+                return
+            else:
+                await changed.wait()
+
+
+class KubeCluster:
+    """The Job controller and kubelet of one namespace, played through kmock's HTTP API.
+
+    ``server`` is the kmock handler (``server.url`` is the API server's address).
+    """
+
+    def __init__(self, server: Any, namespace: str = CLUSTER_NAMESPACE) -> None:
+        import kmock
+
+        self._kmock = kmock
+        self.server = server
+        self.namespace = namespace
+        self.jobs_path = f"/apis/batch/v1/namespaces/{namespace}/jobs"
+        self.pods_path = f"/api/v1/namespaces/{namespace}/pods"
+        self.logs: dict[str, PodLog] = {}
+        server.resources["batch/v1/jobs"] = {}
+        server.resources["v1/pods"] = {}
+        server["get", kmock.resource("", "v1", "pods"), kmock.subresource("log")] << self._log
+
+    def _log(self, request: Any) -> AsyncIterator[bytes]:
+        follow = str(request.params.get("follow", "")).lower() == "true"
+        return self.logs[request.name].serve(follow)
+
+    # -- the kubelet and the Job controller ----------------------------------------------
+
+    async def start_pod(
+        self,
+        job: str,
+        pod: str,
+        *,
+        created: str = "2026-01-01T00:00:00Z",
+        labels: dict[str, str] | None = None,
+        container: str = "main",
+    ) -> PodLog:
+        self.logs[pod] = PodLog()
+        response = await self.server.post(
+            self.pods_path,
+            json={
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": pod,
+                    "namespace": self.namespace,
+                    "uid": f"uid-{pod}",
+                    "creationTimestamp": created,
+                    "labels": {"job-name": job, "role": "trainer", **(labels or {})},
+                },
+                "status": {
+                    "phase": "Running",
+                    "containerStatuses": [
+                        {"name": container, "restartCount": 0, "state": {"running": {}}}
+                    ],
+                },
+            },
+        )
+        assert response.status in (200, 201), await response.text()
+        await self.patch(
+            f"{self.jobs_path}/{job}/status",
+            {"status": {"active": 1, "startTime": "2026-01-01T00:00:01Z"}},
+        )
+        return self.logs[pod]
+
+    async def end_pod(self, pod: str, exit_code: int = 0, *, container: str = "main") -> None:
+        await self.patch(
+            f"{self.pods_path}/{pod}/status",
+            {
+                "status": {
+                    "phase": "Succeeded" if exit_code == 0 else "Failed",
+                    "containerStatuses": [
+                        {
+                            "name": container,
+                            "restartCount": 0,
+                            "state": {"terminated": {"exitCode": exit_code}},
+                        }
+                    ],
+                }
+            },
+        )
+        self.logs[pod].end()
+
+    async def finish_job(self, job: str, kind: str, reason: str = "", message: str = "") -> None:
+        condition = {
+            "type": kind,
+            "status": "True",
+            "reason": reason,
+            "message": message,
+            "lastTransitionTime": "2026-01-01T00:01:00Z",
+        }
+        status: dict[str, Any] = {"active": 0, "conditions": [condition]}
+        if kind == "Complete":
+            status["completionTime"] = "2026-01-01T00:01:00Z"
+        await self.patch(f"{self.jobs_path}/{job}/status", {"status": status})
+
+    async def patch(self, path: str, body: dict[str, Any]) -> None:
+        response = await self.server.patch(path, json=body)
+        assert response.status == 200, await response.text()
+
+    # -- what happened -------------------------------------------------------------------
+
+    def jobs(self) -> dict[str, dict[str, Any]]:
+        """The Jobs that exist now (not deleted), by name, in creation order."""
+        resource = self._kmock.resource("batch", "v1", "jobs")
+        return {
+            name: dict(obj)
+            for (res, namespace, name), obj in self.server.objects.items()
+            if res == resource and namespace == self.namespace and not obj.deleted
+        }
+
+    def calls(self) -> list[Any]:
+        """The requests the executor made (the test's own carry kmock's user agent)."""
+        return [r for r in self.server if r.headers.get("User-Agent", "").startswith("tuner/")]
+
+    def verbs(self) -> set[tuple[str, str, str]]:
+        """(apiGroup, resource[/subresource], verb) of every executor call."""
+        found = set()
+        for r in self.calls():
+            resource = r.resource.plural + (f"/{r.subresource}" if r.subresource else "")
+            found.add((r.resource.group, resource, _VERBS[r.action.name]))
+        return found
+
+
+@pytest_asyncio.fixture
+async def cluster(kmock: Any) -> KubeCluster:
+    return KubeCluster(kmock)
+
+
+@pytest.fixture(scope="session")
+def validate() -> Callable[[dict[str, Any]], None]:
+    kubernetes_validate = pytest.importorskip("kubernetes_validate")
+    from kubernetes_validate import utils
+
+    def check(obj: dict[str, Any]) -> None:
+        try:
+            kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+        except utils.ValidationError as e:
+            where = ".".join(str(p) for p in e.path)
+            name = f"{obj.get('kind')}/{(obj.get('metadata') or {}).get('name')}"
+            raise AssertionError(
+                f"{name}: {where}: {e.message} (Kubernetes {KUBERNETES_VERSION}, strict)"
+            ) from None
+
+    return check

@@ -1,0 +1,69 @@
+"""What can be checked about an experiment before anything is written or started: the
+template renders, its metrics can be collected, and the chosen executor can run its trials.
+Shared by `Controller.prepare` and the dry run."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tuner.controller._collection import TRIAL_ENV_NAMES, collection_problem
+from tuner.controller._errors import InvalidExperiment
+from tuner.controller._trials import collector_config
+from tuner.executors import Executor, LaunchError
+from tuner.metrics import MetricsError, create_collector
+from tuner.space import Parameter, Value
+from tuner.spec import Experiment, SpecError, render_trial
+
+
+def check_runnable(experiment: Experiment, executor_name: str) -> None:
+    """Render the template once and build its metrics collector; refuse what the executor
+    named ``executor_name`` cannot run. Raises `InvalidExperiment` naming the field."""
+    name = experiment.metadata.name
+    space = experiment.search_space()
+    probe: dict[str, Value] = {p.name: _probe_value(p) for p in space.parameters}
+    try:
+        rendered = render_trial(experiment, f"{name}-probe", probe)
+        create_collector(
+            experiment.spec.metrics_collector_spec.collector.kind,
+            # The follower opens its file lazily: a probe path is never touched.
+            collector_config(experiment, Path(os.devnull), Path(os.devnull)),
+        ).close()
+    except (SpecError, MetricsError) as e:
+        raise InvalidExperiment(str(e)) from e
+    except Exception as e:  # noqa: BLE001 - a File collector without log path, etc.
+        raise InvalidExperiment(f"metricsCollectorSpec: {e}") from e
+    problem = collection_problem(experiment, executor_name)
+    if problem is not None:
+        raise InvalidExperiment(f"spec.{problem}")
+    container_name = rendered.primary_container.get("name")
+    container = f"spec.trialTemplate.trialSpec container {container_name!r}"
+    # tuner sets these itself (a Katib SDK template reads KATIB_TRIAL_NAME from a label).
+    value_from = [n for n in rendered.env_value_from if n not in TRIAL_ENV_NAMES]
+    if executor_name == "local" and not rendered.argv:
+        raise InvalidExperiment(
+            f"{container}: no command or args; the local executor runs the container's "
+            "command as a process and cannot use an image's entrypoint"
+        )
+    if executor_name == "local" and value_from:
+        raise InvalidExperiment(
+            f"{container}: env {', '.join(value_from)} use valueFrom, which "
+            "only Kubernetes can resolve; give them a value for the local executor"
+        )
+
+
+def prepare_executor(executor: Executor, experiment: Experiment) -> None:
+    """``executor.prepare(experiment)``: its `LaunchError` (a template this executor cannot
+    run) is input the user must fix, so it becomes `InvalidExperiment`."""
+    try:
+        executor.prepare(experiment)
+    except LaunchError as e:
+        raise InvalidExperiment(str(e)) from e
+
+
+def _probe_value(parameter: Parameter) -> Value:
+    """Some value of the parameter, to render the template once before running anything."""
+    if parameter.values:
+        return parameter.values[0]
+    value = parameter.min if parameter.min is not None else parameter.max
+    return value if value is not None else 0

@@ -1,0 +1,97 @@
+"""The first trials a controller would create for an experiment, found without a store or a
+running trial, and what the local executor would run for them: for ``tuner run --dry-run``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tuner.controller._checks import check_runnable
+from tuner.controller._collection import metrics_file, trial_command
+from tuner.controller._decide import Limits, TrialCounts, name_trials, trials_to_add
+from tuner.controller._early_stopping import validate_early_stopping
+from tuner.controller._errors import InvalidExperiment
+from tuner.controller._suggestions import SuggestionClient
+from tuner.controller._trials import active_deadline
+from tuner.controller._wire import experiment_proto
+from tuner.executors import LaunchError, LocalExecutor
+from tuner.space import Assignment, SpaceError, Value
+from tuner.spec import Experiment, SpecError, render_trial
+
+
+def first_trials(
+    experiment: Experiment, suggestions: SuggestionClient, executor_name: str
+) -> dict[str, Assignment]:
+    """Trial name → parameters of the trials a new run of ``experiment`` starts with: as
+    many as its first reconcile pass asks for (``parallelTrialCount``, at most
+    ``maxTrialCount``), suggested for an experiment without trials and named as the
+    controller names them.
+
+    Checks what `Controller.prepare` checks without a store or an executor instance
+    (template, collector, algorithm and early-stopping settings); raises
+    `InvalidExperiment`, or `SuggestionError` when the suggestion service fails. The
+    suggestions of a random algorithm without a seed differ from run to run.
+    """
+    check_runnable(experiment, executor_name)
+    proto = experiment_proto(experiment)
+    suggestions.validate(proto)
+    if experiment.spec.early_stopping is not None:
+        validate_early_stopping(suggestions, proto)
+    spec = experiment.spec
+    count = trials_to_add(
+        TrialCounts.of(()),
+        Limits(spec.parallel_trial_count, spec.max_trial_count, spec.max_failed_trial_count),
+    )
+    if count == 0:
+        return {}
+    reply = suggestions.suggest(proto, [], count, count)
+    space = experiment.search_space()
+    try:
+        return {
+            name: space.parse(wire)
+            for name, wire in name_trials(experiment.metadata.name, reply.assignments, reply.names)
+        }
+    except SpaceError as e:
+        raise InvalidExperiment(
+            f"the suggestion service at {suggestions.address} returned parameters that do"
+            f" not fit spec.parameters: {e}"
+        ) from e
+
+
+def local_commands(
+    experiment: Experiment, trials: Mapping[str, Mapping[str, Value]], executor: LocalExecutor
+) -> list[dict[str, Any]]:
+    """What ``executor`` would run for each of ``trials``, without running anything: the
+    argv (as it will be executed), the variables tuner adds to the controller's environment
+    (the container's ``env`` and tuner's own, less the DBManager address, whose port is
+    chosen when a run starts), the working directory and the deadline if any. Raises
+    `InvalidExperiment`."""
+    documents = []
+    for name, assignment in trials.items():
+        try:
+            rendered = render_trial(experiment, name, assignment)
+            file = metrics_file(experiment, name, executor.run_dir)
+            argv, env = trial_command(
+                experiment,
+                rendered.argv,
+                rendered.env,
+                name,
+                None,
+                None if file is None else file.path,
+            )
+            argv = executor.resolve_argv(argv)
+        except (SpecError, LaunchError) as e:
+            raise InvalidExperiment(f"trial {name!r}: {e}") from e
+        document: dict[str, Any] = {
+            "trial": name,
+            "experiment": experiment.metadata.name,
+            "parameters": dict(assignment),
+            "argv": argv,
+            "env": env,
+            "workingDir": str(executor.default_working_dir / (rendered.working_dir or "")),
+        }
+        deadline = active_deadline(rendered.manifest)
+        if deadline is not None:
+            document["activeDeadlineSeconds"] = deadline
+        documents.append(document)
+    return documents
