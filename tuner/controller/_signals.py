@@ -36,8 +36,8 @@ def deferred_interrupts() -> Iterator[None]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        for signum, frame in pending:
-            _deliver(signum, frame, previous[signum])
+        for held, frame in pending:
+            _deliver(held, frame, previous[signal.Signals(held)])
 
 
 def _deliver(signum: int, frame: FrameType | None, handler: object) -> None:
