@@ -17,7 +17,9 @@ from tuner.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_db_option
 from tuner.cli._run import add_kubernetes_options, kubernetes_options
 
 if TYPE_CHECKING:
+    from tuner.executors import Executor
     from tuner.spec import Experiment
+    from tuner.store import Store
 
 DEFAULT_METRICS_ADDRESS = "127.0.0.1:8080"
 
@@ -145,30 +147,17 @@ def _positive_int(text: str) -> int:
 def submit(args: argparse.Namespace) -> int:
     from tuner._session import DEFAULT_RUN_DIR, serve_suggestions
     from tuner.controller import ControllerError, InvalidExperiment, SuggestionClient
-    from tuner.executors import ExecutorError, UnknownExecutorError, create_executor
+    from tuner.executors import ExecutorError
     from tuner.service import apply, check, describe_problem
-    from tuner.store import Store, StoreError
+    from tuner.store import StoreError
 
     loaded = _load_all(args.files)
     if loaded is None:
         return EXIT_USAGE
-    try:
-        executor = create_executor(args.executor, **_executor_options(args, DEFAULT_RUN_DIR))
-    except UnknownExecutorError as e:
-        print(f"error: --{e}", file=sys.stderr)
-        return EXIT_USAGE
-    except ValueError as e:  # a --kubeconfig without --executor kubernetes
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_USAGE
-    except ExecutorError as e:
-        print(f"error: executor {args.executor!r}: {e}", file=sys.stderr)
-        return EXIT_FAILED
-    try:
-        store = Store.open(args.db)
-    except StoreError as e:
-        print(f"error: {e}", file=sys.stderr)
-        executor.close()
-        return EXIT_FAILED
+    opened = _open_executor_and_store(args, DEFAULT_RUN_DIR)
+    if isinstance(opened, int):
+        return opened
+    executor, store = opened
     try:
         with (
             executor,
@@ -228,39 +217,16 @@ def _load_all(paths: list[str]) -> list[tuple[str, Experiment]] | None:
     return loaded if ok else None
 
 
-def _executor_options(args: argparse.Namespace, run_dir: str) -> dict[str, object]:
-    """Options of ``create_executor(args.executor)``; ValueError for a misplaced option."""
-    options: dict[str, object] = dict(kubernetes_options(args))
-    if args.executor == "local":
-        # Trials of a service have no Experiment file to run beside: relative commands and
-        # workingDirs are taken from the controller's current directory.
-        options.update(run_dir=run_dir, default_working_dir=os.getcwd())
-    return options
-
-
-# -- controller ------------------------------------------------------------------------
-
-
-def controller(args: argparse.Namespace) -> int:
-    from tuner._session import serve_suggestions
+def _open_executor_and_store(
+    args: argparse.Namespace, run_dir: str
+) -> tuple[Executor, Store] | int:
+    """The executor and the store the command asks for, or its exit code once it has said
+    why it cannot have them."""
     from tuner.executors import ExecutorError, UnknownExecutorError, create_executor
-    from tuner.service import (
-        AddressError,
-        ControllerService,
-        MetricsServer,
-        ServiceMetrics,
-        ServiceSettings,
-        parse_address,
-    )
     from tuner.store import Store, StoreError
 
     try:
-        parse_address(args.metrics_address)
-    except AddressError as e:
-        print(f"error: --metrics-address: {e}", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        executor = create_executor(args.executor, **_executor_options(args, args.run_dir))
+        executor = create_executor(args.executor, **_executor_options(args, run_dir))
     except UnknownExecutorError as e:
         print(f"error: --{e}", file=sys.stderr)
         return EXIT_USAGE
@@ -276,6 +242,44 @@ def controller(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         executor.close()
         return EXIT_FAILED
+    return executor, store
+
+
+def _executor_options(args: argparse.Namespace, run_dir: str) -> dict[str, object]:
+    """Options of ``create_executor(args.executor)``; ValueError for a misplaced option."""
+    options: dict[str, object] = dict(kubernetes_options(args))
+    if args.executor == "local":
+        # Trials of a service have no Experiment file to run beside: relative commands and
+        # workingDirs are taken from the controller's current directory.
+        options.update(run_dir=run_dir, default_working_dir=os.getcwd())
+    return options
+
+
+# -- controller ------------------------------------------------------------------------
+
+
+def controller(args: argparse.Namespace) -> int:
+    from tuner._session import serve_suggestions
+    from tuner.executors import ExecutorError
+    from tuner.service import (
+        AddressError,
+        ControllerService,
+        MetricsServer,
+        ServiceMetrics,
+        ServiceSettings,
+        parse_address,
+    )
+    from tuner.store import StoreError
+
+    try:
+        parse_address(args.metrics_address)
+    except AddressError as e:
+        print(f"error: --metrics-address: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    opened = _open_executor_and_store(args, args.run_dir)
+    if isinstance(opened, int):
+        return opened
+    executor, store = opened
     try:
         with executor, serve_suggestions(args.suggestion_address) as address:
             settings = ServiceSettings(
