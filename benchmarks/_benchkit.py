@@ -7,7 +7,6 @@ import os
 import platform
 import re
 import shlex
-import sys
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -56,7 +55,9 @@ def experiment(
     )
 
 
-def trial(name: str, assignment: Mapping[str, str], index: int, value: float | None) -> api_pb2.Trial:
+def trial(
+    name: str, assignment: Mapping[str, str], index: int, value: float | None
+) -> api_pb2.Trial:
     """SUCCEEDED with ``loss=value`` (completed ``index`` seconds after a fixed epoch, the
     order CMA-ES reads), or RUNNING when ``value`` is None."""
     if value is None:
@@ -65,7 +66,9 @@ def trial(name: str, assignment: Mapping[str, str], index: int, value: float | N
         status = api_pb2.TrialStatus(
             condition=api_pb2.TrialStatus.SUCCEEDED,
             completion_time=(_EPOCH + timedelta(seconds=index)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            observation=api_pb2.Observation(metrics=[api_pb2.Metric(name="loss", value=repr(value))]),
+            observation=api_pb2.Observation(
+                metrics=[api_pb2.Metric(name="loss", value=repr(value))]
+            ),
         )
     return api_pb2.Trial(
         name=name,
@@ -149,7 +152,3 @@ def write_section(heading: str, text: str, path: Path = RESULTS) -> None:
         rest = old[end:]
         new = old[: match.start()] + text.rstrip("\n") + "\n" + ("\n" + rest if rest else "")
     path.write_text(new.rstrip("\n") + "\n")
-
-
-def main_name() -> str:
-    return Path(sys.argv[0]).name

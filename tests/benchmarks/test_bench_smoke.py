@@ -1,0 +1,120 @@
+"""Smoke tests of the suggestion benchmarks: each main() runs with the smallest settings and
+prints a table with the expected columns; RESULTS.md sections are replaced, not clobbered.
+No timing is asserted."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+@pytest.fixture
+def load(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], ModuleType]:
+    """Imports a benchmark script by file name, its sibling helpers made importable."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+
+    def load_module(name: str) -> ModuleType:
+        spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        # dataclasses look their module up in sys.modules while the module executes.
+        monkeypatch.setitem(sys.modules, name, module)
+        spec.loader.exec_module(module)
+        return module
+
+    return load_module
+
+
+def tables(output: str) -> list[list[list[str]]]:
+    """Every Markdown table in ``output`` as rows of cells, the separator row dropped."""
+    found: list[list[list[str]]] = []
+    current: list[list[str]] = []
+    for line in [*output.splitlines(), ""]:
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if not all(set(c) <= set("-:") for c in cells):
+                current.append(cells)
+        elif current:
+            found.append(current)
+            current = []
+    return found
+
+
+def test_latency_benchmark_prints_one_row_per_cell(
+    load: Callable[[str], ModuleType], capsys: pytest.CaptureFixture[str]
+) -> None:
+    bench = load("bench_suggestion_latency")
+    argv = ["--algorithms", "random", "--counts", "1", "--trials", "5"]
+    assert bench.main([*argv, "--min-reps", "1", "--max-reps", "1", "--no-write"]) == 0
+
+    (table,) = tables(capsys.readouterr().out)
+    header, *rows = table
+    assert header == [
+        "algorithm",
+        "per call",
+        "trials",
+        "reps",
+        "cold p50 ms",
+        "cold p95 ms",
+        "warm p50 ms",
+        "warm p95 ms",
+    ]
+    assert [row[:4] for row in rows] == [["random", "1", "5", "1"]]
+    assert all(float(cell.replace(",", "")) > 0 for cell in rows[0][4:])
+
+
+def test_sample_efficiency_benchmark_prints_regrets_and_ratios(
+    load: Callable[[str], ModuleType], capsys: pytest.CaptureFixture[str]
+) -> None:
+    bench = load("bench_sample_efficiency")
+    argv = ["--seeds", "1", "--trials", "5", "--functions", "branin", "--workers", "1"]
+    assert bench.main([*argv, "--algorithms", "tpe", "optuna-tpe", "--no-write"]) == 0
+
+    regrets, ratios = tables(capsys.readouterr().out)
+    header, *rows = regrets
+    assert header == ["function", "algorithm", "regret@5", "s/run"]
+    assert [row[:2] for row in rows] == [["branin", "tpe"], ["branin", "optuna-tpe"]]
+    for row in rows:
+        regret = float(row[2])
+        assert 0 <= regret < math.inf
+    assert ratios[0] == ["algorithm", "branin ÷ optuna-tpe"]
+    assert [row[0] for row in ratios[1:]] == ["tpe"]
+
+
+def test_a_section_is_replaced_and_the_others_kept(
+    load: Callable[[str], ModuleType], tmp_path: Path
+) -> None:
+    kit = load("_benchkit")
+    path = tmp_path / "RESULTS.md"
+    path.write_text(
+        "# Benchmark results\n\n## Other\n\nkeep me\n\n## Mine\n\nold\n\n## Last\n\nme too\n"
+    )
+
+    kit.write_section("Mine", "## Mine\n\nnew\n", path)
+    kit.write_section("Added", "## Added\n\nappended\n", path)
+
+    assert path.read_text() == (
+        "# Benchmark results\n\n## Other\n\nkeep me\n\n## Mine\n\nnew\n\n## Last\n\nme too\n"
+        "\n## Added\n\nappended\n"
+    )
+
+
+def test_test_functions_reach_their_known_minima(load: Callable[[str], ModuleType]) -> None:
+    functions = load("_functions").FUNCTIONS
+    minimisers = {
+        "branin": [math.pi, 2.275],
+        "hartmann6": [0.20169, 0.150011, 0.476874, 0.275332, 0.311652, 0.6573],
+        "rosenbrock4": [1.0, 1.0, 1.0, 1.0],
+    }
+    for name, x in minimisers.items():
+        f = functions[name]
+        assert f(x) == pytest.approx(f.optimum, abs=1e-6), name
+        assert all(lo <= xi <= hi for xi, (_, lo, hi) in zip(x, f.bounds, strict=True)), name
