@@ -14,16 +14,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Protocol
 
+from tuner.executors import DEFAULT_EXECUTOR, DEFAULT_RUN_DIR
+
 if TYPE_CHECKING:
     from tuner.controller import RunResult, Snapshot
     from tuner.spec import Experiment
     from tuner.store import Store
-
-DEFAULT_RUN_DIR = "runs"
-"""Per-trial directories of the local executor, relative to the current directory."""
-
-DRY_RUN_EXECUTORS = ("local", "kubernetes")
-"""Executors whose trials ``dry_run`` can show."""
 
 
 class RunView(Protocol):
@@ -43,7 +39,7 @@ def run_experiments(
     store: Store,
     experiments: Sequence[Experiment],
     *,
-    executor: str = "local",
+    executor: str = DEFAULT_EXECUTOR,
     suggestion_address: str | None = None,
     run_dir: str | os.PathLike[str] = DEFAULT_RUN_DIR,
     working_dir: str | os.PathLike[str] | None = None,
@@ -60,9 +56,9 @@ def run_experiments(
     - ``suggestion_address``: a running suggestion service; None starts one in this process
       on ``127.0.0.1:0`` (real gRPC) for the duration of the call.
     - ``run_dir`` and ``working_dir`` (trials' default working directory; None: the current
-      directory) are options of the local executor; other executors take
-      ``executor_options`` (``kubernetes``: ``kubeconfig``, ``context``; none: in-cluster
-      configuration in a pod, else the default kubeconfig).
+      directory) go to executors that run trials on this machine; ``executor_options`` are
+      the executor's own (``kubernetes``: ``kubeconfig``, ``context``; none: in-cluster
+      configuration in a pod, else the default kubeconfig). See ``ExecutorOptions``.
     - ``sigterm_as_interrupt``: turn SIGTERM into KeyboardInterrupt while trials run (only
       from the main thread), so that ``kill`` stops a run as cleanly as Ctrl-C.
 
@@ -72,15 +68,13 @@ def run_experiments(
     running trials (recorded as Killed) and propagates; the experiment stays resumable.
     """
     from tuner.controller import Controller, SuggestionClient
-    from tuner.executors import create_executor
+    from tuner.executors import ExecutorOptions, get_executor_class
 
-    options: dict[str, Any] = dict(executor_options or {})
-    if executor == "local":
-        options = {"run_dir": run_dir, "default_working_dir": working_dir, **options}
+    options = ExecutorOptions(run_dir, working_dir, dict(executor_options or {}))
     with (
         serve_suggestions(suggestion_address) as address,
         SuggestionClient(address) as client,
-        create_executor(executor, **options) as runner,
+        get_executor_class(executor).create(options) as runner,
     ):
         controllers = [
             Controller(
@@ -111,16 +105,16 @@ def run_experiments(
 def dry_run(
     experiments: Sequence[Experiment],
     *,
-    executor: str = "local",
+    executor: str = DEFAULT_EXECUTOR,
     suggestion_address: str | None = None,
     run_dir: str | os.PathLike[str] = DEFAULT_RUN_DIR,
     working_dir: str | os.PathLike[str] | None = None,
 ) -> list[dict[str, Any]]:
     """What a new run of ``experiments`` would start with, for each experiment its first
     reconcile pass's trials (``parallelTrialCount`` of them, at most ``maxTrialCount``), as
-    the suggestion service proposes them for an experiment without trials: ``kubernetes``
-    gives their Job manifests, ``local`` what the local executor would run (argv, env,
-    working directory; see ``tuner.controller.local_commands``).
+    the suggestion service proposes them for an experiment without trials, as the executor
+    shows them (``Executor.dry_run``: ``kubernetes`` gives their Job manifests, ``local``
+    the argv, env and working directory it would run).
 
     Neither a store nor a cluster is touched: stored experiments are not looked at (a
     resumed run's next trials may differ), nothing is written or started. The suggestion
@@ -128,36 +122,28 @@ def dry_run(
     Raises ``InvalidExperiment`` (also for an executor without a dry run) and
     ``SuggestionError``.
     """
-    from tuner.controller import InvalidExperiment, SuggestionClient, first_trials, local_commands
-    from tuner.executors import LaunchError, LocalExecutor, render_job_manifests
-    from tuner.spec import SpecError
+    from tuner.controller import (
+        InvalidExperiment,
+        SuggestionClient,
+        dry_run_documents,
+        first_trials,
+    )
+    from tuner.executors import ExecutorOptions, executor_classes, get_executor_class
 
-    if executor not in DRY_RUN_EXECUTORS:
+    cls = get_executor_class(executor)
+    if not cls.supports_dry_run:
+        able = [c.name for c in executor_classes(lambda c: c.supports_dry_run)]
         raise InvalidExperiment(
             f"--dry-run: the {executor!r} executor has none; dry runs show the trials of"
-            f" {' and '.join(DRY_RUN_EXECUTORS)}"
+            f" {' and '.join(able)}"
         )
     with serve_suggestions(suggestion_address) as address, SuggestionClient(address) as client:
-        plans = [(e, first_trials(e, client, executor)) for e in experiments]
+        plans = [(e, first_trials(e, client, cls)) for e in experiments]
+    options = ExecutorOptions(run_dir, working_dir)
     documents: list[dict[str, Any]] = []
     for experiment, trials in plans:
-        if executor == "local":
-            # Built only to resolve commands and directories as a run would; touches no file.
-            local = LocalExecutor(run_dir, default_working_dir=working_dir)
-            documents += local_commands(experiment, trials, local)
-            continue
-        try:
-            jobs = render_job_manifests(experiment, trials)
-        except (LaunchError, SpecError) as e:
-            raise InvalidExperiment(str(e)) from e
-        documents += [_kubectl_order(job) for job in jobs]
+        documents += dry_run_documents(experiment, trials, cls, options)
     return documents
-
-
-def _kubectl_order(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """The same object with apiVersion, kind and metadata first, as people read manifests."""
-    first = {k: obj[k] for k in ("apiVersion", "kind", "metadata") if k in obj}
-    return {**first, **{k: v for k, v in obj.items() if k not in first}}
 
 
 @contextlib.contextmanager

@@ -9,23 +9,24 @@ from suggestion.earlystopping._base import (
     StoppingRule,
 )
 from suggestion.earlystopping._medianstop import MedianStop
+from tuner.registry import Registry
 
-_REGISTRY: dict[str, type[EarlyStoppingAlgorithm]] = {MedianStop.name: MedianStop}
+ALGORITHMS: Registry[type[EarlyStoppingAlgorithm]] = Registry(
+    "early-stopping algorithm", {MedianStop.name: MedianStop}, unknown=UnknownAlgorithmError
+)
 
 
 def names() -> list[str]:
-    return sorted(_REGISTRY)
+    return ALGORITHMS.names()
 
 
 def get(name: str) -> type[EarlyStoppingAlgorithm]:
     """The early-stopping algorithm ``name``; UnknownAlgorithmError lists the known ones."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise UnknownAlgorithmError(name, names()) from None
+    return ALGORITHMS.get(name)
 
 
 __all__ = [
+    "ALGORITHMS",
     "Comparison",
     "EarlyStoppingAlgorithm",
     "MedianStop",

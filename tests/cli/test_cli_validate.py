@@ -77,3 +77,14 @@ def test_empty_file_has_no_experiment(tmp_path: Path) -> None:
     result = tuner("validate", empty)
     assert result.returncode == 2
     assert result.stdout.startswith(f"{empty}: no Experiment found")
+
+
+def test_a_collector_kind_tuner_has_no_collector_for_is_refused() -> None:
+    # Katib's spec allows TensorFlowEvent; the collectors' registry says tuner has none.
+    unsupported = ROOT / "tests" / "cli" / "collector-kind-unsupported.yaml"
+    result = tuner("validate", unsupported)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stdout.splitlines() == [
+        f"{unsupported}: spec.metricsCollectorSpec.collector.kind: 'TensorFlowEvent' is not"
+        " supported by tuner; use one of File, None, Push, StdOut"
+    ]

@@ -1,5 +1,6 @@
-"""How metrics reach the store, as pure functions: which executor can serve which collector,
-the argv and env a trial gets, and a trial's metrics read back from stored observations."""
+"""How metrics reach the store, as pure functions: which executor can serve which collector
+(asked of their capabilities), the argv and env a trial gets, and a trial's metrics read back
+from stored observations."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ from typing import Any
 
 import pytest
 
+from tuner.controller._checks import check_runnable
 from tuner.controller._collection import (
     collection_problem,
     metrics_file,
     stored_summary,
     trial_command,
 )
+from tuner.controller._errors import InvalidExperiment
+from tuner.executors import Executor, get_executor_class
 from tuner.spec import Experiment
 from tuner.store import MetricSummary, Observation
 
@@ -61,19 +65,35 @@ def kind(name: str) -> dict[str, Any]:
     return {"collector": {"kind": name}}
 
 
+class RemoteExecutor(Executor):
+    """An executor as the checks see it: only its capabilities (its trials run elsewhere)."""
+
+    name = "remote"
+    shares_host = False
+
+
 @pytest.mark.parametrize("name", ["File", "Push"])
-def test_file_and_push_need_the_local_executor(name: str) -> None:
-    problem = collection_problem(experiment(kind(name)), "kubernetes")
+def test_file_and_push_need_an_executor_sharing_this_host(name: str) -> None:
+    problem = collection_problem(experiment(kind(name)), RemoteExecutor)
 
     assert problem is not None
     assert problem.startswith(f"metricsCollectorSpec.collector.kind: '{name}' ")
-    assert "only the local executor" in problem
-    assert collection_problem(experiment(kind(name)), "local") is None
+    assert "which only the local executor offers" in problem
+    assert problem.endswith("with the remote executor use StdOut")
+    assert collection_problem(experiment(kind(name)), get_executor_class("local")) is None
 
 
 @pytest.mark.parametrize("name", ["StdOut", "None"])
 def test_stdout_and_none_work_with_any_executor(name: str) -> None:
-    assert collection_problem(experiment(kind(name)), "kubernetes") is None
+    assert collection_problem(experiment(kind(name)), RemoteExecutor) is None
+
+
+def test_a_kind_without_a_collector_is_refused_before_a_run() -> None:
+    with pytest.raises(InvalidExperiment) as caught:
+        check_runnable(experiment(kind("TensorFlowEvent")), get_executor_class("local"))
+    assert str(caught.value).startswith(
+        "spec.metricsCollectorSpec.collector.kind: 'TensorFlowEvent' is not supported by tuner"
+    )
 
 
 def test_a_trial_gets_its_name_and_the_dbmanager_over_the_containers_env() -> None:

@@ -30,7 +30,7 @@ def test_all_issues_of_a_document_are_reported_together(kit) -> None:
     doc["metadata"]["name"] = "Bad_Name"
     doc["spec"]["objective"]["type"] = "minimise"
     doc["spec"]["parameters"][0]["feasibleSpace"] = {"min": "5", "max": "1"}
-    doc["spec"]["metricsCollectorSpec"] = {"collector": {"kind": "Custom"}}
+    doc["spec"]["metricsCollectorSpec"] = {"collector": {"kind": "Kustom"}}
     assert sorted(kit.paths(doc)) == [
         "metadata.name",
         "spec.metricsCollectorSpec.collector.kind",

@@ -12,6 +12,7 @@ from typing import Any
 
 from tuner.api._params import PARAM_TYPES
 from tuner.api._source import SourceError, function_source
+from tuner.metrics import collector_class, collector_kinds
 from tuner.spec import API_VERSION, KIND, CollectorKind, SpecError, SpecIssue
 
 CONTAINER_NAME = "training-container"
@@ -174,7 +175,7 @@ def _collector(given: str | Mapping[str, Any] | None, issues: list[SpecIssue]) -
     kinds = {kind.value.lower(): kind.value for kind in CollectorKind}
     if isinstance(given, str) and given.lower() in kinds:
         return {"collector": {"kind": kinds[given.lower()]}}
-    known = ", ".join(k.value for k in CollectorKind if k.is_supported)
+    known = ", ".join(collector_kinds())
     issues.append(
         SpecIssue(
             "metrics_collector",
@@ -246,7 +247,7 @@ def _function_container(
     kind = ((collector or {}).get("collector") or {}).get("kind")
     args = ["--function", captured.name, "--metric", str(inputs.objective)]
     # Under Push (or None) printed lines are not read: the returned metrics are pushed too.
-    if kind in (CollectorKind.PUSH.value, CollectorKind.NONE.value):
+    if kind in collector_kinds() and not collector_class(kind).reads_output:
         args.append("--push")
     args += ["--space", json.dumps(parameters, separators=(",", ":"))]
     for name in inputs.parameters:

@@ -5,7 +5,8 @@ How --force stops a running experiment: the rows are deleted first, in one trans
 live controller's next store call for that experiment fails with ExperimentNotFound or
 TrialNotFound, which the controller takes as "deleted": it kills its trials and exits without
 writing. Then this command kills the local trial processes the store recorded (the executor
-checks pid, start time and boot id against /proc, so a reused pid is never signalled).
+checks pid, start time and boot id against /proc, so a reused pid is never signalled): those of
+executors that can act on a stored reference alone (``Executor.for_reference``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
+from typing import Any
 
 from tuner.cli._common import EXIT_OK, CliError
 from tuner.cli._inspect_common import (
@@ -23,7 +24,13 @@ from tuner.cli._inspect_common import (
 )
 from tuner.cli._inspect_data import is_running, lease_is_live
 from tuner.cli._output import timestamp
-from tuner.executors import Executor, ExecutorError, TrialHandle, create_executor
+from tuner.executors import (
+    Executor,
+    ExecutorError,
+    TrialHandle,
+    UnknownExecutorError,
+    get_executor_class,
+)
 from tuner.store import ExperimentNotFound, ExperimentRecord, TrialRecord, TrialStatus
 
 
@@ -61,21 +68,22 @@ def _refusal(record: ExperimentRecord) -> str:
 
 def stop_trials(trials: list[TrialRecord], wait_seconds: float) -> list[str]:
     """Kill the trials' processes that the store recorded; one note per trial not cleanly
-    stopped. Only the local executor can be reached from here."""
+    stopped. Only executors that can adopt a trial from its reference alone (the local
+    executor) are reached from here."""
     notes: list[str] = []
     pending: list[tuple[str, Executor, TrialHandle]] = []
     for trial in trials:
         ref = trial.executor_ref
         if not ref:
             continue  # never launched, or launched and not yet recorded: the controller's part
-        if trial.executor_kind != "local" or not isinstance(ref.get("trial_dir"), str):
+        executor = _executor_for(trial.executor_kind, ref)
+        if executor is None:
             notes.append(
                 f'trial "{trial.name}" (executor {trial.executor_kind}) cannot be stopped from '
                 "here; its controller stops it when it sees the experiment is gone"
             )
             continue
         try:
-            executor = create_executor("local", run_dir=Path(ref["trial_dir"]).parent)
             handle = executor.adopt(ref)
             if handle is None:
                 continue  # its directory is gone: nothing of it runs
@@ -92,3 +100,12 @@ def stop_trials(trials: list[TrialRecord], wait_seconds: float) -> list[str]:
                 "grace period)"
             )
     return notes
+
+
+def _executor_for(kind: str | None, reference: dict[str, Any]) -> Executor | None:
+    """An executor of ``kind`` that can adopt ``reference`` without a controller's options."""
+    try:
+        cls = get_executor_class(kind or "")
+    except (UnknownExecutorError, ImportError):
+        return None
+    return cls.for_reference(reference)

@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
-from tuner._session import DEFAULT_RUN_DIR
 from tuner.cli._common import DEFAULT_DB_URL
+from tuner.executors import DEFAULT_EXECUTOR, DEFAULT_RUN_DIR, executor_names
 from tuner.spec import Experiment, SpecError, load_file
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -48,10 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="HOST:PORT",
         help="a running suggestion service (default: start one in-process on 127.0.0.1:0)",
     )
-    parser.add_argument(
-        "--executor", default="local", help="where trials run: local (default) or kubernetes"
-    )
-    add_kubernetes_options(parser)
+    add_executor_options(parser)
     parser.add_argument(
         "--dry-run",
         action="store_true",
@@ -77,8 +74,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def add_kubernetes_options(parser: argparse.ArgumentParser) -> None:
-    """``--kubeconfig`` and ``--context``, the kubernetes executor's client configuration."""
+def add_executor_options(parser: argparse.ArgumentParser, executor_help: str = "") -> None:
+    """``--executor`` and the executors' own flags; :func:`executor_options` reads them."""
+    parser.add_argument(
+        "--executor",
+        default=DEFAULT_EXECUTOR,
+        help=executor_help
+        or f"where trials run: {' or '.join(executor_names())} (default {DEFAULT_EXECUTOR})",
+    )
+    # An executor's own flag sets the constructor option of the same name (its dest), which
+    # the executor lists in its `cli_options`.
     group = parser.add_argument_group(
         "kubernetes executor",
         "Without these: the service account's in-cluster configuration inside a pod, else "
@@ -88,19 +93,25 @@ def add_kubernetes_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--context", metavar="NAME", help="kubeconfig context to use")
 
 
-def kubernetes_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The options of ``create_executor(args.executor)`` that ``add_kubernetes_options``
-    parsed; a ``ValueError`` names an option given to another executor."""
-    given = {
-        name: value
-        for name, value in (("kubeconfig", args.kubeconfig), ("context", args.context))
-        if value is not None
-    }
-    if given and args.executor != "kubernetes":
-        raise ValueError(
-            f"--{next(iter(given))} configures the kubernetes executor; add --executor"
-            f" kubernetes (the executor is {args.executor!r})"
-        )
+_EXECUTOR_FLAGS = ("kubeconfig", "context")
+
+
+def executor_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The executor's own options that :func:`add_executor_options` parsed (for
+    ``ExecutorOptions.extra``). Raises ``UnknownExecutorError`` for an unknown
+    ``--executor`` and ``ValueError`` naming a flag that configures another executor."""
+    from tuner.executors import executor_classes, get_executor_class
+
+    cls = get_executor_class(args.executor)
+    given = {name: getattr(args, name) for name in _EXECUTOR_FLAGS}
+    given = {name: value for name, value in given.items() if value is not None}
+    for name in given:
+        if name not in cls.cli_options:
+            owners = [c.name for c in executor_classes() if name in c.cli_options]
+            raise ValueError(
+                f"--{name} configures the {' or '.join(owners)} executor; add --executor"
+                f" {owners[0] if owners else '...'} (the executor is {args.executor!r})"
+            )
     return given
 
 
@@ -117,7 +128,7 @@ def _positive_float(text: str) -> float:
 def run(args: argparse.Namespace) -> int:
     # Imported here so that `tuner validate` stays light.
     from tuner.controller import ControllerError, InvalidExperiment
-    from tuner.executors import ExecutorError, UnknownExecutorError, get_executor_class
+    from tuner.executors import ExecutorError, UnknownExecutorError
     from tuner.store import Store, StoreError
 
     path = args.file
@@ -125,8 +136,7 @@ def run(args: argparse.Namespace) -> int:
     if experiments is None:
         return EXIT_INVALID
     try:
-        get_executor_class(args.executor)
-        options = kubernetes_options(args)
+        options = executor_options(args)
     except UnknownExecutorError as e:
         print(f"error: --{e}", file=sys.stderr)
         return EXIT_INVALID

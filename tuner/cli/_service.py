@@ -14,7 +14,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from tuner.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_db_option
-from tuner.cli._run import add_kubernetes_options, kubernetes_options
+from tuner.cli._run import add_executor_options, executor_options
 
 if TYPE_CHECKING:
     from tuner.executors import Executor
@@ -47,19 +47,17 @@ def _register_submit(sub: argparse._SubParsersAction) -> None:
         help="suggestion service that checks the algorithm settings (default: one started "
         "in-process on 127.0.0.1:0)",
     )
-    parser.add_argument(
-        "--executor",
-        default="local",
-        help="the executor the controller uses, whose checks apply (default local: the "
+    add_executor_options(
+        parser,
+        "the executor the controller uses, whose checks apply (default local: the "
         "template needs a command; kubernetes: a batch/v1 Job, and its namespace is watched "
         "while checking)",
     )
-    add_kubernetes_options(parser)
     parser.set_defaults(handler=submit)
 
 
 def _register_controller(sub: argparse._SubParsersAction) -> None:
-    from tuner._session import DEFAULT_RUN_DIR
+    from tuner.executors import DEFAULT_RUN_DIR
 
     parser = sub.add_parser(
         "controller",
@@ -77,10 +75,7 @@ def _register_controller(sub: argparse._SubParsersAction) -> None:
         metavar="HOST:PORT",
         help="a running suggestion service (default: start one in-process on 127.0.0.1:0)",
     )
-    parser.add_argument(
-        "--executor", default="local", help="where trials run: local (default) or kubernetes"
-    )
-    add_kubernetes_options(parser)
+    add_executor_options(parser)
     parser.add_argument(
         "--run-dir",
         default=DEFAULT_RUN_DIR,
@@ -145,9 +140,9 @@ def _positive_int(text: str) -> int:
 
 
 def submit(args: argparse.Namespace) -> int:
-    from tuner._session import DEFAULT_RUN_DIR, serve_suggestions
+    from tuner._session import serve_suggestions
     from tuner.controller import ControllerError, InvalidExperiment, SuggestionClient
-    from tuner.executors import ExecutorError
+    from tuner.executors import DEFAULT_RUN_DIR, ExecutorError
     from tuner.service import apply, check, describe_problem
     from tuner.store import StoreError
 
@@ -222,11 +217,19 @@ def _open_executor_and_store(
 ) -> tuple[Executor, Store] | int:
     """The executor and the store the command asks for, or its exit code once it has said
     why it cannot have them."""
-    from tuner.executors import ExecutorError, UnknownExecutorError, create_executor
+    from tuner.executors import (
+        ExecutorError,
+        ExecutorOptions,
+        UnknownExecutorError,
+        get_executor_class,
+    )
     from tuner.store import Store, StoreError
 
     try:
-        executor = create_executor(args.executor, **_executor_options(args, run_dir))
+        # Trials of a service have no Experiment file to run beside: relative commands and
+        # workingDirs are taken from the controller's current directory.
+        options = ExecutorOptions(run_dir, os.getcwd(), executor_options(args))
+        executor = get_executor_class(args.executor).create(options)
     except UnknownExecutorError as e:
         print(f"error: --{e}", file=sys.stderr)
         return EXIT_USAGE
@@ -243,16 +246,6 @@ def _open_executor_and_store(
         executor.close()
         return EXIT_FAILED
     return executor, store
-
-
-def _executor_options(args: argparse.Namespace, run_dir: str) -> dict[str, object]:
-    """Options of ``create_executor(args.executor)``; ValueError for a misplaced option."""
-    options: dict[str, object] = dict(kubernetes_options(args))
-    if args.executor == "local":
-        # Trials of a service have no Experiment file to run beside: relative commands and
-        # workingDirs are taken from the controller's current directory.
-        options.update(run_dir=run_dir, default_working_dir=os.getcwd())
-    return options
 
 
 # -- controller ------------------------------------------------------------------------

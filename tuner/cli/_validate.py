@@ -1,10 +1,13 @@
-"""`tuner validate FILE...`: check Experiment files without running anything."""
+"""`tuner validate FILE...`: check Experiment files without running anything: the spec, and
+that tuner has a collector of each experiment's metrics collector kind (asked of the
+collectors' registry, which the spec does not know)."""
 
 from __future__ import annotations
 
 import argparse
 
-from tuner.spec import SpecError, load_file
+from tuner.metrics import UnknownCollectorError, collector_class
+from tuner.spec import Experiment, SpecError, load_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     status = 0
     for path in args.files:
         try:
-            load_file(path)
+            experiments = load_file(path)
         except SpecError as e:
             status = 2
             for issue in e.issues:
@@ -32,5 +35,21 @@ def run(args: argparse.Namespace) -> int:
             status = 2
             print(f"{path}: cannot read: {e.strerror or e}")
             continue
+        problems = _unsupported(experiments)
+        for problem in problems:
+            print(f"{path}: {problem}")
+        if problems:
+            status = 2
+            continue
         print(f"{path}: valid")
     return status
+
+
+def _unsupported(experiments: list[Experiment]) -> list[str]:
+    problems = []
+    for experiment in experiments:
+        try:
+            collector_class(experiment.spec.metrics_collector_spec.collector.kind)
+        except UnknownCollectorError as e:
+            problems.append(f"spec.{e}")
+    return problems

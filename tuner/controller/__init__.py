@@ -21,7 +21,7 @@ from tuner.controller._decide import (
     ResumeDecision,
     TrialCounts,
 )
-from tuner.controller._dry_run import first_trials, local_commands
+from tuner.controller._dry_run import dry_run_documents, first_trials
 from tuner.controller._errors import (
     ControllerError,
     InvalidExperiment,
@@ -53,6 +53,6 @@ __all__ = [
     "SuggestionError",
     "Suggestions",
     "TrialCounts",
+    "dry_run_documents",
     "first_trials",
-    "local_commands",
 ]

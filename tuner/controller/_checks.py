@@ -11,14 +11,15 @@ from tuner.controller._collection import TRIAL_ENV_NAMES, collection_problem
 from tuner.controller._errors import InvalidExperiment
 from tuner.controller._trials import collector_config
 from tuner.executors import Executor, LaunchError
-from tuner.metrics import MetricsError, create_collector
+from tuner.metrics import MetricsError, UnknownCollectorError, create_collector
 from tuner.space import Parameter, Value
 from tuner.spec import Experiment, SpecError, render_trial
 
 
-def check_runnable(experiment: Experiment, executor_name: str) -> None:
-    """Render the template once and build its metrics collector; refuse what the executor
-    named ``executor_name`` cannot run. Raises `InvalidExperiment` naming the field."""
+def check_runnable(experiment: Experiment, executor: type[Executor]) -> None:
+    """Render the template once and build its metrics collector; refuse what ``executor``
+    (the class: no instance is needed) cannot run, asking its capabilities and the
+    collector's. Raises `InvalidExperiment` naming the field."""
     name = experiment.metadata.name
     space = experiment.search_space()
     probe: dict[str, Value] = {p.name: _probe_value(p) for p in space.parameters}
@@ -29,27 +30,20 @@ def check_runnable(experiment: Experiment, executor_name: str) -> None:
             # The follower opens its file lazily: a probe path is never touched.
             collector_config(experiment, Path(os.devnull), Path(os.devnull)),
         ).close()
+    except UnknownCollectorError as e:
+        raise InvalidExperiment(f"spec.{e}") from e
     except (SpecError, MetricsError) as e:
         raise InvalidExperiment(str(e)) from e
     except Exception as e:  # noqa: BLE001 - a File collector without log path, etc.
         raise InvalidExperiment(f"metricsCollectorSpec: {e}") from e
-    problem = collection_problem(experiment, executor_name)
+    problem = collection_problem(experiment, executor)
     if problem is not None:
         raise InvalidExperiment(f"spec.{problem}")
-    container_name = rendered.primary_container.get("name")
-    container = f"spec.trialTemplate.trialSpec container {container_name!r}"
-    # tuner sets these itself (a Katib SDK template reads KATIB_TRIAL_NAME from a label).
-    value_from = [n for n in rendered.env_value_from if n not in TRIAL_ENV_NAMES]
-    if executor_name == "local" and not rendered.argv:
-        raise InvalidExperiment(
-            f"{container}: no command or args; the local executor runs the container's "
-            "command as a process and cannot use an image's entrypoint"
-        )
-    if executor_name == "local" and value_from:
-        raise InvalidExperiment(
-            f"{container}: env {', '.join(value_from)} use valueFrom, which "
-            "only Kubernetes can resolve; give them a value for the local executor"
-        )
+    try:
+        # tuner sets these itself (a Katib SDK template reads KATIB_TRIAL_NAME from a label).
+        executor.check_template(rendered, provided_env=TRIAL_ENV_NAMES)
+    except LaunchError as e:
+        raise InvalidExperiment(str(e)) from e
 
 
 def prepare_executor(executor: Executor, experiment: Experiment) -> None:

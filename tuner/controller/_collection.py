@@ -14,34 +14,34 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tuner.dbmanager import serve
+from tuner.executors import Executor, executor_classes
 from tuner.metrics import (
     DBMANAGER_ADDRESS_ENV,
     METRICS_FILE_ENV,
     TRIAL_NAME_ENV,
     MetricPoint,
+    collector_class,
     summarize,
     trial_metrics_path,
 )
-from tuner.spec import CollectorKind, Experiment
+from tuner.spec import Experiment
 from tuner.store import MetricSummary, Observation, Store
 
 TRIAL_ENV_NAMES = frozenset({TRIAL_NAME_ENV, DBMANAGER_ADDRESS_ENV, METRICS_FILE_ENV})
 """Variables tuner sets in a trial's environment (they override the container's ``env``)."""
 
 
-def collection_problem(experiment: Experiment, executor_name: str) -> str | None:
-    """Why trials of ``experiment`` cannot deliver metrics through this executor, or None."""
+def collection_problem(experiment: Experiment, executor: type[Executor]) -> str | None:
+    """Why trials of ``experiment`` cannot deliver metrics through ``executor``, or None.
+    Raises ``UnknownCollectorError`` for a kind without a collector."""
     kind = experiment.spec.metrics_collector_spec.collector.kind
-    if executor_name == "local" or kind not in (CollectorKind.FILE, CollectorKind.PUSH):
+    why = collector_class(kind).needs_shared_host
+    if why is None or executor.shares_host:
         return None
-    how = (
-        "reads the metrics file on this machine"
-        if kind is CollectorKind.FILE
-        else "needs the trial to reach the controller's DBManager on 127.0.0.1"
-    )
+    offered = " or ".join(cls.name for cls in executor_classes(lambda cls: cls.shares_host))
     return (
-        f"metricsCollectorSpec.collector.kind: {kind.value!r} {how}, which only the local"
-        f" executor offers; with the {executor_name} executor use StdOut"
+        f"metricsCollectorSpec.collector.kind: {kind.value!r} {why}, which only the"
+        f" {offered or 'no'} executor offers; with the {executor.name} executor use StdOut"
     )
 
 
@@ -55,7 +55,7 @@ class MetricsFile:
 
 
 @contextlib.contextmanager
-def serve_dbmanager(store: Store, executor: object, experiment_name: str) -> Iterator[str]:
+def serve_dbmanager(store: Store, executor: Executor, experiment_name: str) -> Iterator[str]:
     """An in-process DBManager for the trials of one run. Its port is kept in `address_file`
     until the run ends with no trial left running (finished, or interrupted and drained)."""
     path = address_file(store.url, executor, experiment_name)
@@ -74,13 +74,13 @@ def _forget(path: Path | None) -> None:
             path.unlink()
 
 
-def address_file(store_url: str, executor: object, experiment_name: str) -> Path | None:
+def address_file(store_url: str, executor: Executor, experiment_name: str) -> Path | None:
     """Where the DBManager's address is kept between runs of an experiment, so that a
     controller restarted after a crash serves on the port its adopted trials know: a file in
     this user's temporary directory named by a hash of store, run directory and experiment
     (local trials do not outlive a reboot, nor need it longer). None for executors without
     a run directory."""
-    run_dir = getattr(executor, "run_dir", None)
+    run_dir = executor.run_dir
     if run_dir is None:
         return None
     key = "\0".join((str(os.getuid()), store_url, str(run_dir), experiment_name))
@@ -91,10 +91,10 @@ def address_file(store_url: str, executor: object, experiment_name: str) -> Path
 def metrics_file(
     experiment: Experiment, trial_name: str, run_dir: Path | None
 ) -> MetricsFile | None:
-    """The trial's metrics file when the collector is File, else None: remapped into
-    ``<run_dir>/<trial>/`` unless the spec's path names the trial."""
+    """The trial's metrics file when the collector reads one (File), else None: remapped
+    into ``<run_dir>/<trial>/`` unless the spec's path names the trial."""
     spec = experiment.spec.metrics_collector_spec
-    if spec.collector.kind is not CollectorKind.FILE:
+    if not collector_class(spec.collector.kind).reads_metrics_file:
         return None
     assert spec.source is not None and spec.source.file_system_path is not None  # defaulted
     trial_dir = None if run_dir is None else Path(run_dir) / trial_name

@@ -122,7 +122,7 @@ class Controller:
         """Check everything that can be checked before writing; return what `run` will do.
         Also the executor's per-experiment setup (``executor.prepare``), which must precede
         every launch, adoption or look-up of the experiment's trials."""
-        check_runnable(self.experiment, self.executor.name)
+        check_runnable(self.experiment, type(self.executor))
         self.suggestions.validate(self._proto)
         if self.experiment.spec.early_stopping is not None:
             validate_early_stopping(self.suggestions, self._proto)

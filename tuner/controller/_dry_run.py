@@ -1,9 +1,10 @@
 """The first trials a controller would create for an experiment, found without a store or a
-running trial, and what the local executor would run for them: for ``tuner run --dry-run``."""
+running trial, and what the executor would do with them: for ``tuner run --dry-run``."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from tuner.controller._checks import check_runnable
@@ -14,13 +15,13 @@ from tuner.controller._errors import InvalidExperiment
 from tuner.controller._suggestions import SuggestionClient
 from tuner.controller._trials import active_deadline
 from tuner.controller._wire import experiment_proto
-from tuner.executors import LaunchError, LocalExecutor
+from tuner.executors import Executor, ExecutorOptions, LaunchError, LaunchRequest
 from tuner.space import Assignment, SpaceError, Value
 from tuner.spec import Experiment, SpecError, render_trial
 
 
 def first_trials(
-    experiment: Experiment, suggestions: SuggestionClient, executor_name: str
+    experiment: Experiment, suggestions: SuggestionClient, executor: type[Executor]
 ) -> dict[str, Assignment]:
     """Trial name → parameters of the trials a new run of ``experiment`` starts with: as
     many as its first reconcile pass asks for (``parallelTrialCount``, at most
@@ -32,7 +33,7 @@ def first_trials(
     `InvalidExperiment`, or `SuggestionError` when the suggestion service fails. The
     suggestions of a random algorithm without a seed differ from run to run.
     """
-    check_runnable(experiment, executor_name)
+    check_runnable(experiment, executor)
     proto = experiment_proto(experiment)
     suggestions.validate(proto)
     if experiment.spec.early_stopping is not None:
@@ -58,40 +59,49 @@ def first_trials(
         ) from e
 
 
-def local_commands(
-    experiment: Experiment, trials: Mapping[str, Mapping[str, Value]], executor: LocalExecutor
+def dry_run_documents(
+    experiment: Experiment,
+    trials: Mapping[str, Mapping[str, Value]],
+    executor: type[Executor],
+    options: ExecutorOptions,
 ) -> list[dict[str, Any]]:
-    """What ``executor`` would run for each of ``trials``, without running anything: the
-    argv (as it will be executed), the variables tuner adds to the controller's environment
-    (the container's ``env`` and tuner's own, less the DBManager address, whose port is
-    chosen when a run starts), the working directory and the deadline if any. Raises
+    """What ``executor`` (built from ``options`` if it needs an instance) would do for each
+    of ``trials``, without doing anything (``Executor.dry_run``): it gets each trial's
+    launch request as a run would make it, with tuner's variables in the env (less the
+    DBManager address, whose port is chosen when a run starts). Raises
     `InvalidExperiment`."""
-    documents = []
-    for name, assignment in trials.items():
-        try:
-            rendered = render_trial(experiment, name, assignment)
-            file = metrics_file(experiment, name, executor.run_dir)
-            argv, env = trial_command(
-                experiment,
-                rendered.argv,
-                rendered.env,
-                name,
-                None,
-                None if file is None else file.path,
-            )
-            argv = executor.resolve_argv(argv)
-        except (SpecError, LaunchError) as e:
-            raise InvalidExperiment(f"trial {name!r}: {e}") from e
-        document: dict[str, Any] = {
-            "trial": name,
-            "experiment": experiment.metadata.name,
-            "parameters": dict(assignment),
-            "argv": argv,
-            "env": env,
-            "workingDir": str(executor.default_working_dir / (rendered.working_dir or "")),
-        }
-        deadline = active_deadline(rendered.manifest)
-        if deadline is not None:
-            document["activeDeadlineSeconds"] = deadline
-        documents.append(document)
-    return documents
+
+    def plan(run_dir: Path | None) -> list[LaunchRequest]:
+        return [_launch_request(experiment, name, a, run_dir) for name, a in trials.items()]
+
+    try:
+        return executor.dry_run(experiment, options, plan)
+    except (LaunchError, SpecError) as e:
+        raise InvalidExperiment(str(e)) from e
+
+
+def _launch_request(
+    experiment: Experiment, name: str, assignment: Mapping[str, Value], run_dir: Path | None
+) -> LaunchRequest:
+    try:
+        rendered = render_trial(experiment, name, assignment)
+        file = metrics_file(experiment, name, run_dir)
+        argv, env = trial_command(
+            experiment,
+            rendered.argv,
+            rendered.env,
+            name,
+            None,
+            None if file is None else file.path,
+        )
+    except SpecError as e:
+        raise InvalidExperiment(f"trial {name!r}: {e}") from e
+    return LaunchRequest(
+        trial_name=name,
+        parameters=dict(assignment),
+        argv=argv,
+        env=env,
+        working_dir=rendered.working_dir,
+        deadline_seconds=active_deadline(rendered.manifest),
+        manifest=rendered.manifest,
+    )

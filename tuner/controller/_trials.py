@@ -106,9 +106,9 @@ class TrialRunner:
         self.experiment = experiment
         self.executor = executor
         self.db_manager_address = db_manager_address
-        # Where the local executor puts each trial's directory (a remapped metrics file
-        # goes there); None for executors without one.
-        self._run_dir: Path | None = getattr(executor, "run_dir", None)
+        # Where the executor puts each trial's directory (a remapped metrics file goes
+        # there); None for executors without one.
+        self._run_dir: Path | None = executor.run_dir
         self.space = experiment.search_space()
         self._kind = experiment.spec.metrics_collector_spec.collector.kind
         self._live: dict[str, _Live] = {}

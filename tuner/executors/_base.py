@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import abc
 import enum
+import os
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -14,7 +15,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from tuner.executors import _supervisor
 
 if TYPE_CHECKING:
-    from tuner.spec import Experiment
+    from tuner.spec import Experiment, RenderedTrial
+
+
+DEFAULT_RUN_DIR = "runs"
+"""Where executors that keep per-trial directories put them by default, relative to the
+current directory."""
 
 
 class ExecutorError(Exception):
@@ -23,6 +29,13 @@ class ExecutorError(Exception):
 
 class UnknownExecutorError(ExecutorError, LookupError):
     """No executor is registered under the requested name."""
+
+    def __init__(self, name: str, known: Sequence[str]) -> None:
+        self.name = name
+        self.known = tuple(known)
+        super().__init__(
+            f"executor: {name!r} is not a known executor; known executors: {', '.join(known)}"
+        )
 
 
 class LaunchError(ExecutorError):
@@ -98,6 +111,42 @@ class TrialHandle:
         return f"{type(self).__name__}({self.trial_name!r})"
 
 
+@dataclass(frozen=True)
+class ExecutorOptions:
+    """What a caller (``tuner run`` flags, the Python API's arguments) says about where trials
+    run, whichever the executor: each one builds its constructor options from what concerns
+    it (:meth:`Executor.constructor_options`).
+
+    ``run_dir``: per-trial directories, for executors that keep them on this machine.
+    ``working_dir``: the trials' default working directory (None: the current one), for
+    executors that run trials here. ``extra``: options of one executor by their constructor
+    name (``kubeconfig``, ``context``...), passed through.
+    """
+
+    run_dir: str | os.PathLike[str] = DEFAULT_RUN_DIR
+    working_dir: str | os.PathLike[str] | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    """The arguments of one :meth:`Executor.launch`, planned but not carried out (a dry run).
+    ``parameters`` is the trial's assignment, for people reading the plan."""
+
+    trial_name: str
+    parameters: Mapping[str, Any]
+    argv: Sequence[str]
+    env: Mapping[str, str]
+    working_dir: str | None
+    deadline_seconds: float | None
+    manifest: Mapping[str, Any]
+
+
+LaunchPlanner = Callable[[Path | None], list[LaunchRequest]]
+"""The controller's half of a dry run: the launch requests of the first trials, given the
+executor's run directory (a File collector's metrics file moves into ``<run_dir>/<trial>``)."""
+
+
 class TrialOutput(Protocol):
     """A trial's combined stdout and stderr as one byte stream, read as it grows.
 
@@ -126,6 +175,20 @@ class Executor(abc.ABC):
     Thread safety: all methods may be called from any thread, also concurrently on one
     handle. An executor instance serves many trials at once.
 
+    Capabilities: callers ask the class (or instance) what it can do, never which one it is.
+    Each has a default here; an executor overrides what differs.
+
+    - :attr:`shares_host` (False): trials run on the controller's machine, so they can write
+      files the controller reads (the File collector) and reach its loopback address (the
+      Push collector's DBManager).
+    - :attr:`run_dir` (None): the directory holding one subdirectory per trial, if any.
+    - :meth:`check_template` (accepts all): refuses a rendered trial this executor cannot run.
+    - :attr:`supports_dry_run` / :meth:`dry_run` (none): what launches would do.
+    - :attr:`cli_options` (none) and :meth:`constructor_options`: how the options a caller
+      collected (:class:`ExecutorOptions`) become constructor arguments.
+    - :meth:`for_reference` (None): an instance that can stop a stored trial without the
+      controller's configuration (``tuner delete --force``).
+
     Errors: :meth:`launch` raises :class:`LaunchError` when the request is invalid or the
     executor itself cannot start the trial; a command that cannot be started (not found,
     bad working directory) is not an error of the executor but a finished trial, reported by
@@ -134,6 +197,58 @@ class Executor(abc.ABC):
     """
 
     name: ClassVar[str]
+
+    shares_host: ClassVar[bool] = False
+    """Trials run on this machine, as the controller does: they share its files and its
+    loopback network."""
+
+    run_dir: Path | None = None
+    """The directory with one subdirectory per trial (``<run_dir>/<trial name>``), or None."""
+
+    supports_dry_run: ClassVar[bool] = False
+    """:meth:`dry_run` shows what launches would do."""
+
+    cli_options: ClassVar[frozenset[str]] = frozenset()
+    """The constructor options that the CLI's executor flags set for this executor (the flag
+    ``--kubeconfig`` sets ``kubeconfig``); a flag of another executor is a usage error."""
+
+    @classmethod
+    def constructor_options(cls, options: ExecutorOptions) -> dict[str, Any]:
+        """The keyword arguments of this executor's constructor from what a caller said. The
+        default passes ``options.extra`` through; executors that use ``run_dir`` or
+        ``working_dir`` add them."""
+        return dict(options.extra)
+
+    @classmethod
+    def create(cls, options: ExecutorOptions) -> Executor:
+        """An instance built from ``options`` (see :meth:`constructor_options`)."""
+        return cls(**cls.constructor_options(options))
+
+    @classmethod  # noqa: B027 - an optional hook
+    def check_template(
+        cls, rendered: RenderedTrial, *, provided_env: frozenset[str] = frozenset()
+    ) -> None:
+        """Refuse, with :class:`LaunchError` naming the field, a rendered trial this executor
+        cannot run; called before anything is written or started (no instance exists yet).
+        ``provided_env``: variables tuner sets in every trial itself. The default accepts
+        every trial; :meth:`prepare` may still refuse what needs the executor's settings."""
+
+    @classmethod
+    def dry_run(
+        cls, experiment: Experiment, options: ExecutorOptions, plan: LaunchPlanner
+    ) -> list[dict[str, Any]]:
+        """One document per planned trial (``plan``): what :meth:`launch` would run, as
+        people read it, touching no file and no cluster. Only for executors with
+        :attr:`supports_dry_run`; raises :class:`LaunchError` for a template this executor
+        cannot run."""
+        raise NotImplementedError(f"the {cls.name} executor has no dry run")
+
+    @classmethod
+    def for_reference(cls, reference: Mapping[str, Any]) -> Executor | None:
+        """An instance that can :meth:`adopt` (and so kill) the trial of a stored reference
+        without the controller's configuration, or None when the reference is not enough.
+        The default is None."""
+        return None
 
     @abc.abstractmethod
     def launch(

@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from tuner.executors._base import (
     Executor,
+    ExecutorOptions,
     ExitReason,
     LaunchError,
+    LaunchPlanner,
     Outcome,
     TrialHandle,
 )
@@ -100,6 +102,8 @@ class KubernetesExecutor(Executor):
     """
 
     name = EXECUTOR_NAME
+    supports_dry_run = True
+    cli_options = frozenset({"kubeconfig", "context"})
 
     def __init__(
         self,
@@ -129,6 +133,19 @@ class KubernetesExecutor(Executor):
         self._settings: dict[tuple[str, str], JobSettings] = {}
         self._informers: dict[str, JobInformer] = {}
         self._readers: weakref.WeakSet[PodLogReader] = weakref.WeakSet()
+
+    # -- capabilities --------------------------------------------------------------------
+
+    @classmethod
+    def dry_run(
+        cls, experiment: Experiment, options: ExecutorOptions, plan: LaunchPlanner
+    ) -> list[dict[str, Any]]:
+        """The Job manifests it would create, in kubectl's key order; no cluster is asked."""
+        settings = JobSettings.from_experiment(experiment)
+        return [
+            _kubectl_order(job_manifest(request.manifest, settings, request.trial_name))
+            for request in plan(None)
+        ]
 
     # -- setup ---------------------------------------------------------------------------
 
@@ -395,3 +412,9 @@ class KubernetesExecutor(Executor):
         if not isinstance(handle, KubernetesTrialHandle):
             raise TypeError(f"handle: {handle!r} was not returned by a KubernetesExecutor")
         return handle
+
+
+def _kubectl_order(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """The same object with apiVersion, kind and metadata first, as people read manifests."""
+    first = {k: obj[k] for k in ("apiVersion", "kind", "metadata") if k in obj}
+    return {**first, **{k: v for k, v in obj.items() if k not in first}}

@@ -13,19 +13,24 @@ import sys
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tuner.executors import _local_state as trial_state
 from tuner.executors import _supervisor as sv
 from tuner.executors._base import (
     Executor,
+    ExecutorOptions,
     ExitReason,
     InvalidReferenceError,
     LaunchError,
+    LaunchPlanner,
     Outcome,
     TrialHandle,
 )
 from tuner.executors._local_state import ProcessId
+
+if TYPE_CHECKING:
+    from tuner.spec import Experiment, RenderedTrial
 
 REFERENCE_VERSION = 1
 DEFAULT_GRACE_PERIOD_SECONDS = 10.0
@@ -92,6 +97,8 @@ class LocalExecutor(Executor):
     """
 
     name = "local"
+    shares_host = True
+    supports_dry_run = True
 
     def __init__(
         self,
@@ -101,7 +108,7 @@ class LocalExecutor(Executor):
         grace_period_seconds: float = DEFAULT_GRACE_PERIOD_SECONDS,
         python_executable: str | None = None,
     ) -> None:
-        self.run_dir = Path(run_dir).absolute()
+        self.run_dir: Path = Path(run_dir).absolute()
         self.default_working_dir = Path(default_working_dir or os.getcwd()).absolute()
         self.grace_period_seconds = _non_negative(grace_period_seconds, "grace_period_seconds")
         self.python_executable = python_executable or sys.executable
@@ -109,6 +116,70 @@ class LocalExecutor(Executor):
             raise LaunchError("python_executable: the running interpreter's path is unknown")
         self._lock = threading.Lock()
         self._launched: dict[Path, LocalTrialHandle] = {}
+
+    # -- capabilities ------------------------------------------------------------------
+
+    @classmethod
+    def constructor_options(cls, options: ExecutorOptions) -> dict[str, Any]:
+        return {
+            "run_dir": options.run_dir,
+            "default_working_dir": options.working_dir,
+            **options.extra,
+        }
+
+    @classmethod
+    def check_template(
+        cls, rendered: RenderedTrial, *, provided_env: frozenset[str] = frozenset()
+    ) -> None:
+        container = (
+            "spec.trialTemplate.trialSpec container"
+            f" {rendered.primary_container.get('name')!r}"
+        )
+        if not rendered.argv:
+            raise LaunchError(
+                f"{container}: no command or args; the local executor runs the container's "
+                "command as a process and cannot use an image's entrypoint"
+            )
+        value_from = [n for n in rendered.env_value_from if n not in provided_env]
+        if value_from:
+            raise LaunchError(
+                f"{container}: env {', '.join(value_from)} use valueFrom, which "
+                "only Kubernetes can resolve; give them a value for the local executor"
+            )
+
+    @classmethod
+    def dry_run(
+        cls, experiment: Experiment, options: ExecutorOptions, plan: LaunchPlanner
+    ) -> list[dict[str, Any]]:
+        """The argv (as it will be executed), the variables added to the controller's
+        environment, the working directory and the deadline if any, of each planned trial."""
+        # Built only to resolve commands and directories as a run would; touches no file.
+        executor = cls(**cls.constructor_options(options))
+        documents = []
+        for request in plan(executor.run_dir):
+            try:
+                argv = executor.resolve_argv(request.argv)
+            except LaunchError as e:
+                raise LaunchError(f"trial {request.trial_name!r}: {e}") from e
+            document: dict[str, Any] = {
+                "trial": request.trial_name,
+                "experiment": experiment.metadata.name,
+                "parameters": dict(request.parameters),
+                "argv": argv,
+                "env": dict(request.env),
+                "workingDir": str(executor.default_working_dir / (request.working_dir or "")),
+            }
+            if request.deadline_seconds is not None:
+                document["activeDeadlineSeconds"] = request.deadline_seconds
+            documents.append(document)
+        return documents
+
+    @classmethod
+    def for_reference(cls, reference: Mapping[str, Any]) -> LocalExecutor | None:
+        trial_dir = reference.get("trial_dir")
+        if not isinstance(trial_dir, str):
+            return None
+        return cls(Path(trial_dir).parent)
 
     # -- launch ------------------------------------------------------------------------
 

@@ -2,48 +2,57 @@
 
 from __future__ import annotations
 
-import importlib
-import threading
+from collections.abc import Callable
 from typing import Any
 
 from tuner.executors._base import Executor, UnknownExecutorError
+from tuner.registry import Registry
+
+DEFAULT_EXECUTOR = "local"
+"""The executor of a run that names none: trials are processes on this machine."""
 
 # Imported only when asked for, so that e.g. the kubernetes client loads only when used.
-_EXECUTORS: dict[str, str | type[Executor]] = {
-    "local": "tuner.executors._local:LocalExecutor",
-    "kubernetes": "tuner.executors._kubernetes:KubernetesExecutor",
-}
-_lock = threading.Lock()
+EXECUTORS: Registry[type[Executor]] = Registry(
+    "executor",
+    {
+        DEFAULT_EXECUTOR: "tuner.executors._local:LocalExecutor",
+        "kubernetes": "tuner.executors._kubernetes:KubernetesExecutor",
+    },
+    unknown=UnknownExecutorError,
+)
 
 
 def register_executor(name: str, executor: str | type[Executor]) -> None:
     """Register ``executor`` (a class, or ``"module:Class"`` to import lazily) as ``name``."""
-    if not name:
-        raise ValueError("name: an executor name must not be empty")
-    with _lock:
-        _EXECUTORS[name] = executor
+    EXECUTORS.register(name, executor)
 
 
 def executor_names() -> list[str]:
     """The registered executor names, sorted."""
-    with _lock:
-        return sorted(_EXECUTORS)
+    return EXECUTORS.names()
 
 
 def get_executor_class(name: str) -> type[Executor]:
-    """The executor class registered as ``name``."""
-    with _lock:
-        target = _EXECUTORS.get(name)
-    if target is None:
-        raise UnknownExecutorError(
-            f"executor: {name!r} is not a known executor; known executors:"
-            f" {', '.join(executor_names())}"
-        )
-    if isinstance(target, str):
-        module_name, _, class_name = target.partition(":")
-        target = getattr(importlib.import_module(module_name), class_name)
-        assert isinstance(target, type) and issubclass(target, Executor), target
-    return target
+    """The executor class registered as ``name``; UnknownExecutorError lists the known ones."""
+    return EXECUTORS.get(name)
+
+
+def executor_classes(
+    where: Callable[[type[Executor]], bool] = lambda cls: True,
+) -> list[type[Executor]]:
+    """The registered executor classes for which ``where`` holds (a question about their
+    capabilities: ``lambda cls: cls.shares_host``), in name order, for messages that say
+    which executor would do. Each is imported; those whose optional dependencies are not
+    installed are left out."""
+    found = []
+    for name in executor_names():
+        try:
+            cls = get_executor_class(name)
+        except ImportError:
+            continue
+        if where(cls):
+            found.append(cls)
+    return found
 
 
 def create_executor(name: str, /, **options: Any) -> Executor:

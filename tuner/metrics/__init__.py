@@ -10,9 +10,6 @@ from tuner.metrics._collector import (
     MetricsCollector,
     OutputReader,
     StdOutCollector,
-    collector_kinds,
-    create_collector,
-    register_collector,
 )
 from tuner.metrics._file import METRICS_FILE_ENV, FileCollector, trial_metrics_path
 from tuner.metrics._follow import DEFAULT_CHUNK_BYTES, LogFollower
@@ -28,17 +25,20 @@ from tuner.metrics._push import (
     format_time,
     format_value,
 )
+from tuner.metrics._registry import (
+    COLLECTORS,
+    collector_class,
+    collector_kinds,
+    create_collector,
+    register_collector,
+)
 from tuner.metrics._stdout import DEFAULT_METRICS_FORMAT, StdOutParser, compile_metrics_formats
 from tuner.metrics._summary import STRATEGIES, MetricSummary, objective_value, summarize
-from tuner.metrics._types import MetricPoint, MetricsError
+from tuner.metrics._types import MetricPoint, MetricsError, UnknownCollectorError
 from tuner.metrics._values import parse_number, parse_rfc3339
 
-# The collectors beyond StdOut, one registry line each (Katib's collector kind -> class).
-register_collector(FileCollector.kind, FileCollector)
-register_collector(PushCollector.kind, PushCollector)
-register_collector(NoneCollector.kind, NoneCollector)
-
 __all__ = [
+    "COLLECTORS",
     "DBMANAGER_ADDRESS_ENV",
     "DEFAULT_CHUNK_BYTES",
     "DEFAULT_METRICS_FORMAT",
@@ -64,6 +64,8 @@ __all__ = [
     "PushCollector",
     "StdOutCollector",
     "StdOutParser",
+    "UnknownCollectorError",
+    "collector_class",
     "collector_kinds",
     "compile_metrics_formats",
     "create_collector",

@@ -1,10 +1,9 @@
 """Metrics collectors: one per trial, turning its output into MetricPoints while it runs.
-A registry keyed by Katib's collector kind picks the implementation."""
+The registry keyed by Katib's collector kind (``_registry.py``) picks the implementation."""
 
 from __future__ import annotations
 
 import abc
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,12 +71,26 @@ class MetricsCollector(abc.ABC):
     including a last line without newline); store :attr:`checkpoint` with the points each
     call returned; :meth:`close` at the end. Not thread-safe: one thread per collector.
     Raises :class:`MetricsError` for a wrong configuration, at construction.
+
+    Capabilities, asked by the controller instead of the kind's name (defaults here):
+
+    - :attr:`reads_output` (True): reads what the trial writes, so the trial's observations
+      can be rebuilt by reading again from the start; pushed ones cannot.
+    - :attr:`reads_metrics_file` (False): reads the trial's metrics file
+      (``CollectorConfig.file_path``), which the controller then places per trial.
+    - :attr:`needs_shared_host` (None): why it works only with an executor whose trials
+      share the controller's machine (``Executor.shares_host``); None: any executor.
     """
 
     kind: ClassVar[str]
     reads_output: ClassVar[bool] = True
     """Whether the collector reads what the trial writes (its log or a file). Such a trial's
     observations can be rebuilt by reading again from the start; pushed ones cannot."""
+    reads_metrics_file: ClassVar[bool] = False
+    """Whether the collector reads the trial's metrics file rather than its output."""
+    needs_shared_host: ClassVar[str | None] = None
+    """Why trials must run on the controller's machine for this collector (a phrase that
+    follows the kind: "reads the metrics file on this machine"), or None."""
 
     @abc.abstractmethod
     def collect(self, *, final: bool = False, max_bytes: int | None = None) -> list[MetricPoint]:
@@ -150,37 +163,3 @@ class StdOutCollector(MetricsCollector):
 
     def close(self) -> None:
         self._follower.close()
-
-
-# Katib's collector kind -> implementation; tuner.metrics registers File, Push and None.
-_COLLECTORS: dict[str, type[MetricsCollector]] = {StdOutCollector.kind: StdOutCollector}
-_lock = threading.Lock()
-
-
-def register_collector(kind: str, collector: type[MetricsCollector]) -> None:
-    """Register ``collector`` for Katib's collector kind ``kind`` (e.g. ``"File"``)."""
-    with _lock:
-        _COLLECTORS[_kind(kind)] = collector
-
-
-def collector_kinds() -> list[str]:
-    with _lock:
-        return sorted(_COLLECTORS)
-
-
-def create_collector(
-    kind: str, config: CollectorConfig, checkpoint: CollectorCheckpoint | None = None
-) -> MetricsCollector:
-    """A collector of kind ``kind`` (a string or the spec's ``CollectorKind``) for one trial."""
-    with _lock:
-        collector = _COLLECTORS.get(_kind(kind))
-    if collector is None:
-        raise MetricsError(
-            f"metricsCollectorSpec.collector.kind: {_kind(kind)!r} has no collector here;"
-            f" known kinds: {', '.join(collector_kinds())}"
-        )
-    return collector(config, checkpoint)  # type: ignore[call-arg]
-
-
-def _kind(kind: object) -> str:
-    return str(getattr(kind, "value", kind))

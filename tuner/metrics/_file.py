@@ -50,6 +50,8 @@ class FileCollector(StdOutCollector):
     the StdOut collector. A file that does not exist yet reads as empty."""
 
     kind = "File"
+    reads_metrics_file = True
+    needs_shared_host = "reads the metrics file on this machine"
 
     def __init__(self, config: CollectorConfig, checkpoint: CollectorCheckpoint | None = None):
         if config.file_path is None:

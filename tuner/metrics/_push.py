@@ -50,6 +50,9 @@ class PushCollector(MetricsCollector):
 
     kind = "Push"
     reads_output: ClassVar[bool] = False
+    needs_shared_host: ClassVar[str | None] = (
+        "needs the trial to reach the controller's DBManager on 127.0.0.1"
+    )
 
     def __init__(self, config: CollectorConfig, checkpoint: CollectorCheckpoint | None = None):
         self._checkpoint = checkpoint or CollectorCheckpoint()
@@ -67,3 +70,5 @@ class NoneCollector(PushCollector):
     mode before ``Push`` existed, whatever the trial reports to the DBManager still counts."""
 
     kind = "None"
+    # Nothing is asked of the trial: it may push where it can, or report nothing.
+    needs_shared_host = None

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 
 class MetricsError(ValueError):
     """A metrics collector was configured wrongly (a bad filter, an unknown kind...)."""
+
+
+class UnknownCollectorError(MetricsError, LookupError):
+    """No collector is registered for the requested kind."""
+
+    def __init__(self, kind: str, known: Sequence[str]) -> None:
+        self.kind = kind
+        self.known = tuple(known)
+        super().__init__(
+            f"metricsCollectorSpec.collector.kind: {kind!r} is not supported by tuner; use one"
+            f" of {', '.join(known)}"
+        )
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from kfp import dsl
 from kfp.dsl import Artifact, Output, OutputPath
 from kfp.dsl.base_component import BaseComponent
 
+from tuner.executors import DEFAULT_EXECUTOR
 from tuner.pipeline import _functions
 
 # A placeholder: no image is published yet. Build one with `pip install 'tuner[pipeline]'`
@@ -42,7 +43,7 @@ def tune_container_component(image: str = DEFAULT_IMAGE) -> BaseComponent:
         best_objective: OutputPath(float),  # type: ignore[valid-type]
         experiment_name: OutputPath(str),  # type: ignore[valid-type]
         db_url: str = "",
-        executor: str = "local",
+        executor: str = DEFAULT_EXECUTOR,
         timeout_seconds: int = 0,
     ) -> dsl.ContainerSpec:
         """Run a Katib v1beta1 Experiment with `tuner run --output` and hand on its best trial."""

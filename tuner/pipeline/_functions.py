@@ -13,7 +13,7 @@ from kfp.dsl import Artifact, Output
 def tune(
     experiment: str,
     db_url: str = "",
-    executor: str = "local",
+    executor: str = "local",  # tuner.executors.DEFAULT_EXECUTOR; kfp ships literals only
     timeout_seconds: int = 0,
     *,
     result: Output[Artifact],

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from tuner.executors import DEFAULT_EXECUTOR
+
 # `tuner run` exit codes, see docs/controller.md.
 EXIT_SUCCEEDED = 0
 EXIT_FAILED = 1
@@ -84,7 +86,7 @@ def run_tuning(
     experiment: str,
     *,
     db_url: str = "",
-    executor: str = "local",
+    executor: str = DEFAULT_EXECUTOR,
     timeout_seconds: int = 0,
     output_path: str | os.PathLike[str] | None = None,
     run_dir: str | os.PathLike[str] | None = None,
@@ -236,7 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tuner.pipeline", description=__doc__)
     parser.add_argument("--experiment-text", required=True, help="the Experiment as YAML text")
     parser.add_argument("--db", default="", help="database URL (empty: a temporary SQLite file)")
-    parser.add_argument("--executor", default="local")
+    parser.add_argument("--executor", default=DEFAULT_EXECUTOR)
     parser.add_argument("--timeout-seconds", type=_seconds, default=0, help="0: no timeout")
     parser.add_argument("--result", required=True, help="where the tuner run JSON goes")
     outputs = ("best_parameters", "best_parameters_json", "best_objective", "experiment_name")

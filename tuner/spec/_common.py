@@ -128,18 +128,12 @@ class EarlyStoppingSpec(AlgorithmSpec):
 
 
 class CollectorSpec(SpecModel):
-    """Which metrics collector reads the trial's metrics."""
+    """Which metrics collector reads the trial's metrics: any of Katib's kinds. Whether tuner
+    has a collector of that kind, for the chosen executor, is checked before a run (the
+    metrics collectors' registry knows; ``tuner validate`` asks it too)."""
 
     kind: CollectorKind = CollectorKind.STDOUT
     custom_collector: dict[str, Any] | None = None
-
-    @field_validator("kind")
-    @classmethod
-    def _supported_kind(cls, kind: CollectorKind) -> CollectorKind:
-        if not kind.is_supported:
-            supported = ", ".join(k.value for k in CollectorKind if k.is_supported)
-            raise not_supported(f"collector kind {kind.value!r}; use one of {supported}")
-        return kind
 
     @field_validator("custom_collector")
     @classmethod

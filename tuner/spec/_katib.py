@@ -64,7 +64,8 @@ class MetricStrategyType(str, enum.Enum):
 
 
 class CollectorKind(str, enum.Enum):
-    """Katib's metrics collector kinds; ``is_supported`` tells which ones tuner implements."""
+    """Katib's metrics collector kinds. Which ones tuner implements is the metrics
+    collectors' registry's to say (``tuner.metrics.collector_kinds``), not the spec's."""
 
     STDOUT = "StdOut"
     FILE = "File"
@@ -73,15 +74,6 @@ class CollectorKind(str, enum.Enum):
     CUSTOM = "Custom"
     NONE = "None"
     PUSH = "Push"
-
-    @property
-    def is_supported(self) -> bool:
-        return self in _SUPPORTED_COLLECTORS
-
-
-_SUPPORTED_COLLECTORS = frozenset(
-    {CollectorKind.STDOUT, CollectorKind.FILE, CollectorKind.NONE, CollectorKind.PUSH}
-)
 
 
 class FileSystemKind(str, enum.Enum):
