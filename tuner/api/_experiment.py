@@ -14,6 +14,7 @@ import yaml
 from tuner.api._build import Inputs, katib_document, python_issues
 from tuner.api._errors import ExperimentNotFoundError, InvalidExperimentError, RunError
 from tuner.api._params import Param
+from tuner.executors import DEFAULT_EXECUTOR
 from tuner.spec import Experiment as KatibExperiment
 from tuner.spec import SpecError, SpecIssue, load_file
 
@@ -173,7 +174,7 @@ class Experiment:
     def run(
         self,
         db: str | None = None,
-        executor: str = "local",
+        executor: str = DEFAULT_EXECUTOR,
         progress: bool = True,
         run_dir: str | os.PathLike[str] | None = None,
         suggestion_address: str | None = None,
