@@ -84,6 +84,7 @@ class LocalBench:
     """Trials are processes in ``tmp_path``; the test ends one by writing its gate file."""
 
     name = "local"
+    stoppable_by_reference = True  # `tuner delete --force` stops its trials
 
     def __init__(self, tmp_path: Path) -> None:
         self.tmp_path = tmp_path
@@ -118,6 +119,7 @@ class KubernetesBench:
     """Trials are Jobs in kmock's API server; the test is their pods' kubelet."""
 
     name = "kubernetes"
+    stoppable_by_reference = False  # needs the cluster configuration of its controller
 
     def __init__(self, cluster: Any) -> None:
         from tuner.executors._kubernetes_api import RetryPolicy
@@ -336,3 +338,21 @@ async def test_a_dry_run_describes_each_planned_trial_and_touches_nothing(bench)
     texts = [json.dumps(d) for d in documents]
     assert [("exp-d1" in t, "exp-d2" in t) for t in texts] == [(True, False), (False, True)]
     assert not bench.touched()
+
+
+async def test_an_instance_for_a_stored_reference_alone_can_stop_its_trial(bench, executors):
+    executor = executors()
+    handle = await launch(executor, "exp-ref")
+    await bench.started("exp-ref")
+    reference = json.loads(json.dumps(handle.reference))
+    stopper = type(executor).for_reference(reference)
+    assert (stopper is not None) == bench.stoppable_by_reference
+    if stopper is None:  # the default: this executor needs its configuration to adopt
+        await bench.finish("exp-ref", 0)
+        await wait(executor, handle)
+        return
+    adopted = await run(stopper.adopt, reference)
+    assert adopted is not None and adopted.trial_name == "exp-ref"
+    await run(stopper.kill, adopted)
+    assert (await wait(stopper, adopted)).reason is ExitReason.KILLED
+    assert (await wait(executor, handle)).reason is ExitReason.KILLED
