@@ -66,7 +66,7 @@ def run_experiments(
     - ``sigterm_as_interrupt``: turn SIGTERM into KeyboardInterrupt while trials run (only
       from the main thread), so that ``kill`` stops a run as cleanly as Ctrl-C.
 
-    Raises ``tuner.controller.InvalidExperiment`` (nothing was written),
+    Raises ``tuner.controller.ExperimentRefusedError`` (nothing was written),
     ``ControllerError``, ``tuner.executors.ExecutorError``, ``tuner.store.StoreError``, and
     ``UnknownExecutorError`` for an unknown ``executor``. KeyboardInterrupt kills the
     running trials (recorded as Killed) and propagates; the experiment stays resumable.
@@ -125,15 +125,20 @@ def dry_run(
     Neither a store nor a cluster is touched: stored experiments are not looked at (a
     resumed run's next trials may differ), nothing is written or started. The suggestion
     service is ``suggestion_address`` or one in this process, as for ``run_experiments``.
-    Raises ``InvalidExperiment`` (also for an executor without a dry run) and
+    Raises ``ExperimentRefusedError`` (also for an executor without a dry run) and
     ``SuggestionError``.
     """
-    from tuner.controller import InvalidExperiment, SuggestionClient, first_trials, local_commands
+    from tuner.controller import (
+        ExperimentRefusedError,
+        SuggestionClient,
+        first_trials,
+        local_commands,
+    )
     from tuner.executors import LaunchError, LocalExecutor, render_job_manifests
     from tuner.spec import SpecError
 
     if executor not in DRY_RUN_EXECUTORS:
-        raise InvalidExperiment(
+        raise ExperimentRefusedError(
             f"--dry-run: the {executor!r} executor has none; dry runs show the trials of"
             f" {' and '.join(DRY_RUN_EXECUTORS)}"
         )
@@ -149,7 +154,7 @@ def dry_run(
         try:
             jobs = render_job_manifests(experiment, trials)
         except (LaunchError, SpecError) as e:
-            raise InvalidExperiment(str(e)) from e
+            raise ExperimentRefusedError(str(e)) from e
         documents += [_kubectl_order(job) for job in jobs]
     return documents
 

@@ -16,11 +16,11 @@ import pytest
 from tuner.executors import ExitReason, LocalExecutor
 from tuner.spec import Experiment
 from tuner.store import (
-    ExperimentNotFound,
+    ExperimentNotFoundError,
     ExperimentStatus,
     Observation,
     Store,
-    TrialNotFound,
+    TrialNotFoundError,
     TrialStatus,
 )
 
@@ -178,9 +178,9 @@ def test_delete_force_kills_the_running_local_trial_and_removes_every_row(
     assert result.stderr == ""  # the trial was stopped within --wait
     outcome = executor.wait(handle, GUARD_SECONDS)
     assert outcome is not None and outcome.reason is ExitReason.KILLED
-    with pytest.raises(ExperimentNotFound):
+    with pytest.raises(ExperimentNotFoundError):
         store.get_experiment("live")
-    with pytest.raises(TrialNotFound):
+    with pytest.raises(TrialNotFoundError):
         store.get_observations("live-1")
     assert store.list_experiments() == []
 
@@ -191,7 +191,7 @@ def test_delete_of_a_finished_experiment_needs_no_force(db: tuple[str, Store]) -
     store.set_experiment_status("live", ExperimentStatus.SUCCEEDED, "ExperimentGoalReached")
     result = tuner("delete", "experiment", "live", "--db", url)
     assert result.returncode == 0, result.stderr
-    with pytest.raises(TrialNotFound):
+    with pytest.raises(TrialNotFoundError):
         store.get_trial("live-1")
     assert store.list_experiments() == []
     assert os.path.exists(url.removeprefix("sqlite:///"))

@@ -18,12 +18,12 @@ import pytest
 
 kmock = pytest.importorskip("kmock", reason="kmock needs Python 3.11+")
 
-from tuner.controller import Controller, InvalidExperiment, Snapshot  # noqa: E402
+from tuner.controller import Controller, ExperimentRefusedError, Snapshot  # noqa: E402
 from tuner.controller import SuggestionClient as Client  # noqa: E402
 from tuner.executors._kubernetes import KubernetesExecutor  # noqa: E402
 from tuner.executors._kubernetes_api import RetryPolicy  # noqa: E402
 from tuner.spec import Experiment, loads  # noqa: E402
-from tuner.store import ExperimentNotFound, ExperimentStatus, Store, TrialStatus  # noqa: E402
+from tuner.store import ExperimentNotFoundError, ExperimentStatus, Store, TrialStatus  # noqa: E402
 
 pytestmark = pytest.mark.asyncio
 
@@ -232,8 +232,8 @@ async def test_template_the_executor_cannot_run_is_refused_before_anything_is_wr
     bench, cluster
 ):
     controller = bench.controller(experiment(kind="PyTorchJob", api="kubeflow.org/v1"))
-    with pytest.raises(InvalidExperiment, match=r"trialSpec: 'PyTorchJob' .* batch/v1 Job"):
+    with pytest.raises(ExperimentRefusedError, match=r"trialSpec: 'PyTorchJob' .* batch/v1 Job"):
         await asyncio.to_thread(controller.prepare)
-    with pytest.raises(ExperimentNotFound):
+    with pytest.raises(ExperimentNotFoundError):
         bench.store.get_experiment("exp")
     assert not cluster.calls()

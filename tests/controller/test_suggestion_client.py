@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 import pytest
 
 from suggestion.service import create_server
-from tuner.controller import InvalidSettings, RetryPolicy, SuggestionClient, SuggestionError
+from tuner.controller import InvalidSettingsError, RetryPolicy, SuggestionClient, SuggestionError
 from tuner.controller._wire import experiment_proto, trial_proto
 from tuner.spec import Experiment
 from tuner.store import MetricSummary, TrialRecord, TrialStatus
@@ -125,13 +125,13 @@ def test_valid_settings_pass(address: str) -> None:
 
 
 def test_invalid_setting_is_refused_with_the_servers_message_naming_it(address: str) -> None:
-    with SuggestionClient(address) as client, pytest.raises(InvalidSettings) as err:
+    with SuggestionClient(address) as client, pytest.raises(InvalidSettingsError) as err:
         client.validate(experiment_proto(make_experiment(settings={"random_state": "x"})))
     assert "random_state" in str(err.value)
 
 
 def test_unknown_algorithm_is_invalid_input(address: str) -> None:
-    with SuggestionClient(address) as client, pytest.raises(InvalidSettings) as err:
+    with SuggestionClient(address) as client, pytest.raises(InvalidSettingsError) as err:
         client.validate(experiment_proto(make_experiment(algorithm="simulated-annealing")))
     assert "simulated-annealing" in str(err.value)
 

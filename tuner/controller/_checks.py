@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from tuner.controller._collection import TRIAL_ENV_NAMES, collection_problem
-from tuner.controller._errors import InvalidExperiment
+from tuner.controller._errors import ExperimentRefusedError
 from tuner.controller._trials import collector_config
 from tuner.executors import Executor, LaunchError
 from tuner.metrics import MetricsError, create_collector
@@ -18,7 +18,7 @@ from tuner.spec import Experiment, SpecError, render_trial
 
 def check_runnable(experiment: Experiment, executor_name: str) -> None:
     """Render the template once and build its metrics collector; refuse what the executor
-    named ``executor_name`` cannot run. Raises `InvalidExperiment` naming the field."""
+    named ``executor_name`` cannot run. Raises `ExperimentRefusedError` naming the field."""
     name = experiment.metadata.name
     space = experiment.search_space()
     probe: dict[str, Value] = {p.name: _probe_value(p) for p in space.parameters}
@@ -30,23 +30,22 @@ def check_runnable(experiment: Experiment, executor_name: str) -> None:
             collector_config(experiment, Path(os.devnull), Path(os.devnull)),
         ).close()
     except (SpecError, MetricsError) as e:
-        raise InvalidExperiment(str(e)) from e
-    except Exception as e:  # noqa: BLE001 - a File collector without log path, etc.
-        raise InvalidExperiment(f"metricsCollectorSpec: {e}") from e
+        # Anything else is a bug in tuner, not in the spec: let it surface as one.
+        raise ExperimentRefusedError(str(e)) from e
     problem = collection_problem(experiment, executor_name)
     if problem is not None:
-        raise InvalidExperiment(f"spec.{problem}")
+        raise ExperimentRefusedError(f"spec.{problem}")
     container_name = rendered.primary_container.get("name")
     container = f"spec.trialTemplate.trialSpec container {container_name!r}"
     # tuner sets these itself (a Katib SDK template reads KATIB_TRIAL_NAME from a label).
     value_from = [n for n in rendered.env_value_from if n not in TRIAL_ENV_NAMES]
     if executor_name == "local" and not rendered.argv:
-        raise InvalidExperiment(
+        raise ExperimentRefusedError(
             f"{container}: no command or args; the local executor runs the container's "
             "command as a process and cannot use an image's entrypoint"
         )
     if executor_name == "local" and value_from:
-        raise InvalidExperiment(
+        raise ExperimentRefusedError(
             f"{container}: env {', '.join(value_from)} use valueFrom, which "
             "only Kubernetes can resolve; give them a value for the local executor"
         )
@@ -54,11 +53,11 @@ def check_runnable(experiment: Experiment, executor_name: str) -> None:
 
 def prepare_executor(executor: Executor, experiment: Experiment) -> None:
     """``executor.prepare(experiment)``: its `LaunchError` (a template this executor cannot
-    run) is input the user must fix, so it becomes `InvalidExperiment`."""
+    run) is input the user must fix, so it becomes `ExperimentRefusedError`."""
     try:
         executor.prepare(experiment)
     except LaunchError as e:
-        raise InvalidExperiment(str(e)) from e
+        raise ExperimentRefusedError(str(e)) from e
 
 
 def _probe_value(parameter: Parameter) -> Value:

@@ -10,7 +10,7 @@ from tuner.controller._checks import check_runnable
 from tuner.controller._collection import metrics_file, trial_command
 from tuner.controller._decide import Limits, TrialCounts, name_trials, trials_to_add
 from tuner.controller._early_stopping import validate_early_stopping
-from tuner.controller._errors import InvalidExperiment
+from tuner.controller._errors import ExperimentRefusedError
 from tuner.controller._suggestions import SuggestionClient
 from tuner.controller._trials import active_deadline
 from tuner.controller._wire import experiment_proto
@@ -29,7 +29,7 @@ def first_trials(
 
     Checks what `Controller.prepare` checks without a store or an executor instance
     (template, collector, algorithm and early-stopping settings); raises
-    `InvalidExperiment`, or `SuggestionError` when the suggestion service fails. The
+    `ExperimentRefusedError`, or `SuggestionError` when the suggestion service fails. The
     suggestions of a random algorithm without a seed differ from run to run.
     """
     check_runnable(experiment, executor_name)
@@ -52,7 +52,7 @@ def first_trials(
             for name, wire in name_trials(experiment.metadata.name, reply.assignments, reply.names)
         }
     except SpaceError as e:
-        raise InvalidExperiment(
+        raise ExperimentRefusedError(
             f"the suggestion service at {suggestions.address} returned parameters that do"
             f" not fit spec.parameters: {e}"
         ) from e
@@ -65,7 +65,7 @@ def local_commands(
     argv (as it will be executed), the variables tuner adds to the controller's environment
     (the container's ``env`` and tuner's own, less the DBManager address, whose port is
     chosen when a run starts), the working directory and the deadline if any. Raises
-    `InvalidExperiment`."""
+    `ExperimentRefusedError`."""
     documents = []
     for name, assignment in trials.items():
         try:
@@ -81,7 +81,7 @@ def local_commands(
             )
             argv = executor.resolve_argv(argv)
         except (SpecError, LaunchError) as e:
-            raise InvalidExperiment(f"trial {name!r}: {e}") from e
+            raise ExperimentRefusedError(f"trial {name!r}: {e}") from e
         document: dict[str, Any] = {
             "trial": name,
             "experiment": experiment.metadata.name,

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from tuner.errors import TunerError
 
-class MetricsError(ValueError):
+
+class MetricsError(TunerError, ValueError):
     """A metrics collector was configured wrongly (a bad filter, an unknown kind...)."""
 
 
