@@ -9,17 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import HANG_GUARD_SECONDS, tuner_command
 
 import tuner
 from tuner import Categorical, Discrete, Double, Experiment, Int
 from tuner.store import Store, TrialStatus
 
-TIMEOUT = 120  # guards against hangs only
-
 
 def picky(params: dict[str, Any]) -> dict[str, float]:
     """Checks the types it gets; one grid point raises, another exits with code 3."""
-    import sys
 
     assert type(params["i"]) is int, params
     assert type(params["lr"]) is float, params
@@ -34,13 +32,6 @@ def picky(params: dict[str, Any]) -> dict[str, float]:
 
 def bowl(params: dict[str, Any]) -> float:
     return (params["x"] - 1) ** 2 + params["y"]
-
-
-def tuner_command() -> list[str]:
-    script = Path(sys.executable).with_name("tuner")
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-c", "import sys; from tuner.cli import main; sys.exit(main())"]
 
 
 def test_a_raising_or_exiting_trial_fails_alone(
@@ -181,7 +172,7 @@ def test_python_and_yaml_store_the_same_experiment(tmp_path: Path, suggestion_ad
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        timeout=TIMEOUT,
+        timeout=HANG_GUARD_SECONDS,
         check=False,
     )
     assert cli.returncode == 0, cli.stderr
@@ -220,7 +211,7 @@ def test_the_yaml_of_a_function_experiment_runs_with_tuner_run(
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        timeout=TIMEOUT,
+        timeout=HANG_GUARD_SECONDS,
         check=False,
     )
     assert cli.returncode == 0, cli.stderr + cli.stdout

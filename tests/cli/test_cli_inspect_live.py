@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import IO
 
 import pytest
+import support
 
 from tuner.executors import ExitReason, LocalExecutor
 from tuner.spec import Experiment
@@ -29,40 +30,13 @@ GUARD_SECONDS = 30  # only guards against hangs; nothing asserts how long anythi
 
 
 def spec() -> dict[str, object]:
-    document = {
-        "apiVersion": "kubeflow.org/v1beta1",
-        "kind": "Experiment",
-        "metadata": {"name": "live", "namespace": "default"},
-        "spec": {
-            "objective": {"type": "minimize", "objectiveMetricName": "loss"},
-            "algorithm": {"algorithmName": "random"},
-            "parameters": [
-                {"name": "x", "parameterType": "double", "feasibleSpace": {"min": "0", "max": "1"}}
-            ],
-            "trialTemplate": {
-                "primaryContainerName": "main",
-                "trialParameters": [{"name": "x", "reference": "x"}],
-                "trialSpec": {
-                    "apiVersion": "batch/v1",
-                    "kind": "Job",
-                    "spec": {
-                        "template": {
-                            "spec": {
-                                "restartPolicy": "Never",
-                                "containers": [
-                                    {
-                                        "name": "main",
-                                        "image": "python",
-                                        "command": ["python", "-c", "pass", "${trialParameters.x}"],
-                                    }
-                                ],
-                            }
-                        }
-                    },
-                },
-            },
-        },
-    }
+    document = support.experiment_document(
+        "live",
+        command=["python", "-c", "pass", "${trialParameters.x}"],
+        parameters=[support.double_parameter("x", 0, 1)],
+        image="python",
+        namespace="default",
+    )
     return Experiment.model_validate(document).to_dict()["spec"]
 
 

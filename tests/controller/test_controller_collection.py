@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import support
 
 from tuner.controller._collection import (
     collection_problem,
@@ -22,38 +23,13 @@ T0 = datetime(2024, 5, 1, tzinfo=timezone.utc)
 
 
 def experiment(collector: dict[str, Any]) -> Experiment:
-    return Experiment.model_validate(
-        {
-            "apiVersion": "kubeflow.org/v1beta1",
-            "kind": "Experiment",
-            "metadata": {"name": "exp", "namespace": "team"},
-            "spec": {
-                "objective": {"type": "minimize", "objectiveMetricName": "loss"},
-                "algorithm": {"algorithmName": "random"},
-                "metricsCollectorSpec": collector,
-                "parameters": [
-                    {"name": "x", "parameterType": "int", "feasibleSpace": {"min": "0", "max": "9"}}
-                ],
-                "trialTemplate": {
-                    "primaryContainerName": "main",
-                    "trialParameters": [{"name": "x", "reference": "x"}],
-                    "trialSpec": {
-                        "apiVersion": "batch/v1",
-                        "kind": "Job",
-                        "spec": {
-                            "template": {
-                                "spec": {
-                                    "restartPolicy": "Never",
-                                    "containers": [
-                                        {"name": "main", "command": ["t", "${trialParameters.x}"]}
-                                    ],
-                                }
-                            }
-                        },
-                    },
-                },
-            },
-        }
+    return support.experiment(
+        "exp",
+        command=["t", "${trialParameters.x}"],
+        parameters=[support.int_parameter("x", 0, 9)],
+        image=None,
+        namespace="team",
+        metricsCollectorSpec=collector,
     )
 
 

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 
 import pytest
+import support
 
 from suggestion.service import create_server
 from tuner.controller import InvalidSettingsError, RetryPolicy, SuggestionClient, SuggestionError
@@ -26,58 +27,20 @@ def make_experiment(
         {"name": "a", "parameterType": "int", "feasibleSpace": {"min": "1", "max": "3"}},
         {"name": "b", "parameterType": "categorical", "feasibleSpace": {"list": ["x", "y"]}},
     ]
-    return Experiment.model_validate(
-        {
-            "apiVersion": "kubeflow.org/v1beta1",
-            "kind": "Experiment",
-            "metadata": {"name": "client-test"},
-            "spec": {
-                "objective": {
-                    "type": "minimize",
-                    "objectiveMetricName": "loss",
-                    "additionalMetricNames": ["acc"],
-                    "metricStrategies": [{"name": "acc", "value": "latest"}],
-                },
-                "algorithm": {
-                    "algorithmName": algorithm,
-                    "algorithmSettings": [
-                        {"name": k, "value": v} for k, v in (settings or {}).items()
-                    ],
-                },
-                "maxTrialCount": 10,
-                "parameters": parameters,
-                "trialTemplate": {
-                    "primaryContainerName": "main",
-                    "trialParameters": [
-                        {"name": p["name"], "reference": p["name"]} for p in parameters
-                    ],
-                    "trialSpec": {
-                        "apiVersion": "batch/v1",
-                        "kind": "Job",
-                        "spec": {
-                            "template": {
-                                "spec": {
-                                    "restartPolicy": "Never",
-                                    "containers": [
-                                        {
-                                            "name": "main",
-                                            "image": "x",
-                                            "command": [
-                                                "run",
-                                                *(
-                                                    f"${{trialParameters.{p['name']}}}"
-                                                    for p in parameters
-                                                ),
-                                            ],
-                                        }
-                                    ],
-                                }
-                            }
-                        },
-                    },
-                },
-            },
-        }
+    return support.experiment(
+        "client-test",
+        command=["run", *(f"${{trialParameters.{p['name']}}}" for p in parameters)],
+        parameters=parameters,
+        algorithm=algorithm,
+        settings=settings,
+        max_trials=10,
+        image="x",
+        objective={
+            "type": "minimize",
+            "objectiveMetricName": "loss",
+            "additionalMetricNames": ["acc"],
+            "metricStrategies": [{"name": "acc", "value": "latest"}],
+        },
     )
 
 

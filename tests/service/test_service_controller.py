@@ -8,10 +8,9 @@ import sqlite3
 from collections import Counter
 
 from prometheus_client.parser import text_string_to_metric_families
+from support import wait_until
 
 from tuner.store import ExperimentStatus, TrialStatus
-
-from .conftest import wait_until
 
 
 def samples(body: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
