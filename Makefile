@@ -42,7 +42,7 @@ lint: $(VENV)/.installed-test
 	$(BIN)/lint-imports --no-cache
 
 typecheck: $(VENV)/.installed-test
-	$(BIN)/mypy tuner suggestion
+	$(BIN)/mypy tuner suggestion tests
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache

@@ -16,6 +16,11 @@ from tuner import Categorical, Discrete, Double, Experiment, Int
 from tuner.store import Store, TrialStatus
 
 
+def number(value: object) -> float:
+    """A typed parameter value that the test knows to be numeric."""
+    assert isinstance(value, (int, float)), value
+    return float(value)
+
 def picky(params: dict[str, Any]) -> dict[str, float]:
     """Checks the types it gets; one grid point raises, another exits with code 3."""
 
@@ -68,7 +73,8 @@ def test_a_raising_or_exiting_trial_fails_alone(
     assert len(succeeded) == 18
     for trial in succeeded:
         p = trial.parameters
-        assert trial.objective == pytest.approx(p["i"] * p["scale"] + p["lr"])
+        expected = number(p["i"]) * number(p["scale"]) + number(p["lr"])
+        assert trial.objective == pytest.approx(expected)
         assert trial.metrics == {"loss": trial.objective}
     unlucky = next(t for t in result.trials if t.exit_code == 1)
     assert "RuntimeError: unlucky point" in Path(unlucky.log_path or "").read_text()
@@ -164,7 +170,7 @@ def test_python_and_yaml_store_the_same_experiment(tmp_path: Path, suggestion_ad
         ],
         image="python:3.11-slim",
     )
-    options = {"progress": False, "suggestion_address": suggestion_address}
+    options: dict[str, Any] = {"progress": False, "suggestion_address": suggestion_address}
     result = experiment.run(db=python_db, working_dir=tmp_path, **options)
     cli = subprocess.run(
         [*tuner_command(), "run", "experiment.yaml", "--db", yaml_db, "--no-progress"]
@@ -184,7 +190,7 @@ def test_python_and_yaml_store_the_same_experiment(tmp_path: Path, suggestion_ad
     assert result.succeeded and len(result.trials) == 4
     assert result.best_trial is not None
     assert result.best_trial.metrics["accuracy"] == pytest.approx(
-        1 - result.best_trial.parameters["lr"]
+        1 - number(result.best_trial.parameters["lr"])
     )
 
     # Finished: running it again returns what is stored and starts nothing.
@@ -218,7 +224,7 @@ def test_the_yaml_of_a_function_experiment_runs_with_tuner_run(
     result = tuner.load("from-python", db=db)
     assert [t.status for t in result.trials] == [TrialStatus.SUCCEEDED] * 3
     for trial in result.trials:
-        x, y = trial.parameters["x"], trial.parameters["y"]
+        x, y = number(trial.parameters["x"]), number(trial.parameters["y"])
         assert trial.objective == pytest.approx((x - 1) ** 2 + y)
 
 
@@ -237,7 +243,7 @@ def test_an_experiment_the_store_cannot_take_is_refused_before_running(
             objective_fn=bowl,
         )
 
-    options = {"progress": False, "suggestion_address": suggestion_address}
+    options: dict[str, Any] = {"progress": False, "suggestion_address": suggestion_address}
     build("random").run(db=db, run_dir=tmp_path / "runs", **options)
     with pytest.raises(tuner.InvalidExperimentError, match="spec.algorithm.algorithmName"):
         build("tpe").run(db=db, run_dir=tmp_path / "runs", **options)
@@ -272,7 +278,7 @@ def test_under_push_intermediate_reports_and_the_returned_value_are_stored(
         db=db, progress=False, run_dir=tmp_path / "runs", suggestion_address=suggestion_address
     )
     (trial,) = result.trials
-    x = trial.parameters["x"]
+    x = number(trial.parameters["x"])
     assert trial.status is TrialStatus.SUCCEEDED
     assert trial.objective == pytest.approx(x + 10)  # the returned value is the latest
     with Store.open(db) as store:

@@ -156,7 +156,7 @@ class Workspace:
         except sqlite3.OperationalError:
             return []  # tables not created yet
 
-    def result(self) -> dict[str, Any]:
+    def result(self) -> Any:  # one document, or a list of them for several experiments
         return json.loads(self.output.read_text())
 
     def trials(self) -> list[dict[str, Any]]:

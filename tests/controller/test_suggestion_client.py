@@ -7,6 +7,7 @@ import socket
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from typing import Any
 
 import pytest
 import support
@@ -147,7 +148,7 @@ def test_unavailable_is_retried_with_backoff_until_the_budget_is_spent() -> None
 
 def test_a_server_that_comes_up_during_the_retries_answers() -> None:
     port = free_port()
-    servers = []
+    servers: list[Any] = []
 
     def start_server_then_sleep(seconds: float) -> None:
         if not servers:

@@ -87,7 +87,7 @@ def test_sigterm_releases_leases_and_leaves_trials_for_the_next_controller(bench
     assert bench.submit(bench.write("a.yaml", experiment)) == 0
     first = bench.start_controller()
 
-    def running() -> list:
+    def running() -> bool:
         with bench.store() as store:
             return len(store.list_trials("alpha", [TrialStatus.RUNNING])) == 2
 

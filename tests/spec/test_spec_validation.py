@@ -77,7 +77,7 @@ def test_free_form_content_and_server_fields_are_accepted(kit) -> None:
     pod["volumes"] = [{"name": "scratch", "emptyDir": {}}]
     experiment = kit.load(doc)
     assert experiment.metadata.labels == {"app.kubernetes.io/name": "x"}
-    template_pod = experiment.spec.trial_template.trial_spec["spec"]["template"]["spec"]  # type: ignore[index]
+    template_pod = experiment.spec.trial_template.trial_spec["spec"]["template"]["spec"]
     assert template_pod["volumes"] == [{"name": "scratch", "emptyDir": {}}]
 
 

@@ -19,7 +19,7 @@ from tuner.store import (
 from tuner.store._models import ObservationRow, TrialRow
 
 if TYPE_CHECKING:
-    from conftest import Build
+    from store.conftest import Build
 
 
 def test_created_experiment_reads_back_with_spec_and_utc_timestamps(

@@ -32,7 +32,8 @@ def test_writes_pass_while_the_lease_is_ours(store: Store) -> None:
     fenced.finish_trial("exp-1", TrialStatus.SUCCEEDED, objective_value=1.0)
 
     assert store.get_trial("exp-1").status is TrialStatus.SUCCEEDED
-    assert store.best_trial("exp").name == "exp-1"
+    best = store.best_trial("exp")
+    assert best is not None and best.name == "exp-1"
 
 
 def test_every_write_is_refused_after_a_takeover(store: Store) -> None:

@@ -23,7 +23,7 @@ with Store.open(path=sys.argv[1]) as store:
 """
 
 if TYPE_CHECKING:
-    from conftest import Build
+    from store.conftest import Build
 
 
 def test_default_database_is_tuner_db_in_the_working_directory(

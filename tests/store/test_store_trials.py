@@ -23,7 +23,7 @@ from tuner.store import (
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
 
 if TYPE_CHECKING:
-    from conftest import Build
+    from store.conftest import Build
 
 
 def _finish(store: Store, name: str, value: float, status: TrialStatus = TrialStatus.SUCCEEDED):

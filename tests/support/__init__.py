@@ -25,7 +25,7 @@ no test asserts on how long anything took."""
 
 
 def wait_until(
-    condition: Callable[[], T],
+    condition: Callable[[], T | None],
     what: str,
     *,
     guard: float = HANG_GUARD_SECONDS,
