@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import support
 
 kmock = pytest.importorskip("kmock", reason="kmock needs Python 3.11+")
 
@@ -22,7 +23,7 @@ from tuner.controller import Controller, ExperimentRefusedError, Snapshot  # noq
 from tuner.controller import SuggestionClient as Client  # noqa: E402
 from tuner.executors._kubernetes import KubernetesExecutor  # noqa: E402
 from tuner.executors._kubernetes_api import RetryPolicy  # noqa: E402
-from tuner.spec import Experiment, loads  # noqa: E402
+from tuner.spec import Experiment  # noqa: E402
 from tuner.store import ExperimentNotFoundError, ExperimentStatus, Store, TrialStatus  # noqa: E402
 
 pytestmark = pytest.mark.asyncio
@@ -33,35 +34,18 @@ WAIT = 20.0
 
 def experiment(*, retain: bool = False, kind: str = "Job", api: str = "batch/v1") -> Experiment:
     """Three trials, two at a time; each trial's Job runs ``train.py --lr=<lr>``."""
-    return loads(f"""
-apiVersion: kubeflow.org/v1beta1
-kind: Experiment
-metadata: {{name: exp, namespace: {NS}}}
-spec:
-  objective: {{type: minimize, objectiveMetricName: loss}}
-  algorithm:
-    algorithmName: random
-    algorithmSettings: [{{name: random_state, value: "3"}}]
-  parallelTrialCount: 2
-  maxTrialCount: 3
-  parameters:
-    - {{name: lr, parameterType: double, feasibleSpace: {{min: "0.01", max: "0.1"}}}}
-  trialTemplate:
-    primaryContainerName: main
-    retain: {str(retain).lower()}
-    trialParameters: [{{name: lr, reference: lr}}]
-    trialSpec:
-      apiVersion: {api}
-      kind: {kind}
-      spec:
-        template:
-          spec:
-            restartPolicy: Never
-            containers:
-              - name: main
-                image: "trainer:1"
-                command: [python3, train.py, "--lr=${{trialParameters.lr}}"]
-""")[0]
+    return support.experiment(
+        "exp",
+        namespace=NS,
+        command=["python3", "train.py", "--lr=${trialParameters.lr}"],
+        parameters=[support.double_parameter("lr", 0.01, 0.1)],
+        settings={"random_state": "3"},
+        parallel=2,
+        max_trials=3,
+        image="trainer:1",
+        trial_kind=(api, kind),
+        template={"retain": retain},
+    )
 
 
 class Bench:

@@ -89,6 +89,8 @@ def experiment_document(
     image: str | None = "python:3.11",
     container: Mapping[str, Any] | None = None,
     namespace: str | None = None,
+    trial_kind: tuple[str, str] = ("batch/v1", "Job"),
+    template: Mapping[str, Any] | None = None,
     **spec: Any,
 ) -> dict[str, Any]:
     """A Katib Experiment document whose trial is a ``batch/v1`` Job with one container
@@ -96,7 +98,10 @@ def experiment_document(
 
     Every parameter gets a trial parameter of its own name; `trial_parameters` adds more
     (name -> reference, e.g. ``{"trial": "${trialSpec.Name}"}``). `container` adds fields
-    to the container (e.g. ``env``); `spec` adds camelCase spec fields as given.
+    to the container (e.g. ``env``), `template` to the trialTemplate (e.g. ``retain``);
+    `spec` adds camelCase spec fields as given, replacing any built here (e.g. a whole
+    ``objective``). `image` None leaves the container without one. `trial_kind` is the
+    trial resource's (apiVersion, kind).
     """
     references = {p["name"]: p["name"] for p in parameters} | dict(trial_parameters or {})
     algorithm_spec: dict[str, Any] = {"algorithmName": algorithm}
@@ -120,10 +125,11 @@ def experiment_document(
         "parameters": [dict(p) for p in parameters],
         "trialTemplate": {
             "primaryContainerName": "main",
+            **(template or {}),
             "trialParameters": [{"name": k, "reference": v} for k, v in references.items()],
             "trialSpec": {
-                "apiVersion": "batch/v1",
-                "kind": "Job",
+                "apiVersion": trial_kind[0],
+                "kind": trial_kind[1],
                 "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [main]}}},
             },
         },
