@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import support
 import yaml
 from support import HANG_GUARD_SECONDS, tuner_command, wait_until
 
@@ -66,54 +67,27 @@ def experiment(
     ``${trialParameters.<p>}`` for every parameter p, and ``${trialParameters.trialName}``
     when ``args`` use it."""
     settings = settings if settings is not None else {"random_state": "3"}
-    job_spec: dict[str, Any] = {
-        "template": {
-            "spec": {
-                "restartPolicy": "Never",
-                "containers": [
-                    {
-                        "name": "main",
-                        "image": "python:3.11",
-                        "command": ["python3", "trial.py", *args],
-                    }
-                ],
-            }
-        }
-    }
-    if deadline is not None:
-        job_spec["activeDeadlineSeconds"] = deadline
-    spec: dict[str, Any] = {
-        "objective": {"type": objective, "objectiveMetricName": metric},
-        "algorithm": {
-            "algorithmName": algorithm,
-            "algorithmSettings": [{"name": k, "value": v} for k, v in settings.items()],
-        },
-        "parallelTrialCount": parallel,
-        "maxTrialCount": max_trials,
-        "parameters": parameters,
-        "trialTemplate": {
-            "primaryContainerName": "main",
-            "trialParameters": [{"name": p["name"], "reference": p["name"]} for p in parameters]
-            + (
-                [{"name": "trialName", "reference": "${trialSpec.Name}"}]
-                if any("${trialParameters.trialName}" in a for a in args)
-                else []
-            ),
-            "trialSpec": {"apiVersion": "batch/v1", "kind": "Job", "spec": job_spec},
-        },
-    }
+    uses_name = any("${trialParameters.trialName}" in a for a in args)
+    doc = support.experiment_document(
+        name,
+        command=["python3", "trial.py", *args],
+        parameters=parameters,
+        trial_parameters={"trialName": "${trialSpec.Name}"} if uses_name else None,
+        goal=objective,
+        metric=metric,
+        algorithm=algorithm,
+        settings=settings,
+        parallel=parallel,
+        max_trials=max_trials,
+        max_failed=max_failed,
+    )
     if goal is not None:
-        spec["objective"]["goal"] = goal
-    if max_failed is not None:
-        spec["maxFailedTrialCount"] = max_failed
+        doc["spec"]["objective"]["goal"] = goal
+    if deadline is not None:
+        doc["spec"]["trialTemplate"]["trialSpec"]["spec"]["activeDeadlineSeconds"] = deadline
     if resume_policy is not None:
-        spec["resumePolicy"] = resume_policy
-    return {
-        "apiVersion": "kubeflow.org/v1beta1",
-        "kind": "Experiment",
-        "metadata": {"name": name},
-        "spec": spec,
-    }
+        doc["spec"]["resumePolicy"] = resume_policy
+    return doc
 
 
 class Workspace:
