@@ -16,6 +16,18 @@ from tuner import Categorical, Discrete, Double, Experiment, Int
 from tuner.store import Store, TrialStatus
 
 
+def run_yaml(cwd: Path, db: str, suggestion_address: str) -> subprocess.CompletedProcess[str]:
+    """`tuner run experiment.yaml` in `cwd` against `db`, as a user would."""
+    return subprocess.run(
+        [*tuner_command(), "run", "experiment.yaml", "--db", db, "--no-progress"]
+        + ["--suggestion-address", suggestion_address],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD_SECONDS,
+        check=False,
+    )
+
 def number(value: object) -> float:
     """A typed parameter value that the test knows to be numeric."""
     assert isinstance(value, (int, float)), value
@@ -172,15 +184,7 @@ def test_python_and_yaml_store_the_same_experiment(tmp_path: Path, suggestion_ad
     )
     options: dict[str, Any] = {"progress": False, "suggestion_address": suggestion_address}
     result = experiment.run(db=python_db, working_dir=tmp_path, **options)
-    cli = subprocess.run(
-        [*tuner_command(), "run", "experiment.yaml", "--db", yaml_db, "--no-progress"]
-        + ["--suggestion-address", suggestion_address],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=HANG_GUARD_SECONDS,
-        check=False,
-    )
+    cli = run_yaml(tmp_path, yaml_db, suggestion_address)
     assert cli.returncode == 0, cli.stderr
 
     with Store.open(python_db) as python_store, Store.open(yaml_db) as yaml_store:
@@ -211,15 +215,7 @@ def test_the_yaml_of_a_function_experiment_runs_with_tuner_run(
     )
     experiment.to_yaml(tmp_path / "experiment.yaml")
     db = f"sqlite:///{tmp_path / 'tuner.db'}"
-    cli = subprocess.run(
-        [*tuner_command(), "run", "experiment.yaml", "--db", db, "--no-progress"]
-        + ["--suggestion-address", suggestion_address],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=HANG_GUARD_SECONDS,
-        check=False,
-    )
+    cli = run_yaml(tmp_path, db, suggestion_address)
     assert cli.returncode == 0, cli.stderr + cli.stdout
     result = tuner.load("from-python", db=db)
     assert [t.status for t in result.trials] == [TrialStatus.SUCCEEDED] * 3

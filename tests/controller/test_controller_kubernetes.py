@@ -34,18 +34,10 @@ WAIT = 20.0
 
 def experiment(*, retain: bool = False, kind: str = "Job", api: str = "batch/v1") -> Experiment:
     """Three trials, two at a time; each trial's Job runs ``train.py --lr=<lr>``."""
-    return support.experiment(
-        "exp",
-        namespace=NS,
-        command=["python3", "train.py", "--lr=${trialParameters.lr}"],
-        parameters=[support.double_parameter("lr", 0.01, 0.1)],
-        settings={"random_state": "3"},
-        parallel=2,
-        max_trials=3,
-        image="trainer:1",
-        trial_kind=(api, kind),
-        template={"retain": retain},
+    document = support.lr_experiment_document(
+        NS, trial_kind=(api, kind), template={"retain": retain}
     )
+    return Experiment.model_validate(document)
 
 
 class Bench:

@@ -33,17 +33,7 @@ WAIT = 30.0
 
 def experiment_yaml(kind: str = "Job", api: str = "batch/v1") -> str:
     """Three trials, two at a time; each trial runs ``train.py --lr=<lr>``."""
-    document = support.experiment_document(
-        "exp",
-        namespace=NS,
-        command=["python3", "train.py", "--lr=${trialParameters.lr}"],
-        parameters=[support.double_parameter("lr", 0.01, 0.1)],
-        settings={"random_state": "3"},
-        parallel=2,
-        max_trials=3,
-        image="trainer:1",
-        trial_kind=(api, kind),
-    )
+    document = support.lr_experiment_document(NS, trial_kind=(api, kind))
     return yaml.safe_dump(document, sort_keys=False)
 
 

@@ -144,6 +144,23 @@ def experiment_document(
     }
 
 
+def lr_experiment_document(namespace: str, **kwargs: Any) -> dict[str, Any]:
+    """Experiment ``exp`` in `namespace`: three trials over ``lr``, two at a time, each running
+    ``python3 train.py --lr=<lr>`` in image ``trainer:1`` (what the Kubernetes tests run);
+    `kwargs` go to `experiment_document`."""
+    return experiment_document(
+        "exp",
+        namespace=namespace,
+        command=["python3", "train.py", "--lr=${trialParameters.lr}"],
+        parameters=[double_parameter("lr", 0.01, 0.1)],
+        settings={"random_state": "3"},
+        parallel=2,
+        max_trials=3,
+        image="trainer:1",
+        **kwargs,
+    )
+
+
 def experiment(name: str = "exp", **kwargs: Any) -> Experiment:
     """`experiment_document(...)` parsed into the typed model (defaults applied)."""
     return Experiment.model_validate(experiment_document(name, **kwargs))
