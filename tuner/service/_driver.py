@@ -46,13 +46,14 @@ class DriverOutcome(str, enum.Enum):
 
 
 class _StopAndTime(grpc.UnaryUnaryClientInterceptor):
-    """A client interceptor that times each suggestion-service call and checks for a stop
-    before and after it.
+    """A client interceptor on the Suggestion service's calls (ValidateAlgorithmSettings,
+    GetSuggestions): it times each and checks for a stop before it (and after GetSuggestions).
 
     The controller has no stop hook of its own. It asks for suggestions right before it
     stores and launches new trials, so checking here (and after the reply: the call may have
     outlasted our lease) keeps a stopped driver from creating or launching anything.
     `StoppedError` raised here reaches the controller's loop unchanged (not an RPC error).
+    Early-stopping calls pass through untouched.
     """
 
     def __init__(self, metrics: ServiceMetrics, driver: ExperimentDriver) -> None:
@@ -65,14 +66,19 @@ class _StopAndTime(grpc.UnaryUnaryClientInterceptor):
         client_call_details: grpc.ClientCallDetails,
         request: Any,
     ) -> Any:
-        self._driver.checkpoint()
         method = client_call_details.method
-        name = (method.decode() if isinstance(method, bytes) else method).rsplit("/", 1)[-1]
+        if isinstance(method, bytes):
+            method = method.decode()
+        service, _, name = method.rpartition("/")
+        if not service.endswith(".Suggestion"):
+            return continuation(client_call_details, request)
+        self._driver.checkpoint()
         # A failed call comes back as an outcome (raised later by the client), so it is
         # timed here too.
         with self._metrics.time_suggestion(name):
             outcome = continuation(client_call_details, request)
-        self._driver.checkpoint()
+        if name == "GetSuggestions":
+            self._driver.checkpoint()
         return outcome
 
 
