@@ -36,11 +36,13 @@ test: $(VENV)/.installed-test
 proto: $(VENV)/.installed-test
 	PYTHON=$(BIN)/python bash scripts/gen_proto.sh
 
+# ruff, then the import layers of docs/architecture.md (contracts in pyproject.toml).
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(VENV)/.installed-test
-	$(BIN)/mypy tuner suggestion
+	$(BIN)/mypy tuner suggestion tests
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache

@@ -1,7 +1,10 @@
-"""Fixtures shared across test packages (importlib mode: tests share code only as fixtures).
+"""Fixtures shared across test packages (importlib mode: tests share code as fixtures and
+through the helpers of tests/support).
 
 ``validate``: strict schema validation of a Kubernetes object against a pinned Kubernetes
 version (kubernetes-validate), for manifests/ and the Jobs tuner creates or prints.
+
+``suggestion_address``: a real suggestion server on a loopback port, one per test module.
 
 ``cluster``: kmock's Kubernetes API emulator (real HTTP) with the rest of Kubernetes played
 by the test: the Job controller (it patches Job status) and the kubelet (it creates pods and
@@ -12,11 +15,13 @@ executor; kmock needs Python 3.11+, so those modules skip with ``importorskip("k
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
 import pytest_asyncio
+
+from suggestion.service import create_server
 
 # Pinned: the oldest Kubernetes version still supported by its cloud providers when this was
 # written, and the version docs/kubernetes.md names. kubernetes-validate has its schemas.
@@ -31,6 +36,15 @@ _VERBS = {
     "DELETE": "delete",
     "UPDATE": "patch",
 }
+
+
+@pytest.fixture(scope="module")
+def suggestion_address() -> Iterator[str]:
+    server, port = create_server("127.0.0.1:0")
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.stop(grace=None)
 
 
 class PodLog:

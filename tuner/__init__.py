@@ -17,15 +17,15 @@ if TYPE_CHECKING:
         Discrete,
         Double,
         Experiment,
-        ExperimentNotFoundError,
         Int,
         InvalidExperimentError,
         Result,
         RunError,
         TrialResult,
-        TunerError,
         load,
     )
+    from tuner.errors import TunerError
+    from tuner.store import ExperimentNotFoundError
 
 # Exported name -> the module that defines it.
 _LAZY = {

@@ -150,13 +150,13 @@ def _send(
             stub.ReportObservationLog(request, timeout=timeout, metadata=metadata)
             return
         except grpc.RpcError as e:
-            code = e.code()  # type: ignore[attr-defined]
+            code = e.code()
             if code in retryable and attempt < len(_RETRY_DELAYS):
                 time.sleep(random.uniform(0.5, 1.0) * _RETRY_DELAYS[attempt])
                 continue
             raise RuntimeError(
                 f"tuner.report_metrics: trial {trial!r} could not report to the DBManager at"
-                f" {address}: {code.name}: {e.details()}"  # type: ignore[attr-defined]
+                f" {address}: {code.name}: {e.details()}"
             ) from e
 
 

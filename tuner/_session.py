@@ -62,7 +62,7 @@ def run_experiments(
     - ``sigterm_as_interrupt``: turn SIGTERM into KeyboardInterrupt while trials run (only
       from the main thread), so that ``kill`` stops a run as cleanly as Ctrl-C.
 
-    Raises ``tuner.controller.InvalidExperiment`` (nothing was written),
+    Raises ``tuner.controller.ExperimentRefusedError`` (nothing was written),
     ``ControllerError``, ``tuner.executors.ExecutorError``, ``tuner.store.StoreError``, and
     ``UnknownExecutorError`` for an unknown ``executor``. KeyboardInterrupt kills the
     running trials (recorded as Killed) and propagates; the experiment stays resumable.
@@ -119,11 +119,11 @@ def dry_run(
     Neither a store nor a cluster is touched: stored experiments are not looked at (a
     resumed run's next trials may differ), nothing is written or started. The suggestion
     service is ``suggestion_address`` or one in this process, as for ``run_experiments``.
-    Raises ``InvalidExperiment`` (also for an executor without a dry run) and
+    Raises ``ExperimentRefusedError`` (also for an executor without a dry run) and
     ``SuggestionError``.
     """
     from tuner.controller import (
-        InvalidExperiment,
+        ExperimentRefusedError,
         SuggestionClient,
         dry_run_documents,
         first_trials,
@@ -133,7 +133,7 @@ def dry_run(
     cls = get_executor_class(executor)
     if not cls.supports_dry_run:
         able = [c.name for c in executor_classes(lambda c: c.supports_dry_run)]
-        raise InvalidExperiment(
+        raise ExperimentRefusedError(
             f"--dry-run: the {executor!r} executor has none; dry runs show the trials of"
             f" {' and '.join(able)}"
         )

@@ -1,6 +1,6 @@
 """Suggestion algorithms behind one small interface, registered by Katib algorithm name.
 
-Algorithms never import gRPC: they take a `tuner.space.SearchSpace`, a `Goal`, parsed
+Algorithms never import gRPC: they take a `tuner.space.SearchSpace`, a `tuner.space.Direction`,
 settings and `TrialView`s, and return typed assignments. See `Algorithm` for the contract.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 from suggestion.algorithms._base import (
     Algorithm,
     AlgorithmError,
-    Goal,
     SettingsError,
     SpaceNotSupportedError,
     TrialState,
@@ -17,16 +16,19 @@ from suggestion.algorithms._base import (
     UnknownAlgorithmError,
 )
 from suggestion.algorithms._registry import get, names
+from suggestion.algorithms._settings import SettingSpec, integer, parse_settings
 
 __all__ = [
     "Algorithm",
     "AlgorithmError",
-    "Goal",
+    "SettingSpec",
     "SettingsError",
     "SpaceNotSupportedError",
     "TrialState",
     "TrialView",
     "UnknownAlgorithmError",
     "get",
+    "integer",
     "names",
+    "parse_settings",
 ]

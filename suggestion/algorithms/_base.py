@@ -1,6 +1,6 @@
 """The `Algorithm` contract, the domain types it reads and writes, and its errors.
 
-Algorithms know nothing of gRPC or protobuf: they get a `SearchSpace`, a `Goal`, parsed
+Algorithms know nothing of gRPC or protobuf: they get a `SearchSpace`, a `Direction`, parsed
 settings and `TrialView`s, and return typed `Assignment`s (OSS Vizier's designer split).
 """
 
@@ -17,10 +17,11 @@ import numpy as np
 
 from suggestion.algorithms import _points
 from suggestion.algorithms._settings import SettingSpec, parse_settings
-from tuner.space import Assignment, SearchSpace
+from tuner.errors import TunerError
+from tuner.space import Assignment, Direction, SearchSpace
 
 
-class AlgorithmError(Exception):
+class AlgorithmError(TunerError):
     """Base of every error an algorithm raises on purpose; anything else is a bug."""
 
 
@@ -51,11 +52,6 @@ class UnknownAlgorithmError(AlgorithmError):
         self.name = name
         self.known = tuple(known)
         super().__init__(f"unknown algorithm {name!r}; known algorithms: {', '.join(self.known)}")
-
-
-class Goal(enum.Enum):
-    MINIMIZE = "minimize"
-    MAXIMIZE = "maximize"
 
 
 class TrialState(enum.Enum):
@@ -123,7 +119,7 @@ class Algorithm(abc.ABC):
         """Raise SpaceNotSupportedError naming the first parameter this algorithm cannot honour."""
         return  # the default algorithm honours every parameter
 
-    def __init__(self, space: SearchSpace, goal: Goal, settings: Mapping[str, Any]) -> None:
+    def __init__(self, space: SearchSpace, goal: Direction, settings: Mapping[str, Any]) -> None:
         self.space = space
         self.goal = goal
         self.settings = settings

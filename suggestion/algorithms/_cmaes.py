@@ -26,20 +26,14 @@ from typing import Any
 import numpy as np
 from cmaes import CMA
 
-from suggestion.algorithms._base import (
-    Algorithm,
-    Goal,
-    SpaceNotSupportedError,
-    TrialState,
-    TrialView,
-)
+from suggestion.algorithms._base import Algorithm, SpaceNotSupportedError, TrialState, TrialView
 from suggestion.algorithms._settings import (
     RANDOM_STATE,
     SettingSpec,
     choice,
     positive_float,
 )
-from tuner.space import Assignment, Distribution, ParameterType, SearchSpace
+from tuner.space import Assignment, Direction, Distribution, ParameterType, SearchSpace
 
 _INC_POPSIZE = 2  # population growth factor per restart (the IPOP paper's recommendation)
 _NO_TIME = datetime.max.replace(tzinfo=timezone.utc)
@@ -186,7 +180,7 @@ class CMAES(Algorithm):
         for t in ordered[len(self._fed) :]:
             x = np.array([c.encode(t.assignment[c.name]) for c in self._numeric])
             assert t.value is not None
-            self._run.feed(x, -t.value if self.goal is Goal.MAXIMIZE else t.value)
+            self._run.feed(x, -t.value if self.goal is Direction.MAXIMIZE else t.value)
             self._fed.append(t.name)
         return self._run
 

@@ -11,8 +11,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tuner.errors import TunerError
 
-class RuleViolation(ValueError):
+
+class RuleViolationError(TunerError, ValueError):
     """Raised by a value parser; the message is the rule, e.g. ``is not an integer >= 0``."""
 
 
@@ -42,7 +44,7 @@ def parse_settings(
         seen.add(name)
         try:
             parsed[name] = spec.parse(value)
-        except RuleViolation as e:
+        except RuleViolationError as e:
             raise error(name, value, str(e)) from e
     return parsed
 
@@ -54,9 +56,9 @@ def integer(minimum: int | None = None) -> Callable[[str], int]:
         try:
             value = int(text.strip())
         except ValueError as e:
-            raise RuleViolation(rule) from e
+            raise RuleViolationError(rule) from e
         if minimum is not None and value < minimum:
-            raise RuleViolation(rule)
+            raise RuleViolationError(rule)
         return value
 
     return parse
@@ -67,9 +69,9 @@ def positive_float(text: str) -> float:
     try:
         value = float(text.strip())
     except ValueError as e:
-        raise RuleViolation(rule) from e
+        raise RuleViolationError(rule) from e
     if not value > 0 or value == float("inf"):
-        raise RuleViolation(rule)
+        raise RuleViolationError(rule)
     return value
 
 
@@ -79,7 +81,7 @@ def choice(*allowed: str, aliases: dict[str, str] | None = None) -> Callable[[st
     def parse(text: str) -> str:
         value = (aliases or {}).get(text, text)
         if value not in allowed:
-            raise RuleViolation(rule)
+            raise RuleViolationError(rule)
         return value
 
     return parse

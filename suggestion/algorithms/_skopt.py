@@ -23,7 +23,6 @@ from threadpoolctl import ThreadpoolController
 
 from suggestion.algorithms._base import (
     Algorithm,
-    Goal,
     SettingsError,
     SpaceNotSupportedError,
     TrialState,
@@ -31,13 +30,13 @@ from suggestion.algorithms._base import (
 )
 from suggestion.algorithms._settings import (
     RANDOM_STATE,
-    RuleViolation,
+    RuleViolationError,
     SettingSpec,
     choice,
     integer,
 )
 from suggestion.algorithms._unit import Coordinate
-from tuner.space import Assignment, Distribution, SearchSpace, Value
+from tuner.space import Assignment, Direction, Distribution, SearchSpace, Value
 
 
 class _GBRTQuantiles(GradientBoostingQuantileRegressor):
@@ -64,7 +63,7 @@ class _GBRTQuantiles(GradientBoostingQuantileRegressor):
 
 def _acq_func(text: str) -> str:
     if text in ("EIps", "PIps"):
-        raise RuleViolation(
+        raise RuleViolationError(
             "needs each trial's evaluation time as a second objective, which trials do not"
             " report; use gp_hedge, EI, LCB or PI"
         )
@@ -140,11 +139,11 @@ class BayesianOptimization(Algorithm):
         x: list[Value] = []
         for c in self._modelled:
             value = c.canonical(assignment[c.name])
-            x.append(value if c.is_list else min(max(value, c.lo), c.hi))  # type: ignore[type-var]
+            x.append(value if c.is_list else min(max(value, c.lo), c.hi))
         return x
 
     def _y(self, value: float) -> float:
-        return -value if self.goal is Goal.MAXIMIZE else value
+        return -value if self.goal is Direction.MAXIMIZE else value
 
     def _update(self, trials: Sequence[TrialView]) -> Optimizer:
         completed = [t for t in trials if t.state is TrialState.COMPLETED]

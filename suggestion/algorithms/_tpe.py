@@ -23,13 +23,7 @@ from optuna.distributions import (
 from optuna.trial import TrialState as OptunaState
 from optuna.trial import create_trial
 
-from suggestion.algorithms._base import (
-    Algorithm,
-    Goal,
-    SpaceNotSupportedError,
-    TrialState,
-    TrialView,
-)
+from suggestion.algorithms._base import Algorithm, SpaceNotSupportedError, TrialState, TrialView
 from suggestion.algorithms._settings import RANDOM_STATE, SettingSpec, integer
 from suggestion.algorithms._unit import Coordinate
 from tuner.space import Assignment, Distribution, SearchSpace
@@ -92,7 +86,7 @@ class TPE(Algorithm):
         self._storage = optuna.storages.InMemoryStorage()
         self._study = optuna.create_study(
             storage=self._storage,
-            direction="maximize" if self.goal is Goal.MAXIMIZE else "minimize",
+            direction=self.goal.value,
         )
         self._study_id = self._storage.get_study_id_from_name(self._study.study_name)
         # trial name -> (Optuna trial id, state mirrored so far)

@@ -8,8 +8,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from suggestion.algorithms import Goal, SettingsError
-from suggestion.algorithms._settings import SettingSpec, parse_settings
+from suggestion.algorithms import SettingsError, SettingSpec, parse_settings
+from tuner.space import Direction
 
 
 class Comparison(enum.Enum):
@@ -51,7 +51,7 @@ class EarlyStoppingAlgorithm(abc.ABC):
     def rules(
         cls,
         settings: Mapping[str, Any],
-        goal: Goal,
+        goal: Direction,
         metric: str,
         histories: Mapping[str, Sequence[float]],
     ) -> list[StoppingRule]:

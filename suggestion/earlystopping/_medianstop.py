@@ -9,9 +9,9 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from suggestion.algorithms import Goal
-from suggestion.algorithms._settings import SettingSpec, integer
+from suggestion.algorithms import SettingSpec, integer
 from suggestion.earlystopping._base import Comparison, EarlyStoppingAlgorithm, StoppingRule
+from tuner.space import Direction
 
 
 class MedianStop(EarlyStoppingAlgorithm):
@@ -35,7 +35,7 @@ class MedianStop(EarlyStoppingAlgorithm):
     def rules(
         cls,
         settings: Mapping[str, Any],
-        goal: Goal,
+        goal: Direction,
         metric: str,
         histories: Mapping[str, Sequence[float]],
     ) -> list[StoppingRule]:
@@ -43,5 +43,5 @@ class MedianStop(EarlyStoppingAlgorithm):
         averages = [statistics.fmean(h[:start_step]) for h in histories.values() if h]
         if len(averages) < settings["min_trials_required"]:
             return []
-        comparison = Comparison.LESS if goal is Goal.MAXIMIZE else Comparison.GREATER
+        comparison = Comparison.LESS if goal is Direction.MAXIMIZE else Comparison.GREATER
         return [StoppingRule(metric, statistics.median(averages), comparison, start_step)]

@@ -12,13 +12,14 @@ import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 
-from suggestion.algorithms import Goal, TrialState, TrialView
+from suggestion.algorithms import TrialState, TrialView
 from suggestion.earlystopping import Comparison, StoppingRule
+from tuner.errors import TunerError
 from tuner.protos import api_pb2
-from tuner.space import Assignment, Parameter, SearchSpace, SpaceError
+from tuner.space import Assignment, Direction, Parameter, SearchSpace, SpaceError
 
 
-class RequestError(ValueError):
+class RequestError(TunerError, ValueError):
     """A request that breaks the API contract (maps to INVALID_ARGUMENT)."""
 
 
@@ -96,16 +97,16 @@ def _distribution(fs: api_pb2.FeasibleSpace) -> str | None:
     if "distribution" not in fs.DESCRIPTOR.fields_by_name:
         return None
     field = fs.DESCRIPTOR.fields_by_name["distribution"]
-    name = field.enum_type.values_by_number[fs.distribution].name  # type: ignore[attr-defined]
+    name = field.enum_type.values_by_number[fs.distribution].name
     return _DISTRIBUTIONS.get(name)
 
 
-def goal(experiment: api_pb2.Experiment) -> Goal:
+def goal(experiment: api_pb2.Experiment) -> Direction:
     kind = experiment.spec.objective.type
     if kind == api_pb2.MINIMIZE:
-        return Goal.MINIMIZE
+        return Direction.MINIMIZE
     if kind == api_pb2.MAXIMIZE:
-        return Goal.MAXIMIZE
+        return Direction.MAXIMIZE
     raise RequestError(
         f"experiment.spec.objective.type: {api_pb2.ObjectiveType.Name(kind)} is not MINIMIZE"
         " or MAXIMIZE"

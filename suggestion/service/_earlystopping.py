@@ -66,7 +66,7 @@ def _read_logs(address: str, metric: str, names: Sequence[str]) -> dict[str, lis
             except grpc.RpcError as e:
                 raise UpstreamError(
                     f"reading the {metric!r} log of trial {name!r} from the DBManager at"
-                    f" {address}: {e.code().name}: {e.details()}"  # type: ignore[attr-defined]
+                    f" {address}: {e.code().name}: {e.details()}"
                 ) from e
             logs[name] = _convert.metric_values(reply, metric)
     return logs

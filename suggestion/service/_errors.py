@@ -11,11 +11,12 @@ import grpc
 
 from suggestion.algorithms import SettingsError, SpaceNotSupportedError, UnknownAlgorithmError
 from suggestion.service._convert import RequestError
+from tuner.errors import TunerError
 
 logger = logging.getLogger(__name__)
 
 
-class UpstreamError(Exception):
+class UpstreamError(TunerError):
     """A service we depend on (the DBManager) failed; worth retrying (UNAVAILABLE)."""
 
 

@@ -21,6 +21,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from suggestion.service._earlystopping import EarlyStoppingServicer
 from suggestion.service._sessions import SuggestionEngine
 from suggestion.service._suggestion import SuggestionServicer
+from tuner.errors import TunerError
 from tuner.protos import api_pb2, api_pb2_grpc
 
 logger = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ STOP_GRACE_SECONDS = 5.0
 _WAKE_SECONDS = 0.25
 
 
-class ServerError(RuntimeError):
+class ServerError(TunerError, RuntimeError):
     """The server could not start (e.g. the address cannot be bound)."""
 
 

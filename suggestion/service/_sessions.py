@@ -16,8 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from suggestion import algorithms
-from suggestion.algorithms import Algorithm, Goal, TrialState, TrialView
-from tuner.space import Assignment, SearchSpace
+from suggestion.algorithms import Algorithm, TrialState, TrialView
+from tuner.space import Assignment, Direction, SearchSpace
 
 ISSUED_LIMIT = 10_000
 """Handed-out points remembered per experiment until they come back as trials."""
@@ -31,7 +31,7 @@ class SuggestionRequest:
     algorithm: str
     settings: tuple[tuple[str, str], ...]
     space: SearchSpace
-    goal: Goal
+    goal: Direction
     trials: Sequence[TrialView]
     count: int
 
@@ -61,7 +61,7 @@ class _Slot:
 
 
 def build(
-    name: str, settings: Sequence[tuple[str, str]], space: SearchSpace, goal: Goal
+    name: str, settings: Sequence[tuple[str, str]], space: SearchSpace, goal: Direction
 ) -> Algorithm:
     """Look up, parse, check and construct; raises the algorithm errors unchanged."""
     cls = algorithms.get(name)

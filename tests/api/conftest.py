@@ -1,23 +1,11 @@
-"""Fixtures of the Python API tests: one real suggestion server on a loopback port for the
-module, and a SQLite URL in the test's temp dir."""
+"""Fixtures of the Python API tests: a SQLite URL in the test's temp dir (the suggestion
+server is the shared ``suggestion_address`` of tests/conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from suggestion.service import create_server
-
-
-@pytest.fixture(scope="module")
-def suggestion_address() -> Iterator[str]:
-    server, port = create_server("127.0.0.1:0")
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.stop(grace=None)
 
 
 @pytest.fixture

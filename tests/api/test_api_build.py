@@ -110,7 +110,8 @@ def test_function_objective_travels_in_the_trial_command() -> None:
 
 def test_errors_name_the_python_arguments() -> None:
     found = messages(
-        parameters={"lr": Double(5, 1), "layers": Int(1.5, 4)},
+        # Int(1.5, ...) is what the check is for: a float where an int belongs.
+        parameters={"lr": Double(5, 1), "layers": Int(1.5, 4)},  # type: ignore[arg-type]
         max_trials=0,
         goal_type="max",
     )
@@ -146,7 +147,8 @@ def test_command_errors_point_at_the_argument() -> None:
 
 
 def test_wrong_value_types_are_refused() -> None:
-    assert messages(parameters={"opt": Categorical(["a", 1])})[0].startswith(
+    wrong: list[Any] = ["a", 1]
+    assert messages(parameters={"opt": Categorical(wrong)})[0].startswith(
         "parameters['opt'].values[1]: 1 is not a string"
     )
     assert messages(parameters={"lr": (0.1, 1.0)})[0].startswith(

@@ -9,17 +9,32 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import HANG_GUARD_SECONDS, tuner_command
 
 import tuner
 from tuner import Categorical, Discrete, Double, Experiment, Int
 from tuner.store import Store, TrialStatus
 
-TIMEOUT = 120  # guards against hangs only
 
+def run_yaml(cwd: Path, db: str, suggestion_address: str) -> subprocess.CompletedProcess[str]:
+    """`tuner run experiment.yaml` in `cwd` against `db`, as a user would."""
+    return subprocess.run(
+        [*tuner_command(), "run", "experiment.yaml", "--db", db, "--no-progress"]
+        + ["--suggestion-address", suggestion_address],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD_SECONDS,
+        check=False,
+    )
+
+def number(value: object) -> float:
+    """A typed parameter value that the test knows to be numeric."""
+    assert isinstance(value, (int, float)), value
+    return float(value)
 
 def picky(params: dict[str, Any]) -> dict[str, float]:
     """Checks the types it gets; one grid point raises, another exits with code 3."""
-    import sys
 
     assert type(params["i"]) is int, params
     assert type(params["lr"]) is float, params
@@ -34,13 +49,6 @@ def picky(params: dict[str, Any]) -> dict[str, float]:
 
 def bowl(params: dict[str, Any]) -> float:
     return (params["x"] - 1) ** 2 + params["y"]
-
-
-def tuner_command() -> list[str]:
-    script = Path(sys.executable).with_name("tuner")
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-c", "import sys; from tuner.cli import main; sys.exit(main())"]
 
 
 def test_a_raising_or_exiting_trial_fails_alone(
@@ -77,7 +85,8 @@ def test_a_raising_or_exiting_trial_fails_alone(
     assert len(succeeded) == 18
     for trial in succeeded:
         p = trial.parameters
-        assert trial.objective == pytest.approx(p["i"] * p["scale"] + p["lr"])
+        expected = number(p["i"]) * number(p["scale"]) + number(p["lr"])
+        assert trial.objective == pytest.approx(expected)
         assert trial.metrics == {"loss": trial.objective}
     unlucky = next(t for t in result.trials if t.exit_code == 1)
     assert "RuntimeError: unlucky point" in Path(unlucky.log_path or "").read_text()
@@ -173,17 +182,9 @@ def test_python_and_yaml_store_the_same_experiment(tmp_path: Path, suggestion_ad
         ],
         image="python:3.11-slim",
     )
-    options = {"progress": False, "suggestion_address": suggestion_address}
+    options: dict[str, Any] = {"progress": False, "suggestion_address": suggestion_address}
     result = experiment.run(db=python_db, working_dir=tmp_path, **options)
-    cli = subprocess.run(
-        [*tuner_command(), "run", "experiment.yaml", "--db", yaml_db, "--no-progress"]
-        + ["--suggestion-address", suggestion_address],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=False,
-    )
+    cli = run_yaml(tmp_path, yaml_db, suggestion_address)
     assert cli.returncode == 0, cli.stderr
 
     with Store.open(python_db) as python_store, Store.open(yaml_db) as yaml_store:
@@ -193,7 +194,7 @@ def test_python_and_yaml_store_the_same_experiment(tmp_path: Path, suggestion_ad
     assert result.succeeded and len(result.trials) == 4
     assert result.best_trial is not None
     assert result.best_trial.metrics["accuracy"] == pytest.approx(
-        1 - result.best_trial.parameters["lr"]
+        1 - number(result.best_trial.parameters["lr"])
     )
 
     # Finished: running it again returns what is stored and starts nothing.
@@ -214,20 +215,12 @@ def test_the_yaml_of_a_function_experiment_runs_with_tuner_run(
     )
     experiment.to_yaml(tmp_path / "experiment.yaml")
     db = f"sqlite:///{tmp_path / 'tuner.db'}"
-    cli = subprocess.run(
-        [*tuner_command(), "run", "experiment.yaml", "--db", db, "--no-progress"]
-        + ["--suggestion-address", suggestion_address],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=False,
-    )
+    cli = run_yaml(tmp_path, db, suggestion_address)
     assert cli.returncode == 0, cli.stderr + cli.stdout
     result = tuner.load("from-python", db=db)
     assert [t.status for t in result.trials] == [TrialStatus.SUCCEEDED] * 3
     for trial in result.trials:
-        x, y = trial.parameters["x"], trial.parameters["y"]
+        x, y = number(trial.parameters["x"]), number(trial.parameters["y"])
         assert trial.objective == pytest.approx((x - 1) ** 2 + y)
 
 
@@ -246,7 +239,7 @@ def test_an_experiment_the_store_cannot_take_is_refused_before_running(
             objective_fn=bowl,
         )
 
-    options = {"progress": False, "suggestion_address": suggestion_address}
+    options: dict[str, Any] = {"progress": False, "suggestion_address": suggestion_address}
     build("random").run(db=db, run_dir=tmp_path / "runs", **options)
     with pytest.raises(tuner.InvalidExperimentError, match="spec.algorithm.algorithmName"):
         build("tpe").run(db=db, run_dir=tmp_path / "runs", **options)
@@ -281,7 +274,7 @@ def test_under_push_intermediate_reports_and_the_returned_value_are_stored(
         db=db, progress=False, run_dir=tmp_path / "runs", suggestion_address=suggestion_address
     )
     (trial,) = result.trials
-    x = trial.parameters["x"]
+    x = number(trial.parameters["x"])
     assert trial.status is TrialStatus.SUCCEEDED
     assert trial.objective == pytest.approx(x + 10)  # the returned value is the latest
     with Store.open(db) as store:

@@ -45,7 +45,7 @@ def raises(params: dict[str, Any]) -> float:
     raise ValueError(f"x={params['x']} is unlucky")
 
 
-PARAMETERS = {
+PARAMETERS: dict[str, Double | Int | Discrete | Categorical] = {
     "x": Double(-1.0, 1.0),
     "n": Int(1, 4),
     "opt": Categorical(["sgd", "--adam"]),

@@ -509,7 +509,7 @@ def test_every_inspection_command_and_flag_has_help() -> None:
         command = top.choices[name]  # type: ignore[index]
         assert command.description, name
         kinds = [a for a in command._actions if a.dest == "kind"]
-        leaves = list(kinds[0].choices.values()) if kinds else [command]  # type: ignore[union-attr]
+        leaves = list(kinds[0].choices.values()) if kinds else [command]
         for leaf in leaves:
             for action in leaf._actions:
                 assert action.help, (leaf.prog, action.dest)

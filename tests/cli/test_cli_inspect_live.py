@@ -12,15 +12,16 @@ from pathlib import Path
 from typing import IO
 
 import pytest
+import support
 
 from tuner.executors import ExitReason, LocalExecutor
 from tuner.spec import Experiment
 from tuner.store import (
-    ExperimentNotFound,
+    ExperimentNotFoundError,
     ExperimentStatus,
     Observation,
     Store,
-    TrialNotFound,
+    TrialNotFoundError,
     TrialStatus,
 )
 
@@ -29,40 +30,13 @@ GUARD_SECONDS = 30  # only guards against hangs; nothing asserts how long anythi
 
 
 def spec() -> dict[str, object]:
-    document = {
-        "apiVersion": "kubeflow.org/v1beta1",
-        "kind": "Experiment",
-        "metadata": {"name": "live", "namespace": "default"},
-        "spec": {
-            "objective": {"type": "minimize", "objectiveMetricName": "loss"},
-            "algorithm": {"algorithmName": "random"},
-            "parameters": [
-                {"name": "x", "parameterType": "double", "feasibleSpace": {"min": "0", "max": "1"}}
-            ],
-            "trialTemplate": {
-                "primaryContainerName": "main",
-                "trialParameters": [{"name": "x", "reference": "x"}],
-                "trialSpec": {
-                    "apiVersion": "batch/v1",
-                    "kind": "Job",
-                    "spec": {
-                        "template": {
-                            "spec": {
-                                "restartPolicy": "Never",
-                                "containers": [
-                                    {
-                                        "name": "main",
-                                        "image": "python",
-                                        "command": ["python", "-c", "pass", "${trialParameters.x}"],
-                                    }
-                                ],
-                            }
-                        }
-                    },
-                },
-            },
-        },
-    }
+    document = support.experiment_document(
+        "live",
+        command=["python", "-c", "pass", "${trialParameters.x}"],
+        parameters=[support.double_parameter("x", 0, 1)],
+        image="python",
+        namespace="default",
+    )
     return Experiment.model_validate(document).to_dict()["spec"]
 
 
@@ -178,9 +152,9 @@ def test_delete_force_kills_the_running_local_trial_and_removes_every_row(
     assert result.stderr == ""  # the trial was stopped within --wait
     outcome = executor.wait(handle, GUARD_SECONDS)
     assert outcome is not None and outcome.reason is ExitReason.KILLED
-    with pytest.raises(ExperimentNotFound):
+    with pytest.raises(ExperimentNotFoundError):
         store.get_experiment("live")
-    with pytest.raises(TrialNotFound):
+    with pytest.raises(TrialNotFoundError):
         store.get_observations("live-1")
     assert store.list_experiments() == []
 
@@ -191,7 +165,7 @@ def test_delete_of_a_finished_experiment_needs_no_force(db: tuple[str, Store]) -
     store.set_experiment_status("live", ExperimentStatus.SUCCEEDED, "ExperimentGoalReached")
     result = tuner("delete", "experiment", "live", "--db", url)
     assert result.returncode == 0, result.stderr
-    with pytest.raises(TrialNotFound):
+    with pytest.raises(TrialNotFoundError):
         store.get_trial("live-1")
     assert store.list_experiments() == []
     assert os.path.exists(url.removeprefix("sqlite:///"))

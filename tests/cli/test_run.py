@@ -9,17 +9,16 @@ import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+import support
 import yaml
+from support import HANG_GUARD_SECONDS, tuner_command, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
-TIMEOUT = 120  # guards against hangs only
 
 # A trial program driven by its `--key=value` arguments: records its argv under --record as
 # <trial>.<pid>.json, reports 0.5 and waits for the file --gate, sleeps --sleep, prints
@@ -41,13 +40,6 @@ if "silent" not in opts:
     print(f"{opts.get('metric', 'loss')}={opts.get('value', '1')}", flush=True)
 sys.exit(int(opts.get("exit", "0")))
 """
-
-
-def tuner_command() -> list[str]:
-    script = Path(sys.executable).with_name("tuner")
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-c", "import sys; from tuner.cli import main; sys.exit(main())"]
 
 
 def parameter(name: str, kind: str, **feasible: Any) -> dict[str, Any]:
@@ -75,54 +67,27 @@ def experiment(
     ``${trialParameters.<p>}`` for every parameter p, and ``${trialParameters.trialName}``
     when ``args`` use it."""
     settings = settings if settings is not None else {"random_state": "3"}
-    job_spec: dict[str, Any] = {
-        "template": {
-            "spec": {
-                "restartPolicy": "Never",
-                "containers": [
-                    {
-                        "name": "main",
-                        "image": "python:3.11",
-                        "command": ["python3", "trial.py", *args],
-                    }
-                ],
-            }
-        }
-    }
-    if deadline is not None:
-        job_spec["activeDeadlineSeconds"] = deadline
-    spec: dict[str, Any] = {
-        "objective": {"type": objective, "objectiveMetricName": metric},
-        "algorithm": {
-            "algorithmName": algorithm,
-            "algorithmSettings": [{"name": k, "value": v} for k, v in settings.items()],
-        },
-        "parallelTrialCount": parallel,
-        "maxTrialCount": max_trials,
-        "parameters": parameters,
-        "trialTemplate": {
-            "primaryContainerName": "main",
-            "trialParameters": [{"name": p["name"], "reference": p["name"]} for p in parameters]
-            + (
-                [{"name": "trialName", "reference": "${trialSpec.Name}"}]
-                if any("${trialParameters.trialName}" in a for a in args)
-                else []
-            ),
-            "trialSpec": {"apiVersion": "batch/v1", "kind": "Job", "spec": job_spec},
-        },
-    }
+    uses_name = any("${trialParameters.trialName}" in a for a in args)
+    doc = support.experiment_document(
+        name,
+        command=["python3", "trial.py", *args],
+        parameters=parameters,
+        trial_parameters={"trialName": "${trialSpec.Name}"} if uses_name else None,
+        goal=objective,
+        metric=metric,
+        algorithm=algorithm,
+        settings=settings,
+        parallel=parallel,
+        max_trials=max_trials,
+        max_failed=max_failed,
+    )
     if goal is not None:
-        spec["objective"]["goal"] = goal
-    if max_failed is not None:
-        spec["maxFailedTrialCount"] = max_failed
+        doc["spec"]["objective"]["goal"] = goal
+    if deadline is not None:
+        doc["spec"]["trialTemplate"]["trialSpec"]["spec"]["activeDeadlineSeconds"] = deadline
     if resume_policy is not None:
-        spec["resumePolicy"] = resume_policy
-    return {
-        "apiVersion": "kubeflow.org/v1beta1",
-        "kind": "Experiment",
-        "metadata": {"name": name},
-        "spec": spec,
-    }
+        doc["spec"]["resumePolicy"] = resume_policy
+    return doc
 
 
 class Workspace:
@@ -149,7 +114,11 @@ class Workspace:
 
     def run(self, path: Path) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            self.command(path), cwd=self.root, capture_output=True, text=True, timeout=TIMEOUT
+            self.command(path),
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            timeout=HANG_GUARD_SECONDS,
         )
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:
@@ -161,7 +130,7 @@ class Workspace:
         except sqlite3.OperationalError:
             return []  # tables not created yet
 
-    def result(self) -> dict[str, Any]:
+    def result(self) -> Any:  # one document, or a list of them for several experiments
         return json.loads(self.output.read_text())
 
     def trials(self) -> list[dict[str, Any]]:
@@ -177,12 +146,7 @@ class Workspace:
 
 
 def wait_for(probe: Callable[[], Any]) -> Any:
-    """Poll ``probe`` until it returns something truthy (the deadline only guards hangs)."""
-    give_up = time.monotonic() + TIMEOUT
-    while not (found := probe()):
-        assert time.monotonic() < give_up, "condition never met"
-        time.sleep(0.01)
-    return found
+    return wait_until(probe, "the condition", interval=0.01)
 
 
 @pytest.fixture
@@ -207,7 +171,7 @@ def test_quickstart_succeeds_with_every_trial_and_a_best_one(tmp_path: Path) -> 
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        timeout=TIMEOUT,
+        timeout=HANG_GUARD_SECONDS,
     )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "tuner.db").exists() and (tmp_path / "runs").is_dir()  # the defaults
@@ -477,7 +441,7 @@ def test_working_dir_is_the_experiment_files_directory(ws: Workspace, tmp_path: 
         cwd=elsewhere,
         capture_output=True,
         text=True,
-        timeout=TIMEOUT,
+        timeout=HANG_GUARD_SECONDS,
         env=os.environ,
     )
     assert done.returncode == 0, done.stderr  # trial.py is found beside the YAML
@@ -497,7 +461,7 @@ def test_metrics_are_stored_while_the_trial_runs(ws: Workspace) -> None:
         assert wait_for(lambda: ws.query(join)) == [("Running", 0.5)]  # before it ended
     finally:
         gate.touch()
-        _, err = proc.communicate(timeout=TIMEOUT)
+        _, err = proc.communicate(timeout=HANG_GUARD_SECONDS)
     assert proc.returncode == 0, err
     assert ws.query("SELECT value FROM observations ORDER BY id")[0] == (0.5,)
 
@@ -513,7 +477,7 @@ def test_sigterm_kills_running_trials_and_leaves_the_experiment_resumable(ws: Wo
     )  # fmt: skip
     wait_for(lambda: len(ws.query("SELECT 1 FROM trials WHERE status = 'Running'")) == 2)
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=TIMEOUT)
+    _, err = proc.communicate(timeout=HANG_GUARD_SECONDS)
     assert proc.returncode == 130, err
     assert {t["status"] for t in ws.trials()} == {"Killed"}
     assert ws.query("SELECT status, lease_owner FROM experiments") == [("Running", None)]
@@ -536,7 +500,7 @@ def test_sklearn_examples_run(tmp_path: Path, algorithm: str) -> None:
     out = tmp_path / "out.json"
     done = subprocess.run(
         [*tuner_command(), "run", "digits.yaml", "--output", str(out), "--poll-interval", "0.05"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT,
+        cwd=tmp_path, capture_output=True, text=True, timeout=HANG_GUARD_SECONDS,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     result = json.loads(out.read_text())

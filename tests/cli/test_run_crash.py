@@ -8,18 +8,17 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import support
 import yaml
+from support import HANG_GUARD_SECONDS, tuner_command, wait_until
 
 MAX_TRIALS = 12
 PARALLEL = 3
-GUARD_SECONDS = 90  # waits only guard against hangs
 
 # Records one file per run (<trial>.<pid>.json), sleeps a little, prints the metric.
 TRIAL = r"""
@@ -32,13 +31,6 @@ print(f"loss={float(opts['x']) ** 2 + int(opts['n'])}", flush=True)
 """
 
 
-def tuner_command() -> list[str]:
-    script = Path(sys.executable).with_name("tuner")
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-c", "import sys; from tuner.cli import main; sys.exit(main())"]
-
-
 def write_experiment(root: Path, records: Path, marker: str) -> Path:
     args = [
         "trial.py",
@@ -48,55 +40,16 @@ def write_experiment(root: Path, records: Path, marker: str) -> Path:
         f"--record={records}",
         f"--marker={marker}",
     ]
-    doc = {
-        "apiVersion": "kubeflow.org/v1beta1",
-        "kind": "Experiment",
-        "metadata": {"name": "crashy"},
-        "spec": {
-            "objective": {"type": "minimize", "objectiveMetricName": "loss"},
-            "algorithm": {
-                "algorithmName": "random",
-                "algorithmSettings": [{"name": "random_state", "value": "11"}],
-            },
-            "parallelTrialCount": PARALLEL,
-            "maxTrialCount": MAX_TRIALS,
-            "maxFailedTrialCount": 1,
-            "parameters": [
-                {
-                    "name": "x",
-                    "parameterType": "double",
-                    "feasibleSpace": {"min": "-3", "max": "3"},
-                },
-                {"name": "n", "parameterType": "int", "feasibleSpace": {"min": "0", "max": "1000"}},
-            ],
-            "trialTemplate": {
-                "primaryContainerName": "main",
-                "trialParameters": [
-                    {"name": "x", "reference": "x"},
-                    {"name": "n", "reference": "n"},
-                    {"name": "trial", "reference": "${trialSpec.Name}"},
-                ],
-                "trialSpec": {
-                    "apiVersion": "batch/v1",
-                    "kind": "Job",
-                    "spec": {
-                        "template": {
-                            "spec": {
-                                "restartPolicy": "Never",
-                                "containers": [
-                                    {
-                                        "name": "main",
-                                        "image": "python:3.11",
-                                        "command": ["python3", *args],
-                                    }
-                                ],
-                            }
-                        }
-                    },
-                },
-            },
-        },
-    }
+    doc = support.experiment_document(
+        "crashy",
+        command=["python3", *args],
+        parameters=[support.double_parameter("x", -3, 3), support.int_parameter("n", 0, 1000)],
+        trial_parameters={"trial": "${trialSpec.Name}"},
+        settings={"random_state": "11"},
+        parallel=PARALLEL,
+        max_trials=MAX_TRIALS,
+        max_failed=1,
+    )
     (root / "trial.py").write_text(TRIAL)
     path = root / "crashy.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -161,19 +114,20 @@ def test_sigkill_at_three_moments_then_resume_loses_and_repeats_nothing(tmp_path
     ]
     for what, condition in moments:
         proc = subprocess.Popen(
-            command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        give_up = time.monotonic() + GUARD_SECONDS
-        while not condition(statuses(db)):
-            assert proc.poll() is None, f"run ended before '{what}': {proc.stderr.read()}"
-            assert time.monotonic() < give_up, f"'{what}' never happened"
-            time.sleep(0.01)
+        # The wait ends before the loop moves on, so the lambda sees this pass's condition.
+        wait_until(
+            lambda: condition(statuses(db)),  # noqa: B023
+            f"'{what}'",
+            interval=0.01,
+            process=proc,
+        )
         proc.send_signal(signal.SIGKILL)
-        proc.wait(GUARD_SECONDS)
-        proc.stderr.close()
+        proc.wait(HANG_GUARD_SECONDS)
 
     final = subprocess.run(
-        command, cwd=tmp_path, capture_output=True, text=True, timeout=GUARD_SECONDS
+        command, cwd=tmp_path, capture_output=True, text=True, timeout=HANG_GUARD_SECONDS
     )
     assert final.returncode == 0, final.stderr
 
@@ -186,7 +140,5 @@ def test_sigkill_at_three_moments_then_resume_loses_and_repeats_nothing(tmp_path
     runs = Counter(f.name.split(".")[0] for f in records.iterdir())
     assert runs == Counter({name: 1 for name, _ in rows})  # every trial ran exactly once
 
-    give_up = time.monotonic() + GUARD_SECONDS
-    while marked_processes(marker):  # supervisors may take a moment to exit after outcome
-        assert time.monotonic() < give_up, f"leftover processes: {marked_processes(marker)}"
-        time.sleep(0.05)
+    # Supervisors may take a moment to exit after the outcome.
+    wait_until(lambda: not marked_processes(marker), "no leftover trial processes")

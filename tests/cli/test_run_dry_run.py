@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 import yaml
+from support import HANG_GUARD_SECONDS
 
 from tuner.spec import load_file, loads
 
 REPO = Path(__file__).resolve().parents[2]
-TIMEOUT = 60  # guards against hangs only
 LABEL_EXPERIMENT, LABEL_TRIAL = "katib.kubeflow.org/experiment", "katib.kubeflow.org/trial"
 
 
@@ -53,7 +53,7 @@ def tuner(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     script = Path(sys.executable).with_name("tuner")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "tuner.cli"]
     return subprocess.run(
-        [*command, *args], cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT
+        [*command, *args], cwd=cwd, capture_output=True, text=True, timeout=HANG_GUARD_SECONDS
     )
 
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+import support
 
-from suggestion.service import create_server
 from tuner.controller import Controller, SuggestionClient
 from tuner.executors import LocalExecutor
 from tuner.spec import Experiment
@@ -46,58 +45,14 @@ class Bench:
         max_failed: int | None = None,
         sleep: float = 0.0,
     ) -> Experiment:
-        spec: dict[str, Any] = {
-            "objective": {"type": "minimize", "objectiveMetricName": "loss"},
-            "algorithm": {
-                "algorithmName": "random",
-                "algorithmSettings": [{"name": "random_state", "value": "5"}],
-            },
-            "parallelTrialCount": parallel,
-            "maxTrialCount": max_trials,
-            "parameters": [
-                {
-                    "name": "x",
-                    "parameterType": "int",
-                    "feasibleSpace": {"min": "0", "max": "100000"},
-                }
-            ],
-            "trialTemplate": {
-                "primaryContainerName": "main",
-                "trialParameters": [{"name": "x", "reference": "x"}],
-                "trialSpec": {
-                    "apiVersion": "batch/v1",
-                    "kind": "Job",
-                    "spec": {
-                        "template": {
-                            "spec": {
-                                "restartPolicy": "Never",
-                                "containers": [
-                                    {
-                                        "name": "main",
-                                        "image": "python:3.11",
-                                        "command": [
-                                            "python3",
-                                            "trial.py",
-                                            "--x=${trialParameters.x}",
-                                            f"--sleep={sleep}",
-                                        ],
-                                    }
-                                ],
-                            }
-                        }
-                    },
-                },
-            },
-        }
-        if max_failed is not None:
-            spec["maxFailedTrialCount"] = max_failed
-        return Experiment.model_validate(
-            {
-                "apiVersion": "kubeflow.org/v1beta1",
-                "kind": "Experiment",
-                "metadata": {"name": name},
-                "spec": spec,
-            }
+        return support.experiment(
+            name,
+            command=["python3", "trial.py", "--x=${trialParameters.x}", f"--sleep={sleep}"],
+            parameters=[support.int_parameter("x", 0, 100000)],
+            settings={"random_state": "5"},
+            parallel=parallel,
+            max_trials=max_trials,
+            max_failed=max_failed,
         )
 
     def controller(self, experiment: Experiment) -> Controller:
@@ -106,13 +61,6 @@ class Bench:
     def close(self) -> None:
         self.client.close()
         self.store.close()
-
-
-@pytest.fixture(scope="module")
-def suggestion_address() -> Iterator[str]:
-    server, port = create_server("127.0.0.1:0")
-    yield f"127.0.0.1:{port}"
-    server.stop(None)
 
 
 @pytest.fixture

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
+import support
 
 from tuner.controller._checks import check_runnable
 from tuner.controller._collection import (
@@ -17,7 +18,7 @@ from tuner.controller._collection import (
     stored_summary,
     trial_command,
 )
-from tuner.controller._errors import InvalidExperiment
+from tuner.controller._errors import ExperimentRefusedError
 from tuner.executors import Executor, get_executor_class
 from tuner.spec import Experiment
 from tuner.store import MetricSummary, Observation
@@ -26,38 +27,13 @@ T0 = datetime(2024, 5, 1, tzinfo=timezone.utc)
 
 
 def experiment(collector: dict[str, Any]) -> Experiment:
-    return Experiment.model_validate(
-        {
-            "apiVersion": "kubeflow.org/v1beta1",
-            "kind": "Experiment",
-            "metadata": {"name": "exp", "namespace": "team"},
-            "spec": {
-                "objective": {"type": "minimize", "objectiveMetricName": "loss"},
-                "algorithm": {"algorithmName": "random"},
-                "metricsCollectorSpec": collector,
-                "parameters": [
-                    {"name": "x", "parameterType": "int", "feasibleSpace": {"min": "0", "max": "9"}}
-                ],
-                "trialTemplate": {
-                    "primaryContainerName": "main",
-                    "trialParameters": [{"name": "x", "reference": "x"}],
-                    "trialSpec": {
-                        "apiVersion": "batch/v1",
-                        "kind": "Job",
-                        "spec": {
-                            "template": {
-                                "spec": {
-                                    "restartPolicy": "Never",
-                                    "containers": [
-                                        {"name": "main", "command": ["t", "${trialParameters.x}"]}
-                                    ],
-                                }
-                            }
-                        },
-                    },
-                },
-            },
-        }
+    return support.experiment(
+        "exp",
+        command=["t", "${trialParameters.x}"],
+        parameters=[support.int_parameter("x", 0, 9)],
+        image=None,
+        namespace="team",
+        metricsCollectorSpec=collector,
     )
 
 
@@ -72,9 +48,12 @@ class RemoteExecutor(Executor):
     shares_host = False
 
 
+# The checks take the class and ask only its capabilities; it is never instantiated.
+REMOTE = cast(type[Executor], RemoteExecutor)
+
 @pytest.mark.parametrize("name", ["File", "Push"])
 def test_file_and_push_need_an_executor_sharing_this_host(name: str) -> None:
-    problem = collection_problem(experiment(kind(name)), RemoteExecutor)
+    problem = collection_problem(experiment(kind(name)), REMOTE)
 
     assert problem is not None
     assert problem.startswith(f"metricsCollectorSpec.collector.kind: '{name}' ")
@@ -85,11 +64,11 @@ def test_file_and_push_need_an_executor_sharing_this_host(name: str) -> None:
 
 @pytest.mark.parametrize("name", ["StdOut", "None"])
 def test_stdout_and_none_work_with_any_executor(name: str) -> None:
-    assert collection_problem(experiment(kind(name)), RemoteExecutor) is None
+    assert collection_problem(experiment(kind(name)), REMOTE) is None
 
 
 def test_a_kind_without_a_collector_is_refused_before_a_run() -> None:
-    with pytest.raises(InvalidExperiment) as caught:
+    with pytest.raises(ExperimentRefusedError) as caught:
         check_runnable(experiment(kind("TensorFlowEvent")), get_executor_class("local"))
     assert str(caught.value).startswith(
         "spec.metricsCollectorSpec.collector.kind: 'TensorFlowEvent' is not supported by tuner"

@@ -11,7 +11,7 @@ import pytest
 
 from tuner.controller import Controller, SuggestionClient
 from tuner.executors import LocalExecutor
-from tuner.store import ExperimentNotFound, Store, TrialStatus
+from tuner.store import ExperimentNotFoundError, Store, TrialStatus
 
 SERVERS = [
     pytest.param("TUNER_TEST_POSTGRES_URL", marks=pytest.mark.postgres, id="postgresql"),
@@ -39,5 +39,5 @@ def test_experiment_runs_to_its_end_on_a_database_server(
             assert result.best_trial is not None
             assert len(store.get_observations(result.best_trial.name)) == 2
         finally:
-            with contextlib.suppress(ExperimentNotFound):
+            with contextlib.suppress(ExperimentNotFoundError):
                 store.delete_experiment(name)

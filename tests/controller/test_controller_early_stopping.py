@@ -4,18 +4,14 @@ that is clearly worse and records it EarlyStopped, while good trials succeed."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+import support
 
 from tuner.store import Store, TrialStatus
-
-TIMEOUT = 60  # guards against hangs only
 
 # Loss curves by name. "bad" would print 600 high losses over 30 s; the others are quick,
 # except "good-late", which runs after "bad" while the rule is in force. Reports go to stdout
@@ -54,58 +50,22 @@ def experiment(name: str, push: bool, early_stopping: dict[str, Any]) -> dict[st
     """A grid over the curves in order, one trial at a time."""
     curves = ["good-a", "good-b", "bad", "good-late"]
     command = ["python3", "curves.py", "${trialParameters.curve}"] + (["--push"] if push else [])
-    return {
-        "apiVersion": "kubeflow.org/v1beta1",
-        "kind": "Experiment",
-        "metadata": {"name": name},
-        "spec": {
-            "objective": {"type": "minimize", "objectiveMetricName": "loss"},
-            "algorithm": {"algorithmName": "grid"},
-            "earlyStopping": early_stopping,
-            "parallelTrialCount": 1,
-            "maxTrialCount": len(curves),
-            "metricsCollectorSpec": {"collector": {"kind": "Push" if push else "StdOut"}},
-            "parameters": [
-                {
-                    "name": "curve",
-                    "parameterType": "categorical",
-                    "feasibleSpace": {"list": curves},
-                }
-            ],
-            "trialTemplate": {
-                "primaryContainerName": "main",
-                "trialParameters": [{"name": "curve", "reference": "curve"}],
-                "trialSpec": {
-                    "apiVersion": "batch/v1",
-                    "kind": "Job",
-                    "spec": {
-                        "template": {
-                            "spec": {
-                                "restartPolicy": "Never",
-                                "containers": [
-                                    {"name": "main", "image": "python:3.11", "command": command}
-                                ],
-                            }
-                        }
-                    },
-                },
-            },
-        },
-    }
+    return support.experiment_document(
+        name,
+        command=command,
+        parameters=[
+            {"name": "curve", "parameterType": "categorical", "feasibleSpace": {"list": curves}}
+        ],
+        algorithm="grid",
+        parallel=1,
+        max_trials=len(curves),
+        earlyStopping=early_stopping,
+        metricsCollectorSpec={"collector": {"kind": "Push" if push else "StdOut"}},
+    )
 
 
 def run(tmp_path: Path, document: dict[str, Any]) -> subprocess.CompletedProcess[str]:
-    (tmp_path / "curves.py").write_text(CURVES)
-    (tmp_path / "exp.yaml").write_text(yaml.safe_dump(document))
-    return subprocess.run(
-        [sys.executable, "-m", "tuner.cli", "run", "exp.yaml", "--db", "sqlite:///tuner.db"]
-        + ["--poll-interval", "0.05", "--no-progress"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        env={k: v for k, v in os.environ.items() if not k.startswith(("KATIB_", "TUNER_"))},
-    )
+    return support.tuner_run(tmp_path, document, {"curves.py": CURVES})
 
 
 @pytest.mark.parametrize("push", [False, True], ids=["stdout", "push"])

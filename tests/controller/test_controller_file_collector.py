@@ -4,17 +4,13 @@ names the trial kept as written."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
+import support
 
 from tuner.store import Store, TrialStatus
-
-TIMEOUT = 60  # guards against hangs only
 
 # Writes 4 reports of loss (x - step) to the file given as argv[2], one line at a time with
 # a pause, in the format argv[3]; prints a decoy on stdout that File must not read; records
@@ -41,57 +37,27 @@ def experiment(name: str, path: str | None, file_format: str, args: list[str]) -
     file_system_path: dict[str, str] = {"kind": "File", "format": file_format}
     if path is not None:
         file_system_path["path"] = path
-    container = {
-        "name": "main",
-        "image": "python:3.11",
-        "command": ["python3", "writer.py", "${trialParameters.x}", *args, file_format],
-    }
-    trial_parameters = [{"name": "x", "reference": "x"}]
+    trial_parameters = {}
     if any("trialParameters.trialName" in a for a in args):
-        trial_parameters.append({"name": "trialName", "reference": "${trialSpec.Name}"})
-    return {
-        "apiVersion": "kubeflow.org/v1beta1",
-        "kind": "Experiment",
-        "metadata": {"name": name},
-        "spec": {
-            "objective": {"type": "maximize", "objectiveMetricName": "loss"},
-            "algorithm": {"algorithmName": "grid"},
-            "parallelTrialCount": 1,
-            "maxTrialCount": 2,
-            "metricsCollectorSpec": {
-                "collector": {"kind": "File"},
-                "source": {"fileSystemPath": file_system_path},
-            },
-            "parameters": [
-                {"name": "x", "parameterType": "discrete", "feasibleSpace": {"list": ["10", "20"]}}
-            ],
-            "trialTemplate": {
-                "primaryContainerName": "main",
-                "trialParameters": trial_parameters,
-                "trialSpec": {
-                    "apiVersion": "batch/v1",
-                    "kind": "Job",
-                    "spec": {
-                        "template": {"spec": {"restartPolicy": "Never", "containers": [container]}}
-                    },
-                },
-            },
+        trial_parameters["trialName"] = "${trialSpec.Name}"
+    return support.experiment_document(
+        name,
+        command=["python3", "writer.py", "${trialParameters.x}", *args, file_format],
+        parameters=[support.discrete_parameter("x", [10, 20])],
+        trial_parameters=trial_parameters,
+        goal="maximize",
+        algorithm="grid",
+        parallel=1,
+        max_trials=2,
+        metricsCollectorSpec={
+            "collector": {"kind": "File"},
+            "source": {"fileSystemPath": file_system_path},
         },
-    }
+    )
 
 
 def run(tmp_path: Path, document: dict[str, Any]) -> subprocess.CompletedProcess[str]:
-    (tmp_path / "writer.py").write_text(WRITER)
-    (tmp_path / "exp.yaml").write_text(yaml.safe_dump(document))
-    return subprocess.run(
-        [sys.executable, "-m", "tuner.cli", "run", "exp.yaml", "--db", "sqlite:///tuner.db"]
-        + ["--poll-interval", "0.05", "--no-progress"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        env={k: v for k, v in os.environ.items() if not k.startswith(("KATIB_", "TUNER_"))},
-    )
+    return support.tuner_run(tmp_path, document, {"writer.py": WRITER})
 
 
 def stored(tmp_path: Path, name: str) -> dict[float, tuple[Any, list[tuple[int | None, float]]]]:

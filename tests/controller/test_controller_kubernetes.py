@@ -15,15 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import support
 
 kmock = pytest.importorskip("kmock", reason="kmock needs Python 3.11+")
 
-from tuner.controller import Controller, InvalidExperiment, Snapshot  # noqa: E402
+from tuner.controller import Controller, ExperimentRefusedError, Snapshot  # noqa: E402
 from tuner.controller import SuggestionClient as Client  # noqa: E402
 from tuner.executors._kubernetes import KubernetesExecutor  # noqa: E402
 from tuner.executors._kubernetes_api import RetryPolicy  # noqa: E402
-from tuner.spec import Experiment, loads  # noqa: E402
-from tuner.store import ExperimentNotFound, ExperimentStatus, Store, TrialStatus  # noqa: E402
+from tuner.spec import Experiment  # noqa: E402
+from tuner.store import ExperimentNotFoundError, ExperimentStatus, Store, TrialStatus  # noqa: E402
 
 pytestmark = pytest.mark.asyncio
 
@@ -33,35 +34,10 @@ WAIT = 20.0
 
 def experiment(*, retain: bool = False, kind: str = "Job", api: str = "batch/v1") -> Experiment:
     """Three trials, two at a time; each trial's Job runs ``train.py --lr=<lr>``."""
-    return loads(f"""
-apiVersion: kubeflow.org/v1beta1
-kind: Experiment
-metadata: {{name: exp, namespace: {NS}}}
-spec:
-  objective: {{type: minimize, objectiveMetricName: loss}}
-  algorithm:
-    algorithmName: random
-    algorithmSettings: [{{name: random_state, value: "3"}}]
-  parallelTrialCount: 2
-  maxTrialCount: 3
-  parameters:
-    - {{name: lr, parameterType: double, feasibleSpace: {{min: "0.01", max: "0.1"}}}}
-  trialTemplate:
-    primaryContainerName: main
-    retain: {str(retain).lower()}
-    trialParameters: [{{name: lr, reference: lr}}]
-    trialSpec:
-      apiVersion: {api}
-      kind: {kind}
-      spec:
-        template:
-          spec:
-            restartPolicy: Never
-            containers:
-              - name: main
-                image: "trainer:1"
-                command: [python3, train.py, "--lr=${{trialParameters.lr}}"]
-""")[0]
+    document = support.lr_experiment_document(
+        NS, trial_kind=(api, kind), template={"retain": retain}
+    )
+    return Experiment.model_validate(document)
 
 
 class Bench:
@@ -232,8 +208,8 @@ async def test_template_the_executor_cannot_run_is_refused_before_anything_is_wr
     bench, cluster
 ):
     controller = bench.controller(experiment(kind="PyTorchJob", api="kubeflow.org/v1"))
-    with pytest.raises(InvalidExperiment, match=r"trialSpec: 'PyTorchJob' .* batch/v1 Job"):
+    with pytest.raises(ExperimentRefusedError, match=r"trialSpec: 'PyTorchJob' .* batch/v1 Job"):
         await asyncio.to_thread(controller.prepare)
-    with pytest.raises(ExperimentNotFound):
+    with pytest.raises(ExperimentNotFoundError):
         bench.store.get_experiment("exp")
     assert not cluster.calls()

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+import support
 import yaml
 
 kmock = pytest.importorskip("kmock", reason="kmock needs Python 3.11+")
@@ -31,34 +32,9 @@ WAIT = 30.0
 
 
 def experiment_yaml(kind: str = "Job", api: str = "batch/v1") -> str:
-    return f"""
-apiVersion: kubeflow.org/v1beta1
-kind: Experiment
-metadata: {{name: exp, namespace: {NS}}}
-spec:
-  objective: {{type: minimize, objectiveMetricName: loss}}
-  algorithm:
-    algorithmName: random
-    algorithmSettings: [{{name: random_state, value: "3"}}]
-  parallelTrialCount: 2
-  maxTrialCount: 3
-  parameters:
-    - {{name: lr, parameterType: double, feasibleSpace: {{min: "0.01", max: "0.1"}}}}
-  trialTemplate:
-    primaryContainerName: main
-    trialParameters: [{{name: lr, reference: lr}}]
-    trialSpec:
-      apiVersion: {api}
-      kind: {kind}
-      spec:
-        template:
-          spec:
-            restartPolicy: Never
-            containers:
-              - name: main
-                image: "trainer:1"
-                command: [python3, train.py, "--lr=${{trialParameters.lr}}"]
-"""
+    """Three trials, two at a time; each trial runs ``train.py --lr=<lr>``."""
+    document = support.lr_experiment_document(NS, trial_kind=(api, kind))
+    return yaml.safe_dump(document, sort_keys=False)
 
 
 class Bench:

@@ -7,16 +7,15 @@ import os
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import support
 import yaml
+from support import HANG_GUARD_SECONDS, wait_until
 
 from tuner.store import Store, TrialRecord, TrialStatus
-
-TIMEOUT = 60  # guards against hangs only
 
 # Reports loss = x + 1/(step+1) for steps 0..3 unless x is 0; prints a decoy on stdout that
 # a Push experiment must not read; records the env it got in <trial name>.env.
@@ -35,63 +34,29 @@ if x:
 def experiment(name: str, collector: str, xs: list[int]) -> dict[str, Any]:
     """Grid over int x in ``xs`` (one trial each, one after the other), running PUSHER; the
     template reads KATIB_TRIAL_NAME from the trial's label, as Katib's SDK writes it."""
-    container = {
-        "name": "main",
-        "image": "python:3.11",
-        "command": ["python3", "pusher.py", "${trialParameters.x}"],
-        "env": [
-            {
-                "name": "KATIB_TRIAL_NAME",
-                "valueFrom": {
-                    "fieldRef": {"fieldPath": "metadata.labels['katib.kubeflow.org/trial']"}
-                },
-            }
-        ],
-    }
-    return {
-        "apiVersion": "kubeflow.org/v1beta1",
-        "kind": "Experiment",
-        "metadata": {"name": name},
-        "spec": {
-            "objective": {"type": "minimize", "objectiveMetricName": "loss"},
-            "algorithm": {"algorithmName": "grid"},
-            "parallelTrialCount": 1,
-            "maxTrialCount": len(xs),
-            "metricsCollectorSpec": {"collector": {"kind": collector}},
-            "parameters": [
+    return support.experiment_document(
+        name,
+        command=["python3", "pusher.py", "${trialParameters.x}"],
+        parameters=[support.discrete_parameter("x", xs)],
+        container={
+            "env": [
                 {
-                    "name": "x",
-                    "parameterType": "discrete",
-                    "feasibleSpace": {"list": [str(x) for x in xs]},
-                }
-            ],
-            "trialTemplate": {
-                "primaryContainerName": "main",
-                "trialParameters": [{"name": "x", "reference": "x"}],
-                "trialSpec": {
-                    "apiVersion": "batch/v1",
-                    "kind": "Job",
-                    "spec": {
-                        "template": {"spec": {"restartPolicy": "Never", "containers": [container]}}
+                    "name": "KATIB_TRIAL_NAME",
+                    "valueFrom": {
+                        "fieldRef": {"fieldPath": "metadata.labels['katib.kubeflow.org/trial']"}
                     },
-                },
-            },
+                }
+            ]
         },
-    }
+        algorithm="grid",
+        parallel=1,
+        max_trials=len(xs),
+        metricsCollectorSpec={"collector": {"kind": collector}},
+    )
 
 
 def run(tmp_path: Path, document: dict[str, Any]) -> subprocess.CompletedProcess[str]:
-    (tmp_path / "pusher.py").write_text(PUSHER)
-    (tmp_path / "exp.yaml").write_text(yaml.safe_dump(document))
-    return subprocess.run(
-        [sys.executable, "-m", "tuner.cli", "run", "exp.yaml", "--db", "sqlite:///tuner.db"]
-        + ["--poll-interval", "0.05", "--no-progress"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        env={k: v for k, v in os.environ.items() if not k.startswith(("KATIB_", "TUNER_"))},
-    )
+    return support.tuner_run(tmp_path, document, {"pusher.py": PUSHER})
 
 
 def trials(tmp_path: Path, name: str) -> dict[int, TrialRecord]:
@@ -159,11 +124,7 @@ def query(tmp_path: Path, sql: str) -> list[tuple[Any, ...]]:
 
 
 def until(condition: Callable[[], bool], controller: subprocess.Popen[Any]) -> None:
-    give_up = time.monotonic() + TIMEOUT
-    while not condition():
-        assert controller.poll() is None, f"tuner run exited with {controller.returncode}"
-        assert time.monotonic() < give_up, "timed out"
-        time.sleep(0.05)
+    wait_until(condition, "the pushed metrics", process=controller)
 
 
 # Pushes steps 0 and 1, waits for the file "gate", then pushes steps 2 and 3.
@@ -209,7 +170,7 @@ def test_after_a_controller_crash_pushed_metrics_are_kept_and_reporting_goes_on(
             second,
         )
         (tmp_path / "gate").touch()
-        _, stderr = second.communicate(timeout=TIMEOUT)
+        _, stderr = second.communicate(timeout=HANG_GUARD_SECONDS)
     finally:
         second.kill()
 

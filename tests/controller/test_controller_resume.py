@@ -9,8 +9,7 @@ import sys
 
 import pytest
 
-from tuner.controller import Controller, ControllerError
-from tuner.controller._lease import own_owner
+from tuner.controller import Controller, ControllerError, own_owner
 from tuner.executors import LocalExecutor
 from tuner.executors import _supervisor as sv
 from tuner.spec import render_trial

@@ -20,6 +20,7 @@ from tuner.controller._decide import (
     trial_name,
     trials_to_add,
 )
+from tuner.space import Direction
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
@@ -36,17 +37,17 @@ def finished(counts: TrialCounts, lim: Limits | None = None, *, goal=False, exha
 
 class TestGoal:
     def test_minimize_reaches_at_or_below_goal(self) -> None:
-        assert goal_reached("minimize", 0.1, 0.1)
-        assert goal_reached("minimize", 0.1, 0.05)
-        assert not goal_reached("minimize", 0.1, 0.11)
+        assert goal_reached(Direction.MINIMIZE, 0.1, 0.1)
+        assert goal_reached(Direction.MINIMIZE, 0.1, 0.05)
+        assert not goal_reached(Direction.MINIMIZE, 0.1, 0.11)
 
     def test_maximize_reaches_at_or_above_goal(self) -> None:
-        assert goal_reached("maximize", 0.9, 0.9)
-        assert not goal_reached("maximize", 0.9, 0.89)
+        assert goal_reached(Direction.MAXIMIZE, 0.9, 0.9)
+        assert not goal_reached(Direction.MAXIMIZE, 0.9, 0.89)
 
     def test_no_goal_or_no_value_never_reaches(self) -> None:
-        assert not goal_reached("minimize", None, -1e9)
-        assert not goal_reached("maximize", 1.0, None)
+        assert not goal_reached(Direction.MINIMIZE, None, -1e9)
+        assert not goal_reached(Direction.MAXIMIZE, 1.0, None)
 
 
 class TestCompletionOrder:

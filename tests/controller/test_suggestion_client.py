@@ -7,11 +7,13 @@ import socket
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from typing import Any
 
 import pytest
+import support
 
 from suggestion.service import create_server
-from tuner.controller import InvalidSettings, RetryPolicy, SuggestionClient, SuggestionError
+from tuner.controller import InvalidSettingsError, RetryPolicy, SuggestionClient, SuggestionError
 from tuner.controller._wire import experiment_proto, trial_proto
 from tuner.spec import Experiment
 from tuner.store import MetricSummary, TrialRecord, TrialStatus
@@ -26,58 +28,20 @@ def make_experiment(
         {"name": "a", "parameterType": "int", "feasibleSpace": {"min": "1", "max": "3"}},
         {"name": "b", "parameterType": "categorical", "feasibleSpace": {"list": ["x", "y"]}},
     ]
-    return Experiment.model_validate(
-        {
-            "apiVersion": "kubeflow.org/v1beta1",
-            "kind": "Experiment",
-            "metadata": {"name": "client-test"},
-            "spec": {
-                "objective": {
-                    "type": "minimize",
-                    "objectiveMetricName": "loss",
-                    "additionalMetricNames": ["acc"],
-                    "metricStrategies": [{"name": "acc", "value": "latest"}],
-                },
-                "algorithm": {
-                    "algorithmName": algorithm,
-                    "algorithmSettings": [
-                        {"name": k, "value": v} for k, v in (settings or {}).items()
-                    ],
-                },
-                "maxTrialCount": 10,
-                "parameters": parameters,
-                "trialTemplate": {
-                    "primaryContainerName": "main",
-                    "trialParameters": [
-                        {"name": p["name"], "reference": p["name"]} for p in parameters
-                    ],
-                    "trialSpec": {
-                        "apiVersion": "batch/v1",
-                        "kind": "Job",
-                        "spec": {
-                            "template": {
-                                "spec": {
-                                    "restartPolicy": "Never",
-                                    "containers": [
-                                        {
-                                            "name": "main",
-                                            "image": "x",
-                                            "command": [
-                                                "run",
-                                                *(
-                                                    f"${{trialParameters.{p['name']}}}"
-                                                    for p in parameters
-                                                ),
-                                            ],
-                                        }
-                                    ],
-                                }
-                            }
-                        },
-                    },
-                },
-            },
-        }
+    return support.experiment(
+        "client-test",
+        command=["run", *(f"${{trialParameters.{p['name']}}}" for p in parameters)],
+        parameters=parameters,
+        algorithm=algorithm,
+        settings=settings,
+        max_trials=10,
+        image="x",
+        objective={
+            "type": "minimize",
+            "objectiveMetricName": "loss",
+            "additionalMetricNames": ["acc"],
+            "metricStrategies": [{"name": "acc", "value": "latest"}],
+        },
     )
 
 
@@ -125,13 +89,13 @@ def test_valid_settings_pass(address: str) -> None:
 
 
 def test_invalid_setting_is_refused_with_the_servers_message_naming_it(address: str) -> None:
-    with SuggestionClient(address) as client, pytest.raises(InvalidSettings) as err:
+    with SuggestionClient(address) as client, pytest.raises(InvalidSettingsError) as err:
         client.validate(experiment_proto(make_experiment(settings={"random_state": "x"})))
     assert "random_state" in str(err.value)
 
 
 def test_unknown_algorithm_is_invalid_input(address: str) -> None:
-    with SuggestionClient(address) as client, pytest.raises(InvalidSettings) as err:
+    with SuggestionClient(address) as client, pytest.raises(InvalidSettingsError) as err:
         client.validate(experiment_proto(make_experiment(algorithm="simulated-annealing")))
     assert "simulated-annealing" in str(err.value)
 
@@ -184,7 +148,7 @@ def test_unavailable_is_retried_with_backoff_until_the_budget_is_spent() -> None
 
 def test_a_server_that_comes_up_during_the_retries_answers() -> None:
     port = free_port()
-    servers = []
+    servers: list[Any] = []
 
     def start_server_then_sleep(seconds: float) -> None:
         if not servers:

@@ -6,11 +6,12 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import support
 
 from tuner.executors import LocalExecutor, Outcome, TrialHandle
 
@@ -99,13 +100,7 @@ time.sleep(600)
                 raise AssertionError(f"no match for {pattern!r}; {outcome}; log: {text!r}")
             time.sleep(0.01)
 
-    @staticmethod
-    def wait_until(condition: Callable[[], object], what: str) -> None:
-        give_up = time.monotonic() + WAIT_SECONDS
-        while not condition():
-            if time.monotonic() > give_up:
-                raise AssertionError(f"gave up waiting for {what}")
-            time.sleep(0.01)
+    wait_until = staticmethod(support.wait_until)
 
     @staticmethod
     def live_group_members(pgid: int) -> list[int]:

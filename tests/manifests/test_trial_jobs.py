@@ -43,7 +43,9 @@ def assignments(experiment: Experiment) -> dict[str, dict[str, Any]]:
 def _corner(p: Parameter, end: int) -> Any:
     if p.type in (ParameterType.CATEGORICAL, ParameterType.DISCRETE):
         return p.values[end]
-    return p.nearest(p.min if end == 0 else p.max)
+    bound = p.min if end == 0 else p.max
+    assert bound is not None
+    return p.nearest(bound)
 
 
 def test_there_are_examples_to_check():

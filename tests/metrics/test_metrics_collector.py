@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -101,7 +102,7 @@ def test_collector_parses_a_running_trials_output_as_it_is_written(tmp_path: Pat
     handle = executor.launch("live", ["python3", "-c", code, str(gate)], {}, None, None)
     collector = _collector(executor.log_path(handle))
     try:
-        seen = []
+        seen: list[Any] = []
         while not seen:  # the first report arrives while the trial still waits at the gate
             assert executor.poll(handle) is None
             seen = collector.collect()

@@ -56,6 +56,6 @@ def test_failing_experiment_fails_the_tune_step_with_its_reason(
         experiment = store.get_experiment(EXPERIMENT)
     assert experiment.status is ExperimentStatus.FAILED
     assert experiment.reason and experiment.message
-    assert f"TuningFailed: experiment {EXPERIMENT!r} Failed: {experiment.reason}" in output
+    assert f"TuningFailedError: experiment {EXPERIMENT!r} Failed: {experiment.reason}" in output
     assert experiment.message in output
     assert not list(root.glob("*/train")), "train ran after a failed tune step"

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from kfp import compiler
 
-from tuner.pipeline import TuningFailed, run_tuning, tune_container_component
+from tuner.pipeline import TuningFailedError, run_tuning, tune_container_component
 from tuner.pipeline.step import EXIT_FAILED, EXIT_INVALID
 from tuner.spec import loads
 from tuner.store import Store
@@ -100,7 +100,7 @@ def test_invalid_experiment_is_refused_with_every_issue_before_running() -> None
     experiment = yaml.safe_load(quick_experiment())
     experiment["spec"]["maxTrialCount"] = 0
     experiment["spec"]["parameters"][1]["feasibleSpace"]["min"] = "9"
-    with pytest.raises(TuningFailed) as caught:
+    with pytest.raises(TuningFailedError) as caught:
         run_tuning(yaml.safe_dump(experiment))
     assert caught.value.exit_code == EXIT_INVALID
     assert "spec.maxTrialCount" in str(caught.value)
@@ -108,7 +108,7 @@ def test_invalid_experiment_is_refused_with_every_issue_before_running() -> None
 
 
 def test_text_with_two_experiments_is_refused() -> None:
-    with pytest.raises(TuningFailed, match="2 Experiments") as caught:
+    with pytest.raises(TuningFailedError, match="2 Experiments") as caught:
         run_tuning(quick_experiment() + "---\n" + quick_experiment())
     assert caught.value.exit_code == EXIT_INVALID
 
@@ -116,7 +116,7 @@ def test_text_with_two_experiments_is_refused() -> None:
 def test_timeout_stops_tuner_run_and_its_trials(tmp_path: Path) -> None:
     db_url = f"sqlite:///{tmp_path / 'tuner.db'}"
     sleeping = quick_experiment("import time; time.sleep(600)")
-    with pytest.raises(TuningFailed, match="did not finish within timeout_seconds=2"):
+    with pytest.raises(TuningFailedError, match="did not finish within timeout_seconds=2"):
         run_tuning(sleeping, db_url=db_url, timeout_seconds=2)
     with Store.open(db_url) as store:
         started = any(e.name == "quickstart" for e in store.list_experiments())
@@ -130,7 +130,7 @@ def test_refusal_by_tuner_run_is_quoted_in_the_error() -> None:
     experiment["spec"]["algorithm"]["algorithmSettings"] = [
         {"name": "random_state", "value": "abc"}
     ]
-    with pytest.raises(TuningFailed) as caught:
+    with pytest.raises(TuningFailedError) as caught:
         run_tuning(yaml.safe_dump(experiment))
     assert caught.value.exit_code == EXIT_INVALID
     assert "algorithm setting 'random_state': 'abc'" in str(caught.value)

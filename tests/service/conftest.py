@@ -6,26 +6,23 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
+import support
 import yaml
 from sqlalchemy import create_engine, text
+from support import HANG_GUARD_SECONDS, tuner_command
 
-from suggestion.service import create_server
 from tuner.cli import main
 from tuner.store import Store
 from tuner.store._engine import resolve_url
-
-GUARD_SECONDS = 60.0  # waits only guard against hangs; no assertion depends on timing
 
 # Appends its trial name to --record (one line per launch), sleeps, prints the objective.
 TRIAL = r"""
@@ -37,18 +34,6 @@ os.close(fd)
 time.sleep(float(opts["sleep"]))
 print(f"loss={opts['x']}", flush=True)
 """
-
-
-def wait_until(condition: Callable[[], Any], what: str, guard: float = GUARD_SECONDS) -> Any:
-    """Poll ``condition`` until it returns something truthy; fail after ``guard`` seconds."""
-    give_up = time.monotonic() + guard
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > give_up:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def http_get(url: str) -> tuple[int, str]:
@@ -86,17 +71,17 @@ class ControllerProcess:
     def terminate(self) -> tuple[int, str]:
         """SIGTERM; the exit code and the rest of stdout."""
         self.proc.send_signal(signal.SIGTERM)
-        out, _ = self.proc.communicate(timeout=GUARD_SECONDS)
+        out, _ = self.proc.communicate(timeout=HANG_GUARD_SECONDS)
         return self.proc.returncode, out
 
     def kill(self) -> None:
         self.proc.kill()
-        self.proc.communicate(timeout=GUARD_SECONDS)
+        self.proc.communicate(timeout=HANG_GUARD_SECONDS)
 
     def close(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
-            self.proc.communicate(timeout=GUARD_SECONDS)
+            self.proc.communicate(timeout=HANG_GUARD_SECONDS)
         self._log_file.close()
 
 
@@ -125,46 +110,16 @@ class Bench:
             f"--record={self.records}",
             f"--sleep={sleep}",
         ]
-        return {
-            "apiVersion": "kubeflow.org/v1beta1",
-            "kind": "Experiment",
-            "metadata": {"name": name},
-            "spec": {
-                "objective": {"type": "minimize", "objectiveMetricName": "loss"},
-                "algorithm": {"algorithmName": "random"},
-                "parallelTrialCount": parallel,
-                "maxTrialCount": max_trials,
-                "parameters": [
-                    {
-                        "name": "x",
-                        "parameterType": "int",
-                        "feasibleSpace": {"min": "0", "max": "1000000"},
-                    }
-                ],
-                "trialTemplate": {
-                    "primaryContainerName": "main",
-                    "trialParameters": [
-                        {"name": "x", "reference": "x"},
-                        {"name": "trial", "reference": "${trialSpec.Name}"},
-                    ],
-                    "trialSpec": {
-                        "apiVersion": "batch/v1",
-                        "kind": "Job",
-                        "spec": {
-                            "template": {
-                                "spec": {
-                                    "restartPolicy": "Never",
-                                    "containers": [
-                                        {"name": "main", "image": "python", "command": command}
-                                    ],
-                                }
-                            }
-                        },
-                    },
-                },
-                **spec,
-            },
-        }
+        return support.experiment_document(
+            name,
+            command=command,
+            parameters=[support.int_parameter("x", 0, 1000000)],
+            trial_parameters={"trial": "${trialSpec.Name}"},
+            image="python",
+            parallel=parallel,
+            max_trials=max_trials,
+            **spec,
+        )
 
     def write(self, filename: str, *documents: dict[str, Any]) -> str:
         path = self.root / filename
@@ -207,20 +162,6 @@ class Bench:
     def close(self) -> None:
         for controller in self._controllers:
             controller.close()
-
-
-def tuner_command() -> list[str]:
-    script = Path(sys.executable).with_name("tuner")
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-c", "import sys; from tuner.cli import main; sys.exit(main())"]
-
-
-@pytest.fixture(scope="module")
-def suggestion_address() -> Iterator[str]:
-    server, port = create_server("127.0.0.1:0")
-    yield f"127.0.0.1:{port}"
-    server.stop(None)
 
 
 @pytest.fixture

@@ -8,10 +8,9 @@ import sqlite3
 from collections import Counter
 
 from prometheus_client.parser import text_string_to_metric_families
+from support import wait_until
 
 from tuner.store import ExperimentStatus, TrialStatus
-
-from .conftest import wait_until
 
 
 def samples(body: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -88,7 +87,7 @@ def test_sigterm_releases_leases_and_leaves_trials_for_the_next_controller(bench
     assert bench.submit(bench.write("a.yaml", experiment)) == 0
     first = bench.start_controller()
 
-    def running() -> list:
+    def running() -> bool:
         with bench.store() as store:
             return len(store.list_trials("alpha", [TrialStatus.RUNNING])) == 2
 

@@ -16,10 +16,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support import wait_until
 
 from tuner.store import ExperimentStatus, TrialStatus
 
-from .conftest import Bench, ControllerProcess, wait_until
+from .conftest import Bench, ControllerProcess
 
 MAX_TRIALS = {"alpha": 5, "beta": 4, "gamma": 4}
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from tuner.controller import REASON_MAX_TRIALS_REACHED
-from tuner.store import ExperimentStatus
+from tuner.store import ExperimentRecord, ExperimentStatus
 
 
-def stored(bench) -> dict[str, object]:  # noqa: ANN001 - the conftest Bench
+def stored(bench) -> dict[str, ExperimentRecord]:  # noqa: ANN001 - the conftest Bench
     with bench.store() as store:
         return {e.name: e for e in store.list_experiments()}
 

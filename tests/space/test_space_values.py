@@ -101,21 +101,21 @@ def test_parse_refuses_non_strings() -> None:
 def test_int_format_never_has_a_decimal_point() -> None:
     assert integer().format(3) == "3"
     assert integer().format(3.0) == "3"
-    assert integer().format(np.int64(-4)) == "-4"  # type: ignore[arg-type]
+    assert integer().format(np.int64(-4)) == "-4"
     for bad in (2.5, True, "3", math.nan):
         with pytest.raises(SpaceError, match="is not an integer"):
-            integer().format(bad)  # type: ignore[arg-type]
+            integer().format(bad)
 
 
 def test_double_format_is_repr_of_the_float() -> None:
     assert double().format(3) == "3.0"
     assert double().format(0.1) == "0.1"
     assert double().format(1e-300) == "1e-300"
-    assert double().format(np.float32(0.5)) == "0.5"  # type: ignore[arg-type]
+    assert double().format(np.float32(0.5)) == "0.5"
     assert double().format(np.float64(0.1)) == "0.1"
     for bad in (math.inf, math.nan, "0.1", False):
         with pytest.raises(SpaceError, match="is not a finite number"):
-            double().format(bad)  # type: ignore[arg-type]
+            double().format(bad)
 
 
 def test_discrete_format_uses_the_matching_entry() -> None:

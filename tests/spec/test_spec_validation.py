@@ -8,13 +8,13 @@ import math
 
 import pytest
 
+from tuner.space import Direction
 from tuner.spec import (
     AlgorithmSpec,
     Experiment,
     ExperimentSpec,
     FeasibleSpace,
     ObjectiveSpec,
-    ObjectiveType,
     ObjectMeta,
     ParameterSpec,
     ParameterType,
@@ -77,7 +77,7 @@ def test_free_form_content_and_server_fields_are_accepted(kit) -> None:
     pod["volumes"] = [{"name": "scratch", "emptyDir": {}}]
     experiment = kit.load(doc)
     assert experiment.metadata.labels == {"app.kubernetes.io/name": "x"}
-    template_pod = experiment.spec.trial_template.trial_spec["spec"]["template"]["spec"]  # type: ignore[index]
+    template_pod = experiment.spec.trial_template.trial_spec["spec"]["template"]["spec"]
     assert template_pod["volumes"] == [{"name": "scratch", "emptyDir": {}}]
 
 
@@ -170,7 +170,7 @@ def _python_experiment(
     return Experiment(
         metadata=ObjectMeta(name="py"),
         spec=ExperimentSpec(
-            objective=ObjectiveSpec(type=ObjectiveType.MINIMIZE, objective_metric_name="loss"),
+            objective=ObjectiveSpec(type=Direction.MINIMIZE, objective_metric_name="loss"),
             algorithm=AlgorithmSpec(algorithm_name="random"),
             parameters=[
                 ParameterSpec(
@@ -206,7 +206,7 @@ def test_python_construction_with_snake_case_names_matches_yaml() -> None:
 def test_python_construction_raises_spec_error_with_paths() -> None:
     with pytest.raises(SpecError) as caught:
         ObjectiveSpec(
-            type=ObjectiveType.MINIMIZE,
+            type=Direction.MINIMIZE,
             objective_metric_name="",
             additional_metric_names=["a", "a"],
         )

@@ -9,17 +9,17 @@ import pytest
 from sqlalchemy import func, select
 
 from tuner.store import (
-    ExperimentExists,
-    ExperimentNotFound,
+    ExperimentExistsError,
+    ExperimentNotFoundError,
     ExperimentStatus,
     Observation,
     Store,
-    TrialNotFound,
+    TrialNotFoundError,
 )
 from tuner.store._models import ObservationRow, TrialRow
 
 if TYPE_CHECKING:
-    from conftest import Build
+    from store.conftest import Build
 
 
 def test_created_experiment_reads_back_with_spec_and_utc_timestamps(
@@ -39,7 +39,7 @@ def test_created_experiment_reads_back_with_spec_and_utc_timestamps(
 
 def test_duplicate_experiment_name_is_refused(store: Store, build: Build) -> None:
     build.experiment(store, "mnist")
-    with pytest.raises(ExperimentExists, match="'mnist'"):
+    with pytest.raises(ExperimentExistsError, match="'mnist'"):
         build.experiment(store, "mnist")
 
 
@@ -51,7 +51,7 @@ def test_experiment_names_are_case_sensitive(store: Store, build: Build) -> None
 
 
 def test_unknown_experiment_error_names_it_and_hints_the_cli(store: Store) -> None:
-    with pytest.raises(ExperimentNotFound, match=r"'nope'.*tuner get experiments"):
+    with pytest.raises(ExperimentNotFoundError, match=r"'nope'.*tuner get experiments"):
         store.get_experiment("nope")
 
 
@@ -102,9 +102,9 @@ def test_delete_experiment_cascades_to_trials_and_observations(store: Store, bui
 
     store.delete_experiment("gone")
 
-    with pytest.raises(ExperimentNotFound):
+    with pytest.raises(ExperimentNotFoundError):
         store.get_experiment("gone")
-    with pytest.raises(TrialNotFound):
+    with pytest.raises(TrialNotFoundError):
         store.get_trial("gone-1")
     with store.engine.connect() as connection:
         # Rows, not just lookups: the database's ON DELETE CASCADE removed them.
@@ -114,7 +114,7 @@ def test_delete_experiment_cascades_to_trials_and_observations(store: Store, bui
 
 
 def test_delete_unknown_experiment_raises(store: Store) -> None:
-    with pytest.raises(ExperimentNotFound):
+    with pytest.raises(ExperimentNotFoundError):
         store.delete_experiment("nope")
 
 
@@ -156,5 +156,5 @@ def test_release_lease_only_by_its_owner(store: Store, build: Build) -> None:
 
 
 def test_lease_of_unknown_experiment_raises(store: Store) -> None:
-    with pytest.raises(ExperimentNotFound):
+    with pytest.raises(ExperimentNotFoundError):
         store.acquire_lease("nope", "controller-a", 10)

@@ -26,7 +26,7 @@ with Store.open(sys.argv[1]) as store:
 """
 
 if TYPE_CHECKING:
-    from conftest import Build
+    from store.conftest import Build
 
 
 def test_open_migrates_an_empty_database_to_head(db_url: str) -> None:

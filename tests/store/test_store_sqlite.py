@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 from sqlalchemy import text
 
-from tuner.store import ExperimentNotFound, Store
+from tuner.store import ExperimentNotFoundError, Store
 from tuner.store._engine import SQLITE_BUSY_TIMEOUT_MS, resolve_url
 
 _READ_NAMES = """
@@ -23,7 +23,7 @@ with Store.open(path=sys.argv[1]) as store:
 """
 
 if TYPE_CHECKING:
-    from conftest import Build
+    from store.conftest import Build
 
 
 def test_default_database_is_tuner_db_in_the_working_directory(
@@ -103,7 +103,7 @@ def test_in_memory_database_works_within_one_store(build: Build) -> None:
     with Store.open("sqlite://") as store:
         build.experiment(store)
         assert store.get_experiment("exp").name == "exp"
-    with Store.open("sqlite://") as store, pytest.raises(ExperimentNotFound):
+    with Store.open("sqlite://") as store, pytest.raises(ExperimentNotFoundError):
         store.get_experiment("exp")
 
 

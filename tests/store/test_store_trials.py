@@ -8,21 +8,22 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tuner.space import Direction
 from tuner.store import (
-    ExperimentNotFound,
+    ExperimentNotFoundError,
     MetricSummary,
     Observation,
     Store,
     StoreError,
-    TrialExists,
-    TrialNotFound,
+    TrialExistsError,
+    TrialNotFoundError,
     TrialStatus,
 )
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
 
 if TYPE_CHECKING:
-    from conftest import Build
+    from store.conftest import Build
 
 
 def _finish(store: Store, name: str, value: float, status: TrialStatus = TrialStatus.SUCCEEDED):
@@ -47,7 +48,7 @@ def test_create_trials_is_all_or_nothing_on_an_existing_name(store: Store, build
     build.experiment(store)
     build.trials(store, "exp", "exp-1")
 
-    with pytest.raises(TrialExists, match="'exp-1'"):
+    with pytest.raises(TrialExistsError, match="'exp-1'"):
         store.create_trials("exp", [("exp-2", {}), ("exp-1", {})])
 
     assert [t.name for t in store.list_trials("exp")] == ["exp-1"]
@@ -55,7 +56,7 @@ def test_create_trials_is_all_or_nothing_on_an_existing_name(store: Store, build
 
 def test_create_trials_refuses_a_name_repeated_in_the_batch(store: Store, build: Build) -> None:
     build.experiment(store)
-    with pytest.raises(TrialExists, match="repeated in the batch"):
+    with pytest.raises(TrialExistsError, match="repeated in the batch"):
         store.create_trials("exp", [("exp-1", {}), ("exp-2", {}), ("exp-1", {})])
     assert store.list_trials("exp") == []
 
@@ -63,7 +64,7 @@ def test_create_trials_refuses_a_name_repeated_in_the_batch(store: Store, build:
 def test_create_trials_needs_the_experiment_and_string_parameters(
     store: Store, build: Build
 ) -> None:
-    with pytest.raises(ExperimentNotFound):
+    with pytest.raises(ExperimentNotFoundError):
         store.create_trials("nope", [("nope-1", {})])
     build.experiment(store)
     with pytest.raises(TypeError, match=r"parameters\['lr'\]"):
@@ -114,7 +115,7 @@ def test_update_trial_refuses_finished_states(store: Store, build: Build) -> Non
     build.trials(store, "exp", "exp-1")
     with pytest.raises(ValueError, match="finish_trial"):
         store.update_trial("exp-1", status=TrialStatus.SUCCEEDED)
-    with pytest.raises(TrialNotFound, match="'nope'"):
+    with pytest.raises(TrialNotFoundError, match="'nope'"):
         store.update_trial("nope", message="x")
 
 
@@ -174,11 +175,11 @@ def test_best_trial_ignores_failed_nan_and_ties(store: Store, build: Build) -> N
     assert store.get_experiment("exp").best_trial_name == "exp-5"
 
 
-def test_explicit_goal_type_overrides_the_spec(store: Store, build: Build) -> None:
+def test_explicit_direction_overrides_the_spec(store: Store, build: Build) -> None:
     build.experiment(store, goal="minimize")
     build.trials(store, "exp", "exp-1", "exp-2")
-    store.finish_trial("exp-1", TrialStatus.SUCCEEDED, 1.0, goal_type="maximize")
-    store.finish_trial("exp-2", TrialStatus.SUCCEEDED, 2.0, goal_type="maximize")
+    store.finish_trial("exp-1", TrialStatus.SUCCEEDED, 1.0, direction=Direction.MAXIMIZE)
+    store.finish_trial("exp-2", TrialStatus.SUCCEEDED, 2.0, direction=Direction.MAXIMIZE)
     assert store.get_experiment("exp").best_trial_name == "exp-2"
 
 
@@ -264,6 +265,6 @@ def test_add_observations_checks_the_trial(store: Store, build: Build) -> None:
     build.trials(store, "exp", "exp-1")
     with pytest.raises(ValueError, match=r"observations\[0\].trial_name"):
         store.add_observations("exp-1", [Observation("exp-2", "loss", 1.0)])
-    with pytest.raises(TrialNotFound):
+    with pytest.raises(TrialNotFoundError):
         store.add_observations("nope", [Observation("nope", "loss", 1.0)])
     assert store.get_observations("exp-1") == []

@@ -62,7 +62,7 @@ class Kit:
             if not Kit.wire_has_distribution():
                 pytest.skip("proto/api.proto lacks Katib's FeasibleSpace.distribution field")
             enum = api_pb2.FeasibleSpace.DESCRIPTOR.fields_by_name["distribution"].enum_type
-            fs.distribution = enum.values_by_name[_DISTRIBUTION_NAMES[distribution]].number  # type: ignore[attr-defined]
+            fs.distribution = enum.values_by_name[_DISTRIBUTION_NAMES[distribution]].number
         return api_pb2.ParameterSpec(name=name, parameter_type=_TYPES[kind], feasible_space=fs)
 
     @staticmethod

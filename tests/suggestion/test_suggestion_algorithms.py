@@ -1,12 +1,20 @@
-"""Every algorithm over real gRPC, for each parameter type and distribution it accepts:
-replies hold the requested number of distinct, feasible points that repeat no trial."""
+"""Every registered algorithm over real gRPC, for each parameter type and distribution:
+replies hold the requested number of distinct, feasible points that repeat no trial, and a
+parameter the algorithm cannot honour is refused as INVALID_ARGUMENT naming it.
+
+The algorithms come from the registry (`suggestion.algorithms.names()`): a new algorithm is
+tested without editing this file. The tables below only make known ones cheaper (SETTINGS)
+and pin down what each is expected to accept (ACCEPTS); a new one may accept or refuse."""
 
 from __future__ import annotations
 
 import statistics
 from typing import Any
 
+import grpc
 import pytest
+
+from suggestion.algorithms import names
 
 CHEAP_BO = {"n_initial_points": "3", "acq_optimizer": "sampling", "random_state": "1"}
 SETTINGS: dict[str, dict[str, str]] = {
@@ -68,7 +76,7 @@ ACCEPTS: dict[str, list[str]] = {
     "bayesianoptimization": MODELLED,
     "cmaes": MODELLED,
 }
-CASES = [(a, p) for a, params in ACCEPTS.items() for p in params]
+CASES = [(a, p) for a in names() for p in PARAMETERS]
 
 
 def objective(point: dict[str, Any]) -> float:
@@ -85,11 +93,21 @@ def test_replies_are_feasible_distinct_and_new(
     params = [kit.param("p", kind, **fs), kit.param("x", "int", min="0", max="9")]
     if algorithm == "cmaes" and kind in ("discrete", "categorical"):
         params.append(kit.param("y", "double", min="0", max="1"))
-    experiment = kit.experiment(algorithm, params, settings=SETTINGS[algorithm])
+    experiment = kit.experiment(algorithm, params, settings=SETTINGS.get(algorithm, {}))
     driver = run(suggestions, experiment, objective)
+    expected = ACCEPTS[algorithm].count(parameter) > 0 if algorithm in ACCEPTS else None
 
-    for count in (3, 3, 2):
-        reply = driver.ask(count)
+    try:
+        first = driver.ask(3)
+    except grpc.RpcError as e:
+        assert expected is not True, f"{algorithm} refused {parameter}: {e.details()}"
+        assert e.code() is grpc.StatusCode.INVALID_ARGUMENT
+        if expected is False:
+            assert "'p'" in (e.details() or ""), e.details()
+        return
+    assert expected is not False, f"{algorithm} accepted {parameter}, which it cannot honour"
+    for count, reply in ((3, first), (3, None), (2, None)):
+        reply = reply if reply is not None else driver.ask(count)
         assert len(reply) == count
         for assignment in reply:
             assert driver.space.contains(driver.space.parse(assignment)), assignment

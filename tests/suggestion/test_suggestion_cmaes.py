@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from suggestion.algorithms import Goal, TrialState, TrialView, get
-from tuner.space import Parameter, SearchSpace
+from suggestion.algorithms import TrialState, TrialView, get
+from tuner.space import Direction, Parameter, SearchSpace
 
 SPACE = SearchSpace(
     (
@@ -18,7 +18,9 @@ SPACE = SearchSpace(
 def converge(strategy: str, n_trials: int = 900) -> tuple[object, list[TrialView]]:
     cls = get("cmaes")
     algorithm = cls(
-        SPACE, Goal.MINIMIZE, cls.parse([("random_state", "1"), ("restart_strategy", strategy)])
+        SPACE,
+        Direction.MINIMIZE,
+        cls.parse([("random_state", "1"), ("restart_strategy", strategy)]),
     )
     trials: list[TrialView] = []
     while len(trials) < n_trials:

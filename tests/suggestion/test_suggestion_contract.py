@@ -1,5 +1,9 @@
 """Katib's request contract: no repeated parameter sets (concurrent calls, pending trials,
-a restarted server), exhaustion of finite spaces, and determinism for a fixed seed."""
+a restarted server), exhaustion of finite spaces, and determinism for a fixed seed.
+
+The general tests run every algorithm of the registry (`suggestion.algorithms.names()`), so
+a new algorithm module plus its registry line is tested without editing this file; SEEDED
+only makes the known ones cheaper. Tests of one algorithm's own behaviour name it."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from typing import Any
 import grpc
 import pytest
 
+from suggestion.algorithms import get, names
 from suggestion.service import EXHAUSTED_METADATA, create_server
 from tuner.protos import api_pb2_grpc
 
@@ -25,7 +30,13 @@ SEEDED = {
         "random_state": "3",
     },
 }
-ALGORITHMS = sorted(SEEDED)
+ALGORITHMS = names()
+
+
+def seeded(algorithm: str) -> dict[str, str]:
+    """A fixed seed where the algorithm takes one, plus the cheaper settings above."""
+    takes_seed = any(s.name == "random_state" for s in get(algorithm).settings_spec)
+    return {**({"random_state": "3"} if takes_seed else {}), **SEEDED.get(algorithm, {})}
 
 
 def mixed_space(kit: Any) -> list[Any]:
@@ -45,7 +56,7 @@ def objective(point: dict[str, Any]) -> float:
 def test_eight_concurrent_calls_for_one_experiment_never_repeat(
     algorithm: str, kit: Any, run: Any, suggestions: Any
 ) -> None:
-    experiment = kit.experiment(algorithm, mixed_space(kit), settings=SEEDED[algorithm])
+    experiment = kit.experiment(algorithm, mixed_space(kit), settings=seeded(algorithm))
     driver = run(suggestions, experiment, objective)
     driver.ask(4)  # a few completed trials first, so model-based algorithms use their model
     request = kit.request(experiment, driver.trials, 3)
@@ -100,7 +111,7 @@ def test_a_used_up_finite_space_is_reported_as_exhausted(
     experiment = kit.experiment(
         algorithm,
         [kit.param("a", "int", min="0", max="1"), kit.param("b", "int", min="0", max="2")],
-        settings=SEEDED[algorithm],
+        settings=seeded(algorithm),
     )
     driver = run(suggestions, experiment, lambda p: p["a"] + p["b"])
     first = driver.ask(4)
@@ -114,7 +125,7 @@ def test_a_used_up_finite_space_is_reported_as_exhausted(
 def test_a_restarted_server_continues_without_error_or_repeat(
     algorithm: str, kit: Any, run: Any
 ) -> None:
-    experiment = kit.experiment(algorithm, mixed_space(kit), settings=SEEDED[algorithm])
+    experiment = kit.experiment(algorithm, mixed_space(kit), settings=seeded(algorithm))
     first, port = create_server("127.0.0.1:0")
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
         driver = run(api_pb2_grpc.SuggestionStub(channel), experiment, objective)
@@ -136,7 +147,7 @@ def test_a_restarted_server_continues_without_error_or_repeat(
 
 
 def sequence(algorithm: str, kit: Any, run: Any, suggestions: Any, name: str) -> list[Any]:
-    experiment = kit.experiment(algorithm, mixed_space(kit), settings=SEEDED[algorithm], name=name)
+    experiment = kit.experiment(algorithm, mixed_space(kit), settings=seeded(algorithm), name=name)
     driver = run(suggestions, experiment, objective)
     for count in (3, 2, 3):
         driver.ask(count)
@@ -164,7 +175,7 @@ def test_a_cold_server_answers_like_a_warm_one(
     # The warm experiment has served the calls that built its trials; a new experiment
     # name (no cached session) gets the same request and must draw the same points.
     experiment = kit.experiment(
-        algorithm, mixed_space(kit), settings=SEEDED[algorithm], name=f"{request.node.name}-w"
+        algorithm, mixed_space(kit), settings=seeded(algorithm), name=f"{request.node.name}-w"
     )
     warm = run(suggestions, experiment, objective)
     for count in (3, 3, 2):

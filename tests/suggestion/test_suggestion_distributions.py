@@ -7,8 +7,8 @@ import statistics
 
 import pytest
 
-from suggestion.algorithms import Goal, SpaceNotSupportedError, TrialState, TrialView, get
-from tuner.space import Parameter, SearchSpace
+from suggestion.algorithms import SpaceNotSupportedError, TrialState, TrialView, get
+from tuner.space import Direction, Parameter, SearchSpace
 
 
 def space(*parameters: Parameter) -> SearchSpace:
@@ -19,7 +19,7 @@ def first_points(name: str, s: SearchSpace, count: int, **settings: str) -> list
     cls = get(name)
     parsed = cls.parse([("random_state", "7"), *settings.items()])
     cls.check_space(s, parsed)
-    return cls(s, Goal.MINIMIZE, parsed).suggest([], count)
+    return cls(s, Direction.MINIMIZE, parsed).suggest([], count)
 
 
 LR = Parameter.from_wire("lr", "double", min="1e-4", max="1", distribution="logUniform")
@@ -107,5 +107,5 @@ def test_completed_trials_outside_the_modelled_priors_are_still_understood() -> 
     for name in ("tpe", "multivariate-tpe", "bayesianoptimization", "cmaes"):
         cls = get(name)
         parsed = cls.parse([("random_state", "1")])
-        points = cls(s, Goal.MINIMIZE, parsed).suggest(trials, 2)
+        points = cls(s, Direction.MINIMIZE, parsed).suggest(trials, 2)
         assert len(points) == 2, name

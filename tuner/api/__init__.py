@@ -14,12 +14,7 @@ from typing import TYPE_CHECKING
 from tuner._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from tuner.api._errors import (
-        ExperimentNotFoundError,
-        InvalidExperimentError,
-        RunError,
-        TunerError,
-    )
+    from tuner.api._errors import InvalidExperimentError, RunError
     from tuner.api._experiment import (
         Experiment,
         load,
@@ -34,6 +29,8 @@ if TYPE_CHECKING:
         Result,
         TrialResult,
     )
+    from tuner.errors import TunerError
+    from tuner.store import ExperimentNotFoundError
 
 _LAZY = {
     "Categorical": "tuner.api._params",
@@ -44,10 +41,10 @@ _LAZY = {
     "load": "tuner.api._experiment",
     "Result": "tuner.api._result",
     "TrialResult": "tuner.api._result",
-    "ExperimentNotFoundError": "tuner.api._errors",
+    "ExperimentNotFoundError": "tuner.store",
     "InvalidExperimentError": "tuner.api._errors",
     "RunError": "tuner.api._errors",
-    "TunerError": "tuner.api._errors",
+    "TunerError": "tuner.errors",
 }
 
 __all__ = [

@@ -1,11 +1,11 @@
 """Errors the Python API raises when running or loading an experiment (building one raises
-``tuner.spec.SpecError``); each keeps the error it translates as its ``__cause__``."""
+``tuner.spec.SpecError``); each keeps the error it translates as its ``__cause__``. All derive
+from ``tuner.errors.TunerError``; ``tuner.load()`` raises the store's
+``ExperimentNotFoundError`` for an unknown name."""
 
 from __future__ import annotations
 
-
-class TunerError(Exception):
-    """Base of the errors of ``Experiment.run()`` and ``tuner.load()``."""
+from tuner.errors import TunerError
 
 
 class InvalidExperimentError(TunerError, ValueError):
@@ -17,7 +17,3 @@ class InvalidExperimentError(TunerError, ValueError):
 class RunError(TunerError):
     """The run could not go on: database error, suggestion service unreachable, another
     controller running the experiment, an executor failure. Running it again resumes it."""
-
-
-class ExperimentNotFoundError(TunerError, LookupError):
-    """``tuner.load()`` found no experiment of that name in the database."""

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from tuner.api._build import Inputs, katib_document, python_issues
-from tuner.api._errors import ExperimentNotFoundError, InvalidExperimentError, RunError
+from tuner.api._errors import InvalidExperimentError, RunError
 from tuner.api._params import Param
 from tuner.executors import DEFAULT_EXECUTOR
 from tuner.spec import Experiment as KatibExperiment
@@ -201,7 +201,7 @@ class Experiment:
         """
         from tuner import _session
         from tuner.api._result import Result
-        from tuner.controller import ControllerError, InvalidExperiment
+        from tuner.controller import ControllerError, ExperimentRefusedError
         from tuner.executors import ExecutorError, UnknownExecutorError
         from tuner.store import StoreError
 
@@ -219,7 +219,7 @@ class Experiment:
                 )
         except UnknownExecutorError as e:
             raise InvalidExperimentError(str(e)) from e
-        except InvalidExperiment as e:
+        except ExperimentRefusedError as e:
             raise InvalidExperimentError(str(e)) from e
         except (ControllerError, ExecutorError, StoreError) as e:
             raise RunError(str(e)) from e
@@ -240,32 +240,26 @@ def load(name: str, db: str | None = None) -> Result:
     from tuner.api._result import Result
     from tuner.controller import RunResult
     from tuner.space import SearchSpace
-    from tuner.store import ExperimentNotFound, StoreError
+    from tuner.store import ExperimentNotFoundError, StoreError
 
     try:
         with _open_store(db) as store:
             stored = store.get_experiment(name)
             space = SearchSpace(())
             with contextlib.suppress(SpecError):  # a spec this version no longer reads
-                space = KatibExperiment.model_validate(
-                    {
-                        "metadata": {"name": stored.name, "namespace": stored.namespace},
-                        "spec": stored.spec,
-                    }
-                ).search_space()
+                space = stored.experiment.search_space()
             return Result.from_run(RunResult.load(store, name, space), space)
-    except ExperimentNotFound as e:
-        raise ExperimentNotFoundError(str(e)) from e
+    except ExperimentNotFoundError:
+        raise  # tuner.ExperimentNotFoundError is the store's own
     except StoreError as e:
         raise RunError(str(e)) from e
 
 
 @contextlib.contextmanager
 def _open_store(db: str | None) -> Iterator[Store]:
-    from tuner.cli._common import DEFAULT_DB_URL  # the file `tuner run` and `tuner get` use
     from tuner.store import Store
 
-    store = Store.open(db or DEFAULT_DB_URL)
+    store = Store.open(db)  # None: tuner.db in the working directory, as `tuner run` uses
     try:
         yield store
     finally:
@@ -276,7 +270,7 @@ class _Progress:
     """``tuner run``'s progress bar, without its final table (the caller has the Result)."""
 
     def __init__(self) -> None:
-        from tuner.cli._run_view import View
+        from tuner._progress import View
 
         self._view = View(enabled=True)
 

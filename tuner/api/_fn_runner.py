@@ -33,11 +33,11 @@ EXIT_USAGE = 2
 MODULE = "tuner.api._fn_runner"
 
 
-class _Usage(Exception):
+class _UsageError(Exception):
     """A malformed command line: a bug in whoever built it, not in the objective."""
 
 
-class _BadReturn(Exception):
+class _BadReturnError(Exception):
     """The objective returned something that is not a number or a dict of numbers."""
 
 
@@ -45,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         options = _parse_argv(list(sys.argv[1:] if argv is None else argv))
         params = _parameters(options["space"], options["values"])
-    except (_Usage, SpaceError) as e:
+    except (_UsageError, SpaceError) as e:
         print(f"{MODULE}: {e}", file=sys.stderr)
         return EXIT_USAGE
     try:
@@ -58,14 +58,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     try:
         metrics = _metrics(returned, options["function"], options["metric"])
-    except _BadReturn as e:
+    except _BadReturnError as e:
         print(f"{MODULE}: {e}", file=sys.stderr)
         return EXIT_ERROR
     for name, value in metrics.items():
         print(f"{name}={value!r}")
     sys.stdout.flush()
     if options["push"] and metrics:
-        from tuner import report_metrics  # type: ignore[attr-defined]
+        from tuner import report_metrics
 
         report_metrics(metrics)
     return 0
@@ -93,10 +93,10 @@ def _parse_argv(argv: list[str]) -> dict[str, Any]:
             options["values"].append((argv[i + 1], argv[i + 2]))
             i += 3
         else:
-            raise _Usage(f"unexpected argument {flag!r} at position {i}")
+            raise _UsageError(f"unexpected argument {flag!r} at position {i}")
     missing = [f for f, key in single.items() if key not in options]
     if missing:
-        raise _Usage(f"missing {', '.join(missing)}")
+        raise _UsageError(f"missing {', '.join(missing)}")
     return options
 
 
@@ -118,10 +118,10 @@ def _parameters(space_json: str, values: list[tuple[str, str]]) -> Assignment:
             )
         )
     except (ValueError, TypeError, KeyError, AttributeError) as e:
-        raise _Usage(f"--space: not a list of Katib parameters: {e!r}") from e
+        raise _UsageError(f"--space: not a list of Katib parameters: {e!r}") from e
     wire = dict(values)
     if len(wire) != len(values):
-        raise _Usage("--value: a parameter is given twice")
+        raise _UsageError("--value: a parameter is given twice")
     return space.parse(wire)
 
 
@@ -146,14 +146,14 @@ def _metrics(returned: Any, function: str, objective: str) -> dict[str, float]:
     if _is_number(returned):
         returned = {objective: returned}
     if not isinstance(returned, dict):
-        raise _BadReturn(
+        raise _BadReturnError(
             f"{function} returned {type(returned).__name__} {returned!r:.80}; return a number "
             f"(the objective {objective!r}) or a dict of metric name -> number"
         )
     metrics: dict[str, float] = {}
     for name, value in returned.items():
         if not isinstance(name, str) or not _is_number(value):
-            raise _BadReturn(
+            raise _BadReturnError(
                 f"{function} returned {{{name!r}: {value!r:.80}}}; metrics map names (str) to "
                 "numbers"
             )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from tuner.space import SearchSpace, SpaceError, Value
+from tuner.space import Direction, SearchSpace, SpaceError, Value
 from tuner.store import ExperimentStatus, MetricSummary, TrialRecord, TrialStatus
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ class Result:
     reason: str | None
     message: str | None
     objective_metric: str
-    goal_type: str
+    goal_type: Direction | None
     best_trial: TrialResult | None
     trials: list[TrialResult]
     counts: dict[str, int]
@@ -99,7 +99,7 @@ class Result:
             reason=run.experiment.reason,
             message=run.experiment.message,
             objective_metric=objective.get("objectiveMetricName", ""),
-            goal_type=objective.get("type", ""),
+            goal_type=run.experiment.direction,
             best_trial=best,
             trials=trials,
             counts=run.counts.by_status(),

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from tuner.errors import TunerError
+
 DEFAULT_DB_URL = "sqlite:///tuner.db"
 """The database `tuner run` and the inspection commands use when `--db` is not given:
 `tuner.db` in the current directory."""
@@ -14,7 +16,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 OUTPUT_FORMATS = ("table", "json", "yaml")
 
 
-class CliError(Exception):
+class CliError(TunerError):
     """Ends a command: `message` goes to stderr after "error: ", `code` is the exit code."""
 
     def __init__(self, message: str, code: int = EXIT_FAILED) -> None:

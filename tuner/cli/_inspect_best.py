@@ -13,7 +13,7 @@ from tuner.cli._inspect_common import (
 )
 from tuner.cli._inspect_data import ExperimentView
 from tuner.cli._output import emit
-from tuner.store import ExperimentNotFound, TrialStatus
+from tuner.store import ExperimentNotFoundError, TrialStatus
 
 
 @command
@@ -23,7 +23,7 @@ def best(args: argparse.Namespace) -> int:
             view = ExperimentView.of(store.get_experiment(args.experiment))
             trial = store.best_trial(args.experiment)
             counts = store.count_trials(args.experiment) if trial is None else {}
-        except ExperimentNotFound as e:
+        except ExperimentNotFoundError as e:
             raise not_found(e, store, args.db) from e
     if trial is None:
         listed = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n)

@@ -21,7 +21,7 @@ from tuner.cli._common import (
     EXIT_USAGE,
     CliError,
 )
-from tuner.store import ExperimentNotFound, Store, StoreError, TrialNotFound
+from tuner.store import ExperimentNotFoundError, Store, StoreError, TrialNotFoundError
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -71,10 +71,10 @@ def with_db(command_line: str, db_url: str) -> str:
 def not_found(error: StoreError, store: Store, db_url: str) -> CliError:
     """The message for an unknown experiment or trial, naming the database searched."""
     where = display_url(store, db_url)
-    if isinstance(error, ExperimentNotFound):
+    if isinstance(error, ExperimentNotFoundError):
         listing = with_db("tuner get experiments", db_url)
         return CliError(f"experiment \"{error.name}\" not found in {where}; see '{listing}'")
-    if isinstance(error, TrialNotFound):
+    if isinstance(error, TrialNotFoundError):
         listing = with_db("tuner get trials EXPERIMENT", db_url)
         return CliError(f"trial \"{error.name}\" not found in {where}; see '{listing}'")
     return CliError(f"database {where}: {error}")

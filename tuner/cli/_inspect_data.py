@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from tuner.cli._output import number, timestamp
-from tuner.space import Parameter, SpaceError, Value
+from tuner.space import Direction, Parameter, SpaceError, Value
 from tuner.spec import ParameterSpec, SpecError
 from tuner.store import (
     ExperimentRecord,
@@ -49,9 +49,8 @@ class ExperimentView:
         return dict(self.record.spec.get("objective") or {})
 
     @property
-    def goal_type(self) -> str | None:
-        goal = self.objective.get("type")
-        return goal if goal in ("minimize", "maximize") else None
+    def direction(self) -> Direction | None:
+        return self.record.direction
 
     @property
     def metric_name(self) -> str | None:

@@ -2,8 +2,8 @@
 observations; with --force also while it runs, stopping its local trial processes.
 
 How --force stops a running experiment: the rows are deleted first, in one transaction, so a
-live controller's next store call for that experiment fails with ExperimentNotFound or
-TrialNotFound, which the controller takes as "deleted": it kills its trials and exits without
+live controller's next store call for that experiment fails with ExperimentNotFoundError or
+TrialNotFoundError, which the controller takes as "deleted": it kills its trials and exits without
 writing. Then this command kills the local trial processes the store recorded (the executor
 checks pid, start time and boot id against /proc, so a reused pid is never signalled): those of
 executors that can act on a stored reference alone (``Executor.for_reference``).
@@ -31,7 +31,7 @@ from tuner.executors import (
     UnknownExecutorError,
     get_executor_class,
 )
-from tuner.store import ExperimentNotFound, ExperimentRecord, TrialRecord, TrialStatus
+from tuner.store import ExperimentNotFoundError, ExperimentRecord, TrialRecord, TrialStatus
 
 
 @command
@@ -43,7 +43,7 @@ def delete_experiment(args: argparse.Namespace) -> int:
                 raise CliError(_refusal(record))
             live = store.list_trials(args.name, [TrialStatus.CREATED, TrialStatus.RUNNING])
             store.delete_experiment(args.name)
-        except ExperimentNotFound as e:
+        except ExperimentNotFoundError as e:
             raise not_found(e, store, args.db) from e
     print(f'experiment "{args.name}" deleted')
     for note in stop_trials(live, max(0.0, args.wait)):

@@ -25,7 +25,7 @@ from tuner.cli._inspect_data import (
     trial_document,
 )
 from tuner.cli._output import NONE, cell, emit, fields, show, table, timestamp, when
-from tuner.store import ExperimentNotFound, TrialNotFound
+from tuner.store import ExperimentNotFoundError, TrialNotFoundError
 
 
 @command
@@ -35,7 +35,7 @@ def describe_experiment(args: argparse.Namespace) -> int:
             view = ExperimentView.of(store.get_experiment(args.name))
             counts = store.count_trials(args.name)
             best = store.best_trial(args.name)
-        except ExperimentNotFound as e:
+        except ExperimentNotFoundError as e:
             raise not_found(e, store, args.db) from e
     record, spec = view.record, view.record.spec
     objective = view.objective
@@ -179,7 +179,7 @@ def describe_trial(args: argparse.Namespace) -> int:
             trial = store.get_trial(args.name)
             view = ExperimentView.of(store.get_experiment(trial.experiment_name))
             observations = store.get_observations(args.name)
-        except (TrialNotFound, ExperimentNotFound) as e:
+        except (TrialNotFoundError, ExperimentNotFoundError) as e:
             raise not_found(e, store, args.db) from e
     document = trial_document(view, trial)
     document["objectiveMetricName"] = view.metric_name

@@ -16,7 +16,8 @@ from tuner.cli._inspect_common import (
 )
 from tuner.cli._inspect_data import ExperimentView, experiment_summary, trial_document
 from tuner.cli._output import age, cell, emit, show, table
-from tuner.store import ExperimentNotFound, TrialRecord
+from tuner.space import Direction
+from tuner.store import ExperimentNotFoundError, TrialRecord
 
 
 @command
@@ -50,9 +51,9 @@ def get_trials(args: argparse.Namespace) -> int:
         try:
             view = ExperimentView.of(store.get_experiment(args.experiment))
             trials = store.list_trials(args.experiment, statuses)
-        except ExperimentNotFound as e:
+        except ExperimentNotFoundError as e:
             raise not_found(e, store, args.db) from e
-    trials = sort_trials(trials, args.sort_by, view.goal_type)
+    trials = sort_trials(trials, args.sort_by, view.direction)
     if args.output != "table":
         emit([trial_document(view, t) for t in trials], args.output)
         return EXIT_OK
@@ -77,7 +78,9 @@ def get_trials(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def sort_trials(trials: list[TrialRecord], key: str, goal_type: str | None) -> list[TrialRecord]:
+def sort_trials(
+    trials: list[TrialRecord], key: str, direction: Direction | None
+) -> list[TrialRecord]:
     """Trials ordered by `key`; by objective, best first and trials without a value last.
 
     Sorting is stable, so ties (and all trials without a value) keep creation order.
@@ -86,13 +89,13 @@ def sort_trials(trials: list[TrialRecord], key: str, goal_type: str | None) -> l
         return sorted(trials, key=lambda t: _natural(t.name))
     if key != "objective":
         return list(trials)
-    sign = -1.0 if goal_type == "maximize" else 1.0
+    order = direction or Direction.MINIMIZE
 
     def rank(trial: TrialRecord) -> tuple[int, float]:
         value = trial.objective_value
         if value is None or math.isnan(value):
             return (1, 0.0)
-        return (0, sign * value)
+        return (0, order.sort_key(value))
 
     return sorted(trials, key=rank)
 

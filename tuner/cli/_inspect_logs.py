@@ -14,7 +14,7 @@ from tuner.cli._inspect_common import (
     not_found,
     open_existing_store,
 )
-from tuner.store import Store, TrialNotFound, TrialRecord, TrialStatus
+from tuner.store import Store, TrialNotFoundError, TrialRecord, TrialStatus
 
 CHUNK = 64 * 1024
 
@@ -44,7 +44,7 @@ def _follow(store: Store, args: argparse.Namespace, trial: TrialRecord) -> int:
         time.sleep(args.poll_interval)
         try:
             trial = store.get_trial(args.trial)
-        except TrialNotFound as e:
+        except TrialNotFoundError as e:
             raise CliError(
                 f'trial "{args.trial}" was deleted from {store.url} while its log was followed'
             ) from e
@@ -53,7 +53,7 @@ def _follow(store: Store, args: argparse.Namespace, trial: TrialRecord) -> int:
 def _trial(store: Store, args: argparse.Namespace) -> TrialRecord:
     try:
         return store.get_trial(args.trial)
-    except TrialNotFound as e:
+    except TrialNotFoundError as e:
         raise not_found(e, store, args.db) from e
 
 

@@ -127,7 +127,7 @@ def _positive_float(text: str) -> float:
 
 def run(args: argparse.Namespace) -> int:
     # Imported here so that `tuner validate` stays light.
-    from tuner.controller import ControllerError, InvalidExperiment
+    from tuner.controller import ControllerError, ExperimentRefusedError
     from tuner.executors import ExecutorError, UnknownExecutorError
     from tuner.store import Store, StoreError
 
@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     try:
         return _run_all(args, path, experiments, store, options)
-    except InvalidExperiment as e:
+    except ExperimentRefusedError as e:
         print(f"{path}: {e}", file=sys.stderr)
         return EXIT_INVALID
     except (ControllerError, ExecutorError, StoreError) as e:
@@ -195,7 +195,7 @@ def _load(path: str) -> list[Experiment] | None:
 
 def _dry_run(args: argparse.Namespace, path: str, experiments: list[Experiment]) -> int:
     from tuner import _session
-    from tuner.controller import ControllerError, InvalidExperiment
+    from tuner.controller import ControllerError, ExperimentRefusedError
 
     try:
         documents = _session.dry_run(
@@ -205,7 +205,7 @@ def _dry_run(args: argparse.Namespace, path: str, experiments: list[Experiment])
             run_dir=args.run_dir,
             working_dir=Path(path).resolve().parent,
         )
-    except InvalidExperiment as e:
+    except ExperimentRefusedError as e:
         print(f"{path}: {e}", file=sys.stderr)
         return EXIT_INVALID
     except ControllerError as e:
@@ -222,10 +222,9 @@ def _run_all(
     store: Any,
     executor_options: dict[str, Any],
 ) -> int:
-    from tuner import _session
-    from tuner.cli import _run_view
+    from tuner import _progress, _session
 
-    view = _run_view.View(enabled=not args.no_progress and sys.stderr.isatty())
+    view = _progress.View(enabled=not args.no_progress and sys.stderr.isatty())
     results = _session.run_experiments(
         store,
         experiments,

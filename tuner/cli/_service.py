@@ -141,7 +141,7 @@ def _positive_int(text: str) -> int:
 
 def submit(args: argparse.Namespace) -> int:
     from tuner._session import serve_suggestions
-    from tuner.controller import ControllerError, InvalidExperiment, SuggestionClient
+    from tuner.controller import ControllerError, ExperimentRefusedError, SuggestionClient
     from tuner.executors import DEFAULT_RUN_DIR, ExecutorError
     from tuner.service import apply, check, describe_problem
     from tuner.store import StoreError
@@ -163,7 +163,7 @@ def submit(args: argparse.Namespace) -> int:
             for path, experiment in loaded:
                 try:
                     checked.append(check(store, experiment, client, executor))
-                except InvalidExperiment as e:
+                except ExperimentRefusedError as e:
                     problems.append(f"{path}: {describe_problem(experiment, e)}")
             for problem in problems:
                 print(problem, file=sys.stderr)
@@ -172,7 +172,7 @@ def submit(args: argparse.Namespace) -> int:
             for item in checked:
                 done = apply(store, item, client, executor)
                 print(f"experiment {done.name!r}: {done.message} ({done.status.value})")
-    except InvalidExperiment as e:  # a concurrent submission stored another spec
+    except ExperimentRefusedError as e:  # a concurrent submission stored another spec
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except (ControllerError, ExecutorError, StoreError) as e:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from tuner.controller._controller import Controller, Snapshot
 from tuner.controller._decide import (
+    EDITABLE_FIELDS,
     REASON_FAILED,
     REASON_GOAL_REACHED,
     REASON_MAX_TRIALS_REACHED,
@@ -24,14 +25,16 @@ from tuner.controller._decide import (
 from tuner.controller._dry_run import dry_run_documents, first_trials
 from tuner.controller._errors import (
     ControllerError,
-    InvalidExperiment,
-    InvalidSettings,
+    ExperimentRefusedError,
+    InvalidSettingsError,
     SuggestionError,
 )
+from tuner.controller._lease import own_owner, owner_is_dead
 from tuner.controller._result import SCHEMA_VERSION, RunResult
 from tuner.controller._suggestions import RetryPolicy, SuggestionClient, Suggestions
 
 __all__ = [
+    "EDITABLE_FIELDS",
     "REASON_FAILED",
     "REASON_GOAL_REACHED",
     "REASON_MAX_TRIALS_REACHED",
@@ -42,8 +45,8 @@ __all__ = [
     "Completion",
     "Controller",
     "ControllerError",
-    "InvalidExperiment",
-    "InvalidSettings",
+    "ExperimentRefusedError",
+    "InvalidSettingsError",
     "Limits",
     "ResumeDecision",
     "RetryPolicy",
@@ -55,4 +58,6 @@ __all__ = [
     "TrialCounts",
     "dry_run_documents",
     "first_trials",
+    "own_owner",
+    "owner_is_dead",
 ]

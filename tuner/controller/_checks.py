@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from tuner.controller._collection import TRIAL_ENV_NAMES, collection_problem
-from tuner.controller._errors import InvalidExperiment
+from tuner.controller._errors import ExperimentRefusedError
 from tuner.controller._trials import collector_config
 from tuner.executors import Executor, LaunchError
 from tuner.metrics import MetricsError, UnknownCollectorError, create_collector
@@ -19,7 +19,7 @@ from tuner.spec import Experiment, SpecError, render_trial
 def check_runnable(experiment: Experiment, executor: type[Executor]) -> None:
     """Render the template once and build its metrics collector; refuse what ``executor``
     (the class: no instance is needed) cannot run, asking its capabilities and the
-    collector's. Raises `InvalidExperiment` naming the field."""
+    collector's. Raises `ExperimentRefusedError` naming the field."""
     name = experiment.metadata.name
     space = experiment.search_space()
     probe: dict[str, Value] = {p.name: _probe_value(p) for p in space.parameters}
@@ -31,28 +31,27 @@ def check_runnable(experiment: Experiment, executor: type[Executor]) -> None:
             collector_config(experiment, Path(os.devnull), Path(os.devnull)),
         ).close()
     except UnknownCollectorError as e:
-        raise InvalidExperiment(f"spec.{e}") from e
+        raise ExperimentRefusedError(f"spec.{e}") from e
     except (SpecError, MetricsError) as e:
-        raise InvalidExperiment(str(e)) from e
-    except Exception as e:  # noqa: BLE001 - a File collector without log path, etc.
-        raise InvalidExperiment(f"metricsCollectorSpec: {e}") from e
+        # Anything else is a bug in tuner, not in the spec: let it surface as one.
+        raise ExperimentRefusedError(str(e)) from e
     problem = collection_problem(experiment, executor)
     if problem is not None:
-        raise InvalidExperiment(f"spec.{problem}")
+        raise ExperimentRefusedError(f"spec.{problem}")
     try:
         # tuner sets these itself (a Katib SDK template reads KATIB_TRIAL_NAME from a label).
         executor.check_template(rendered, provided_env=TRIAL_ENV_NAMES)
     except LaunchError as e:
-        raise InvalidExperiment(str(e)) from e
+        raise ExperimentRefusedError(str(e)) from e
 
 
 def prepare_executor(executor: Executor, experiment: Experiment) -> None:
     """``executor.prepare(experiment)``: its `LaunchError` (a template this executor cannot
-    run) is input the user must fix, so it becomes `InvalidExperiment`."""
+    run) is input the user must fix, so it becomes `ExperimentRefusedError`."""
     try:
         executor.prepare(experiment)
     except LaunchError as e:
-        raise InvalidExperiment(str(e)) from e
+        raise ExperimentRefusedError(str(e)) from e
 
 
 def _probe_value(parameter: Parameter) -> Value:

@@ -32,7 +32,7 @@ from tuner.controller._decide import (
     trials_to_add,
 )
 from tuner.controller._early_stopping import EarlyStopper, validate_early_stopping
-from tuner.controller._errors import ControllerError, InvalidExperiment, SuggestionError
+from tuner.controller._errors import ControllerError, ExperimentRefusedError, SuggestionError
 from tuner.controller._result import RunResult
 from tuner.controller._suggestions import SuggestionClient
 from tuner.controller._trials import TrialRunner
@@ -41,7 +41,7 @@ from tuner.executors import Executor
 from tuner.protos import api_pb2
 from tuner.spec import Experiment
 from tuner.store import (
-    ExperimentNotFound,
+    ExperimentNotFoundError,
     ExperimentStatus,
     Store,
     StoreError,
@@ -70,7 +70,7 @@ class Controller:
     suggestion service, checks that the executor can run the template and prepares it for
     the experiment with ``executor.prepare``, and compares the file with a stored
     experiment of the same name), then `run`. `prepare` raises
-    `InvalidExperiment` (exit code 2) for anything the user must fix; `run` raises
+    `ExperimentRefusedError` (exit code 2) for anything the user must fix; `run` raises
     `ControllerError` when it cannot go on for a reason outside the experiment (the
     suggestion service unreachable after retries, another live controller holding the
     experiment). KeyboardInterrupt during `run` kills the running trials (recorded as
@@ -129,7 +129,7 @@ class Controller:
         prepare_executor(self.executor, self.experiment)
         try:
             stored = self.store.get_experiment(self.name)
-        except ExperimentNotFound:
+        except ExperimentNotFoundError:
             self._decision = ResumeDecision("create")
             return self._decision
         decision = resume_decision(
@@ -141,7 +141,7 @@ class Controller:
             total_trials=sum(self.store.count_trials(self.name).values()),
         )
         if decision.action == "refuse":
-            raise InvalidExperiment(
+            raise ExperimentRefusedError(
                 f"experiment {self.name!r} in {self.store.url}: {decision.message}"
             )
         self._decision = decision
@@ -240,9 +240,7 @@ class Controller:
             done = completion(
                 counts,
                 limits,
-                goal_is_reached=goal_reached(
-                    spec.objective.type.value, spec.objective.goal, best_value
-                ),
+                goal_is_reached=goal_reached(spec.objective.type, spec.objective.goal, best_value),
                 suggestions_exhausted=self._exhausted,
             )
             if done is not None:

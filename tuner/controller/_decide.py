@@ -6,11 +6,13 @@ applies (``pkg/controller.v1beta1/experiment``) can be read and tested in one pl
 
 from __future__ import annotations
 
-import enum
 import re
 import secrets
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+
+from tuner.space import Direction
+from tuner.store import TrialStatus
 
 # Katib's condition reasons (pkg/controller.v1beta1/experiment/util/status_util.go), stored
 # verbatim on the experiment so tools written for Katib read them unchanged.
@@ -33,18 +35,6 @@ _SUFFIX_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
-class TrialState(str, enum.Enum):
-    """The trial states the loop counts; the values match the store's ``TrialStatus`` names."""
-
-    CREATED = "Created"
-    RUNNING = "Running"
-    SUCCEEDED = "Succeeded"
-    FAILED = "Failed"
-    KILLED = "Killed"
-    EARLY_STOPPED = "EarlyStopped"
-    METRICS_UNAVAILABLE = "MetricsUnavailable"
-
-
 @dataclass(frozen=True)
 class TrialCounts:
     """How many trials of an experiment are in each state."""
@@ -58,19 +48,19 @@ class TrialCounts:
     metrics_unavailable: int = 0
 
     @classmethod
-    def of(cls, states: Iterable[str]) -> TrialCounts:
-        """Count states given as ``TrialState`` members or their string values."""
-        tally = dict.fromkeys(TrialState, 0)
+    def of(cls, states: Iterable[TrialStatus]) -> TrialCounts:
+        """Count the given trial states."""
+        tally = dict.fromkeys(TrialStatus, 0)
         for state in states:
-            tally[TrialState(getattr(state, "value", state))] += 1
+            tally[TrialStatus(state)] += 1
         return cls(
-            created=tally[TrialState.CREATED],
-            running=tally[TrialState.RUNNING],
-            succeeded=tally[TrialState.SUCCEEDED],
-            failed=tally[TrialState.FAILED],
-            killed=tally[TrialState.KILLED],
-            early_stopped=tally[TrialState.EARLY_STOPPED],
-            metrics_unavailable=tally[TrialState.METRICS_UNAVAILABLE],
+            created=tally[TrialStatus.CREATED],
+            running=tally[TrialStatus.RUNNING],
+            succeeded=tally[TrialStatus.SUCCEEDED],
+            failed=tally[TrialStatus.FAILED],
+            killed=tally[TrialStatus.KILLED],
+            early_stopped=tally[TrialStatus.EARLY_STOPPED],
+            metrics_unavailable=tally[TrialStatus.METRICS_UNAVAILABLE],
         )
 
     @property
@@ -101,13 +91,13 @@ class TrialCounts:
     def by_status(self) -> dict[str, int]:
         """Counts keyed by the status names, every status present (the ``--output`` form)."""
         return {
-            TrialState.CREATED.value: self.created,
-            TrialState.RUNNING.value: self.running,
-            TrialState.SUCCEEDED.value: self.succeeded,
-            TrialState.FAILED.value: self.failed,
-            TrialState.KILLED.value: self.killed,
-            TrialState.EARLY_STOPPED.value: self.early_stopped,
-            TrialState.METRICS_UNAVAILABLE.value: self.metrics_unavailable,
+            TrialStatus.CREATED.value: self.created,
+            TrialStatus.RUNNING.value: self.running,
+            TrialStatus.SUCCEEDED.value: self.succeeded,
+            TrialStatus.FAILED.value: self.failed,
+            TrialStatus.KILLED.value: self.killed,
+            TrialStatus.EARLY_STOPPED.value: self.early_stopped,
+            TrialStatus.METRICS_UNAVAILABLE.value: self.metrics_unavailable,
         }
 
 
@@ -129,15 +119,11 @@ class Completion:
     message: str
 
 
-def goal_reached(objective_type: str, goal: float | None, best: float | None) -> bool:
+def goal_reached(direction: Direction, goal: float | None, best: float | None) -> bool:
     """Katib's rule: maximize reaches the goal at ``best >= goal``, minimize at ``best <= goal``."""
     if goal is None or best is None:
         return False
-    if objective_type == "maximize":
-        return best >= goal
-    if objective_type == "minimize":
-        return best <= goal
-    raise ValueError(f"objective type {objective_type!r} is neither 'minimize' nor 'maximize'")
+    return direction.reached(goal, best)
 
 
 def completion(

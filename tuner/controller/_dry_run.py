@@ -11,7 +11,7 @@ from tuner.controller._checks import check_runnable
 from tuner.controller._collection import metrics_file, trial_command
 from tuner.controller._decide import Limits, TrialCounts, name_trials, trials_to_add
 from tuner.controller._early_stopping import validate_early_stopping
-from tuner.controller._errors import InvalidExperiment
+from tuner.controller._errors import ExperimentRefusedError
 from tuner.controller._suggestions import SuggestionClient
 from tuner.controller._trials import active_deadline
 from tuner.controller._wire import experiment_proto
@@ -30,7 +30,7 @@ def first_trials(
 
     Checks what `Controller.prepare` checks without a store or an executor instance
     (template, collector, algorithm and early-stopping settings); raises
-    `InvalidExperiment`, or `SuggestionError` when the suggestion service fails. The
+    `ExperimentRefusedError`, or `SuggestionError` when the suggestion service fails. The
     suggestions of a random algorithm without a seed differ from run to run.
     """
     check_runnable(experiment, executor)
@@ -53,7 +53,7 @@ def first_trials(
             for name, wire in name_trials(experiment.metadata.name, reply.assignments, reply.names)
         }
     except SpaceError as e:
-        raise InvalidExperiment(
+        raise ExperimentRefusedError(
             f"the suggestion service at {suggestions.address} returned parameters that do"
             f" not fit spec.parameters: {e}"
         ) from e
@@ -69,7 +69,7 @@ def dry_run_documents(
     of ``trials``, without doing anything (``Executor.dry_run``): it gets each trial's
     launch request as a run would make it, with tuner's variables in the env (less the
     DBManager address, whose port is chosen when a run starts). Raises
-    `InvalidExperiment`."""
+    `ExperimentRefusedError`."""
 
     def plan(run_dir: Path | None) -> list[LaunchRequest]:
         return [_launch_request(experiment, name, a, run_dir) for name, a in trials.items()]
@@ -77,7 +77,7 @@ def dry_run_documents(
     try:
         return executor.dry_run(experiment, options, plan)
     except (LaunchError, SpecError) as e:
-        raise InvalidExperiment(str(e)) from e
+        raise ExperimentRefusedError(str(e)) from e
 
 
 def _launch_request(
@@ -95,7 +95,7 @@ def _launch_request(
             None if file is None else file.path,
         )
     except SpecError as e:
-        raise InvalidExperiment(f"trial {name!r}: {e}") from e
+        raise ExperimentRefusedError(f"trial {name!r}: {e}") from e
     return LaunchRequest(
         trial_name=name,
         parameters=dict(assignment),

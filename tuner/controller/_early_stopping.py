@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from tuner.controller._decide import REASON_FAILED, Completion
-from tuner.controller._errors import ControllerError, InvalidExperiment, SuggestionError
+from tuner.controller._errors import ControllerError, ExperimentRefusedError, SuggestionError
 from tuner.controller._suggestions import SuggestionClient
 from tuner.controller._trials import TrialRunner
 from tuner.protos import api_pb2
@@ -76,13 +76,13 @@ def parse_rules(messages: Iterable[api_pb2.EarlyStoppingRule]) -> list[StoppingR
 
 
 def validate_early_stopping(client: SuggestionClient, experiment: api_pb2.Experiment) -> None:
-    """ValidateEarlyStoppingSettings; `InvalidExperiment` when refused or not served."""
+    """ValidateEarlyStoppingSettings; `ExperimentRefusedError` when refused or not served."""
     try:
         client.validate_early_stopping(experiment.spec.early_stopping)
     except SuggestionError as e:
         if e.code != "UNIMPLEMENTED":
             raise
-        raise InvalidExperiment(
+        raise ExperimentRefusedError(
             f"spec.earlyStopping: the suggestion service at {client.address} has no"
             " EarlyStopping service (api.v1.beta1.EarlyStopping); use tuner's suggestion"
             " server or remove earlyStopping"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from tuner.errors import TunerError
 
-class ControllerError(Exception):
+
+class ControllerError(TunerError):
     """Running an experiment failed for a reason outside the experiment's own trials."""
 
 
-class InvalidExperiment(ControllerError):
+class ExperimentRefusedError(ControllerError):
     """The experiment cannot be run as given; nothing was written to the store.
 
     Raised for settings the suggestion service refuses (INVALID_ARGUMENT) and for files that
@@ -29,7 +31,7 @@ class SuggestionError(ControllerError):
         self.retryable = retryable
 
 
-class InvalidSettings(SuggestionError, InvalidExperiment):
+class InvalidSettingsError(SuggestionError, ExperimentRefusedError):
     """The suggestion service refused the algorithm settings (gRPC INVALID_ARGUMENT)."""
 
     def __init__(self, message: str) -> None:

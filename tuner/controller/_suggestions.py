@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import grpc
 
-from tuner.controller._errors import InvalidSettings, SuggestionError
+from tuner.controller._errors import InvalidSettingsError, SuggestionError
 from tuner.protos import api_pb2, api_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,8 @@ class SuggestionClient:
 
     Thread-compatible: use one client per thread or guard calls. Every call carries a
     deadline; UNAVAILABLE and DEADLINE_EXCEEDED are retried with backoff until the retry
-    budget is spent, then raised as `SuggestionError` with ``retryable=True``.
+    budget is spent, then raised as `SuggestionError` with ``retryable=True``. An exception
+    that an interceptor raises (not an RPC error) is not retried and reaches the caller as is.
     """
 
     def __init__(
@@ -76,12 +77,13 @@ class SuggestionClient:
         timeout: float = 120.0,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        interceptors: Sequence[grpc.UnaryUnaryClientInterceptor] = (),
     ) -> None:
         self.address = address
         self._timeout = timeout
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
-        self._channel = grpc.insecure_channel(
+        channel = grpc.insecure_channel(
             address,
             options=[
                 # gRPC's own reconnect backoff (1 s growing to 120 s) would outlast our retry
@@ -93,6 +95,8 @@ class SuggestionClient:
                 ("grpc.max_send_message_length", 64 * 1024 * 1024),
             ],
         )
+        # Interceptors see every call attempt (retries included): e.g. service mode's timing.
+        self._channel = grpc.intercept_channel(channel, *interceptors) if interceptors else channel
         self._stub = api_pb2_grpc.SuggestionStub(self._channel)
         # Katib runs early stopping as its own service; ours shares the suggestion server.
         self._early_stopping = api_pb2_grpc.EarlyStoppingStub(self._channel)
@@ -107,7 +111,7 @@ class SuggestionClient:
         self.close()
 
     def validate(self, experiment: api_pb2.Experiment) -> None:
-        """ValidateAlgorithmSettings; `InvalidSettings` carries the service's own message."""
+        """ValidateAlgorithmSettings; `InvalidSettingsError` carries the service's own message."""
         request = api_pb2.ValidateAlgorithmSettingsRequest(experiment=experiment)
         self._call("ValidateAlgorithmSettings", self._stub.ValidateAlgorithmSettings, request)
 
@@ -144,7 +148,7 @@ class SuggestionClient:
         return Suggestions(assignments, exhausted=flagged or len(assignments) < count, names=names)
 
     def validate_early_stopping(self, spec: api_pb2.EarlyStoppingSpec) -> None:
-        """ValidateEarlyStoppingSettings; `InvalidSettings` carries the service's message."""
+        """ValidateEarlyStoppingSettings; `InvalidSettingsError` carries the service's message."""
         request = api_pb2.ValidateEarlyStoppingSettingsRequest(early_stopping=spec)
         self._call(
             "ValidateEarlyStoppingSettings",
@@ -181,7 +185,7 @@ class SuggestionClient:
                 code = e.code() if hasattr(e, "code") else grpc.StatusCode.UNKNOWN
                 details = (e.details() if hasattr(e, "details") else None) or str(e)
                 if code == grpc.StatusCode.INVALID_ARGUMENT:
-                    raise InvalidSettings(details) from e
+                    raise InvalidSettingsError(details) from e
                 delay = next(delays, None) if code in _RETRYABLE else None
                 if delay is None:
                     raise SuggestionError(

@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from tuner.protos import api_pb2
-from tuner.spec import Experiment, MetricStrategyType, ObjectiveType
+from tuner.space import Direction
+from tuner.spec import Experiment, MetricStrategyType
 from tuner.store import MetricSummary, TrialRecord, TrialStatus
 
 _PARAMETER_TYPES = {
@@ -35,7 +36,7 @@ _CONDITIONS = {
 def objective_proto(experiment: Experiment) -> api_pb2.ObjectiveSpec:
     objective = experiment.spec.objective
     return api_pb2.ObjectiveSpec(
-        type=api_pb2.MAXIMIZE if objective.type is ObjectiveType.MAXIMIZE else api_pb2.MINIMIZE,
+        type=api_pb2.MAXIMIZE if objective.type is Direction.MAXIMIZE else api_pb2.MINIMIZE,
         goal=objective.goal if objective.goal is not None else 0.0,
         objective_metric_name=objective.objective_metric_name,
         additional_metric_names=list(objective.additional_metric_names),
@@ -105,7 +106,7 @@ def _set_distribution(feasible: api_pb2.FeasibleSpace, value: str) -> None:
         return
     number = field.enum_type.values_by_name.get(_DISTRIBUTION_NAMES[value])
     if number is not None:
-        feasible.distribution = number.number  # type: ignore[attr-defined]
+        feasible.distribution = number.number
 
 
 def strategy_value(summary: MetricSummary, strategy: MetricStrategyType) -> float:

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from tuner.errors import TunerError
 from tuner.metrics import format_time, format_value, parse_number, parse_rfc3339
 from tuner.protos import api_pb2
 from tuner.store import Observation
@@ -16,7 +17,7 @@ UNAVAILABLE_VALUE = "unavailable"
 objective metric they did not find; it carries no value, so it is accepted and not stored."""
 
 
-class RequestError(ValueError):
+class RequestError(TunerError, ValueError):
     """A request field is malformed; the message names the field, the value and the rule."""
 
 

@@ -13,6 +13,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from tuner.dbmanager._servicer import DBManagerServicer
+from tuner.errors import TunerError
 from tuner.protos import api_pb2, api_pb2_grpc
 from tuner.store import Store
 
@@ -22,7 +23,7 @@ SERVICE_NAME = api_pb2.DESCRIPTOR.services_by_name["DBManager"].full_name
 STOP_GRACE_SECONDS = 1.0
 
 
-class DBManagerError(RuntimeError):
+class DBManagerError(TunerError, RuntimeError):
     """The DBManager server could not start (e.g. the address cannot be bound)."""
 
 

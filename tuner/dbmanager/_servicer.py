@@ -16,7 +16,7 @@ from tuner.dbmanager import _convert
 from tuner.dbmanager._convert import Report, RequestError
 from tuner.metrics import REPORT_ID_METADATA_KEY, STEP_METADATA_KEY
 from tuner.protos import api_pb2, api_pb2_grpc
-from tuner.store import Store, StoreError, TrialNotFound
+from tuner.store import Store, StoreError, TrialNotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def _rpc(method: F) -> F:
     def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
         try:
             return method(self, request, context)
-        except TrialNotFound as e:
+        except TrialNotFoundError as e:
             context.abort(grpc.StatusCode.NOT_FOUND, str(e))
         except (RequestError, ValueError, TypeError) as e:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))

@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from tuner.errors import TunerError
 from tuner.executors import _supervisor
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ DEFAULT_RUN_DIR = "runs"
 current directory."""
 
 
-class ExecutorError(Exception):
+class ExecutorError(TunerError):
     """An executor could not do what was asked (not: the trial's command failed)."""
 
 

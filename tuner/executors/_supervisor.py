@@ -16,7 +16,7 @@ import time
 try:
     import _signal as signal
 except ImportError:  # pragma: no cover - non-CPython
-    import signal  # type: ignore[no-redef]
+    import signal
 
 PROTOCOL_VERSION = 1
 LOG_FILE = "output.log"

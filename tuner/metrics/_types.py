@@ -6,8 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from tuner.errors import TunerError
 
-class MetricsError(ValueError):
+
+class MetricsError(TunerError, ValueError):
     """A metrics collector was configured wrongly (a bad filter, an unknown kind...)."""
 
 

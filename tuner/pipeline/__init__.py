@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tuner.pipeline.step import StepError, TuningFailed, TuningResult, run_tuning
+from tuner.pipeline.step import StepError, TuningFailedError, TuningResult, run_tuning
 
 if TYPE_CHECKING:
     from tuner.pipeline._components import (
@@ -27,7 +27,7 @@ _KFP_NAMES = frozenset(
 __all__ = [
     "DEFAULT_IMAGE",
     "StepError",
-    "TuningFailed",
+    "TuningFailedError",
     "TuningResult",
     "run_tuning",
     "tune",

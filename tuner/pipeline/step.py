@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from tuner.errors import TunerError
 from tuner.executors import DEFAULT_EXECUTOR
 
 # `tuner run` exit codes, see docs/controller.md.
@@ -38,11 +39,11 @@ _STDERR_TAIL_LINES = 10
 _GRACE_SECONDS = 30.0
 
 
-class StepError(Exception):
+class StepError(TunerError):
     """Base class of the errors of `tuner.pipeline`."""
 
 
-class TuningFailed(StepError):
+class TuningFailedError(StepError):
     """The step has no best trial to hand on: the experiment failed, was refused or timed out.
 
     `exit_code` is the step's exit code (`tuner run`'s: 1 failed, 2 invalid input); `document`
@@ -96,7 +97,7 @@ def run_tuning(
     `db_url` empty: a SQLite file that is deleted when the step ends; `run_dir` None: trial
     logs in a temporary folder, deleted too. `output_path` receives the `tuner run --output`
     JSON. `timeout_seconds` > 0 bounds the whole run. `tuner run`'s output goes to this
-    process's stdout and stderr. Raises `TuningFailed`.
+    process's stdout and stderr. Raises `TuningFailedError`.
     """
     if timeout_seconds < 0:
         raise ValueError(f"timeout_seconds: {timeout_seconds} is negative; use 0 for no timeout")
@@ -127,9 +128,9 @@ def _experiment_name(text: str) -> str:
     try:
         experiments = loads(text, source="experiment")
     except SpecError as e:
-        raise TuningFailed(str(e), exit_code=EXIT_INVALID) from e
+        raise TuningFailedError(str(e), exit_code=EXIT_INVALID) from e
     if len(experiments) != 1:
-        raise TuningFailed(
+        raise TuningFailedError(
             f"experiment: {len(experiments)} Experiments in the text; a step runs exactly one",
             exit_code=EXIT_INVALID,
         )
@@ -157,7 +158,7 @@ def _run(argv: list[str], timeout_seconds: int, name: str) -> tuple[int, list[st
             # Bounded: a process that inherited the pipe could keep it open past the exit.
             echo.join(timeout=_GRACE_SECONDS)
     if code is None:
-        raise TuningFailed(
+        raise TuningFailedError(
             f"experiment {name!r} did not finish within timeout_seconds={timeout_seconds};"
             " tuner run was interrupted"
         )
@@ -178,9 +179,9 @@ def _read_document(path: Path) -> dict[str, Any]:
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
-        raise TuningFailed(f"{path}: cannot read the tuner run result: {e}") from e
+        raise TuningFailedError(f"{path}: cannot read the tuner run result: {e}") from e
     if not isinstance(document, dict):
-        raise TuningFailed(f"{path}: the tuner run result is not a JSON object")
+        raise TuningFailedError(f"{path}: the tuner run result is not a JSON object")
     return document
 
 
@@ -189,20 +190,20 @@ def _outcome(
 ) -> TuningResult:
     if document is None:
         said = "\n".join(errors) if errors else "(nothing on stderr)"
-        raise TuningFailed(
+        raise TuningFailedError(
             f"experiment {name!r}: tuner run exited with code {code} without a result:\n{said}",
             exit_code=code or EXIT_FAILED,
         )
     status = document.get("status")
     if code != EXIT_SUCCEEDED or status != "Succeeded":
-        raise TuningFailed(
+        raise TuningFailedError(
             f"experiment {name!r} {status or 'did not succeed'}: {_why(document)}",
             exit_code=code or EXIT_FAILED,
             document=document,
         )
     best = document.get("bestTrial")
     if not isinstance(best, dict):
-        raise TuningFailed(
+        raise TuningFailedError(
             f"experiment {name!r} succeeded without a best trial ({_why(document)}):"
             " no trial reported the objective metric",
             document=document,
@@ -253,7 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             timeout_seconds=args.timeout_seconds,
             output_path=args.result,
         )
-    except TuningFailed as e:
+    except TuningFailedError as e:
         print(f"tuner.pipeline: {e}", file=sys.stderr)
         return e.exit_code
     values = {

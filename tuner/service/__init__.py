@@ -8,7 +8,7 @@ docs/service.md describes leases, takeover, shutdown and the metrics.
 
 from __future__ import annotations
 
-from tuner.service._driver import DriverOutcome, ExperimentDriver, experiment_from_record
+from tuner.service._driver import DriverOutcome, ExperimentDriver
 from tuner.service._errors import AddressError, ServiceError, SubmitError
 from tuner.service._http import DEFAULT_ADDRESS, MetricsServer, parse_address
 from tuner.service._leases import LeaseKeeper, take_lease
@@ -35,7 +35,6 @@ __all__ = [
     "apply",
     "check",
     "describe_problem",
-    "experiment_from_record",
     "parse_address",
     "submit",
     "take_lease",

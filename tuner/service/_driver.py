@@ -7,26 +7,26 @@ from __future__ import annotations
 import enum
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable
+from typing import Any
+
+import grpc
 
 from tuner.controller import (
     REASON_FAILED,
     Controller,
     ControllerError,
-    InvalidExperiment,
+    ExperimentRefusedError,
     SuggestionClient,
-    Suggestions,
 )
 from tuner.executors import Executor, ExecutorError
-from tuner.protos import api_pb2
-from tuner.service._fence import FencedStore, LeaseLost
 from tuner.service._leases import LeaseKeeper
 from tuner.service._metrics import ServiceMetrics
-from tuner.spec import API_VERSION, KIND, Experiment, SpecError
+from tuner.spec import SpecError
 from tuner.store import (
-    ExperimentNotFound,
-    ExperimentRecord,
+    ExperimentNotFoundError,
     ExperimentStatus,
+    LeaseLostError,
     Store,
     StoreError,
 )
@@ -34,7 +34,7 @@ from tuner.store import (
 log = logging.getLogger(__name__)
 
 
-class Stopped(Exception):
+class StoppedError(Exception):  # control flow, not a tuner error
     """Raised inside the controller's loop to leave it at once, trials untouched."""
 
 
@@ -45,49 +45,41 @@ class DriverOutcome(str, enum.Enum):
     FAILED = "failed"  # an error outside the experiment; retried after a backoff
 
 
-def experiment_from_record(record: ExperimentRecord) -> Experiment:
-    """The Experiment a stored row describes (its spec was stored with defaults applied).
-    Raises `SpecError`."""
-    return Experiment.model_validate(
-        {
-            "apiVersion": API_VERSION,
-            "kind": KIND,
-            "metadata": {"name": record.name, "namespace": record.namespace},
-            "spec": record.spec,
-        }
-    )
-
-
-class _StoppableSuggestionClient(SuggestionClient):
-    """A suggestion client that times its calls and checks for a stop before and after each.
+class _StopAndTime(grpc.UnaryUnaryClientInterceptor):
+    """A client interceptor on the Suggestion service's calls (ValidateAlgorithmSettings,
+    GetSuggestions): it times each and checks for a stop before it (and after GetSuggestions).
 
     The controller has no stop hook of its own. It asks for suggestions right before it
     stores and launches new trials, so checking here (and after the reply: the call may have
     outlasted our lease) keeps a stopped driver from creating or launching anything.
+    `StoppedError` raised here reaches the controller's loop unchanged (not an RPC error).
+    Early-stopping calls pass through untouched.
     """
 
-    def __init__(self, address: str, metrics: ServiceMetrics, driver: ExperimentDriver) -> None:
-        super().__init__(address)
+    def __init__(self, metrics: ServiceMetrics, driver: ExperimentDriver) -> None:
         self._metrics = metrics
         self._driver = driver
 
-    def validate(self, experiment: api_pb2.Experiment) -> None:
-        self._driver.checkpoint()
-        with self._metrics.time_suggestion("ValidateAlgorithmSettings"):
-            super().validate(experiment)
-
-    def suggest(
+    def intercept_unary_unary(
         self,
-        experiment: api_pb2.Experiment,
-        trials: Sequence[api_pb2.Trial],
-        count: int,
-        total: int,
-    ) -> Suggestions:
+        continuation: Callable[[Any, Any], Any],
+        client_call_details: grpc.ClientCallDetails,
+        request: Any,
+    ) -> Any:
+        method = client_call_details.method
+        if isinstance(method, bytes):
+            method = method.decode()
+        service, _, name = method.rpartition("/")
+        if not service.endswith(".Suggestion"):
+            return continuation(client_call_details, request)
         self._driver.checkpoint()
-        with self._metrics.time_suggestion("GetSuggestions"):
-            reply = super().suggest(experiment, trials, count, total)
-        self._driver.checkpoint()
-        return reply
+        # A failed call comes back as an outcome (raised later by the client), so it is
+        # timed here too.
+        with self._metrics.time_suggestion(name):
+            outcome = continuation(client_call_details, request)
+        if name == "GetSuggestions":
+            self._driver.checkpoint()
+        return outcome
 
 
 class ExperimentDriver:
@@ -143,23 +135,24 @@ class ExperimentDriver:
         return self._thread.is_alive()
 
     def checkpoint(self) -> None:
-        """Raise `Stopped` if a stop was asked for."""
+        """Raise `StoppedError` if a stop was asked for."""
         if self._stop.is_set():
-            raise Stopped(self.stop_reason or "stopped")
+            raise StoppedError(self.stop_reason or "stopped")
 
     # -- the thread ------------------------------------------------------------------------
 
     def _run(self) -> None:
         try:
             self.outcome = self._drive()
-        except Stopped as e:
+        except StoppedError as e:
             log.info("experiment %s: stopped driving it: %s", self.name, e)
             self.outcome = DriverOutcome.STOPPED
-        except ExperimentNotFound:
+        except ExperimentNotFoundError:
             log.info("experiment %s: stopped driving it: it was deleted", self.name)
             self.outcome = DriverOutcome.STOPPED
         except (ControllerError, ExecutorError, StoreError) as e:
-            if isinstance(e, LeaseLost) or (isinstance(e, ControllerError) and self._lease_lost()):
+            lost = isinstance(e, LeaseLostError)
+            if lost or (isinstance(e, ControllerError) and self._lease_lost()):
                 # A fenced write, or the controller's own renewal, found a new owner first.
                 log.info("experiment %s: stopped driving it: %s", self.name, e)
                 self.outcome = DriverOutcome.STOPPED
@@ -181,13 +174,14 @@ class ExperimentDriver:
         self.keeper.hold(self.name, record.spec, self.stop)
         if record.status.is_finished():  # finished by a peer since the service listed it
             return DriverOutcome.FINISHED
-        # Every write for this experiment checks that the lease is still ours (FencedStore).
-        fenced = FencedStore(self.store, self.name, self.keeper.owner)
+        # Every write for this experiment checks that the lease is still ours (Store.fenced).
+        fenced = self.store.fenced(self.name, self.keeper.owner)
         try:
-            experiment = experiment_from_record(record)
+            experiment = record.experiment
         except SpecError as e:
             return self._fail(fenced, f"the stored spec is not a valid Experiment: {e}")
-        with _StoppableSuggestionClient(self.suggestion_address, self.metrics, self) as client:
+        interceptor = _StopAndTime(self.metrics, self)
+        with SuggestionClient(self.suggestion_address, interceptors=[interceptor]) as client:
             controller = Controller(
                 fenced,
                 experiment,
@@ -200,13 +194,13 @@ class ExperimentDriver:
             )
             try:
                 decision = controller.prepare()
-            except InvalidExperiment as e:
+            except ExperimentRefusedError as e:
                 return self._fail(fenced, str(e))
             if decision.action == "done":
                 return DriverOutcome.FINISHED
             if decision.spec_changed:
                 # Changed between our read and prepare's: run would write our stale spec back.
-                raise Stopped("its stored spec changed while starting; restarting it")
+                raise StoppedError("its stored spec changed while starting; restarting it")
             self.checkpoint()
             log.info("experiment %s: driving it (%s)", self.name, record.status.value)
             result = controller.run()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from tuner.errors import TunerError
 
-class ServiceError(Exception):
+
+class ServiceError(TunerError):
     """The controller service, or a submission to it, cannot go on."""
 
 

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tuner.controller._lease import owner_is_dead
-from tuner.store import ExperimentNotFound, Store, StoreError
+from tuner.controller import owner_is_dead
+from tuner.store import ExperimentNotFoundError, Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ class LeaseKeeper:
         try:
             renewed = self.store.renew_lease(name, self.owner, self.ttl)
             stored_spec = self.store.get_experiment(name).spec if renewed else None
-        except ExperimentNotFound:
+        except ExperimentNotFoundError:
             self._lose(name, held, "the experiment was deleted")
             return
         except StoreError as e:

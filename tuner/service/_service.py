@@ -8,13 +8,13 @@ import threading
 import time
 from dataclasses import dataclass
 
-from tuner.controller._lease import own_owner
+from tuner.controller import own_owner
 from tuner.executors import Executor
 from tuner.service._driver import DriverOutcome, ExperimentDriver
 from tuner.service._leases import LeaseKeeper, take_lease
 from tuner.service._metrics import ServiceMetrics, StoreSnapshot
 from tuner.store import (
-    ExperimentNotFound,
+    ExperimentNotFoundError,
     ExperimentRecord,
     ExperimentStatus,
     Store,
@@ -170,7 +170,7 @@ class ControllerService:
                 wait = self.settings.lease_seconds / 3
                 self._held_elsewhere[name] = time.monotonic() + wait
                 return
-        except ExperimentNotFound:
+        except ExperimentNotFoundError:
             return
         except StoreError as e:
             log.warning("experiment %s: cannot take its lease: %s", name, e)
@@ -216,7 +216,7 @@ class ControllerService:
             if counts is None:
                 try:
                     counts = self.store.count_trials(record.name)
-                except ExperimentNotFound:  # deleted since the listing
+                except ExperimentNotFoundError:  # deleted since the listing
                     continue
             if record.status.is_finished():
                 cache[key] = counts

@@ -7,17 +7,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tuner.controller import (
+    EDITABLE_FIELDS,
     REASON_RESTARTING,
     Controller,
-    InvalidExperiment,
+    ExperimentRefusedError,
     ResumeDecision,
     SuggestionClient,
 )
-from tuner.controller._decide import EDITABLE_FIELDS
 from tuner.executors import Executor
 from tuner.service._errors import SubmitError
 from tuner.spec import Experiment
-from tuner.store import ExperimentExists, ExperimentStatus, Store
+from tuner.store import ExperimentExistsError, ExperimentStatus, Store
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def check(
 ) -> Checked:
     """Check one experiment as `tuner run` does before writing (the algorithm settings with
     the suggestion service, the template against the executor, the resume rules against a
-    stored experiment of the same name). Writes nothing; raises `InvalidExperiment`."""
+    stored experiment of the same name). Writes nothing; raises `ExperimentRefusedError`."""
     decision = Controller(store, experiment, suggestions, executor).prepare()
     changes = ""
     if decision.spec_changed:
@@ -67,7 +67,7 @@ def check(
 def apply(
     store: Store, checked: Checked, suggestions: SuggestionClient, executor: Executor
 ) -> Submission:
-    """Store a checked experiment for the service. Raises `InvalidExperiment` when a
+    """Store a checked experiment for the service. Raises `ExperimentRefusedError` when a
     concurrent submission of the same name stored a spec this one may not change."""
     experiment, decision = checked.experiment, checked.decision
     name = experiment.metadata.name
@@ -75,7 +75,7 @@ def apply(
     if decision.action == "create":
         try:
             record = store.create_experiment(name, experiment.metadata.namespace, spec)
-        except ExperimentExists:  # submitted by someone else since we checked: check again
+        except ExperimentExistsError:  # submitted by someone else since we checked: check again
             return apply(
                 store, check(store, experiment, suggestions, executor), suggestions, executor
             )
@@ -93,7 +93,7 @@ def apply(
     return Submission(name, "unchanged", record.status, "already submitted")
 
 
-def describe_problem(experiment: Experiment, error: InvalidExperiment) -> str:
+def describe_problem(experiment: Experiment, error: ExperimentRefusedError) -> str:
     """The error as one line that names the experiment."""
     text, name = str(error), experiment.metadata.name
     return text if repr(name) in text else f"experiment {name!r}: {text}"
@@ -114,7 +114,7 @@ def submit(
     for experiment in experiments:
         try:
             checked.append(check(store, experiment, suggestions, executor))
-        except InvalidExperiment as e:
+        except ExperimentRefusedError as e:
             problems.append(describe_problem(experiment, e))
     if problems:
         raise SubmitError(problems)

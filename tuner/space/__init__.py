@@ -6,6 +6,7 @@ or ``str``) and formatted back to Katib's wire strings only when they leave the 
 
 from __future__ import annotations
 
+from tuner.space._direction import Direction
 from tuner.space._types import (
     Assignment,
     Distribution,
@@ -19,6 +20,7 @@ from tuner.space._types import (
 
 __all__ = [
     "Assignment",
+    "Direction",
     "Distribution",
     "Parameter",
     "ParameterType",

@@ -9,6 +9,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from tuner.errors import TunerError
+
 Value = int | float | str
 """A parameter value with its real Python type: int, float or (categorical) str."""
 
@@ -34,7 +36,7 @@ class Distribution(str, enum.Enum):
     LOG_NORMAL = "logNormal"
 
 
-class SpaceError(ValueError):
+class SpaceError(TunerError, ValueError):
     """A value or space definition that breaks a rule of the search space."""
 
 

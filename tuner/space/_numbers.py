@@ -12,12 +12,14 @@ import numbers
 import re
 from fractions import Fraction
 
+from tuner.errors import TunerError
+
 _INT_RE = re.compile(r"[+-]?[0-9]+")
 _FLOAT_RE = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _NON_FINITE = {"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
 
 
-class NumberSyntaxError(ValueError):
+class NumberSyntaxError(TunerError, ValueError):
     """A string that is not a number literal; the message completes ``'<text>' ...``."""
 
 

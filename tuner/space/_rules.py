@@ -117,7 +117,7 @@ def _range_problems(p: Parameter) -> list[Problem]:
             Problem(
                 "feasibleSpace.min",
                 f"{show(lo)} is not greater than 0, which distribution"
-                f" {p.distribution.value} requires",  # type: ignore[union-attr]
+                f" {p.distribution.value} requires",
             )
         )
     return problems

@@ -222,7 +222,7 @@ class Parameter:
             return self._entry(value, value)
         if not is_finite(value):
             raise SpaceError(f"parameter {self.name!r}: {show(value)} is not a finite number")
-        number = int(value) if is_integral(value) else float(value)  # type: ignore[arg-type]
+        number = int(value) if is_integral(value) else float(value)
         if self.type is ParameterType.DISCRETE:
             return min(self.values, key=lambda entry: abs(entry - number))  # type: ignore[operator]
         if self.type is ParameterType.DOUBLE and self.step is None:
@@ -259,7 +259,7 @@ class Parameter:
             number, lo, hi = int(value), int(self.min), int(self.max)  # type: ignore[arg-type]
             return lo <= number <= hi and (number - lo) % int(self.step or 1) == 0
         if self.step is None:
-            return self.min <= value <= self.max  # type: ignore[operator]
+            return self.min <= value <= self.max
         return _grid.on_grid(self, float(value))
 
     def _entry(self, value: object, shown: object) -> Value:

@@ -41,7 +41,6 @@ from tuner.spec._katib import (
     FileFormat,
     FileSystemKind,
     MetricStrategyType,
-    ObjectiveType,
     ResumePolicy,
 )
 from tuner.spec._loading import load_file, loads
@@ -71,7 +70,6 @@ __all__ = [
     "MetricsCollectorSpec",
     "ObjectMeta",
     "ObjectiveSpec",
-    "ObjectiveType",
     "ParameterSpec",
     "ParameterType",
     "RenderedTrial",

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
+from tuner.space import Direction
 from tuner.spec import _rules
 from tuner.spec._base import KatibString, SpecModel
 from tuner.spec._issues import SpecError, SpecIssue, raise_if_any
@@ -18,7 +19,6 @@ from tuner.spec._katib import (
     FileFormat,
     FileSystemKind,
     MetricStrategyType,
-    ObjectiveType,
 )
 
 
@@ -61,7 +61,7 @@ class ObjectiveSpec(SpecModel):
     metric without an entry gets ``min`` when minimizing and ``max`` when maximizing (the
     additional metrics included). ``goal`` unset means: run until the budget is spent."""
 
-    type: ObjectiveType
+    type: Direction
     goal: float | None = None
     objective_metric_name: str
     additional_metric_names: list[str] = Field(default_factory=list)
@@ -73,7 +73,7 @@ class ObjectiveSpec(SpecModel):
         have = {strategy.name for strategy in self.metric_strategies}
         default = (
             MetricStrategyType.MIN
-            if self.type is ObjectiveType.MINIMIZE
+            if self.type is Direction.MINIMIZE
             else MetricStrategyType.MAX
         )
         missing = [name for name in self.metric_names if name not in have]

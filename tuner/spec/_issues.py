@@ -6,6 +6,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from tuner.errors import TunerError
+
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -25,7 +27,7 @@ class SpecIssue:
         return SpecIssue(join_path(prefix, self.path), self.message)
 
 
-class SpecError(ValueError):
+class SpecError(TunerError, ValueError):
     """An Experiment that cannot be loaded (or a trial that cannot be rendered); ``issues``
     lists every problem found, not just the first. ``source`` names the file (or
     ``"<string>"``) when the error comes from loading text."""

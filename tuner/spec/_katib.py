@@ -48,13 +48,6 @@ IGNORED_OBJECT_META_FIELDS = frozenset(
 )
 
 
-class ObjectiveType(str, enum.Enum):
-    """Whether the objective metric is minimized or maximized."""
-
-    MINIMIZE = "minimize"
-    MAXIMIZE = "maximize"
-
-
 class MetricStrategyType(str, enum.Enum):
     """Which of a trial's reported values of a metric counts: the lowest, highest or last."""
 

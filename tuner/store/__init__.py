@@ -16,25 +16,27 @@ from ._domain import (
     TrialStatus,
 )
 from ._errors import (
-    ExperimentExists,
-    ExperimentNotFound,
+    ExperimentExistsError,
+    ExperimentNotFoundError,
+    LeaseLostError,
     StoreError,
-    TrialExists,
-    TrialNotFound,
+    TrialExistsError,
+    TrialNotFoundError,
 )
 from ._store import Store
 
 __all__ = [
-    "ExperimentExists",
-    "ExperimentNotFound",
+    "ExperimentExistsError",
+    "ExperimentNotFoundError",
     "ExperimentRecord",
     "ExperimentStatus",
+    "LeaseLostError",
     "MetricSummary",
     "Observation",
     "Store",
     "StoreError",
-    "TrialExists",
-    "TrialNotFound",
+    "TrialExistsError",
+    "TrialNotFoundError",
     "TrialRecord",
     "TrialStatus",
 ]

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import enum
-import math
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
+
+from tuner.space import Direction
+from tuner.spec import API_VERSION, KIND, Experiment
 
 
 def utc_now() -> datetime:
@@ -91,7 +94,9 @@ class MetricSummary:
 
 @dataclass(frozen=True)
 class ExperimentRecord:
-    """One stored experiment. `spec` is Katib's camelCase Experiment spec as a plain dict."""
+    """One stored experiment. `spec` is Katib's camelCase Experiment spec as stored (a plain
+    dict); `experiment` is the same parsed into the typed model, which is what code that
+    runs or reads an experiment should use."""
 
     name: str
     namespace: str
@@ -106,6 +111,33 @@ class ExperimentRecord:
     best_trial_name: str | None
     lease_owner: str | None
     lease_expires_at: datetime | None
+
+    @functools.cached_property
+    def experiment(self) -> Experiment:
+        """The stored Experiment as the typed model (its spec was stored with defaults
+        applied). Raises `tuner.spec.SpecError` for a spec this version cannot read."""
+        return Experiment.model_validate(
+            {
+                "apiVersion": API_VERSION,
+                "kind": KIND,
+                "metadata": {"name": self.name, "namespace": self.namespace},
+                "spec": self.spec,
+            }
+        )
+
+    @property
+    def direction(self) -> Direction | None:
+        """The objective's direction, None when the stored spec has none this version reads.
+
+        Read on its own, so that tools that show any stored experiment (the inspection
+        commands) still rank trials of a spec whose other fields no longer parse.
+        """
+        objective = self.spec.get("objective")
+        kind = objective.get("type") if isinstance(objective, Mapping) else None
+        try:
+            return Direction(kind)
+        except ValueError:
+            return None
 
 
 @dataclass(frozen=True)
@@ -165,15 +197,3 @@ def check_parameters(trial_name: str, parameters: Mapping[str, str]) -> dict[str
     return out
 
 
-def is_better(candidate: float, incumbent: float | None, goal_type: str) -> bool:
-    """Whether `candidate` beats `incumbent` for an objective of `goal_type`; NaN never wins.
-
-    Ties keep the incumbent, as Katib does (the earlier trial stays best).
-    """
-    if goal_type not in ("minimize", "maximize"):
-        raise ValueError(f"goal_type: {goal_type!r} is not 'minimize' or 'maximize'")
-    if math.isnan(candidate):
-        return False
-    if incumbent is None or math.isnan(incumbent):
-        return True
-    return candidate < incumbent if goal_type == "minimize" else candidate > incumbent

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from tuner.errors import TunerError
 
-class StoreError(Exception):
+
+class StoreError(TunerError):
     """A store operation failed.
 
     `retryable` is True when the same call may succeed later unchanged (the database was
@@ -18,7 +20,7 @@ class StoreError(Exception):
             self.retryable = retryable
 
 
-class ExperimentNotFound(StoreError, LookupError):
+class ExperimentNotFoundError(StoreError, LookupError):
     """No experiment has the given name."""
 
     def __init__(self, name: str) -> None:
@@ -29,7 +31,7 @@ class ExperimentNotFound(StoreError, LookupError):
         self.name = name
 
 
-class ExperimentExists(StoreError):
+class ExperimentExistsError(StoreError):
     """An experiment with the given name is already stored."""
 
     def __init__(self, name: str) -> None:
@@ -40,7 +42,7 @@ class ExperimentExists(StoreError):
         self.name = name
 
 
-class TrialNotFound(StoreError, LookupError):
+class TrialNotFoundError(StoreError, LookupError):
     """No trial has the given name."""
 
     def __init__(self, name: str) -> None:
@@ -48,9 +50,14 @@ class TrialNotFound(StoreError, LookupError):
         self.name = name
 
 
-class TrialExists(StoreError):
+class TrialExistsError(StoreError):
     """A trial with the given name is already stored (or repeated within one batch)."""
 
     def __init__(self, name: str, detail: str = "already exists in the store") -> None:
         super().__init__(f"trial {name!r} {detail}; trial names must be unique")
         self.name = name
+
+
+class LeaseLostError(StoreError):
+    """A fenced write was refused because another controller now holds the experiment's
+    lease (see `Store.fenced`). Nothing of the transaction was written."""

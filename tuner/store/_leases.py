@@ -17,18 +17,20 @@ class LeaseMethods(Transactions):
     """Compare-and-set leases on experiments, timed by the database clock (a mixin of `Store`).
 
     A controller acquires an experiment's lease before driving it and renews it well within
-    the TTL; another controller takes over only once the lease has expired.
+    the TTL; another controller takes over only once the lease has expired. These methods
+    are never fenced (see `Store.fenced`): they compare owners already, and must still work
+    (e.g. a release in a `finally`) once the lease is gone.
     """
 
     def acquire_lease(self, name: str, owner: str, ttl_seconds: float) -> bool:
         """Take the experiment's lease if it is free, expired or already `owner`'s.
 
         An atomic compare-and-set: of several controllers racing, exactly one gets True.
-        The lease then lasts `ttl_seconds` of database time. Raises `ExperimentNotFound`.
+        The lease then lasts `ttl_seconds` of database time. Raises `ExperimentNotFoundError`.
         """
         check_name("lease owner", owner)
         ttl = _ttl(ttl_seconds)
-        with self._write(f"acquiring the lease of experiment {name!r}") as s:
+        with self._write(f"acquiring the lease of experiment {name!r}", fenced=False) as s:
             now = db_now(s)
             free = or_(
                 ExperimentRow.lease_owner.is_(None),
@@ -45,13 +47,13 @@ class LeaseMethods(Transactions):
         """
         check_name("lease owner", owner)
         ttl = _ttl(ttl_seconds)
-        with self._write(f"renewing the lease of experiment {name!r}") as s:
+        with self._write(f"renewing the lease of experiment {name!r}", fenced=False) as s:
             now = db_now(s)
             return _set_lease(s, name, ExperimentRow.lease_owner == owner, owner, now + ttl)
 
     def release_lease(self, name: str, owner: str) -> bool:
         """Give up `owner`'s lease; False (and nothing changed) if `owner` does not hold it."""
-        with self._write(f"releasing the lease of experiment {name!r}") as s:
+        with self._write(f"releasing the lease of experiment {name!r}", fenced=False) as s:
             return _set_lease(s, name, ExperimentRow.lease_owner == owner, None, None)
 
 
@@ -66,7 +68,7 @@ def _set_lease(
     )
     if result.rowcount == 1:  # type: ignore[attr-defined]
         return True
-    experiment_row(s, name)  # raises ExperimentNotFound if that is why nothing matched
+    experiment_row(s, name)  # raises ExperimentNotFoundError if that is why nothing matched
     return False
 
 

@@ -19,7 +19,7 @@ class ObservationMethods(Transactions):
     def add_observations(self, trial_name: str, observations: Iterable[Observation]) -> int:
         """Append the trial's observations in one transaction; returns how many were added.
 
-        Raises `TrialNotFound`; `ValueError` if an observation names another trial.
+        Raises `TrialNotFoundError`; `ValueError` if an observation names another trial.
         """
         batch = list(observations)
         for index, obs in enumerate(batch):
@@ -57,7 +57,7 @@ class ObservationMethods(Transactions):
         """The trial's observations ordered by timestamp, then insertion order.
 
         Optionally only `metric_name`, and only timestamps within [start, end] (inclusive,
-        as Katib's GetObservationLog). Raises `TrialNotFound`.
+        as Katib's GetObservationLog). Raises `TrialNotFoundError`.
         """
         with self._read(f"reading observations of trial {trial_name!r}") as s:
             trial, _ = trial_row(s, trial_name)
@@ -75,7 +75,7 @@ class ObservationMethods(Transactions):
             return [observation_record(row, trial_name) for row in s.scalars(stmt)]
 
     def delete_observations(self, trial_name: str) -> int:
-        """Delete all the trial's observations; returns how many. Raises `TrialNotFound`."""
+        """Delete all the trial's observations; returns how many. Raises `TrialNotFoundError`."""
         with self._write(f"deleting observations of trial {trial_name!r}") as s:
             trial, _ = trial_row(s, trial_name)
             result = s.execute(

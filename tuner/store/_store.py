@@ -11,6 +11,8 @@ from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 
+from tuner.space import Direction
+
 from . import _schema
 from ._convert import check_name, encode_summary, experiment_record, trial_record
 from ._domain import (
@@ -20,15 +22,19 @@ from ._domain import (
     TrialRecord,
     TrialStatus,
     check_parameters,
-    is_better,
     require_aware,
 )
 from ._engine import create_store_engine, resolve_url
-from ._errors import ExperimentExists, ExperimentNotFound, StoreError, TrialExists
+from ._errors import (
+    ExperimentExistsError,
+    ExperimentNotFoundError,
+    StoreError,
+    TrialExistsError,
+)
 from ._leases import LeaseMethods
 from ._models import ExperimentRow, TrialRow, encode_float
 from ._observations import ObservationMethods
-from ._transactions import db_now, experiment_row, translate, trial_row
+from ._transactions import Fence, db_now, experiment_row, translate, trial_row
 
 
 class Store(LeaseMethods, ObservationMethods):
@@ -48,9 +54,27 @@ class Store(LeaseMethods, ObservationMethods):
     retry may succeed; `ValueError`/`TypeError` for malformed arguments.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, _fence: Fence | None = None) -> None:
         """Wrap an engine whose schema is at head; prefer `Store.open`."""
-        super().__init__(engine)
+        super().__init__(engine, _fence)
+
+    def fenced(self, experiment: str, owner: str) -> Store:
+        """This store as seen by the controller driving `experiment` for lease `owner`.
+
+        A lease alone cannot stop a replica that was paused (SIGSTOP, a VM freeze, a stalled
+        network) in the middle of a step: when it wakes up, its next write would land after a
+        peer took the experiment over, e.g. marking a trial that the peer already finished as
+        Running again. In the returned view every write transaction first locks the
+        experiment row and checks that `owner` still holds the lease; otherwise it raises
+        `LeaseLostError` (`ExperimentNotFoundError` once the experiment was deleted) and
+        writes nothing. Takeover (`acquire_lease`) updates the same row, so the two are
+        serialized by the database: a write either commits before the takeover (and the new
+        owner sees it) or is refused. The lease methods are not fenced.
+
+        Reads are unchanged. The view shares this store's engine and connection pool;
+        closing it does nothing (this store's owner closes the engine).
+        """
+        return Store(self._engine, _fence=Fence(experiment, owner))
 
     @classmethod
     def open(cls, url: str | None = None, *, path: str | os.PathLike[str] | None = None) -> Store:
@@ -82,8 +106,12 @@ class Store(LeaseMethods, ObservationMethods):
         return _safe_url(self._engine.url)
 
     def close(self) -> None:
-        """Close all pooled connections; the store must not be used afterwards."""
-        self._engine.dispose()
+        """Close all pooled connections; the store must not be used afterwards.
+
+        A fenced view (`fenced`) closes nothing: the store it came from owns the engine.
+        """
+        if self._fence is None:
+            self._engine.dispose()
 
     def __enter__(self) -> Store:
         return self
@@ -96,12 +124,12 @@ class Store(LeaseMethods, ObservationMethods):
     def create_experiment(
         self, name: str, namespace: str, spec: Mapping[str, Any]
     ) -> ExperimentRecord:
-        """Store a new experiment in state Created. Raises `ExperimentExists`."""
+        """Store a new experiment in state Created. Raises `ExperimentExistsError`."""
         check_name("experiment name", name)
         check_name("experiment namespace", namespace)
-        with self._write(f"creating experiment {name!r}", lambda: ExperimentExists(name)) as s:
+        with self._write(f"creating experiment {name!r}", lambda: ExperimentExistsError(name)) as s:
             if s.scalar(select(ExperimentRow.id).where(ExperimentRow.name == name)) is not None:
-                raise ExperimentExists(name)
+                raise ExperimentExistsError(name)
             now = db_now(s)
             row = ExperimentRow(
                 name=name,
@@ -116,7 +144,7 @@ class Store(LeaseMethods, ObservationMethods):
             return experiment_record(row)
 
     def get_experiment(self, name: str) -> ExperimentRecord:
-        """The experiment named `name`. Raises `ExperimentNotFound`."""
+        """The experiment named `name`. Raises `ExperimentNotFoundError`."""
         with self._read(f"reading experiment {name!r}") as s:
             return experiment_record(experiment_row(s, name))
 
@@ -133,7 +161,10 @@ class Store(LeaseMethods, ObservationMethods):
             return [experiment_record(row) for row in s.scalars(stmt)]
 
     def update_experiment_spec(self, name: str, spec: Mapping[str, Any]) -> ExperimentRecord:
-        """Replace the stored spec (e.g. a raised maxTrialCount). Raises `ExperimentNotFound`."""
+        """Replace the stored spec (e.g. a raised maxTrialCount).
+
+        Raises `ExperimentNotFoundError`.
+        """
         with self._write(f"updating the spec of experiment {name!r}") as s:
             row = experiment_row(s, name, for_update=True)
             row.spec = dict(spec)
@@ -151,7 +182,7 @@ class Store(LeaseMethods, ObservationMethods):
         """Set status, reason and message (None clears them) and the matching timestamps.
 
         Running sets started_at (first time only); Succeeded/Failed set completed_at;
-        Running and Restarting clear completed_at. Raises `ExperimentNotFound`.
+        Running and Restarting clear completed_at. Raises `ExperimentNotFoundError`.
         """
         status = ExperimentStatus(status)
         with self._write(f"setting the status of experiment {name!r}") as s:
@@ -168,14 +199,17 @@ class Store(LeaseMethods, ObservationMethods):
             return experiment_record(row)
 
     def delete_experiment(self, name: str) -> None:
-        """Delete the experiment with its trials and observations. Raises `ExperimentNotFound`."""
+        """Delete the experiment with its trials and observations.
+
+        Raises `ExperimentNotFoundError`.
+        """
         with self._write(f"deleting experiment {name!r}") as s:
             result = s.execute(
                 delete(ExperimentRow).where(ExperimentRow.name == name),
                 execution_options={"synchronize_session": False},
             )
             if result.rowcount == 0:  # type: ignore[attr-defined]
-                raise ExperimentNotFound(name)
+                raise ExperimentNotFoundError(name)
 
     # -- trials ----------------------------------------------------------------------
 
@@ -187,24 +221,24 @@ class Store(LeaseMethods, ObservationMethods):
     ) -> list[TrialRecord]:
         """Store new trials `(name, {parameter: wire string})` of `experiment`, all or none.
 
-        Raises `TrialExists` (a name already stored or repeated in the batch; nothing is
-        stored then) and `ExperimentNotFound`.
+        Raises `TrialExistsError` (a name already stored or repeated in the batch; nothing is
+        stored then) and `ExperimentNotFoundError`.
         """
         status = TrialStatus(status)
         batch = [(check_name("trial name", n), check_parameters(n, p)) for n, p in trials]
         seen: set[str] = set()
         for trial_name, _ in batch:
             if trial_name in seen:
-                raise TrialExists(trial_name, "is repeated in the batch")
+                raise TrialExistsError(trial_name, "is repeated in the batch")
             seen.add(trial_name)
         names = [n for n, _ in batch]
-        conflict = lambda: TrialExists(", ".join(names), "(one of them) already exists")  # noqa: E731
+        conflict = lambda: TrialExistsError(", ".join(names), "(one of them) already exists")  # noqa: E731
         with self._write(f"creating trials of experiment {experiment!r}", conflict) as s:
             exp = experiment_row(s, experiment, for_update=True)
             for chunk in _chunks(names, 500):
                 taken = s.scalars(select(TrialRow.name).where(TrialRow.name.in_(chunk))).first()
                 if taken is not None:
-                    raise TrialExists(taken)
+                    raise TrialExistsError(taken)
             now = db_now(s)
             rows = [
                 TrialRow(
@@ -222,7 +256,7 @@ class Store(LeaseMethods, ObservationMethods):
             return [trial_record(row, experiment) for row in rows]
 
     def get_trial(self, name: str) -> TrialRecord:
-        """The trial named `name`. Raises `TrialNotFound`."""
+        """The trial named `name`. Raises `TrialNotFoundError`."""
         with self._read(f"reading trial {name!r}") as s:
             trial, exp = trial_row(s, name)
             return trial_record(trial, exp.name)
@@ -269,7 +303,7 @@ class Store(LeaseMethods, ObservationMethods):
 
         `status` may only be Created or Running here (Running sets started_at if unset);
         end a trial with `finish_trial`, which also keeps the best trial current.
-        Raises `TrialNotFound`.
+        Raises `TrialNotFoundError`.
         """
         status = None if status is None else TrialStatus(status)
         if status is not None and not status.is_active():
@@ -313,22 +347,22 @@ class Store(LeaseMethods, ObservationMethods):
         exit_code: int | None = None,
         message: str | None = None,
         *,
-        goal_type: str | None = None,
+        direction: Direction | None = None,
         completed_at: datetime | None = None,
     ) -> TrialRecord:
         """End a trial and, in the same transaction, update the experiment's best trial.
 
         `status` must be a finished state. A Succeeded or EarlyStopped trial with an
         objective value that is not NaN becomes the best trial if it beats the current
-        one (ties keep the earlier) by `goal_type` ("minimize"/"maximize"), or by the
-        stored spec's `objective.type` when `goal_type` is None. `completed_at` defaults
-        to now. Raises `TrialNotFound`, and `StoreError` if the trial already finished.
+        one (ties keep the earlier) in `direction`, or in the stored spec's `objective.type`
+        when `direction` is None. `completed_at` defaults
+        to now. Raises `TrialNotFoundError`, and `StoreError` if the trial already finished.
         """
         status = TrialStatus(status)
         if not status.is_finished():
             raise ValueError(f"finish_trial status: {status.value} is not a finished state")
-        if goal_type is not None and goal_type not in ("minimize", "maximize"):
-            raise ValueError(f"goal_type: {goal_type!r} is not 'minimize' or 'maximize'")
+        if direction is not None:
+            direction = Direction(direction)
         objective = None if objective_value is None else float(objective_value)
         summary = encode_summary(metrics_summary)
         with self._write(f"finishing trial {name!r}") as s:
@@ -348,7 +382,7 @@ class Store(LeaseMethods, ObservationMethods):
                 now if completed_at is None else require_aware(completed_at, "completed_at")
             )
             if objective is not None and status.counts_for_best():
-                goal = goal_type if goal_type is not None else _goal_from_spec(exp)
+                goal = direction if direction is not None else _direction_from_spec(exp)
                 incumbent = None
                 if exp.best_trial_name is not None:
                     best = s.scalars(
@@ -356,7 +390,7 @@ class Store(LeaseMethods, ObservationMethods):
                     ).one_or_none()
                     if best is not None:
                         incumbent = trial_record(best, exp.name).objective_value
-                if is_better(objective, incumbent, goal):
+                if goal.is_better(objective, incumbent):
                     exp.best_trial_name = trial.name
                     exp.updated_at = now
             s.flush()
@@ -374,14 +408,15 @@ class Store(LeaseMethods, ObservationMethods):
             return None if row is None else trial_record(row, experiment)
 
 
-def _goal_from_spec(exp: ExperimentRow) -> str:
+def _direction_from_spec(exp: ExperimentRow) -> Direction:
     goal = (exp.spec.get("objective") or {}).get("type")
-    if goal not in ("minimize", "maximize"):
+    try:
+        return Direction(goal)
+    except ValueError:
         raise StoreError(
             f"experiment {exp.name!r} spec.objective.type: {goal!r} is not 'minimize' or"
-            " 'maximize'; pass goal_type to finish_trial or fix the stored spec"
-        )
-    return str(goal)
+            " 'maximize'; pass direction to finish_trial or fix the stored spec"
+        ) from None
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from sqlalchemy import Engine, select, text
@@ -13,18 +14,47 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ._domain import utc_now
 from ._engine import WRITE_OPTIONS
-from ._errors import ExperimentNotFound, StoreError, TrialNotFound
+from ._errors import ExperimentNotFoundError, LeaseLostError, StoreError, TrialNotFoundError
 from ._models import ExperimentRow, TrialRow
 
 _RETRYABLE = (OperationalError, DisconnectionError, PoolTimeoutError)
 
 
-class Transactions:
-    """Base of `Store`: one session and transaction per public call, errors translated."""
+@dataclass(frozen=True)
+class Fence:
+    """Writes are allowed only while `owner` holds the lease of `experiment`."""
 
-    def __init__(self, engine: Engine) -> None:
+    experiment: str
+    owner: str
+
+    def check(self, session: Session, what: str) -> None:
+        """Lock the experiment row and raise unless `owner` still holds its lease."""
+        row = session.execute(
+            select(ExperimentRow.lease_owner)
+            .where(ExperimentRow.name == self.experiment)
+            .with_for_update()
+        ).one_or_none()
+        if row is None:
+            raise ExperimentNotFoundError(self.experiment)
+        holder = row[0]
+        if holder != self.owner:
+            raise LeaseLostError(
+                f"{what} refused: experiment {self.experiment!r} is leased to "
+                f"{holder or 'nobody'}, no longer to {self.owner}"
+            )
+
+
+class Transactions:
+    """Base of `Store`: one session and transaction per public call, errors translated.
+
+    With a `fence`, every write transaction first checks it (see `Store.fenced`), except
+    those that pass ``fenced=False`` (the lease methods, which compare owners themselves).
+    """
+
+    def __init__(self, engine: Engine, fence: Fence | None = None) -> None:
         self._engine = engine
         self._sessions = sessionmaker(bind=engine, expire_on_commit=False)
+        self._fence = fence
 
     @contextmanager
     def _read(self, what: str) -> Iterator[Session]:
@@ -36,12 +66,18 @@ class Transactions:
 
     @contextmanager
     def _write(
-        self, what: str, on_conflict: Callable[[], StoreError] | None = None
+        self,
+        what: str,
+        on_conflict: Callable[[], StoreError] | None = None,
+        *,
+        fenced: bool = True,
     ) -> Iterator[Session]:
         """A write transaction; `on_conflict` makes the error for a unique-key violation."""
         try:
             with self._sessions() as session, session.begin():
                 session.connection(execution_options=WRITE_OPTIONS)
+                if fenced and self._fence is not None:
+                    self._fence.check(session, what)
                 yield session
         except IntegrityError as e:
             if on_conflict is not None:
@@ -52,18 +88,18 @@ class Transactions:
 
 
 def experiment_row(s: Session, name: str, *, for_update: bool = False) -> ExperimentRow:
-    """The experiment's row, or `ExperimentNotFound`."""
+    """The experiment's row, or `ExperimentNotFoundError`."""
     stmt = select(ExperimentRow).where(ExperimentRow.name == name)
     if for_update:
         stmt = stmt.with_for_update()
     row = s.scalars(stmt).one_or_none()
     if row is None:
-        raise ExperimentNotFound(name)
+        raise ExperimentNotFoundError(name)
     return row
 
 
 def trial_row(s: Session, name: str, *, for_update: bool = False) -> tuple[TrialRow, ExperimentRow]:
-    """The trial's row with its experiment's row, or `TrialNotFound`."""
+    """The trial's row with its experiment's row, or `TrialNotFoundError`."""
     stmt = select(TrialRow, ExperimentRow).join(ExperimentRow).where(TrialRow.name == name)
     if for_update:
         # Locks the experiment row too: finishing trials of one experiment is serialized,
@@ -71,7 +107,7 @@ def trial_row(s: Session, name: str, *, for_update: bool = False) -> tuple[Trial
         stmt = stmt.with_for_update()
     found = s.execute(stmt).one_or_none()
     if found is None:
-        raise TrialNotFound(name)
+        raise TrialNotFoundError(name)
     return found[0], found[1]
 
 

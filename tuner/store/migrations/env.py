@@ -17,7 +17,7 @@ from tuner.store._schema import VERSION_TABLE
 config = context.config
 
 
-def _run(connection) -> None:  # type: ignore[no-untyped-def]
+def _run(connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,

@@ -1,29 +1,21 @@
-"""FencedStore: a controller's writes land only while its owner holds the experiment's lease,
+"""Store.fenced: a controller's writes land only while its owner holds the experiment's lease,
 so a replica that wakes up after a takeover cannot undo its successor's work."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from tuner.service._fence import FencedStore, LeaseLost
-from tuner.store import ExperimentNotFound, Store, StoreError, TrialStatus
+from tuner.store import ExperimentNotFoundError, LeaseLostError, Store, StoreError, TrialStatus
 
 ME, PEER = "tuner/here/1/1", "tuner/there/2/2"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'tuner.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    with Store.open(url) as opened:
-        opened.create_experiment("exp", "default", {"objective": {"type": "minimize"}})
-        opened.create_trials("exp", [("exp-1", {"x": "1"}), ("exp-2", {"x": "2"})])
-        yield opened
+@pytest.fixture
+def store(store: Store) -> Store:
+    """The conftest's empty store on every backend, with experiment `exp` and two trials."""
+    store.create_experiment("exp", "default", {"objective": {"type": "minimize"}})
+    store.create_trials("exp", [("exp-1", {"x": "1"}), ("exp-2", {"x": "2"})])
+    return store
 
 
 def take_over(store: Store) -> None:
@@ -34,18 +26,19 @@ def take_over(store: Store) -> None:
 
 def test_writes_pass_while_the_lease_is_ours(store: Store) -> None:
     assert store.acquire_lease("exp", ME, 60)
-    fenced = FencedStore(store, "exp", ME)
+    fenced = store.fenced("exp", ME)
 
     fenced.update_trial("exp-1", status=TrialStatus.RUNNING)
     fenced.finish_trial("exp-1", TrialStatus.SUCCEEDED, objective_value=1.0)
 
     assert store.get_trial("exp-1").status is TrialStatus.SUCCEEDED
-    assert store.best_trial("exp").name == "exp-1"
+    best = store.best_trial("exp")
+    assert best is not None and best.name == "exp-1"
 
 
 def test_every_write_is_refused_after_a_takeover(store: Store) -> None:
     assert store.acquire_lease("exp", ME, 60)
-    fenced = FencedStore(store, "exp", ME)
+    fenced = store.fenced("exp", ME)
     fenced.update_trial("exp-1", status=TrialStatus.RUNNING)
     take_over(store)
     # The peer finishes the trial we were running.
@@ -58,18 +51,18 @@ def test_every_write_is_refused_after_a_takeover(store: Store) -> None:
         lambda: fenced.set_experiment_status("exp", store.get_experiment("exp").status),
     ]
     for write in writes:
-        with pytest.raises(LeaseLost, match=f"leased to {PEER}"):
+        with pytest.raises(LeaseLostError, match=f"leased to {PEER}"):
             write()
 
     assert store.get_trial("exp-1").status is TrialStatus.SUCCEEDED
     assert store.get_trial("exp-2").status is TrialStatus.CREATED
     assert sorted(t.name for t in store.list_trials("exp")) == ["exp-1", "exp-2"]
-    assert issubclass(LeaseLost, StoreError)  # callers that handle store errors handle it
+    assert issubclass(LeaseLostError, StoreError)  # callers that handle store errors handle it
 
 
 def test_lease_calls_are_not_fenced(store: Store) -> None:
     assert store.acquire_lease("exp", ME, 60)
-    fenced = FencedStore(store, "exp", ME)
+    fenced = store.fenced("exp", ME)
     take_over(store)
 
     assert fenced.renew_lease("exp", ME, 60) is False
@@ -79,8 +72,8 @@ def test_lease_calls_are_not_fenced(store: Store) -> None:
 
 def test_a_write_for_a_deleted_experiment_says_so(store: Store) -> None:
     assert store.acquire_lease("exp", ME, 60)
-    fenced = FencedStore(store, "exp", ME)
+    fenced = store.fenced("exp", ME)
     store.delete_experiment("exp")
 
-    with pytest.raises(ExperimentNotFound):
+    with pytest.raises(ExperimentNotFoundError):
         fenced.add_observations("exp-1", [])

@@ -1,4 +1,5 @@
-"""What `tuner run` shows: a progress bar on stderr while it runs, a trial table at the end."""
+"""What `tuner run` and `Experiment.run(progress=True)` show: a progress bar on stderr while
+it runs, a trial table at the end (shared by the CLI and the Python API)."""
 
 from __future__ import annotations
 
@@ -60,8 +61,7 @@ class View:
 
     def summary(self, result: RunResult) -> None:
         exp = result.experiment
-        objective = exp.spec.get("objective") or {}
-        metric = objective.get("objectiveMetricName", "objective")
+        metric = exp.experiment.spec.objective.objective_metric_name
         table = Table(title=f"Experiment {exp.name}: {exp.status.value} ({exp.reason})")
         table.add_column("trial")
         table.add_column("status")
@@ -100,9 +100,9 @@ def _rows(result: RunResult) -> list[Any]:
     trials = result.trials
     if len(trials) <= MAX_ROWS:
         return trials
-    maximize = (result.experiment.spec.get("objective") or {}).get("type") == "maximize"
+    direction = result.experiment.experiment.spec.objective.type
     scored = [(t.objective_value, t) for t in trials if t.objective_value is not None]
-    scored.sort(key=lambda pair: -pair[0] if maximize else pair[0])
+    scored.sort(key=lambda pair: direction.sort_key(pair[0]))
     return [t for _, t in scored[:MAX_ROWS]] or trials[:MAX_ROWS]
 
 
