@@ -147,6 +147,8 @@ async function experimentPage() {
     drawTable();
     // The first chart first: it is the one a user looks at while the others are drawn.
     for (const kind of BOOT.figures) await drawFigure(name, kind);
+    // What the page shows now, for whoever waits for it (the browser tests).
+    document.body.dataset.drawn = String(table.rows.length);
   }
   await load();
   poll(async () => {
