@@ -84,12 +84,12 @@ class Result:
         columns of ``tuner get trials -o csv`` and the dashboard's download button:
         ``name, status, objective, params.<name>..., metrics.<name>..., started_at,
         completed_at, duration_seconds, exit_code, message`` (times as ISO 8601 strings).
-        Needs pandas (``pip install pandas``, or the ``dashboard`` extra)."""
+        Needs pandas (``pip install pandas``)."""
         try:
             import pandas
         except ImportError as e:
             raise ImportError(
-                "Result.to_dataframe() needs pandas: pip install pandas (or 'tuner[dashboard]')"
+                "Result.to_dataframe() needs pandas: pip install pandas"
             ) from e
         from tuner import _trial_table
 
