@@ -14,6 +14,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from pathlib import Path
 
 import pytest
@@ -111,32 +112,31 @@ def test_the_database_password_is_in_no_page_and_no_log(make):
     url = urllib.parse.urlunsplit(
         parsed._replace(netloc=f"postgres:{secret}@{parsed.hostname}:{parsed.port}")
     )
+    experiment = f"secret-test-{uuid.uuid4().hex[:8]}"
     with Store.open(url) as store:
-        for name in [r.name for r in store.list_experiments()]:
-            store.delete_experiment(name)
-        store.create_experiment("mnist", "default", make.spec())
-        (trial,) = make.add_trials(store, "mnist", 1)
+        store.create_experiment(experiment, "default", make.spec())
+        (trial,) = make.add_trials(store, experiment, 1)
     dashboard = Dashboard("-vv", "dashboard", "--db", url, "--address", "127.0.0.1:0")
     bodies = []
     try:
         for path in (
             "/experiments",
-            "/experiments/mnist",
+            f"/experiments/{experiment}",
             f"/trials/{trial}",
             "/experiments/unknown",
             "/api/experiments",
-            "/api/experiment?name=mnist",
-            "/api/trials?experiment=mnist",
-            "/api/trials.csv?experiment=mnist",
-            "/api/figure?experiment=mnist&kind=history",
+            f"/api/experiment?name={experiment}",
+            f"/api/trials?experiment={experiment}",
+            f"/api/trials.csv?experiment={experiment}",
+            f"/api/figure?experiment={experiment}&kind=history",
             f"/api/trial?name={trial}",
         ):
             bodies.append(get(dashboard.url + path)[1])
     finally:
         code, out, err = dashboard.stop()
         with Store.open(url) as store:
-            store.delete_experiment("mnist")
-    assert "mnist" in bodies[1]
+            store.delete_experiment(experiment)
+    assert experiment in bodies[1] and trial in bodies[2]
     for text in (*bodies, out, err):
         assert secret not in text
         assert base not in text
