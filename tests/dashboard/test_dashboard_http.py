@@ -203,3 +203,29 @@ def test_observations_with_no_step_are_plotted_in_order(make, store, serve):
         (1, 2.0),
         (2, 1.0),
     ]
+
+
+def test_big_experiments_chart_an_even_sample_with_the_best_trial(make, store, serve, monkeypatch):
+    from tuner.dashboard import _figures
+
+    monkeypatch.setattr(_figures, "CHART_TRIALS", 5)
+    monkeypatch.setattr(_figures, "IMPORTANCE_TRIALS", 4)
+    store.create_experiment("big", "default", make.spec())
+    make.add_trials(store, "big", 23, observations=False)
+    best = store.best_trial("big")
+    assert best is not None
+    served = serve(store)
+
+    def answer(kind: str) -> dict:
+        return json.loads(served.get("/api/figure" + q(experiment="big", kind=kind))[1])
+
+    parallel = answer("parallel")
+    assert parallel["note"] == "5 of 23 trials, evenly spaced"
+    lines = [t for t in parallel["figure"]["data"] if t.get("mode") == "lines"]
+    assert len(lines) == 5  # Optuna draws one line per trial
+    picked = _figures.spread(store.list_trials("big"), 5, best.name)
+    assert len(picked) == 5 and best.name in [t.name for t in picked]
+    assert best.name not in [t.name for t in _figures.spread(store.list_trials("big"), 5, None)]
+    history = answer("history")
+    assert history["note"] is None and len(history["figure"]["data"][0]["x"]) == 23
+    assert answer("importances")["note"] == "fitted on 4 of 23 trials"

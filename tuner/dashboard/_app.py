@@ -182,7 +182,8 @@ class Dashboard:
         if kind not in cache:
             try:
                 # plotly's own encoder: numpy arrays, dates, NaN as null.
-                body = '{"figure": ' + figures.figure(kind).to_json() + "}"
+                figure = figures.figure(kind).to_json()
+                body = f'{{"note": {json.dumps(figures.note(kind))}, "figure": {figure}}}'
             except Unavailable as e:
                 body = json.dumps({"unavailable": str(e)})
             cache[kind] = body

@@ -34,6 +34,14 @@ log = logging.getLogger(__name__)
 CONTOUR_PARAMS = 3
 """Contour plots are drawn for at most this many parameters (a matrix of n*(n-1) plots)."""
 
+CHART_TRIALS = 2_000
+"""Charts other than the optimisation history draw at most this many trials (evenly spaced in
+creation order, the best one always among them): Optuna's parallel coordinates and timeline
+take half a minute for 10,000 trials, and a browser chokes on their megabytes of points."""
+
+IMPORTANCE_TRIALS = 500
+"""fANOVA's forest is fitted on at most this many finished trials (minutes for 10,000)."""
+
 INTERMEDIATE_TRIALS = 100
 """Intermediate values are read for at most this many trials, the most recent ones, so a page
 of a 10,000-trial experiment does not read 10,000 observation logs."""
@@ -202,6 +210,20 @@ class StudyBuilder:
 Figure = Callable[["Figures"], Any]
 
 
+def spread(trials: Sequence[TrialRecord], limit: int, keep: str | None) -> list[TrialRecord]:
+    """At most `limit` of `trials`, evenly spaced in creation order, with the trial named
+    `keep` (the best one) always in."""
+    if len(trials) <= limit:
+        return list(trials)
+    step = len(trials) / limit
+    picked = {int(i * step) for i in range(limit)}
+    best = next((i for i, t in enumerate(trials) if t.name == keep), None)
+    if best is not None and best not in picked:
+        picked.discard(max(picked))
+        picked.add(best)
+    return [trials[i] for i in sorted(picked)]
+
+
 class Figures:
     """The charts of one experiment at one moment; each is built on first use."""
 
@@ -218,6 +240,28 @@ class Figures:
         self._observations = observations
         self._builder = StudyBuilder(view, self.trials)
         self._study: optuna.Study | None = None
+        best = view.record.best_trial_name
+        self.sampled = spread(self.trials, CHART_TRIALS, best)
+        self._sample_study: optuna.Study | None = None
+
+    def note(self, kind: str) -> str | None:
+        """What a chart leaves out, for its caption; None when it shows every trial."""
+        if kind == "importances" and len(self.sampled) > IMPORTANCE_TRIALS:
+            return f"fitted on {IMPORTANCE_TRIALS:,} of {len(self.trials):,} trials"
+        if kind in _SAMPLED and len(self.sampled) < len(self.trials):
+            return f"{len(self.sampled):,} of {len(self.trials):,} trials, evenly spaced"
+        if kind == "intermediate" and len(self.trials) > INTERMEDIATE_TRIALS:
+            return f"the {INTERMEDIATE_TRIALS} most recent trials"
+        return None
+
+    @property
+    def sample_study(self) -> optuna.Study:
+        """Study of the sampled trials (the whole study when nothing was left out)."""
+        if len(self.sampled) == len(self.trials):
+            return self.study
+        if self._sample_study is None:
+            self._sample_study = StudyBuilder(self.view, self.sampled).study(self.goals[:1])
+        return self._sample_study
 
     @property
     def study(self) -> optuna.Study:
@@ -235,8 +279,8 @@ class Figures:
             # Optuna refuses some data (e.g. too few trials for fANOVA): say so on the page.
             raise Unavailable(str(e)) from e
 
-    def complete(self, at_least: int = 1) -> optuna.Study:
-        study = self.study
+    def complete(self, at_least: int = 1, *, sampled: bool = True) -> optuna.Study:
+        study = self.sample_study if sampled else self.study
         done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if len(done) < at_least:
             raise Unavailable(
@@ -255,16 +299,20 @@ class Figures:
 def _history(f: Figures) -> Any:
     from optuna.visualization import plot_optimization_history
 
-    return plot_optimization_history(f.complete(), target_name=f.view.metric_name)
+    return plot_optimization_history(f.complete(sampled=False), target_name=f.view.metric_name)
 
 
 def _importances(f: Figures) -> Any:
     from optuna.importance import FanovaImportanceEvaluator
     from optuna.visualization import plot_param_importances
 
-    study = f.complete(2)
+    f.complete(2)
     f.params()
-    # Fewer trees than Optuna's default 64: importances of a 10,000-trial study in seconds.
+    study = f.sample_study
+    if len(f.sampled) > IMPORTANCE_TRIALS:
+        fitted = spread(f.sampled, IMPORTANCE_TRIALS, f.view.record.best_trial_name)
+        study = StudyBuilder(f.view, fitted).study(f.goals[:1])
+    # Fewer trees than Optuna's default 64, for the same reason.
     evaluator = FanovaImportanceEvaluator(n_trees=16, seed=0)
     return plot_param_importances(study, evaluator=evaluator, target_name=f.view.metric_name)
 
@@ -305,7 +353,7 @@ def _intermediate(f: Figures) -> Any:
 def _timeline(f: Figures) -> Any:
     from optuna.visualization import plot_timeline
 
-    study = StudyBuilder(f.view, f.trials).study(f.goals[:1], timeline=True)
+    study = StudyBuilder(f.view, f.sampled).study(f.goals[:1], timeline=True)
     if not any(t.datetime_start for t in study.get_trials(deepcopy=False)):
         raise Unavailable("no trial has started yet")
     return plot_timeline(study)
@@ -316,11 +364,13 @@ def _pareto(f: Figures) -> Any:
 
     if len(f.goals) < 2:
         raise Unavailable("the experiment has one objective; a Pareto front needs several")
-    study = StudyBuilder(f.view, f.trials).study(f.goals)
+    study = StudyBuilder(f.view, f.sampled).study(f.goals)
     if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         raise Unavailable("no finished trial has a value of every objective yet")
     return plot_pareto_front(study, target_names=[g.name for g in f.goals])
 
+
+_SAMPLED = ("parallel", "slice", "contour", "timeline", "pareto")
 
 _BUILDERS: dict[str, Figure] = {
     "history": _history,

@@ -6,6 +6,16 @@ const POLL_MS = Number(document.body.dataset.pollMs) || 2000;
 const BOOT = JSON.parse(document.getElementById("boot").textContent || "{}");
 const PAGE_SIZE = 50;
 
+// plotly.min.js is large (megabytes to parse): it loads while the page fetches its data,
+// instead of before, and a chart waits for it only when it is about to be drawn.
+const plotlyReady = !document.body.dataset.plotly ? Promise.resolve() : new Promise((resolve, reject) => {
+  const script = document.createElement("script");
+  script.src = document.body.dataset.plotly;
+  script.onload = resolve;
+  script.onerror = () => reject(new Error("plotly.min.js did not load"));
+  document.head.append(script);
+});
+
 function el(tag, text, cls) {
   const node = document.createElement(tag);
   if (text !== undefined && text !== null) node.textContent = String(text);
@@ -135,6 +145,9 @@ async function experimentPage() {
   let version = null;
 
   async function load() {
+    // The first chart is asked for and drawn at once, beside the table (it is what a user
+    // looks at first); the others follow one by one.
+    const firstDrawn = fetchFigure(name, BOOT.figures[0]).then((a) => drawFigure(BOOT.figures[0], a));
     const [exp, trials] = await Promise.all([
       api("/api/experiment", { name }),
       api("/api/trials", { experiment: name }),
@@ -146,7 +159,8 @@ async function experimentPage() {
     table.best = exp.summary.bestTrial;
     drawTable();
     // The first chart first: it is the one a user looks at while the others are drawn.
-    for (const kind of BOOT.figures) await drawFigure(name, kind);
+    await firstDrawn;
+    for (const kind of BOOT.figures.slice(1)) await drawFigure(kind, await fetchFigure(name, kind));
     // What the page shows now, for whoever waits for it (the browser tests).
     document.body.dataset.drawn = String(table.rows.length);
   }
@@ -231,15 +245,21 @@ function drawTable() {
 
 const PLOT_CONFIG = { displaylogo: false, responsive: true };
 
-async function drawFigure(name, kind) {
+async function fetchFigure(name, kind) {
+  try {
+    return await api("/api/figure", { experiment: name, kind });
+  } catch (e) {
+    return { unavailable: "could not be drawn: " + e.message };
+  }
+}
+
+async function drawFigure(kind, answer) {
   const div = document.getElementById("fig-" + kind);
   const note = div.parentElement.querySelector(".unavailable");
-  let answer;
-  try {
-    answer = await api("/api/figure", { experiment: name, kind });
-  } catch (e) {
-    answer = { unavailable: "could not be drawn: " + e.message };
-  }
+  await plotlyReady;
+  const caption = div.parentElement.querySelector("figcaption");
+  caption.dataset.title = caption.dataset.title || caption.textContent;
+  caption.textContent = caption.dataset.title + (answer.note ? " (" + answer.note + ")" : "");
   if (answer.figure) {
     note.hidden = true;
     div.hidden = false;
@@ -312,6 +332,7 @@ async function trialPage() {
 
 async function drawHistory(history) {
   // Own plotly code: one line per metric, value against step (Optuna has no such plot).
+  await plotlyReady;
   const div = document.getElementById("fig-metric-history");
   const note = div.parentElement.querySelector(".unavailable");
   const traces = Object.entries(history).map(([metric, points]) => ({
