@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # One image for tuner on Kubernetes: the controller (`tuner controller`), the suggestion
-# server (`tuner suggestion-server`) and trial helpers (`python3 /opt/tuner/examples/...`).
+# server (`tuner suggestion-server`), the dashboard (`tuner dashboard`) and trial helpers (`python3 /opt/tuner/examples/...`).
 #   docker build -t tuner:0.1.0 .
 # It runs as an unprivileged user (uid 10001) and needs no writable root filesystem.
 
@@ -12,7 +12,7 @@ COPY tuner ./tuner
 COPY suggestion ./suggestion
 # A virtual environment, so the final stage copies one directory and nothing of pip's cache.
 RUN python -m venv /opt/tuner \
-    && /opt/tuner/bin/pip install ".[kubernetes,postgres]"
+    && /opt/tuner/bin/pip install ".[kubernetes,postgres,dashboard]"
 
 FROM python:3.11-slim
 ENV PATH=/opt/tuner/bin:$PATH \

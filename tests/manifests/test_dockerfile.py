@@ -100,7 +100,7 @@ def test_installs_existing_extras_and_runs_the_console_entry_point():
     extras = PYPROJECT["project"]["optional-dependencies"]
     [install] = [a for i, a in instructions() if i == "RUN" and "pip install" in a]
     wanted = install.split('".[')[1].split(']"')[0].split(",")
-    assert set(wanted) == {"kubernetes", "postgres"} and set(wanted) <= set(extras)
+    assert set(wanted) == {"kubernetes", "postgres", "dashboard"} and set(wanted) <= set(extras)
     [entrypoint] = [json.loads(a) for i, a in instructions() if i == "ENTRYPOINT"]
     assert entrypoint == ["tuner"]
     assert entrypoint[0] in PYPROJECT["project"]["scripts"]
@@ -125,7 +125,7 @@ def test_manifest_commands_are_tuner_subcommands_with_their_options():
         a.choices for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)
     ]
     commands = manifest_commands()
-    assert {c[1] for c in commands} == {"controller", "suggestion-server"}
+    assert {c[1] for c in commands} == {"controller", "suggestion-server", "dashboard"}
     for command in commands:
         assert command[0] == "tuner" and command[1] in subcommands, command
         options = {o for a in subcommands[command[1]]._actions for o in a.option_strings}

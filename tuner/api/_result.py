@@ -11,6 +11,8 @@ from tuner.space import Direction, SearchSpace, SpaceError, Value
 from tuner.store import ExperimentStatus, MetricSummary, TrialRecord, TrialStatus
 
 if TYPE_CHECKING:
+    import pandas
+
     from tuner.controller import RunResult
 
 
@@ -76,6 +78,37 @@ class Result:
     def best_parameters(self) -> dict[str, Value] | None:
         """The best trial's parameters (None without a best trial)."""
         return None if self.best_trial is None else self.best_trial.parameters
+
+    def to_dataframe(self) -> pandas.DataFrame:
+        """The trials as a pandas DataFrame, one row per trial in creation order, with the
+        columns of ``tuner get trials -o csv`` and the dashboard's download button:
+        ``name, status, objective, params.<name>..., metrics.<name>..., started_at,
+        completed_at, duration_seconds, exit_code, message`` (times as ISO 8601 strings).
+        Needs pandas (``pip install pandas``)."""
+        try:
+            import pandas
+        except ImportError as e:
+            raise ImportError(
+                "Result.to_dataframe() needs pandas: pip install pandas"
+            ) from e
+        from tuner import _trial_table
+
+        rows = [
+            _trial_table.TableTrial(
+                name=t.name,
+                status=t.status.value,
+                objective=t.objective,
+                parameters=t.parameters,
+                metrics=t.metrics,
+                started_at=t.started_at,
+                completed_at=t.completed_at,
+                exit_code=t.exit_code,
+                message=t.message,
+            )
+            for t in self.trials
+        ]
+        header = _trial_table.columns(rows)
+        return pandas.DataFrame([_trial_table.row(r, header) for r in rows], columns=header)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON document of ``tuner run --output`` (schema in docs/controller.md)."""

@@ -7,10 +7,10 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from tuner.cli import _inspect, _run, _service, _suggestion, _validate
+from tuner.cli import _dashboard, _inspect, _run, _service, _suggestion, _validate
 
 # Each entry registers its subcommand on the parser; adding a command is one module and one line.
-_COMMANDS = (_validate, _run, _inspect, _suggestion, _service)
+_COMMANDS = (_validate, _run, _inspect, _suggestion, _service, _dashboard)
 
 EXIT_OK = 0
 EXIT_FAILED = 1

@@ -34,9 +34,12 @@ def add_db_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_output_option(parser: argparse.ArgumentParser, default: str = "table") -> None:
-    """`-o/--output FORMAT`; a command whose default is not `table` offers only json/yaml."""
-    formats = OUTPUT_FORMATS if default == "table" else OUTPUT_FORMATS[1:]
+def add_output_option(
+    parser: argparse.ArgumentParser, default: str = "table", extra: tuple[str, ...] = ()
+) -> None:
+    """`-o/--output FORMAT`; a command whose default is not `table` offers only json/yaml;
+    `extra` adds formats of that command alone (csv for `get trials`)."""
+    formats = (OUTPUT_FORMATS if default == "table" else OUTPUT_FORMATS[1:]) + extra
     parser.add_argument(
         "-o",
         "--output",

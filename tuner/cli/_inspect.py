@@ -76,7 +76,8 @@ def _register_get(sub: argparse._SubParsersAction) -> None:
         "the experiment's goal type; trials without a value last)",
     )
     add_db_option(trials)
-    add_output_option(trials)
+    # csv: the columns of Result.to_dataframe() and of the dashboard's download button.
+    add_output_option(trials, extra=("csv",))
     trials.set_defaults(handler=_handler("_inspect_get", "get_trials"))
 
 

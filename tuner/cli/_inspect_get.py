@@ -8,6 +8,7 @@ import re
 import sys
 from typing import Any
 
+from tuner import _trial_table
 from tuner.cli._common import EXIT_OK
 from tuner.cli._inspect_common import (
     command,
@@ -54,6 +55,14 @@ def get_trials(args: argparse.Namespace) -> int:
         except ExperimentNotFoundError as e:
             raise not_found(e, store, args.db) from e
     trials = sort_trials(trials, args.sort_by, view.direction)
+    if args.output == "csv":
+        spec = view.record.spec
+        sys.stdout.write(
+            _trial_table.to_csv(
+                _trial_table.from_record(t, spec, view.typed(t.parameters)) for t in trials
+            )
+        )
+        return EXIT_OK
     if args.output != "table":
         emit([trial_document(view, t) for t in trials], args.output)
         return EXIT_OK
