@@ -9,6 +9,7 @@ from __future__ import annotations
 from suggestion.algorithms._base import (
     Algorithm,
     AlgorithmError,
+    Cancelled,
     Goal,
     SettingsError,
     SpaceNotSupportedError,
@@ -21,6 +22,7 @@ from suggestion.algorithms._registry import get, names
 __all__ = [
     "Algorithm",
     "AlgorithmError",
+    "Cancelled",
     "Goal",
     "SettingsError",
     "SpaceNotSupportedError",
