@@ -26,17 +26,27 @@ _SQRT5 = math.sqrt(5.0)
 _JITTER = 1e-10  # scikit-learn's default ``alpha``
 
 
+def _no_check() -> None:
+    return None
+
+
+PREDICT_BLOCK = 1_000
+"""Candidates predicted per block; the caller's check runs between blocks."""
+
+
 class GaussianProcess:
     """Posterior of a GP with fixed, fitted hyperparameters, in normalised target units.
 
     Inputs are rows in the unit cube (one-hot blocks for categories). Not thread-safe.
     """
 
-    def __init__(self, X: np.ndarray, y: np.ndarray, *, seed: int) -> None:
+    def __init__(
+        self, X: np.ndarray, y: np.ndarray, *, seed: int, check: Callable[[], None] = _no_check
+    ) -> None:
         self.y_mean = float(np.mean(y))
         self.y_std = float(np.std(y)) or 1.0
         z = (y - self.y_mean) / self.y_std
-        self.amplitude, self.length_scale, self.noise = _fit_hyperparameters(X, z, seed)
+        self.amplitude, self.length_scale, self.noise = _fit_hyperparameters(X, z, seed, check)
         K = self._k(X, X)
         K[np.diag_indices_from(K)] += self.noise + _JITTER
         try:
@@ -73,9 +83,7 @@ class GaussianProcess:
         var = np.maximum(self.amplitude - np.einsum("ij,ij->i", W, k), 0.0)
         return mean, var, W
 
-    def predict_with_gradient(
-        self, x: np.ndarray
-    ) -> tuple[float, float, np.ndarray, np.ndarray]:
+    def predict_with_gradient(self, x: np.ndarray) -> tuple[float, float, np.ndarray, np.ndarray]:
         """Mean, variance and their gradients at one point ``x``."""
         diff = x[None, :] - self.X  # (n, D)
         scaled = diff / self.length_scale
@@ -114,10 +122,18 @@ class GaussianProcess:
 class Candidates:
     """Random points with their posterior, updated in O(m n) per fantasised observation."""
 
-    def __init__(self, gp: GaussianProcess, Z: np.ndarray) -> None:
+    def __init__(
+        self, gp: GaussianProcess, Z: np.ndarray, check: Callable[[], None] = _no_check
+    ) -> None:
         self.gp = gp
         self.Z = Z
-        self.mean, self.var, self._W = gp.predict(Z)
+        blocks = []
+        for start in range(0, len(Z), PREDICT_BLOCK):
+            check()
+            blocks.append(gp.predict(Z[start : start + PREDICT_BLOCK]))
+        self.mean = np.concatenate([b[0] for b in blocks])
+        self.var = np.concatenate([b[1] for b in blocks])
+        self._W = np.vstack([b[2] for b in blocks])
 
     def add(self, x: np.ndarray, z: float) -> None:
         mean_x, var_x, _, _ = self.gp.predict_with_gradient(x)
@@ -130,7 +146,12 @@ class Candidates:
 
 
 def acquisition(
-    name: str, mean: np.ndarray, var: np.ndarray, best: float, *, xi: float = 0.01,
+    name: str,
+    mean: np.ndarray,
+    var: np.ndarray,
+    best: float,
+    *,
+    xi: float = 0.01,
     kappa: float = 1.96,
 ) -> np.ndarray:
     """scikit-optimize's acquisition functions as values to minimise (normalised units)."""
@@ -180,7 +201,7 @@ _FIT_STARTS = 3  # scikit-optimize: n_restarts_optimizer=2 besides the default s
 
 
 def _fit_hyperparameters(
-    X: np.ndarray, z: np.ndarray, seed: int
+    X: np.ndarray, z: np.ndarray, seed: int, check: Callable[[], None] = _no_check
 ) -> tuple[float, np.ndarray, float]:
     """(amplitude, length scales, noise) by maximum marginal likelihood, scikit-optimize's
     kernel, bounds and starts, on at most `FIT_LIMIT` rows drawn with ``seed``.
@@ -198,6 +219,7 @@ def _fit_hyperparameters(
     eye = np.eye(n)
 
     def negative_lml(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        check()
         amplitude, noise = math.exp(theta[0]), math.exp(theta[-1])
         inv_l2 = np.exp(-2.0 * theta[1:-1])
         r = _SQRT5 * np.sqrt(np.maximum(sq_diff @ inv_l2, 0.0))
@@ -210,8 +232,10 @@ def _fit_hyperparameters(
             return 1e25, np.zeros_like(theta)
         alpha = cho_solve((L, lower), z, check_finite=False)
         K_inv = cho_solve((L, lower), eye, check_finite=False)
-        lml = -0.5 * float(z @ alpha) - float(np.log(np.diag(L)).sum()) - 0.5 * n * math.log(
-            2.0 * math.pi
+        lml = (
+            -0.5 * float(z @ alpha)
+            - float(np.log(np.diag(L)).sum())
+            - 0.5 * n * math.log(2.0 * math.pi)
         )
         Q = np.outer(alpha, alpha) - K_inv
         grad = np.empty_like(theta)

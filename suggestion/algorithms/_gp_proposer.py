@@ -112,7 +112,7 @@ def propose(
     y = np.array([v for _, v in completed], dtype=float)
     lie = float(y.min())
     check()
-    gp = GaussianProcess(X, y, seed=int(rng.integers(2**31 - 1)))
+    gp = GaussianProcess(X, y, seed=int(rng.integers(2**31 - 1)), check=check)
     check()
     z_lie = gp.normalise(lie)
     best = z_lie  # the incumbent in normalised units; lies equal it (cl_min)
@@ -120,8 +120,10 @@ def propose(
         for x in encoding.encode(list(pending)):
             gp.add(x, z_lie)
     check()
-    candidates = Candidates(gp, encoding.random(rng, candidate_count(len(gp.X))))
-    bounds = [(0.0, 1.0) if numeric else (None, None) for numeric in encoding.numeric]
+    candidates = Candidates(gp, encoding.random(rng, candidate_count(len(gp.X))), check)
+    bounds: list[tuple[float | None, float | None]] = [
+        (0.0, 1.0) if numeric else (None, None) for numeric in encoding.numeric
+    ]
     chosen: list[Assignment] = []
     for i in range(count):
         check()

@@ -25,7 +25,6 @@ from skopt.space import Categorical, Dimension, Integer, Real
 from threadpoolctl import ThreadpoolController
 
 from suggestion.algorithms import _gp_proposer
-
 from suggestion.algorithms._base import (
     Algorithm,
     Goal,

@@ -13,13 +13,21 @@ from suggestion.service._server import (
     create_server,
     main,
     run_server,
+    stop_server,
 )
-from suggestion.service._sessions import SuggestionEngine, SuggestionRequest, SuggestionResult
-from suggestion.service._suggestion import EXHAUSTED_METADATA
+from suggestion.service._sessions import (
+    MAX_SUGGESTIONS_PER_REQUEST,
+    SuggestionEngine,
+    SuggestionRequest,
+    SuggestionResult,
+)
+from suggestion.service._suggestion import EXHAUSTED_METADATA, MAX_CALLS_PER_EXPERIMENT
 
 __all__ = [
     "EXHAUSTED_METADATA",
     "HEALTH_SERVICES",
+    "MAX_CALLS_PER_EXPERIMENT",
+    "MAX_SUGGESTIONS_PER_REQUEST",
     "ServerError",
     "SuggestionEngine",
     "SuggestionRequest",
@@ -27,4 +35,5 @@ __all__ = [
     "create_server",
     "main",
     "run_server",
+    "stop_server",
 ]

@@ -186,6 +186,14 @@ def count(request: api_pb2.GetSuggestionsRequest) -> int:
     return request.current_request_number
 
 
+def check_count(count: int, limit: int) -> None:
+    if count > limit:
+        raise RequestError(
+            f"current_request_number: {count} is above the limit of {limit} suggestions per"
+            " request; ask in smaller batches"
+        )
+
+
 def suggestions_reply(
     assignments: Sequence[Assignment], space: SearchSpace
 ) -> api_pb2.GetSuggestionsReply:
