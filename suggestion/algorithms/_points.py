@@ -40,7 +40,7 @@ class PointSet:
         return self.size is not None
 
     def key(self, assignment: Mapping[str, Value]) -> Key:
-        return tuple(c.canonical(assignment[c.name]) for c in self.coordinates)
+        return tuple([c.canonical(assignment[c.name]) for c in self.coordinates])
 
     def used_keys(self, assignments: Iterable[Mapping[str, Value]]) -> set[Key]:
         return {self.key(a) for a in assignments}
@@ -59,10 +59,19 @@ class PointSet:
             values.append(c.value_at(k))
         return {c.name: v for c, v in zip(self.coordinates, reversed(values), strict=True)}
 
+    def index(self, key: Key) -> int:
+        """The grid index of a canonical key (inverse of `point`): index arithmetic only."""
+        index = 0
+        for c, value in zip(self.coordinates, key, strict=True):
+            assert c.size is not None
+            index = index * c.size + c.index(value)
+        return index
+
     def unused_indices(self, used: set[Key], start: int = 0) -> Iterator[int]:
         assert self.size is not None
+        taken = {self.index(key) for key in used}
         for index in range(start, self.size):
-            if self.key(self.point(index)) not in used:
+            if index not in taken:
                 yield index
 
     # -- sampling ---------------------------------------------------------------------

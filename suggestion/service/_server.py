@@ -42,8 +42,6 @@ HEALTH_SERVICES = (
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # a request carries every trial of the experiment
 STOP_GRACE_SECONDS = 5.0
 _WAKE_SECONDS = 0.25
-RESERVED_WORKERS = 2
-"""Server threads GetSuggestions never takes: health checks and early stopping keep them."""
 
 
 class ServerError(RuntimeError):
@@ -56,13 +54,15 @@ def create_server(
     engine: SuggestionEngine | None = None,
     max_workers: int = 16,
     max_calls_per_experiment: int = MAX_CALLS_PER_EXPERIMENT,
+    max_concurrent_calls: int | None = None,
 ) -> tuple[grpc.Server, int]:
     """Start a server on ``address`` (port 0 picks a free port); return it and its port.
 
-    At most ``max_workers - 2`` GetSuggestions calls run at once, at most
-    ``max_calls_per_experiment`` for one experiment; more are refused with
-    RESOURCE_EXHAUSTED, so health checks always find a thread. The caller stops it with
-    ``server.stop(grace)``; `stop_server` also makes running computations stop.
+    At most ``max_calls_per_experiment`` GetSuggestions calls for one experiment are in
+    flight (and ``max_concurrent_calls`` in all, if given); more are refused with
+    RESOURCE_EXHAUSTED, so one experiment cannot take every thread from health checks and
+    other experiments. The caller stops it with ``server.stop(grace)``; `stop_server` also
+    makes running computations stop.
     """
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="suggestion"),
@@ -73,10 +73,7 @@ def create_server(
             ("grpc.so_reuseport", 0),
         ],
     )
-    admission = Admission(
-        max_calls=max(1, max_workers - RESERVED_WORKERS),
-        max_per_experiment=max_calls_per_experiment,
-    )
+    admission = Admission(max_concurrent_calls, max_calls_per_experiment)
     engine = engine or SuggestionEngine()
     api_pb2_grpc.add_SuggestionServicer_to_server(SuggestionServicer(engine, admission), server)
     _SERVED[server] = (engine, admission)
