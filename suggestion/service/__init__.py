@@ -7,6 +7,7 @@ converted in `_convert` only; `SuggestionEngine` (no gRPC) can be driven directl
 
 from __future__ import annotations
 
+from suggestion.service._convert import TrialDecoder
 from suggestion.service._server import (
     HEALTH_SERVICES,
     ServerError,
@@ -32,6 +33,7 @@ __all__ = [
     "SuggestionEngine",
     "SuggestionRequest",
     "SuggestionResult",
+    "TrialDecoder",
     "create_server",
     "main",
     "run_server",
