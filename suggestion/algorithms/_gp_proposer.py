@@ -30,6 +30,7 @@ CANDIDATE_FLOPS = 2e9
 """Bound on candidates x trials^2 (the posterior variance of the candidates)."""
 
 RESTARTS = 5  # scikit-optimize's n_restarts_optimizer for the acquisition
+XI = 0.01  # scikit-optimize's EI/PI margin, in the objective's units
 HEDGE = ("EI", "LCB", "PI")
 
 
@@ -116,6 +117,8 @@ def propose(
     check()
     z_lie = gp.normalise(lie)
     best = z_lie  # the incumbent in normalised units; lies equal it (cl_min)
+    # scikit-optimize's xi is in the objective's units; the model here works normalised.
+    xi = XI / gp.y_std
     if pending:
         for x in encoding.encode(list(pending)):
             gp.add(x, z_lie)
@@ -128,11 +131,12 @@ def propose(
     for i in range(count):
         check()
         name = HEDGE[int(rng.integers(len(HEDGE)))] if acq_func == "gp_hedge" else acq_func
-        values = acquisition(name, candidates.mean, candidates.var, best)
+        values = acquisition(name, candidates.mean, candidates.var, best, xi=xi)
         if acq_optimizer == "sampling":
             x = candidates.Z[int(np.argmin(values))]
         else:
-            x = _refine(gp, name, best, candidates.Z[np.argsort(values)[:RESTARTS]], bounds, check)
+            starts = candidates.Z[np.argsort(values)[:RESTARTS]]
+            x = _refine(gp, name, best, xi, starts, bounds, check)
         chosen.append(encoding.decode(x))
         if i + 1 < count:
             candidates.add(x, z_lie)
@@ -143,11 +147,12 @@ def _refine(
     gp: GaussianProcess,
     name: str,
     best: float,
+    xi: float,
     starts: np.ndarray,
     bounds: list[tuple[float | None, float | None]],
     check: Callable[[], None],
 ) -> np.ndarray:
-    f = _acq_grad(gp, name, best)
+    f = _acq_grad(gp, name, best, xi=xi)
     winner, winner_value = starts[0], math.inf
     for start in starts:
         check()
