@@ -2,8 +2,9 @@
 
 The kernel is scikit-optimize's default for ``base_estimator=GP`` (constant x Matern 5/2
 with one length scale per input, plus white noise, targets normalised, three optimiser
-starts), but its hyperparameters are fitted by scikit-learn on at most `FIT_LIMIT` trials
-(a subset drawn from the request's seed), and the posterior is then conditioned on every
+starts, scikit-learn's marginal likelihood), but its hyperparameters are fitted here with an
+analytic gradient on at most `FIT_LIMIT` trials (a subset drawn from the request's seed),
+and the posterior is then conditioned on every
 trial with one Cholesky factorisation. Fantasised points (pending trials, earlier points of
 the same reply) are added with that fitted kernel by a block update of the inverse, O(n^2)
 each, instead of refitting a copy per point as scikit-optimize does.
