@@ -9,6 +9,7 @@ from __future__ import annotations
 from suggestion.algorithms._base import (
     Algorithm,
     AlgorithmError,
+    CancelledError,
     SettingsError,
     SpaceNotSupportedError,
     TrialState,
@@ -22,6 +23,7 @@ __all__ = [
     "Algorithm",
     "AlgorithmError",
     "SettingSpec",
+    "CancelledError",
     "SettingsError",
     "SpaceNotSupportedError",
     "TrialState",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -43,6 +43,10 @@ class SpaceNotSupportedError(AlgorithmError):
         self.rule = rule
         where = f"parameter {parameter!r}: " if parameter is not None else "search space: "
         super().__init__(where + rule)
+
+
+class CancelledError(AlgorithmError):
+    """The caller stopped waiting (cancelled call, expired deadline, server shutdown)."""
 
 
 class UnknownAlgorithmError(AlgorithmError):
@@ -96,8 +100,9 @@ class Algorithm(abc.ABC):
     module-level state.
 
     Exceptions. `parse` raises `SettingsError`, `check_space` raises
-    `SpaceNotSupportedError`; `suggest` raises nothing on purpose (its input was validated),
-    so any exception from it is a bug, reported as an internal error.
+    `SpaceNotSupportedError`; `suggest` raises `CancelledError` once its ``should_stop`` callable
+    answers True (checked between steps of the work), and nothing else on purpose (its input
+    was validated), so any other exception from it is a bug, reported as an internal error.
     """
 
     name: ClassVar[str]
@@ -129,15 +134,36 @@ class Algorithm(abc.ABC):
             else int(np.random.SeedSequence().generate_state(1)[0])
         )
         self.points = _points.PointSet(space)
+        self._should_stop: Callable[[], bool] = _never
 
-    def suggest(self, trials: Sequence[TrialView], count: int) -> list[Assignment]:
-        """Up to ``count`` new, distinct, unused assignments (see the class docstring)."""
+    def suggest(
+        self,
+        trials: Sequence[TrialView],
+        count: int,
+        *,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> list[Assignment]:
+        """Up to ``count`` new, distinct, unused assignments (see the class docstring).
+
+        ``should_stop`` is polled between steps; once it answers True the call raises
+        `CancelledError` (the instance stays usable).
+        """
         if count <= 0:
             return []
-        used = self.points.used_keys(t.assignment for t in trials)
-        proposals = self._propose(trials, count)
-        rng = self.rng_for(len(trials), salt=1)
-        return self.points.complete(proposals, count, used, rng, fill=self.fill_with_random)
+        self._should_stop = should_stop or _never
+        try:
+            used = self.points.used_keys(t.assignment for t in trials)
+            proposals = self._propose(trials, count)
+            self.checkpoint()
+            rng = self.rng_for(len(trials), salt=1)
+            return self.points.complete(proposals, count, used, rng, fill=self.fill_with_random)
+        finally:
+            self._should_stop = _never
+
+    def checkpoint(self) -> None:
+        """Raise `CancelledError` if the caller no longer waits; long `_propose`s call it often."""
+        if self._should_stop():
+            raise CancelledError("the call was cancelled or its deadline passed; work stopped")
 
     @abc.abstractmethod
     def _propose(self, trials: Sequence[TrialView], count: int) -> list[Assignment]:
@@ -154,3 +180,7 @@ class Algorithm(abc.ABC):
     def seed_for(self, n_trials: int, salt: int = 0) -> int:
         """Like `rng_for`, as a 32-bit seed for libraries that take an int."""
         return int(np.random.SeedSequence([self.seed, n_trials, salt]).generate_state(1)[0])
+
+
+def _never() -> bool:
+    return False

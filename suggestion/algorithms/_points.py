@@ -22,6 +22,9 @@ Key = tuple[Value, ...]
 RANDOM_ATTEMPTS = 64
 """Random draws tried per missing point before enumerating the unused grid points."""
 
+MEMO_LIMIT = 200_000
+"""Remembered keys and grid indices per point set; beyond it the memo starts over."""
+
 ENUMERATION_LIMIT = 1_000_000
 """Largest finite space whose unused points are enumerated; beyond it, random draws only."""
 
@@ -34,13 +37,25 @@ class PointSet:
         self.coordinates = tuple(Coordinate(p) for p in space.parameters)
         sizes = [c.size for c in self.coordinates if c.size is not None]
         self.size: int | None = math.prod(sizes) if len(sizes) == len(self.coordinates) else None
+        # id(assignment) -> (assignment, key): a request's trials are the same objects call
+        # after call (the service decodes each trial once), and each call keys them several
+        # times. The assignment is kept so its id cannot be reused while remembered.
+        self._keys: dict[int, tuple[Mapping[str, Value], Key]] = {}
+        self._indices: dict[Key, int] = {}
 
     @property
     def finite(self) -> bool:
         return self.size is not None
 
     def key(self, assignment: Mapping[str, Value]) -> Key:
-        return tuple(c.canonical(assignment[c.name]) for c in self.coordinates)
+        known = self._keys.get(id(assignment))
+        if known is not None and known[0] is assignment:
+            return known[1]
+        key = tuple([c.canonical(assignment[c.name]) for c in self.coordinates])
+        if len(self._keys) > MEMO_LIMIT:
+            self._keys.clear()
+        self._keys[id(assignment)] = (assignment, key)
+        return key
 
     def used_keys(self, assignments: Iterable[Mapping[str, Value]]) -> set[Key]:
         return {self.key(a) for a in assignments}
@@ -59,10 +74,25 @@ class PointSet:
             values.append(c.value_at(k))
         return {c.name: v for c, v in zip(self.coordinates, reversed(values), strict=True)}
 
+    def index(self, key: Key) -> int:
+        """The grid index of a canonical key (inverse of `point`): index arithmetic only."""
+        known = self._indices.get(key)
+        if known is not None:
+            return known
+        index = 0
+        for c, value in zip(self.coordinates, key, strict=True):
+            assert c.size is not None
+            index = index * c.size + c.index(value)
+        if len(self._indices) > MEMO_LIMIT:
+            self._indices.clear()
+        self._indices[key] = index
+        return index
+
     def unused_indices(self, used: set[Key], start: int = 0) -> Iterator[int]:
         assert self.size is not None
+        taken = {self.index(key) for key in used}
         for index in range(start, self.size):
-            if self.key(self.point(index)) not in used:
+            if index not in taken:
                 yield index
 
     # -- sampling ---------------------------------------------------------------------

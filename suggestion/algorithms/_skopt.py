@@ -1,10 +1,13 @@
-"""Bayesian optimisation with scikit-optimize's `Optimizer`, Katib's settings and defaults.
+"""Bayesian optimisation with Katib's settings and defaults.
 
-Unlike Katib (which forces a log-uniform prior on every double), each parameter keeps its
-own distribution: uniform -> ``prior="uniform"``, logUniform -> ``prior="log-uniform"``;
-normal and logNormal have no scikit-optimize prior and are refused. A warm call tells the
-optimizer only the trials completed since the last call; running trials are told as
-"constant liar" points (the best value so far) on a copy, so new points keep away from them.
+``base_estimator=GP`` (the default) runs our own GP path (`_gp_proposer`): scikit-optimize's
+model and acquisition, fitted once per call and answering cold as warm. RF, ET and GBRT run
+scikit-optimize's `Optimizer`. Unlike Katib (which forces a log-uniform prior on every
+double), each parameter keeps its own distribution: uniform -> ``prior="uniform"``,
+logUniform -> ``prior="log-uniform"``; normal and logNormal are refused. On the
+scikit-optimize path a warm call tells the optimizer only the trials completed since the
+last call; running trials are told as "constant liar" points (the best value so far) on a
+copy, so new points keep away from them.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from skopt.learning import GradientBoostingQuantileRegressor
 from skopt.space import Categorical, Dimension, Integer, Real
 from threadpoolctl import ThreadpoolController
 
+from suggestion.algorithms import _gp_proposer
 from suggestion.algorithms._base import (
     Algorithm,
     SettingsError,
@@ -118,6 +122,7 @@ class BayesianOptimization(Algorithm):
         self._modelled = tuple(c for c in coords if c.name not in self._constants)
         self._optimizer: Optimizer | None = None
         self._told: set[str] = set()
+        self._encoding = _gp_proposer.UnitEncoding(self._modelled)
 
     def _new_optimizer(self) -> Optimizer:
         estimator: Any = self.settings["base_estimator"]
@@ -169,10 +174,37 @@ class BayesianOptimization(Algorithm):
             # replaces such repeats anyway. (catch_warnings is process-wide: a race between
             # threads can at worst leave this one narrow filter installed.)
             warnings.filterwarnings("ignore", "The objective has been evaluated", UserWarning)
+            if self.settings["base_estimator"] == "GP":
+                return self._propose_gp(trials, count)
             return self._propose_limited(trials, count)
+
+    def _propose_gp(self, trials: Sequence[TrialView], count: int) -> list[Assignment]:
+        completed = [
+            (t.assignment, self._y(t.value))  # type: ignore[arg-type]
+            for t in trials
+            if t.state is TrialState.COMPLETED
+        ]
+        pending = [t.assignment for t in trials if t.state is TrialState.PENDING]
+        # As scikit-optimize: random points until n_initial_points were told, lies included.
+        initial = max(0, self.settings["n_initial_points"] - len(completed) - len(pending))
+        modelled = count - min(initial, count)
+        if not completed or modelled <= 0:
+            return []  # `suggest` fills with random points, honouring the distributions
+        chosen = _gp_proposer.propose(
+            self._encoding,
+            completed,
+            pending,
+            modelled,
+            acq_func=self.settings["acq_func"],
+            acq_optimizer=self.settings["acq_optimizer"],
+            rng=self.rng_for(len(trials), salt=5),
+            check=self.checkpoint,
+        )
+        return [{**self._constants, **point} for point in chosen]
 
     def _propose_limited(self, trials: Sequence[TrialView], count: int) -> list[Assignment]:
         optimizer = self._update(trials)
+        self.checkpoint()
         if not optimizer.yi:
             return []  # nothing to model yet: `suggest` fills with random points
         pending = [t for t in trials if t.state is TrialState.PENDING]

@@ -20,6 +20,7 @@ from statistics import NormalDist
 from tuner.space import Distribution, Parameter, ParameterType, Value
 
 _STD = NormalDist()
+_MEMO_LIMIT = 100_000
 _TAIL = 3.0  # normal_params puts the bounds at mean -/+ 3 deviations
 _CDF_LO, _CDF_HI = _STD.cdf(-_TAIL), _STD.cdf(_TAIL)
 
@@ -40,6 +41,8 @@ class Coordinate:
         self.values: tuple[Value, ...] = tuple(p.values)
         self.size: int | None  # number of grid points; None for a double without step
         self._doubles: dict[int, float] = {}
+        # value met in a request -> its canonical value: requests repeat their trials.
+        self._canonical: dict[Value, Value] = {}
         if self.is_list:
             self.size = len(self.values)
             return
@@ -95,6 +98,24 @@ class Coordinate:
 
     def canonical(self, value: Value) -> Value:
         """The value as this parameter's own point: a grid point, a list entry, a float."""
+        known = self._canonical.get(value)
+        if known is None:
+            if len(self._canonical) > _MEMO_LIMIT:
+                self._canonical.clear()
+            known = self._canonical[value] = self._canonical_of(value)
+        return known
+
+    def index(self, value: Value) -> int:
+        """The grid index of a value of this parameter (finite parameters only)."""
+        if self.is_list:
+            canonical = self.canonical(value)
+            for k, v in enumerate(self.values):
+                if v == canonical:
+                    return k
+            raise ValueError(f"{value!r} is not a value of parameter {self.name!r}")
+        return self.nearest_index(float(value))
+
+    def _canonical_of(self, value: Value) -> Value:
         if self.is_list:
             for v in self.values:
                 if v == value:

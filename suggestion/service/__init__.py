@@ -7,24 +7,35 @@ converted in `_convert` only; `SuggestionEngine` (no gRPC) can be driven directl
 
 from __future__ import annotations
 
+from suggestion.service._convert import TrialDecoder
 from suggestion.service._server import (
     HEALTH_SERVICES,
     ServerError,
     create_server,
     main,
     run_server,
+    stop_server,
 )
-from suggestion.service._sessions import SuggestionEngine, SuggestionRequest, SuggestionResult
-from suggestion.service._suggestion import EXHAUSTED_METADATA
+from suggestion.service._sessions import (
+    MAX_SUGGESTIONS_PER_REQUEST,
+    SuggestionEngine,
+    SuggestionRequest,
+    SuggestionResult,
+)
+from suggestion.service._suggestion import EXHAUSTED_METADATA, MAX_CALLS_PER_EXPERIMENT
 
 __all__ = [
     "EXHAUSTED_METADATA",
     "HEALTH_SERVICES",
+    "MAX_CALLS_PER_EXPERIMENT",
+    "MAX_SUGGESTIONS_PER_REQUEST",
     "ServerError",
     "SuggestionEngine",
     "SuggestionRequest",
     "SuggestionResult",
+    "TrialDecoder",
     "create_server",
     "main",
     "run_server",
+    "stop_server",
 ]

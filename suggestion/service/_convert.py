@@ -16,7 +16,7 @@ from suggestion.algorithms import TrialState, TrialView
 from suggestion.earlystopping import Comparison, StoppingRule
 from tuner.errors import TunerError
 from tuner.protos import api_pb2
-from tuner.space import Assignment, Direction, Parameter, SearchSpace, SpaceError
+from tuner.space import Assignment, Direction, Parameter, SearchSpace, SpaceError, Value
 
 
 class RequestError(TunerError, ValueError):
@@ -121,35 +121,88 @@ def objective_metric(experiment: api_pb2.Experiment) -> str:
 
 
 def trials(messages: Iterable[api_pb2.Trial], space: SearchSpace, metric: str) -> list[TrialView]:
-    views: list[TrialView] = []
-    names: set[str] = set()
-    for i, t in enumerate(messages):
-        where = f"trials[{i}]"
-        if not t.name:
-            raise RequestError(f"{where}.name: must not be empty")
-        if t.name in names:
-            raise RequestError(f"{where}.name: {t.name!r} appears twice; trial names are unique")
-        names.add(t.name)
-        where = f"trials[{i}] ({t.name})"
+    """Every trial of a request as a `TrialView` (a cold decode: nothing remembered)."""
+    return TrialDecoder(space, metric).decode(messages)
+
+
+class TrialDecoder:
+    """Decodes trials for one space and objective metric, remembering what it decoded.
+
+    Per parameter it keeps the wire strings met with their typed value and feasibility (a
+    grid's trials repeat a few strings, so the exact grid check runs once per string), and
+    whole trials by their serialised bytes: a warm call, whose request repeats the earlier
+    trials and adds a few, only serialises the known ones (C code) and decodes the new or
+    changed ones. Messages and errors are those of a cold decode. Thread-safe enough for
+    concurrent calls of one experiment: entries are only ever added or wholly replaced.
+    """
+
+    MEMO_LIMIT = 200_000
+    """Remembered wire strings per parameter and trials; beyond it the memo starts over."""
+
+    def __init__(self, space: SearchSpace, metric: str) -> None:
+        self.space = space
+        self.metric = metric
+        self._names = set(space.names)
+        self._values: dict[str, dict[str, tuple[Value, bool]]] = {n: {} for n in space.names}
+        self._trials: dict[bytes, TrialView] = {}
+
+    def decode(self, messages: Iterable[api_pb2.Trial]) -> list[TrialView]:
+        views: list[TrialView] = []
+        names: set[str] = set()
+        if len(self._trials) > self.MEMO_LIMIT:
+            self._trials = {}
+        for i, t in enumerate(messages):
+            where = f"trials[{i}]"
+            if not t.name:
+                raise RequestError(f"{where}.name: must not be empty")
+            if t.name in names:
+                raise RequestError(
+                    f"{where}.name: {t.name!r} appears twice; trial names are unique"
+                )
+            names.add(t.name)
+            data = t.SerializeToString(deterministic=True)
+            view = self._trials.get(data)
+            if view is None:
+                view = self._trials[data] = self._decode(t, f"trials[{i}] ({t.name})")
+            views.append(view)
+        return views
+
+    def _decode(self, t: api_pb2.Trial, where: str) -> TrialView:
         wire = {a.name: a.value for a in t.spec.parameter_assignments.assignments}
-        try:
-            assignment = space.parse(wire)
-        except SpaceError as e:
-            raise RequestError(f"{where}.spec.parameterAssignments: {e}") from e
-        if not space.contains(assignment):
-            outside = [n for n in space.names if not space[n].contains(assignment[n])]
+        if wire.keys() != self._names:
+            try:
+                self.space.parse(wire)  # raises naming the unknown or missing parameters
+            except SpaceError as e:
+                raise RequestError(f"{where}.spec.parameterAssignments: {e}") from e
+        assignment: Assignment = {}
+        outside: list[str] = []
+        for p in self.space.parameters:
+            text = wire[p.name]
+            memo = self._values[p.name]
+            known = memo.get(text)
+            if known is None:
+                try:
+                    parsed = p.parse(text)
+                except SpaceError as e:
+                    raise RequestError(f"{where}.spec.parameterAssignments: {e}") from e
+                if len(memo) > self.MEMO_LIMIT:
+                    memo.clear()
+                known = memo[text] = (parsed, p.contains(parsed))
+            assignment[p.name] = known[0]
+            if not known[1]:
+                outside.append(p.name)
+        if outside:
             raise RequestError(
                 f"{where}.spec.parameterAssignments: "
                 + ", ".join(f"{n}={wire[n]!r}" for n in outside)
                 + " not in the experiment's search space"
             )
         state = _STATES.get(t.status.condition, TrialState.PENDING)
-        value = objective_value(t, metric, where) if state is TrialState.COMPLETED else None
+        value = objective_value(t, self.metric, where) if state is TrialState.COMPLETED else None
         if state is TrialState.COMPLETED and value is None:
             state = TrialState.FAILED  # finished without a usable objective value
         completed_at = _time(t.status.completion_time, f"{where}.status.completionTime")
-        views.append(TrialView(t.name, assignment, state, value, completed_at))
-    return views
+        return TrialView(t.name, assignment, state, value, completed_at)
 
 
 def objective_value(t: api_pb2.Trial, metric: str, where: str) -> float | None:
@@ -185,6 +238,14 @@ def count(request: api_pb2.GetSuggestionsRequest) -> int:
     if request.current_request_number < 0:
         raise RequestError(f"current_request_number: {request.current_request_number} is negative")
     return request.current_request_number
+
+
+def check_count(count: int, limit: int) -> None:
+    if count > limit:
+        raise RequestError(
+            f"current_request_number: {count} is above the limit of {limit} suggestions per"
+            " request; ask in smaller batches"
+        )
 
 
 def suggestions_reply(

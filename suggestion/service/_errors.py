@@ -9,8 +9,14 @@ from typing import Any, TypeVar
 
 import grpc
 
-from suggestion.algorithms import SettingsError, SpaceNotSupportedError, UnknownAlgorithmError
+from suggestion.algorithms import (
+    CancelledError,
+    SettingsError,
+    SpaceNotSupportedError,
+    UnknownAlgorithmError,
+)
 from suggestion.service._convert import RequestError
+from suggestion.service._sessions import RequestLimitError
 from tuner.errors import TunerError
 
 logger = logging.getLogger(__name__)
@@ -20,8 +26,15 @@ class UpstreamError(TunerError):
     """A service we depend on (the DBManager) failed; worth retrying (UNAVAILABLE)."""
 
 
+class BusyError(Exception):
+    """Too many calls in flight (for one experiment or in all); worth retrying later."""
+
+
 _CODES: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
     (RequestError, grpc.StatusCode.INVALID_ARGUMENT),
+    (RequestLimitError, grpc.StatusCode.INVALID_ARGUMENT),
+    (CancelledError, grpc.StatusCode.CANCELLED),
+    (BusyError, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (SettingsError, grpc.StatusCode.INVALID_ARGUMENT),
     (SpaceNotSupportedError, grpc.StatusCode.INVALID_ARGUMENT),
     (UnknownAlgorithmError, grpc.StatusCode.NOT_FOUND),

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
+import time
+import weakref
 from collections.abc import Sequence
 from concurrent import futures
 from types import FrameType
@@ -20,7 +23,11 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from suggestion.service._earlystopping import EarlyStoppingServicer
 from suggestion.service._sessions import SuggestionEngine
-from suggestion.service._suggestion import SuggestionServicer
+from suggestion.service._suggestion import (
+    MAX_CALLS_PER_EXPERIMENT,
+    Admission,
+    SuggestionServicer,
+)
 from tuner.errors import TunerError
 from tuner.protos import api_pb2, api_pb2_grpc
 
@@ -47,10 +54,16 @@ def create_server(
     *,
     engine: SuggestionEngine | None = None,
     max_workers: int = 16,
+    max_calls_per_experiment: int = MAX_CALLS_PER_EXPERIMENT,
+    max_concurrent_calls: int | None = None,
 ) -> tuple[grpc.Server, int]:
     """Start a server on ``address`` (port 0 picks a free port); return it and its port.
 
-    The caller stops it with ``server.stop(grace)``.
+    At most ``max_calls_per_experiment`` GetSuggestions calls for one experiment are in
+    flight (and ``max_concurrent_calls`` in all, if given); more are refused with
+    RESOURCE_EXHAUSTED, so one experiment cannot take every thread from health checks and
+    other experiments. The caller stops it with ``server.stop(grace)``; `stop_server` also
+    makes running computations stop.
     """
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="suggestion"),
@@ -61,9 +74,10 @@ def create_server(
             ("grpc.so_reuseport", 0),
         ],
     )
-    api_pb2_grpc.add_SuggestionServicer_to_server(
-        SuggestionServicer(engine or SuggestionEngine()), server
-    )
+    admission = Admission(max_concurrent_calls, max_calls_per_experiment)
+    engine = engine or SuggestionEngine()
+    api_pb2_grpc.add_SuggestionServicer_to_server(SuggestionServicer(engine, admission), server)
+    _SERVED[server] = (engine, admission)
     api_pb2_grpc.add_EarlyStoppingServicer_to_server(EarlyStoppingServicer(), server)
     health_servicer = health.HealthServicer()
     for name in HEALTH_SERVICES:
@@ -77,6 +91,27 @@ def create_server(
         raise ServerError(f"cannot listen on {address!r}: the address could not be bound")
     server.start()
     return server, port
+
+
+# What `stop_server` needs of a server made by `create_server`.
+_SERVED: weakref.WeakKeyDictionary[grpc.Server, tuple[SuggestionEngine, Admission]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def stop_server(server: grpc.Server, grace: float | None) -> threading.Event:
+    """``server.stop(grace)``, and once the grace period is over every suggestion computation
+    still running is told to stop (gRPC cancels the calls then, but not the threads)."""
+    stopped = server.stop(grace)
+    served = _SERVED.get(server)
+    if served is not None:
+        if grace:
+            timer = threading.Timer(grace, served[0].close)
+            timer.daemon = True
+            timer.start()
+        else:
+            served[0].close()
+    return stopped
 
 
 def run_server(address: str) -> int:
@@ -109,8 +144,26 @@ def run_server(address: str) -> int:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-        server.stop(STOP_GRACE_SECONDS).wait()
+        finished = _stop_within(server, STOP_GRACE_SECONDS)
+    if not finished:
+        # A computation that misses its checks (inside one long library call) would keep
+        # the process alive past its grace period: leave without waiting for it.
+        logger.warning("calls still running after %.0f s; exiting now", STOP_GRACE_SECONDS)
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     return 0
+
+
+def _stop_within(server: grpc.Server, grace: float) -> bool:
+    """Stop ``server``; whether every GetSuggestions call ended within ``grace`` (+1 s)."""
+    deadline = time.monotonic() + grace + 1.0
+    admission = _SERVED.get(server, (None, None))[1]
+    stop_server(server, grace).wait(grace + 1.0)
+    while admission is not None and admission.in_flight and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return admission is None or admission.in_flight == 0
 
 
 def _route_optuna_logs() -> None:

@@ -11,16 +11,25 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from suggestion import algorithms
-from suggestion.algorithms import Algorithm, TrialState, TrialView
+from suggestion.algorithms import Algorithm, CancelledError, TrialState, TrialView
 from tuner.space import Assignment, Direction, SearchSpace
 
 ISSUED_LIMIT = 10_000
 """Handed-out points remembered per experiment until they come back as trials."""
+
+MAX_SUGGESTIONS_PER_REQUEST = 1_000
+"""Largest ``current_request_number`` served; larger requests are refused, not truncated."""
+
+_LOCK_POLL_SECONDS = 0.05
+
+
+class RequestLimitError(ValueError):
+    """A request asking for more work than the server does in one call (INVALID_ARGUMENT)."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,8 @@ class SuggestionRequest:
     goal: Direction
     trials: Sequence[TrialView]
     count: int
+    should_stop: Callable[[], bool] | None = None
+    """Polled while waiting and computing; True makes the call raise `CancelledError`."""
 
 
 @dataclass(frozen=True)
@@ -82,21 +93,39 @@ class SuggestionEngine:
     most ``max_experiments`` sessions are kept, least recently used evicted first.
     """
 
-    def __init__(self, max_experiments: int = 256) -> None:
+    def __init__(
+        self,
+        max_experiments: int = 256,
+        *,
+        max_count: int = MAX_SUGGESTIONS_PER_REQUEST,
+    ) -> None:
         self.max_experiments = max_experiments
+        self.max_count = max_count
         self._slots: OrderedDict[str, _Slot] = OrderedDict()
         self._guard = threading.Lock()
+        self._closed = threading.Event()
+
+    def close(self) -> None:
+        """Make every running and later call stop at its next check (server shutdown)."""
+        self._closed.set()
 
     @contextmanager
-    def _slot(self, experiment: str) -> Iterator[_Slot]:
+    def _slot(self, experiment: str, should_stop: Callable[[], bool]) -> Iterator[_Slot]:
         with self._guard:
             slot = self._slots.get(experiment)
             if slot is None:
                 slot = self._slots[experiment] = _Slot()
             self._slots.move_to_end(experiment)
             self._evict()
-        with slot.lock:
+        # Wait in short steps: a caller that gives up while another call for the same
+        # experiment computes must not keep waiting (and holding a server thread).
+        while not slot.lock.acquire(timeout=_LOCK_POLL_SECONDS):
+            if should_stop():
+                raise CancelledError("the call was cancelled while waiting for the experiment")
+        try:
             yield slot
+        finally:
+            slot.lock.release()
 
     def _evict(self) -> None:
         excess = len(self._slots) - self.max_experiments
@@ -110,9 +139,26 @@ class SuggestionEngine:
                 excess -= 1
 
     def suggest(self, request: SuggestionRequest) -> SuggestionResult:
+        """Raises RequestLimitError (count above the cap), `CancelledError`, and the algorithm
+        errors of `build`.
+
+        A count above what a finite space holds is served, not refused: the reply holds the
+        unused points and reports exhaustion (controllers ask for their free parallel slots,
+        which may exceed a small grid); the work stays bounded by the space.
+        """
+        if request.count > self.max_count:
+            raise RequestLimitError(
+                f"current_request_number: {request.count} is above the limit of"
+                f" {self.max_count} suggestions per request; ask in smaller batches"
+            )
+        caller_stop = request.should_stop
+
+        def should_stop() -> bool:
+            return self._closed.is_set() or (caller_stop is not None and caller_stop())
+
         # Settings in another order are the same settings: no reason to rebuild the session.
         key = (request.algorithm, tuple(sorted(request.settings)), request.space, request.goal)
-        with self._slot(request.experiment) as slot:
+        with self._slot(request.experiment, should_stop) as slot:
             if slot.session is None or slot.session.key != key:
                 algorithm = build(request.algorithm, request.settings, request.space, request.goal)
                 slot.session = _Session(key, algorithm)
@@ -125,7 +171,9 @@ class SuggestionEngine:
                 TrialView(f"tuner-issued-{serial}", point, TrialState.PENDING)
                 for serial, point in session.issued.values()
             ]
-            chosen = session.algorithm.suggest([*request.trials, *pending], request.count)
+            chosen = session.algorithm.suggest(
+                [*request.trials, *pending], request.count, should_stop=should_stop
+            )
             for point in chosen:
                 session.serial += 1
                 session.issued[points.key(point)] = (session.serial, point)

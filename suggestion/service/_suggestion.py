@@ -2,44 +2,131 @@
 
 from __future__ import annotations
 
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import grpc
 
 from suggestion.service import _convert
-from suggestion.service._errors import rpc
+from suggestion.service._errors import BusyError, rpc
 from suggestion.service._sessions import SuggestionEngine, SuggestionRequest, validate
 from tuner.protos import api_pb2, api_pb2_grpc
+from tuner.space import SearchSpace
 
 EXHAUSTED_METADATA = ("tuner-search-exhausted", "true")
 """Trailing metadata on a reply that holds fewer points than requested."""
 
+MAX_CALLS_PER_EXPERIMENT = 8
+"""GetSuggestions calls for one experiment in flight at once (running or waiting)."""
+
+
+class Admission:
+    """Bounds the GetSuggestions calls in flight per experiment (and optionally in all).
+
+    Calls for one experiment run one at a time, so the others wait holding a server
+    thread; without a bound one experiment's callers could take every thread and leave
+    health checks and other experiments unanswered. Beyond a bound a call is refused at
+    once with RESOURCE_EXHAUSTED. There is no bound in all by default: a controller sends
+    one call per experiment at a time, and Katib's and ours treat RESOURCE_EXHAUSTED as a
+    failure, so many experiments rather queue for a thread (each call's work is bounded by
+    the request cap and stops when its caller gives up). Thread-safe.
+    """
+
+    def __init__(
+        self,
+        max_calls: int | None = None,
+        max_per_experiment: int = MAX_CALLS_PER_EXPERIMENT,
+    ) -> None:
+        self.max_calls = max(1, max_calls) if max_calls is not None else None
+        self.max_per_experiment = max(1, max_per_experiment)
+        self._lock = threading.Lock()
+        self._by_experiment: Counter[str] = Counter()
+        self._total = 0
+
+    @property
+    def in_flight(self) -> int:
+        return self._total
+
+    @contextmanager
+    def enter(self, experiment: str) -> Iterator[None]:
+        with self._lock:
+            if self._by_experiment[experiment] >= self.max_per_experiment:
+                raise BusyError(
+                    f"experiment {experiment!r} already has {self.max_per_experiment}"
+                    " GetSuggestions calls in flight; retry when one has answered"
+                )
+            if self.max_calls is not None and self._total >= self.max_calls:
+                raise BusyError(
+                    f"the server already serves {self.max_calls} GetSuggestions calls; retry later"
+                )
+            self._by_experiment[experiment] += 1
+            self._total += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._total -= 1
+                self._by_experiment[experiment] -= 1
+                if self._by_experiment[experiment] <= 0:
+                    del self._by_experiment[experiment]
+
 
 class SuggestionServicer(api_pb2_grpc.SuggestionServicer):
     """Hosts every registered algorithm for many experiments, chosen per request by
-    ``experiment.spec.algorithm.algorithm_name``."""
+    ``experiment.spec.algorithm.algorithm_name``.
 
-    def __init__(self, engine: SuggestionEngine) -> None:
+    A call stops computing once its client cancels it or its deadline passes (CANCELLED).
+    """
+
+    def __init__(self, engine: SuggestionEngine, admission: Admission | None = None) -> None:
         self.engine = engine
+        self.admission = admission or Admission()
+        # experiment -> its trial decoder (warm calls decode only new or changed trials)
+        self._decoders: OrderedDict[str, _convert.TrialDecoder] = OrderedDict()
+        self._decoders_lock = threading.Lock()
+
+    def _decoder(self, experiment: str, space: SearchSpace, metric: str) -> _convert.TrialDecoder:
+        with self._decoders_lock:
+            decoder = self._decoders.get(experiment)
+            if decoder is None or decoder.space != space or decoder.metric != metric:
+                decoder = self._decoders[experiment] = _convert.TrialDecoder(space, metric)
+            self._decoders.move_to_end(experiment)
+            while len(self._decoders) > self.engine.max_experiments:
+                self._decoders.popitem(last=False)
+            return decoder
 
     @rpc()
     def GetSuggestions(
         self, request: api_pb2.GetSuggestionsRequest, context: grpc.ServicerContext
     ) -> api_pb2.GetSuggestionsReply:
         experiment = request.experiment
-        name, settings = _convert.algorithm(experiment)
-        space = _convert.search_space(experiment)
-        result = self.engine.suggest(
-            SuggestionRequest(
-                experiment=experiment.name,
-                algorithm=name,
-                settings=settings,
-                space=space,
-                goal=_convert.goal(experiment),
-                trials=_convert.trials(
-                    request.trials, space, _convert.objective_metric(experiment)
-                ),
-                count=_convert.count(request),
+        with self.admission.enter(experiment.name):
+            name, settings = _convert.algorithm(experiment)
+            space = _convert.search_space(experiment)
+            count = _convert.count(request)
+            # Refuse before decoding thousands of trials for a call that cannot run.
+            _convert.check_count(count, self.engine.max_count)
+
+            def should_stop() -> bool:
+                remaining = context.time_remaining()
+                return not context.is_active() or (remaining is not None and remaining <= 0)
+
+            result = self.engine.suggest(
+                SuggestionRequest(
+                    experiment=experiment.name,
+                    algorithm=name,
+                    settings=settings,
+                    space=space,
+                    goal=_convert.goal(experiment),
+                    trials=self._decoder(
+                        experiment.name, space, _convert.objective_metric(experiment)
+                    ).decode(request.trials),
+                    count=count,
+                    should_stop=should_stop,
+                )
             )
-        )
         if result.exhausted:
             context.set_trailing_metadata((EXHAUSTED_METADATA,))
         return _convert.suggestions_reply(result.assignments, space)

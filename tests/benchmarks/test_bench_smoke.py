@@ -55,7 +55,7 @@ def test_latency_benchmark_prints_one_row_per_cell(
     argv = ["--algorithms", "random", "--counts", "1", "--trials", "5"]
     assert bench.main([*argv, "--min-reps", "1", "--max-reps", "1", "--no-write"]) == 0
 
-    (table,) = tables(capsys.readouterr().out)
+    table, anchored = tables(capsys.readouterr().out)
     header, *rows = table
     assert header == [
         "algorithm",
@@ -69,6 +69,22 @@ def test_latency_benchmark_prints_one_row_per_cell(
     ]
     assert [row[:4] for row in rows] == [["random", "1", "5", "1"]]
     assert all(float(cell.replace(",", "")) > 0 for cell in rows[0][4:])
+    header, *rows = anchored
+    assert header[:3] == ["algorithm", "per call", "trials"] and "anchor" in header
+    assert [row[:3] for row in rows] == [["random", "1", "5"]]
+    assert rows[0][header.index("anchor")] == "decode only"
+
+
+def test_concurrency_benchmark_reports_latency_and_memory(
+    load: Callable[[str], ModuleType], capsys: pytest.CaptureFixture[str]
+) -> None:
+    bench = load("bench_concurrency")
+    argv = ["--experiments", "2", "--trials", "5", "--calls", "1", "--no-write"]
+    assert bench.main(argv) == 0
+    ((header, row),) = tables(capsys.readouterr().out)
+    assert header[:4] == ["algorithm", "experiments", "trials each", "calls"]
+    assert row[:4] == ["tpe", "2", "5", "2"]
+    assert float(row[header.index("RSS peak MB")].replace(",", "")) > 0
 
 
 def test_sample_efficiency_benchmark_prints_regrets_and_ratios(

@@ -167,7 +167,8 @@ def test_same_seed_and_requests_give_the_same_suggestions(
 
 
 @pytest.mark.parametrize(
-    "algorithm", ["random", "sobol", "grid", "tpe", "multivariate-tpe", "cmaes"]
+    "algorithm",
+    ["random", "sobol", "grid", "tpe", "multivariate-tpe", "cmaes", "bayesianoptimization"],
 )
 def test_a_cold_server_answers_like_a_warm_one(
     algorithm: str, kit: Any, run: Any, suggestions: Any, request: Any
