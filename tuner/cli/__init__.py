@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
 from tuner.cli import _inspect, _run, _service, _suggestion, _validate
+from tuner.redact import mask_log_handlers
 
 # Each entry registers its subcommand on the parser; adding a command is one module and one line.
 _COMMANDS = (_validate, _run, _inspect, _suggestion, _service)
@@ -37,10 +39,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    mask_log_handlers()  # database URLs in log lines lose their passwords
     try:
-        return int(args.handler(args))
+        code = int(args.handler(args))
+        sys.stdout.flush()
+        return code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`tuner run FILE --dry-run | head -1`). Python flushes stdout
+        # at exit and would report the broken pipe again: point it at /dev/null.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

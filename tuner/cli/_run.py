@@ -19,7 +19,8 @@ from typing import Any
 import yaml
 
 from tuner._session import DEFAULT_RUN_DIR
-from tuner.cli._common import DEFAULT_DB_URL
+from tuner.cli._common import DEFAULT_DB_URL, db_url
+from tuner.redact import mask_urls
 from tuner.spec import Experiment, SpecError, load_file
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -40,6 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--db",
+        type=db_url,
         default=DEFAULT_DB_URL,
         help="database URL (default sqlite:///tuner.db in the current directory)",
     )
@@ -135,18 +137,22 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     if args.dry_run:
         return _dry_run(args, path, experiments)
+    created = _new_sqlite_file(args.db)
     try:
         store = Store.open(args.db)
     except StoreError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(mask_urls(f"error: {e}"), file=sys.stderr)
         return EXIT_FAILED
     try:
         return _run_all(args, path, experiments, store, options)
     except InvalidExperiment as e:
         print(f"{path}: {e}", file=sys.stderr)
+        # Refused before anything was stored: a database this run created goes too.
+        store.close()
+        _remove_sqlite_file(created)
         return EXIT_INVALID
     except (ControllerError, ExecutorError, StoreError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(mask_urls(f"error: {e}"), file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print(
@@ -156,6 +162,23 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     finally:
         store.close()
+
+
+def _new_sqlite_file(url: str) -> Path | None:
+    """The SQLite file ``url`` names when it does not exist yet (``Store.open`` will create
+    it), else None."""
+    from tuner.cli._inspect_common import sqlite_file
+
+    file = sqlite_file(url)
+    return file if file is not None and not file.exists() else None
+
+
+def _remove_sqlite_file(file: Path | None) -> None:
+    if file is None:
+        return
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        with contextlib.suppress(OSError):
+            Path(f"{file}{suffix}").unlink()
 
 
 def _load(path: str) -> list[Experiment] | None:

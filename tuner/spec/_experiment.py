@@ -24,7 +24,7 @@ from tuner.spec._common import (
     ObjectMeta,
     not_supported,
 )
-from tuner.spec._issues import SpecError, SpecIssue, raise_if_any
+from tuner.spec._issues import SpecError, SpecIssue, raise_if_any, short_repr
 from tuner.spec._katib import (
     API_VERSION,
     DEFAULT_JOB_FAILURE_CONDITION,
@@ -198,14 +198,18 @@ class Experiment(SpecModel):
     @classmethod
     def _known_api_version(cls, value: str) -> str:
         if value != API_VERSION:
-            raise SpecError([SpecIssue("", f"{value!r} is not supported; use {API_VERSION}")])
+            raise SpecError(
+                [SpecIssue("", f"{short_repr(value)} is not supported; use {API_VERSION}")]
+            )
         return value
 
     @field_validator("kind")
     @classmethod
     def _known_kind(cls, value: str) -> str:
         if value != KIND:
-            raise SpecError([SpecIssue("", f"{value!r} is not an {KIND}; expected kind {KIND}")])
+            raise SpecError(
+                [SpecIssue("", f"{short_repr(value)} is not an {KIND}; expected kind {KIND}")]
+            )
         return value
 
     def search_space(self) -> SearchSpace:
