@@ -154,17 +154,24 @@ class Controller:
         decision = self._decision or self.prepare()
         if decision.action == "done":
             return self.result()
+        if decision.action == "create":
+            self.store.create_experiment(self.name, self.experiment.metadata.namespace, self._spec)
+        # The lease first: a run refused because another controller holds the experiment
+        # must not start (and warn about) a DBManager on the port the other one serves.
+        self._take_lease()
         with contextlib.ExitStack() as services:
-            address = self.db_manager_address or services.enter_context(
-                serve_dbmanager(self.store, self.executor, self.name)
-            )
+            try:
+                address = self.db_manager_address or services.enter_context(
+                    serve_dbmanager(self.store, self.executor, self.name)
+                )
+            except BaseException:
+                self.store.release_lease(self.name, self._owner)
+                raise
             self._run(decision, address)
         return self.result()
 
     def _run(self, decision: ResumeDecision, db_manager_address: str) -> None:
-        if decision.action == "create":
-            self.store.create_experiment(self.name, self.experiment.metadata.namespace, self._spec)
-        self._take_lease()
+        """Run the experiment whose lease this controller holds; releases the lease."""
         runner = TrialRunner(
             self.store, self.experiment, self.executor, db_manager_address=db_manager_address
         )
