@@ -122,8 +122,7 @@ def test_refused_second_run_does_not_warn_about_the_dbmanager_port(tmp_path: Pat
         deadline = time.monotonic() + TIMEOUT
         # The trial has reported once: the first run holds the lease and serves its DBManager.
         while not list((tmp_path / "runs").glob("*/*.log")) or not any(
-            "loss=0.5" in p.read_text(errors="replace")
-            for p in (tmp_path / "runs").glob("*/*.log")
+            "loss=0.5" in p.read_text(errors="replace") for p in (tmp_path / "runs").glob("*/*.log")
         ):
             assert first.poll() is None, first.communicate()
             assert time.monotonic() < deadline, "the first run never started its trial"
