@@ -7,9 +7,10 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from tuner.cli import _inspect, _run, _service, _suggestion, _validate
-from tuner.redact import mask_log_handlers
+from tuner.redact import mask_log_handlers, mask_urls
 
 # Each entry registers its subcommand on the parser; adding a command is one module and one line.
 _COMMANDS = (_validate, _run, _inspect, _suggestion, _service)
@@ -19,8 +20,17 @@ EXIT_FAILED = 1
 EXIT_INVALID = 2
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the passwords of URLs masked in its error messages (it quotes the bad
+    argument, which may be a database URL given in the wrong place). Subcommand parsers
+    are of the same class."""
+
+    def error(self, message: str) -> NoReturn:
+        super().error(mask_urls(message))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tuner",
         description="Hyperparameter tuning for Katib v1beta1 Experiments, locally or on "
         "Kubernetes.",

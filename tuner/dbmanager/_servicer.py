@@ -28,10 +28,14 @@ _REMEMBERED_REPORT_IDS = 4096
 
 
 def _rpc(method: F) -> F:
-    """Abort with the status code an error maps to, keeping its message."""
+    """Abort with the status code an error maps to, keeping its message (cut: a status
+    message travels in a header, which holds 16 KB at most, and a request may be huge)."""
 
     @functools.wraps(method)
     def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
+        return method_with_statuses(self, request, _CuttingContext(context))
+
+    def method_with_statuses(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
         try:
             return method(self, request, context)
         except ReportRefused as e:
@@ -48,6 +52,24 @@ def _rpc(method: F) -> F:
             context.abort(grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}")
 
     return wrapper  # type: ignore[return-value]
+
+
+_MAX_STATUS_MESSAGE = 2000
+
+
+class _CuttingContext:
+    """A servicer context whose ``abort`` cuts the message to ``_MAX_STATUS_MESSAGE``."""
+
+    def __init__(self, context: grpc.ServicerContext) -> None:
+        self._context = context
+
+    def abort(self, code: grpc.StatusCode, details: str) -> None:
+        if len(details) > _MAX_STATUS_MESSAGE:
+            details = details[:_MAX_STATUS_MESSAGE] + "..."
+        self._context.abort(code, details)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
 
 
 class ReportRefused(Exception):

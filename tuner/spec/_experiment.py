@@ -117,7 +117,7 @@ class TrialTemplate(SpecModel):
         kind = (self.trial_spec or {}).get("kind")
         if kind == "Job":
             success, failure = DEFAULT_JOB_SUCCESS_CONDITION, DEFAULT_JOB_FAILURE_CONDITION
-        elif kind in KUBEFLOW_JOB_KINDS:
+        elif isinstance(kind, str) and kind in KUBEFLOW_JOB_KINDS:  # not a str: refused below
             success = DEFAULT_KUBEFLOW_JOB_SUCCESS_CONDITION
             failure = DEFAULT_KUBEFLOW_JOB_FAILURE_CONDITION
             if not self.primary_pod_labels:

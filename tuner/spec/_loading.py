@@ -105,6 +105,10 @@ def _syntax_issue(error: yaml.YAMLError) -> SpecIssue:
     problem = getattr(error, "problem", None) or str(error)
     context = getattr(error, "context", None)
     where = "" if mark is None else f"line {mark.line + 1}, column {mark.column + 1}"
+    if isinstance(error, yaml.reader.ReaderError):  # a character YAML does not allow
+        where = f"character {error.position + 1}"
+        problem = f"{error.reason} (character {error.character!r})"
+        context = None
     kind = "YAML refused" if isinstance(error, YAMLLimitError) else "YAML syntax error"
     message = f"{kind}: {problem}" + (f" ({context})" if context else "")
     return SpecIssue(where, message)
