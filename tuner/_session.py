@@ -51,6 +51,7 @@ def run_experiments(
     view: RunView | None = None,
     sigterm_as_interrupt: bool = False,
     executor_options: Mapping[str, Any] | None = None,
+    suggestion_credentials: Any = None,
 ) -> list[RunResult]:
     """Run (or resume) ``experiments`` one after the other, to their end; their results.
 
@@ -63,6 +64,8 @@ def run_experiments(
       directory) are options of the local executor; other executors take
       ``executor_options`` (``kubernetes``: ``kubeconfig``, ``context``; none: in-cluster
       configuration in a pod, else the default kubeconfig).
+    - ``suggestion_credentials``: ``grpc.ChannelCredentials`` to reach
+      ``suggestion_address`` over TLS (``tuner.tls.channel_credentials``).
     - ``sigterm_as_interrupt``: turn SIGTERM into KeyboardInterrupt while trials run (only
       from the main thread), so that ``kill`` stops a run as cleanly as Ctrl-C.
 
@@ -79,7 +82,9 @@ def run_experiments(
         options = {"run_dir": run_dir, "default_working_dir": working_dir, **options}
     with (
         serve_suggestions(suggestion_address) as address,
-        SuggestionClient(address) as client,
+        SuggestionClient(
+            address, credentials=suggestion_credentials if suggestion_address else None
+        ) as client,
         create_executor(executor, **options) as runner,
     ):
         controllers = [
@@ -115,6 +120,7 @@ def dry_run(
     suggestion_address: str | None = None,
     run_dir: str | os.PathLike[str] = DEFAULT_RUN_DIR,
     working_dir: str | os.PathLike[str] | None = None,
+    suggestion_credentials: Any = None,
 ) -> list[dict[str, Any]]:
     """What a new run of ``experiments`` would start with, for each experiment its first
     reconcile pass's trials (``parallelTrialCount`` of them, at most ``maxTrialCount``), as
@@ -137,7 +143,11 @@ def dry_run(
             f"--dry-run: the {executor!r} executor has none; dry runs show the trials of"
             f" {' and '.join(DRY_RUN_EXECUTORS)}"
         )
-    with serve_suggestions(suggestion_address) as address, SuggestionClient(address) as client:
+    credentials = suggestion_credentials if suggestion_address else None
+    with (
+        serve_suggestions(suggestion_address) as address,
+        SuggestionClient(address, credentials=credentials) as client,
+    ):
         plans = [(e, first_trials(e, client, executor)) for e in experiments]
     documents: list[dict[str, Any]] = []
     for experiment, trials in plans:

@@ -46,9 +46,11 @@ def create_server(
     *,
     engine: SuggestionEngine | None = None,
     max_workers: int = 16,
+    credentials: grpc.ServerCredentials | None = None,
 ) -> tuple[grpc.Server, int]:
     """Start a server on ``address`` (port 0 picks a free port); return it and its port.
 
+    ``credentials``: serve TLS (see ``tuner.tls.server_credentials``); None: plaintext.
     The caller stops it with ``server.stop(grace)``.
     """
     server = grpc.server(
@@ -69,7 +71,10 @@ def create_server(
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     try:
-        port = server.add_insecure_port(address)
+        if credentials is None:
+            port = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, credentials)
     except RuntimeError as e:
         raise ServerError(f"cannot listen on {address!r}: {e}") from e
     if port == 0:
@@ -78,7 +83,7 @@ def create_server(
     return server, port
 
 
-def run_server(address: str) -> int:
+def run_server(address: str, *, credentials: grpc.ServerCredentials | None = None) -> int:
     """Serve until SIGTERM or SIGINT, then stop gracefully; return the exit code.
 
     Prints the bound address (``listening on HOST:PORT``) once the server accepts calls.
@@ -86,7 +91,7 @@ def run_server(address: str) -> int:
     """
     _route_optuna_logs()
     try:
-        server, port = create_server(address)
+        server, port = create_server(address, credentials=credentials)
     except ServerError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -22,6 +22,7 @@ from tuner._session import DEFAULT_RUN_DIR
 from tuner.cli._common import DEFAULT_DB_URL, db_url
 from tuner.redact import mask_urls
 from tuner.spec import Experiment, SpecError, load_file
+from tuner.tls import TLSError, add_client_options, channel_credentials
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -54,6 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--executor", default="local", help="where trials run: local (default) or kubernetes"
     )
     add_kubernetes_options(parser)
+    add_client_options(parser, "--suggestion-tls", "the suggestion service (--suggestion-address)")
     parser.add_argument(
         "--dry-run",
         action="store_true",
@@ -135,6 +137,11 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_INVALID
+    try:
+        args.suggestion_credentials = _suggestion_credentials(args)
+    except TLSError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_INVALID
     if args.dry_run:
         return _dry_run(args, path, experiments)
     created = _new_sqlite_file(args.db)
@@ -162,6 +169,22 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     finally:
         store.close()
+
+
+def _suggestion_credentials(args: argparse.Namespace) -> Any:
+    """TLS to ``--suggestion-address`` from the ``--suggestion-tls-*`` options, or None."""
+    credentials = channel_credentials(
+        args.suggestion_tls_ca,
+        args.suggestion_tls_cert,
+        args.suggestion_tls_key,
+        prefix="--suggestion-tls",
+    )
+    if credentials is not None and not args.suggestion_address:
+        raise TLSError(
+            "--suggestion-tls-* configure TLS to a suggestion service given with"
+            " --suggestion-address (the in-process one is on loopback)"
+        )
+    return credentials
 
 
 def _new_sqlite_file(url: str) -> Path | None:
@@ -217,6 +240,7 @@ def _dry_run(args: argparse.Namespace, path: str, experiments: list[Experiment])
             suggestion_address=args.suggestion_address,
             run_dir=args.run_dir,
             working_dir=Path(path).resolve().parent,
+            suggestion_credentials=args.suggestion_credentials,
         )
     except InvalidExperiment as e:
         print(f"{path}: {e}", file=sys.stderr)
@@ -252,6 +276,7 @@ def _run_all(
         view=view,
         sigterm_as_interrupt=True,
         executor_options=executor_options,
+        suggestion_credentials=args.suggestion_credentials,
     )
     if args.output:
         documents = [r.to_json() for r in results]

@@ -82,22 +82,26 @@ class SuggestionClient:
         timeout: float = 120.0,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
         self.address = address
         self._timeout = timeout
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
-        self._channel = grpc.insecure_channel(
-            address,
-            options=[
-                # gRPC's own reconnect backoff (1 s growing to 120 s) would outlast our retry
-                # budget; keep reconnection attempts as frequent as our retries.
-                ("grpc.initial_reconnect_backoff_ms", 100),
-                ("grpc.min_reconnect_backoff_ms", 100),
-                ("grpc.max_reconnect_backoff_ms", int(self._retry.maximum * 1000)),
-                ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-                ("grpc.max_send_message_length", 64 * 1024 * 1024),
-            ],
+        options = [
+            # gRPC's own reconnect backoff (1 s growing to 120 s) would outlast our retry
+            # budget; keep reconnection attempts as frequent as our retries.
+            ("grpc.initial_reconnect_backoff_ms", 100),
+            ("grpc.min_reconnect_backoff_ms", 100),
+            ("grpc.max_reconnect_backoff_ms", int(self._retry.maximum * 1000)),
+            ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+            ("grpc.max_send_message_length", 64 * 1024 * 1024),
+        ]
+        # TLS when given credentials (tuner.tls.channel_credentials), else plaintext.
+        self._channel = (
+            grpc.insecure_channel(address, options=options)
+            if credentials is None
+            else grpc.secure_channel(address, credentials, options=options)
         )
         self._stub = api_pb2_grpc.SuggestionStub(self._channel)
         # Katib runs early stopping as its own service; ours shares the suggestion server.

@@ -33,10 +33,12 @@ def create_server(
     *,
     max_workers: int = 8,
     policy: ReportPolicy | None = None,
+    credentials: grpc.ServerCredentials | None = None,
 ) -> tuple[grpc.Server, int]:
     """Start a DBManager server for ``store`` on ``address`` (port 0: a free port); return it
     and its port. Stop it with ``server.stop(grace)``; the store stays open. ``policy``: who
-    may report for which trial (see ``DBManagerServicer``)."""
+    may report for which trial (see ``DBManagerServicer``); ``credentials``: serve TLS
+    (``tuner.tls.server_credentials``), None: plaintext."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="dbmanager"),
         # Without this a second server silently shares a port already in use.
@@ -48,7 +50,10 @@ def create_server(
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     try:
-        port = server.add_insecure_port(address)
+        if credentials is None:
+            port = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, credentials)
     except RuntimeError as e:
         raise DBManagerError(f"DBManager: cannot listen on {address!r}: {e}") from e
     if port == 0:
