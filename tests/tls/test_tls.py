@@ -292,3 +292,91 @@ def test_tuner_run_reaches_a_tls_suggestion_server_started_by_the_cli(
     finally:
         server.terminate()
         server.communicate(timeout=TIMEOUT)
+
+
+def test_submit_and_controller_reach_a_tls_suggestion_server(pki: Pki, tmp_path: Path) -> None:
+    import json
+    import time
+
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tuner.cli",
+            "suggestion-server",
+            "--address",
+            "127.0.0.1:0",
+            "--tls-cert",
+            str(pki.server_cert),
+            "--tls-key",
+            str(pki.server_key),
+            "--tls-ca",
+            str(pki.ca),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    controller = None
+    try:
+        assert server.stdout is not None
+        address = server.stdout.readline().split()[-1]
+        tls = [
+            "--suggestion-address",
+            address,
+            "--suggestion-tls-ca",
+            str(pki.ca),
+            "--suggestion-tls-cert",
+            str(pki.client_cert),
+            "--suggestion-tls-key",
+            str(pki.client_key),
+        ]
+        db = ["--db", f"sqlite:///{tmp_path / 't.db'}"]
+        spec = tmp_path / "exp.yaml"
+        spec.write_text(yaml.safe_dump(_experiment().to_dict()), encoding="utf-8")
+        cli = [sys.executable, "-m", "tuner.cli"]
+        submitted = subprocess.run(
+            [*cli, "submit", str(spec), *db, *tls],
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            cwd=tmp_path,
+        )
+        assert submitted.returncode == 0, submitted.stderr
+        controller = subprocess.Popen(
+            [
+                *cli,
+                "controller",
+                *db,
+                *tls,
+                "--run-dir",
+                str(tmp_path / "runs"),
+                "--metrics-address",
+                "127.0.0.1:0",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tmp_path,
+        )
+        deadline = time.monotonic() + TIMEOUT
+        status = None
+        while status != "Succeeded":
+            assert controller.poll() is None, controller.communicate()
+            assert time.monotonic() < deadline, f"experiment still {status}"
+            time.sleep(0.2)
+            listed = subprocess.run(
+                [*cli, "get", "experiments", *db, "-o", "json"],
+                capture_output=True,
+                text=True,
+                timeout=TIMEOUT,
+                cwd=tmp_path,
+            )
+            document = json.loads(listed.stdout or "[]")
+            items = document if isinstance(document, list) else document.get("items", [])
+            status = items[0]["status"] if items else None
+    finally:
+        for process in (controller, server):
+            if process is not None:
+                process.terminate()
+                process.communicate(timeout=TIMEOUT)

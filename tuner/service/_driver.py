@@ -8,6 +8,7 @@ import enum
 import logging
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 from tuner.controller import (
     REASON_FAILED,
@@ -66,8 +67,14 @@ class _StoppableSuggestionClient(SuggestionClient):
     outlasted our lease) keeps a stopped driver from creating or launching anything.
     """
 
-    def __init__(self, address: str, metrics: ServiceMetrics, driver: ExperimentDriver) -> None:
-        super().__init__(address)
+    def __init__(
+        self,
+        address: str,
+        metrics: ServiceMetrics,
+        driver: ExperimentDriver,
+        credentials: Any = None,
+    ) -> None:
+        super().__init__(address, credentials=credentials)
         self._metrics = metrics
         self._driver = driver
 
@@ -114,8 +121,10 @@ class ExperimentDriver:
         metrics: ServiceMetrics,
         suggestion_address: str,
         poll_interval: float,
+        suggestion_credentials: Any = None,
     ) -> None:
         self.name = name
+        self.suggestion_credentials = suggestion_credentials
         self.store = store
         self.executor = executor
         self.keeper = keeper
@@ -187,7 +196,9 @@ class ExperimentDriver:
             experiment = experiment_from_record(record)
         except SpecError as e:
             return self._fail(fenced, f"the stored spec is not a valid Experiment: {e}")
-        with _StoppableSuggestionClient(self.suggestion_address, self.metrics, self) as client:
+        with _StoppableSuggestionClient(
+            self.suggestion_address, self.metrics, self, self.suggestion_credentials
+        ) as client:
             controller = Controller(
                 fenced,
                 experiment,
