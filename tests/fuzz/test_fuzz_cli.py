@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -56,11 +57,21 @@ words = st.one_of(
 READ_COMMANDS = ["validate", "get", "describe", "best", "logs"]
 
 
+@contextlib.contextmanager
+def _chdir(path: Path) -> Iterator[None]:  # contextlib.chdir is Python 3.11+
+    previous = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
 def run_cli(argv: list[str], cwd: Path) -> tuple[int, str]:
     """``tuner ARGV`` in this process, in ``cwd``: its exit code and stderr."""
     err = io.StringIO()
     with (
-        contextlib.chdir(cwd),
+        _chdir(cwd),
         contextlib.redirect_stdout(io.StringIO()),
         contextlib.redirect_stderr(err),
     ):
