@@ -4,7 +4,7 @@
 #   docker build -t tuner:0.1.0 .
 # It runs as an unprivileged user (uid 10001) and needs no writable root filesystem.
 
-FROM python:3.11-slim AS build
+FROM python:3.11.11-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
@@ -14,7 +14,7 @@ COPY suggestion ./suggestion
 RUN python -m venv /opt/tuner \
     && /opt/tuner/bin/pip install ".[kubernetes,postgres,dashboard]"
 
-FROM python:3.11-slim
+FROM python:3.11.11-slim-bookworm
 ENV PATH=/opt/tuner/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1

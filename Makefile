@@ -8,7 +8,7 @@ TEST_EXTRAS := dev,postgres,mysql,kubernetes,pipeline,dashboard
 DEMO_DIR ?= .demo
 PYTEST_ARGS ?=
 
-.PHONY: demo test proto lint typecheck clean
+.PHONY: demo test fuzz proto lint typecheck clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ demo: $(VENV)/.installed-core
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest ran no tests: failing" >&2; exit 1; fi; exit $$rc
+
+# The fuzzing suite (tests/fuzz) runs in `make test` with its bounded `ci` profile; here with
+# the `fuzz` profile: 25 times the inputs per test (about half an hour on two cores).
+fuzz: $(VENV)/.installed-test
+	TUNER_FUZZ_PROFILE=fuzz $(BIN)/python -m pytest tests/fuzz $(PYTEST_ARGS)
 
 proto: $(VENV)/.installed-test
 	PYTHON=$(BIN)/python bash scripts/gen_proto.sh

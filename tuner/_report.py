@@ -127,6 +127,7 @@ def _send(
 
     from tuner.metrics import REPORT_ID_METADATA_KEY, STEP_METADATA_KEY, format_time, format_value
     from tuner.protos import api_pb2, api_pb2_grpc
+    from tuner.tokens import TOKEN_METADATA_KEY, TRIAL_TOKEN_ENV
 
     when = format_time(stamp)
     request = api_pb2.ReportObservationLogRequest(
@@ -141,6 +142,10 @@ def _send(
         ),
     )
     metadata = [(REPORT_ID_METADATA_KEY, uuid.uuid4().hex)]
+    # The trial's own token: the DBManager refuses reports for other trials' names.
+    token = os.environ.get(TRIAL_TOKEN_ENV)
+    if token:
+        metadata.append((TOKEN_METADATA_KEY, token))
     if step is not None:
         metadata.append((STEP_METADATA_KEY, str(int(step))))
     stub = api_pb2_grpc.DBManagerStub(_channel(address, grpc))

@@ -47,6 +47,7 @@ def run_experiments(
     view: RunView | None = None,
     sigterm_as_interrupt: bool = False,
     executor_options: Mapping[str, Any] | None = None,
+    suggestion_credentials: Any = None,
 ) -> list[RunResult]:
     """Run (or resume) ``experiments`` one after the other, to their end; their results.
 
@@ -59,6 +60,8 @@ def run_experiments(
       directory) go to executors that run trials on this machine; ``executor_options`` are
       the executor's own (``kubernetes``: ``kubeconfig``, ``context``; none: in-cluster
       configuration in a pod, else the default kubeconfig). See ``ExecutorOptions``.
+    - ``suggestion_credentials``: ``grpc.ChannelCredentials`` to reach
+      ``suggestion_address`` over TLS (``tuner.tls.channel_credentials``).
     - ``sigterm_as_interrupt``: turn SIGTERM into KeyboardInterrupt while trials run (only
       from the main thread), so that ``kill`` stops a run as cleanly as Ctrl-C.
 
@@ -73,7 +76,9 @@ def run_experiments(
     options = ExecutorOptions(run_dir, working_dir, dict(executor_options or {}))
     with (
         serve_suggestions(suggestion_address) as address,
-        SuggestionClient(address) as client,
+        SuggestionClient(
+            address, credentials=suggestion_credentials if suggestion_address else None
+        ) as client,
         get_executor_class(executor).create(options) as runner,
     ):
         controllers = [
@@ -109,6 +114,7 @@ def dry_run(
     suggestion_address: str | None = None,
     run_dir: str | os.PathLike[str] = DEFAULT_RUN_DIR,
     working_dir: str | os.PathLike[str] | None = None,
+    suggestion_credentials: Any = None,
 ) -> list[dict[str, Any]]:
     """What a new run of ``experiments`` would start with, for each experiment its first
     reconcile pass's trials (``parallelTrialCount`` of them, at most ``maxTrialCount``), as
@@ -137,7 +143,11 @@ def dry_run(
             f"--dry-run: the {executor!r} executor has none; dry runs show the trials of"
             f" {' and '.join(able)}"
         )
-    with serve_suggestions(suggestion_address) as address, SuggestionClient(address) as client:
+    credentials = suggestion_credentials if suggestion_address else None
+    with (
+        serve_suggestions(suggestion_address) as address,
+        SuggestionClient(address, credentials=credentials) as client,
+    ):
         plans = [(e, first_trials(e, client, cls)) for e in experiments]
     options = ExecutorOptions(run_dir, working_dir)
     documents: list[dict[str, Any]] = []

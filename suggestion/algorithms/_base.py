@@ -32,7 +32,8 @@ class SettingsError(AlgorithmError):
         self.setting = setting
         self.value = value
         self.rule = rule
-        super().__init__(f"algorithm setting {setting!r}: {value!r} {rule}")
+        # Cut: a status message travels in a gRPC header, which holds 16 KB at most.
+        super().__init__(f"algorithm setting {_cut(setting)}: {_cut(value)} {rule}")
 
 
 class SpaceNotSupportedError(AlgorithmError):
@@ -55,7 +56,16 @@ class UnknownAlgorithmError(AlgorithmError):
     def __init__(self, name: str, known: Sequence[str]) -> None:
         self.name = name
         self.known = tuple(known)
-        super().__init__(f"unknown algorithm {name!r}; known algorithms: {', '.join(self.known)}")
+        super().__init__(
+            f"unknown algorithm {_cut(name)}; known algorithms: {', '.join(self.known)}"
+        )
+
+
+def _cut(text: str, limit: int = 80) -> str:
+    """``repr`` of a (possibly huge) client-sent text, cut to about ``limit`` characters."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"
 
 
 class TrialState(enum.Enum):

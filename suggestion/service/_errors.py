@@ -75,7 +75,8 @@ def rpc(
                 else:
                     logger.info("%s refused: %s", method.__name__, e)
                     message = str(e)
-                context.abort(code, message)
+                # A status message travels in a header (16 KB at most): never send a whole value.
+                context.abort(code, message if len(message) <= 2000 else message[:2000] + "...")
 
         return wrapper  # type: ignore[return-value]
 

@@ -56,13 +56,15 @@ def create_server(
     max_workers: int = 16,
     max_calls_per_experiment: int = MAX_CALLS_PER_EXPERIMENT,
     max_concurrent_calls: int | None = None,
+    credentials: grpc.ServerCredentials | None = None,
 ) -> tuple[grpc.Server, int]:
     """Start a server on ``address`` (port 0 picks a free port); return it and its port.
 
     At most ``max_calls_per_experiment`` GetSuggestions calls for one experiment are in
     flight (and ``max_concurrent_calls`` in all, if given); more are refused with
     RESOURCE_EXHAUSTED, so one experiment cannot take every thread from health checks and
-    other experiments. The caller stops it with ``server.stop(grace)``; `stop_server` also
+    other experiments. ``credentials``: serve TLS (see ``tuner.tls.server_credentials``);
+    None: plaintext. The caller stops it with ``server.stop(grace)``; `stop_server` also
     makes running computations stop.
     """
     server = grpc.server(
@@ -84,7 +86,10 @@ def create_server(
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     try:
-        port = server.add_insecure_port(address)
+        if credentials is None:
+            port = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, credentials)
     except RuntimeError as e:
         raise ServerError(f"cannot listen on {address!r}: {e}") from e
     if port == 0:
@@ -114,7 +119,7 @@ def stop_server(server: grpc.Server, grace: float | None) -> threading.Event:
     return stopped
 
 
-def run_server(address: str) -> int:
+def run_server(address: str, *, credentials: grpc.ServerCredentials | None = None) -> int:
     """Serve until SIGTERM or SIGINT, then stop gracefully; return the exit code.
 
     Prints the bound address (``listening on HOST:PORT``) once the server accepts calls.
@@ -122,7 +127,7 @@ def run_server(address: str) -> int:
     """
     _route_optuna_logs()
     try:
-        server, port = create_server(address)
+        server, port = create_server(address, credentials=credentials)
     except ServerError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -75,7 +75,7 @@ def context_files() -> list[Path]:
 
 def test_base_image_and_unprivileged_user():
     steps = instructions()
-    assert [a.split()[0] for i, a in steps if i == "FROM"] == ["python:3.11-slim"] * 2
+    assert [a.split()[0] for i, a in steps if i == "FROM"] == ["python:3.11.11-slim-bookworm"] * 2
     [user] = [a for i, a in steps if i == "USER"]
     uid = user.split(":")[0]
     assert uid.isdigit() and int(uid) >= 1000  # numeric, so runAsNonRoot can verify it

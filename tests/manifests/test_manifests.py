@@ -139,7 +139,7 @@ def test_suggestion_service_on_6789_with_grpc_probes_for_the_controller_only(var
     settings = one(objects, "ConfigMap", "tuner-settings")
     assert settings["data"]["TUNER_SUGGESTION_ADDRESS"] == "tuner-suggestion:6789"
 
-    [policy] = [o for o in objects if o["kind"] == "NetworkPolicy"]
+    policy = one(objects, "NetworkPolicy", "tuner-suggestion")
     assert policy["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items()
     assert policy["spec"]["policyTypes"] == ["Ingress"]
     [rule] = policy["spec"]["ingress"]

@@ -109,7 +109,9 @@ def test_invalid_experiment_is_refused_with_every_issue_before_running() -> None
 
 def test_text_with_two_experiments_is_refused() -> None:
     with pytest.raises(TuningFailedError, match="2 Experiments") as caught:
-        run_tuning(quick_experiment() + "---\n" + quick_experiment())
+        # Two names: the same name twice is refused as such (issue 17) before the count.
+        second = quick_experiment().replace("name: quickstart\n", "name: quickstart-2\n")
+        run_tuning(quick_experiment() + "---\n" + second)
     assert caught.value.exit_code == EXIT_INVALID
 
 

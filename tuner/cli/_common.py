@@ -24,9 +24,32 @@ class CliError(TunerError):
         self.code = code
 
 
+def db_url(text: str) -> str:
+    """The argparse type of every ``--db``: an empty URL names no database (it is refused
+    rather than read as the default file)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            f"an empty URL names no database; leave --db out for {DEFAULT_DB_URL}"
+        )
+    if "://" in text:
+        from sqlalchemy.engine import make_url  # here: parsing the other options stays light
+        from sqlalchemy.exc import ArgumentError
+
+        from tuner.redact import mask_urls
+
+        try:
+            make_url(text)
+        except (ArgumentError, ValueError) as e:  # ValueError: a port that is not a number
+            raise argparse.ArgumentTypeError(
+                mask_urls(f"{text!r} is not a valid database URL: {e}")
+            ) from e
+    return text
+
+
 def add_db_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--db",
+        type=db_url,
         default=DEFAULT_DB_URL,
         metavar="URL",
         help="database URL: sqlite:///FILE, postgresql://..., mysql://... or a SQLite file "

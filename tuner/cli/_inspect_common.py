@@ -21,6 +21,7 @@ from tuner.cli._common import (
     EXIT_USAGE,
     CliError,
 )
+from tuner.redact import mask_urls
 from tuner.store import ExperimentNotFoundError, Store, StoreError, TrialNotFoundError
 
 
@@ -30,8 +31,11 @@ def sqlite_file(url: str) -> Path | None:
         return Path(url).expanduser()
     try:
         parsed = make_url(url)
-    except ArgumentError as e:
-        raise CliError(f"--db: {url!r} is not a valid database URL: {e}", EXIT_USAGE) from e
+    except (ArgumentError, ValueError) as e:
+        # ValueError: a port that is not a number.
+        raise CliError(
+            mask_urls(f"--db: {url!r} is not a valid database URL: {e}"), EXIT_USAGE
+        ) from e
     if parsed.get_backend_name() != "sqlite":
         return None
     if parsed.database in (None, "", ":memory:") or parsed.database.startswith("file:"):
@@ -48,13 +52,13 @@ def open_existing_store(url: str) -> Store:
     file = sqlite_file(url)
     if file is not None and not file.is_file():
         raise CliError(
-            f"database {url}: the file {file.absolute()} does not exist; 'tuner run' creates "
-            "it, or pass --db URL to read another database"
+            f"database {mask_urls(url)}: the file {file.absolute()} does not exist;"
+            " 'tuner run' creates it, or pass --db URL to read another database"
         )
     try:
         return Store.open(url)
     except StoreError as e:
-        raise CliError(f"database {url}: {e}") from e
+        raise CliError(mask_urls(f"database {url}: {e}")) from e
 
 
 def display_url(store: Store, db_url: str) -> str:
@@ -65,7 +69,7 @@ def display_url(store: Store, db_url: str) -> str:
 
 def with_db(command_line: str, db_url: str) -> str:
     """A command to suggest, carrying `--db` when it is not the default."""
-    return command_line + ("" if db_url == DEFAULT_DB_URL else f" --db {db_url}")
+    return command_line + ("" if db_url == DEFAULT_DB_URL else f" --db {mask_urls(db_url)}")
 
 
 def not_found(error: StoreError, store: Store, db_url: str) -> CliError:
@@ -94,10 +98,10 @@ def command(handler: Handler) -> Handler:
             sys.stdout.flush()
             return code
         except CliError as e:
-            print(f"error: {e}", file=sys.stderr)
+            print(mask_urls(f"error: {e}"), file=sys.stderr)
             return e.code
         except StoreError as e:
-            print(f"error: database {args.db}: {e}", file=sys.stderr)
+            print(mask_urls(f"error: database {args.db}: {e}"), file=sys.stderr)
             return EXIT_FAILED
         except BrokenPipeError:
             # Python flushes stdout at exit and would report the broken pipe again.

@@ -18,9 +18,11 @@ from typing import Any
 
 import yaml
 
-from tuner.cli._common import DEFAULT_DB_URL
+from tuner.cli._common import DEFAULT_DB_URL, db_url
 from tuner.executors import DEFAULT_EXECUTOR, DEFAULT_RUN_DIR, executor_names
+from tuner.redact import mask_urls
 from tuner.spec import Experiment, SpecError, load_file
+from tuner.tls import TLSError, add_client_options, channel_credentials
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -40,6 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--db",
+        type=db_url,
         default=DEFAULT_DB_URL,
         help="database URL (default sqlite:///tuner.db in the current directory)",
     )
@@ -49,6 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="a running suggestion service (default: start one in-process on 127.0.0.1:0)",
     )
     add_executor_options(parser)
+    add_client_options(parser, "--suggestion-tls", "the suggestion service (--suggestion-address)")
     parser.add_argument(
         "--dry-run",
         action="store_true",
@@ -143,20 +147,29 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_INVALID
+    try:
+        args.suggestion_credentials = _suggestion_credentials(args)
+    except TLSError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_INVALID
     if args.dry_run:
         return _dry_run(args, path, experiments)
+    created = _new_sqlite_file(args.db)
     try:
         store = Store.open(args.db)
     except StoreError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(mask_urls(f"error: {e}"), file=sys.stderr)
         return EXIT_FAILED
     try:
         return _run_all(args, path, experiments, store, options)
     except ExperimentRefusedError as e:
         print(f"{path}: {e}", file=sys.stderr)
+        # Refused before anything was stored: a database this run created goes too.
+        store.close()
+        _remove_sqlite_file(created)
         return EXIT_INVALID
     except (ControllerError, ExecutorError, StoreError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(mask_urls(f"error: {e}"), file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print(
@@ -166,6 +179,39 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     finally:
         store.close()
+
+
+def _suggestion_credentials(args: argparse.Namespace) -> Any:
+    """TLS to ``--suggestion-address`` from the ``--suggestion-tls-*`` options, or None."""
+    credentials = channel_credentials(
+        args.suggestion_tls_ca,
+        args.suggestion_tls_cert,
+        args.suggestion_tls_key,
+        prefix="--suggestion-tls",
+    )
+    if credentials is not None and not args.suggestion_address:
+        raise TLSError(
+            "--suggestion-tls-* configure TLS to a suggestion service given with"
+            " --suggestion-address (the in-process one is on loopback)"
+        )
+    return credentials
+
+
+def _new_sqlite_file(url: str) -> Path | None:
+    """The SQLite file ``url`` names when it does not exist yet (``Store.open`` will create
+    it), else None."""
+    from tuner.cli._inspect_common import sqlite_file
+
+    file = sqlite_file(url)
+    return file if file is not None and not file.exists() else None
+
+
+def _remove_sqlite_file(file: Path | None) -> None:
+    if file is None:
+        return
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        with contextlib.suppress(OSError):
+            Path(f"{file}{suffix}").unlink()
 
 
 def _load(path: str) -> list[Experiment] | None:
@@ -204,6 +250,7 @@ def _dry_run(args: argparse.Namespace, path: str, experiments: list[Experiment])
             suggestion_address=args.suggestion_address,
             run_dir=args.run_dir,
             working_dir=Path(path).resolve().parent,
+            suggestion_credentials=args.suggestion_credentials,
         )
     except ExperimentRefusedError as e:
         print(f"{path}: {e}", file=sys.stderr)
@@ -238,6 +285,7 @@ def _run_all(
         view=view,
         sigterm_as_interrupt=True,
         executor_options=executor_options,
+        suggestion_credentials=args.suggestion_credentials,
     )
     if args.output:
         documents = [r.to_json() for r in results]

@@ -11,10 +11,11 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tuner.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_db_option
 from tuner.cli._run import add_executor_options, executor_options
+from tuner.tls import TLSError, add_client_options, channel_credentials
 
 if TYPE_CHECKING:
     from tuner.executors import Executor
@@ -41,6 +42,7 @@ def _register_submit(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("files", nargs="+", metavar="FILE", help="Experiment YAML file(s)")
     add_db_option(parser)
+    add_client_options(parser, "--suggestion-tls", "the suggestion service (--suggestion-address)")
     parser.add_argument(
         "--suggestion-address",
         metavar="HOST:PORT",
@@ -70,6 +72,7 @@ def _register_controller(sub: argparse._SubParsersAction) -> None:
         "for a peer or the next start to adopt them) and exits 0; a second one exits at once.",
     )
     add_db_option(parser)
+    add_client_options(parser, "--suggestion-tls", "the suggestion service (--suggestion-address)")
     parser.add_argument(
         "--suggestion-address",
         metavar="HOST:PORT",
@@ -149,6 +152,11 @@ def submit(args: argparse.Namespace) -> int:
     loaded = _load_all(args.files)
     if loaded is None:
         return EXIT_USAGE
+    try:
+        credentials = _suggestion_credentials(args)
+    except TLSError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
     opened = _open_executor_and_store(args, DEFAULT_RUN_DIR)
     if isinstance(opened, int):
         return opened
@@ -157,7 +165,7 @@ def submit(args: argparse.Namespace) -> int:
         with (
             executor,
             serve_suggestions(args.suggestion_address) as address,
-            SuggestionClient(address) as client,
+            SuggestionClient(address, credentials=credentials) as client,
         ):
             checked, problems = [], []
             for path, experiment in loaded:
@@ -269,6 +277,11 @@ def controller(args: argparse.Namespace) -> int:
     except AddressError as e:
         print(f"error: --metrics-address: {e}", file=sys.stderr)
         return EXIT_USAGE
+    try:
+        credentials = _suggestion_credentials(args)
+    except TLSError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
     opened = _open_executor_and_store(args, args.run_dir)
     if isinstance(opened, int):
         return opened
@@ -280,6 +293,7 @@ def controller(args: argparse.Namespace) -> int:
                 lease_seconds=args.lease_seconds,
                 poll_interval=args.poll_interval,
                 max_concurrent_experiments=args.max_concurrent_experiments,
+                suggestion_credentials=credentials,
             )
             metrics = ServiceMetrics()
             service = ControllerService(store, executor, settings, metrics=metrics)
@@ -331,3 +345,19 @@ def _stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+def _suggestion_credentials(args: argparse.Namespace) -> Any:
+    """TLS to ``--suggestion-address`` from the ``--suggestion-tls-*`` options, or None."""
+    credentials = channel_credentials(
+        args.suggestion_tls_ca,
+        args.suggestion_tls_cert,
+        args.suggestion_tls_key,
+        prefix="--suggestion-tls",
+    )
+    if credentials is not None and not args.suggestion_address:
+        raise TLSError(
+            "--suggestion-tls-* configure TLS to a suggestion service given with"
+            " --suggestion-address (the in-process one is on loopback)"
+        )
+    return credentials

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
+
+from tuner.tls import TLSError, add_server_options, server_credentials
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,6 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="127.0.0.1:6789",
         help="HOST:PORT to listen on (default 127.0.0.1:6789; use 0.0.0.0:6789 in a container)",
     )
+    add_server_options(parser)
     parser.set_defaults(handler=run)
 
 
@@ -25,4 +29,9 @@ def run(args: argparse.Namespace) -> int:
     # Imported here so `tuner validate` does not pay for grpc and the algorithm libraries.
     from suggestion.service import run_server
 
-    return run_server(args.address)
+    try:
+        credentials = server_credentials(args.tls_cert, args.tls_key, args.tls_ca)
+    except TLSError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return run_server(args.address, credentials=credentials)

@@ -26,8 +26,11 @@ from tuner.metrics import (
 )
 from tuner.spec import Experiment
 from tuner.store import MetricSummary, Observation, Store
+from tuner.tokens import TRIAL_TOKEN_ENV, ReportPolicy, allows_tokenless, forget_key, load_key
 
-TRIAL_ENV_NAMES = frozenset({TRIAL_NAME_ENV, DBMANAGER_ADDRESS_ENV, METRICS_FILE_ENV})
+TRIAL_ENV_NAMES = frozenset(
+    {TRIAL_NAME_ENV, DBMANAGER_ADDRESS_ENV, METRICS_FILE_ENV, TRIAL_TOKEN_ENV}
+)
 """Variables tuner sets in a trial's environment (they override the container's ``env``)."""
 
 
@@ -54,12 +57,28 @@ class MetricsFile:
     remapped: bool
 
 
+def report_policy(store: Store, executor: Executor, experiment: Experiment) -> ReportPolicy:
+    """Who may report to the run's DBManager: each trial for itself, with the token derived
+    from a key kept beside `address_file` (so that a restarted controller knows the tokens
+    of the trials it adopts); tokenless reports as the experiment allows."""
+    name = experiment.metadata.name
+    path = address_file(store.url, executor, name)
+    return ReportPolicy(
+        key=load_key(None if path is None else path.with_suffix(".key")),
+        experiment=name,
+        allow_tokenless=allows_tokenless(experiment.metadata.annotations),
+    )
+
+
 @contextlib.contextmanager
-def serve_dbmanager(store: Store, executor: Executor, experiment_name: str) -> Iterator[str]:
-    """An in-process DBManager for the trials of one run. Its port is kept in `address_file`
-    until the run ends with no trial left running (finished, or interrupted and drained)."""
+def serve_dbmanager(
+    store: Store, executor: Executor, experiment_name: str, policy: ReportPolicy | None = None
+) -> Iterator[str]:
+    """An in-process DBManager for the trials of one run. Its port (and token key) is kept
+    in `address_file` until the run ends with no trial left running (finished, or
+    interrupted and drained)."""
     path = address_file(store.url, executor, experiment_name)
-    with serve(store, address_file=path) as address:
+    with serve(store, address_file=path, policy=policy) as address:
         try:
             yield address
         except KeyboardInterrupt:
@@ -72,6 +91,7 @@ def _forget(path: Path | None) -> None:
     if path is not None:
         with contextlib.suppress(OSError):
             path.unlink()
+        forget_key(path.with_suffix(".key"))
 
 
 def address_file(store_url: str, executor: Executor, experiment_name: str) -> Path | None:
@@ -114,6 +134,7 @@ def trial_command(
     trial_name: str,
     db_manager_address: str | None,
     metrics_path: Path | None,
+    report_token: str | None = None,
 ) -> tuple[list[str], dict[str, str]]:
     """The argv and env a trial runs with: tuner's variables added, and the spec's metrics
     file path replaced by the trial's own wherever argv or env values mention it."""
@@ -129,6 +150,8 @@ def trial_command(
     out_env[TRIAL_NAME_ENV] = trial_name
     if db_manager_address:
         out_env[DBMANAGER_ADDRESS_ENV] = db_manager_address
+        if report_token:
+            out_env[TRIAL_TOKEN_ENV] = report_token
     return out_argv, out_env
 
 

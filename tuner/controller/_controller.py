@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from tuner.controller import _lease
 from tuner.controller._checks import check_runnable, prepare_executor
-from tuner.controller._collection import serve_dbmanager
+from tuner.controller._collection import report_policy, serve_dbmanager
 from tuner.controller._decide import (
     REASON_FAILED,
     REASON_RESTARTING,
@@ -48,6 +48,7 @@ from tuner.store import (
     TrialRecord,
     TrialStatus,
 )
+from tuner.tokens import ReportPolicy
 
 log = logging.getLogger(__name__)
 
@@ -154,19 +155,38 @@ class Controller:
         decision = self._decision or self.prepare()
         if decision.action == "done":
             return self.result()
-        with contextlib.ExitStack() as services:
-            address = self.db_manager_address or services.enter_context(
-                serve_dbmanager(self.store, self.executor, self.name)
-            )
-            self._run(decision, address)
-        return self.result()
-
-    def _run(self, decision: ResumeDecision, db_manager_address: str) -> None:
         if decision.action == "create":
             self.store.create_experiment(self.name, self.experiment.metadata.namespace, self._spec)
+        # The lease first: a run refused because another controller holds the experiment
+        # must not start (and warn about) a DBManager on the port the other one serves.
         self._take_lease()
+        # Trials of our own DBManager report with a token each; another one is not ours.
+        policy = (
+            None
+            if self.db_manager_address
+            else report_policy(self.store, self.executor, self.experiment)
+        )
+        with contextlib.ExitStack() as services:
+            try:
+                address = self.db_manager_address or services.enter_context(
+                    serve_dbmanager(self.store, self.executor, self.name, policy)
+                )
+            except BaseException:
+                self.store.release_lease(self.name, self._owner)
+                raise
+            self._run(decision, address, policy)
+        return self.result()
+
+    def _run(
+        self, decision: ResumeDecision, db_manager_address: str, policy: ReportPolicy | None
+    ) -> None:
+        """Run the experiment whose lease this controller holds; releases the lease."""
         runner = TrialRunner(
-            self.store, self.experiment, self.executor, db_manager_address=db_manager_address
+            self.store,
+            self.experiment,
+            self.executor,
+            db_manager_address=db_manager_address,
+            report_token=None if policy is None else policy.token,
         )
         if self.experiment.spec.early_stopping is not None:
             self._stopper = EarlyStopper(

@@ -24,6 +24,12 @@ _RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 # Trailing metadata our suggestion server sets on a reply cut short by exhaustion (a Katib
 # service signals it only by the shorter reply, which is read the same way).
 _EXHAUSTED_KEY = "tuner-search-exhausted"
+# While retrying, say so at once and then this often.
+_TELL_EVERY_SECONDS = 10.0
+
+
+def _cut(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 @dataclass(frozen=True)
@@ -78,22 +84,26 @@ class SuggestionClient:
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         interceptors: Sequence[grpc.UnaryUnaryClientInterceptor] = (),
+        credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
         self.address = address
         self._timeout = timeout
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
-        channel = grpc.insecure_channel(
-            address,
-            options=[
-                # gRPC's own reconnect backoff (1 s growing to 120 s) would outlast our retry
-                # budget; keep reconnection attempts as frequent as our retries.
-                ("grpc.initial_reconnect_backoff_ms", 100),
-                ("grpc.min_reconnect_backoff_ms", 100),
-                ("grpc.max_reconnect_backoff_ms", int(self._retry.maximum * 1000)),
-                ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-                ("grpc.max_send_message_length", 64 * 1024 * 1024),
-            ],
+        options = [
+            # gRPC's own reconnect backoff (1 s growing to 120 s) would outlast our retry
+            # budget; keep reconnection attempts as frequent as our retries.
+            ("grpc.initial_reconnect_backoff_ms", 100),
+            ("grpc.min_reconnect_backoff_ms", 100),
+            ("grpc.max_reconnect_backoff_ms", int(self._retry.maximum * 1000)),
+            ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+            ("grpc.max_send_message_length", 64 * 1024 * 1024),
+        ]
+        # TLS when given credentials (tuner.tls.channel_credentials), else plaintext.
+        channel = (
+            grpc.insecure_channel(address, options=options)
+            if credentials is None
+            else grpc.secure_channel(address, credentials, options=options)
         )
         # Interceptors see every call attempt (retries included): e.g. service mode's timing.
         self._channel = grpc.intercept_channel(channel, *interceptors) if interceptors else channel
@@ -178,6 +188,8 @@ class SuggestionClient:
 
     def _call(self, method: str, rpc: Callable, request: object):  # noqa: ANN202
         delays = iter(self._retry.delays())
+        retrying_since: float | None = None
+        told = 0.0
         while True:
             try:
                 return rpc(request, timeout=self._timeout)
@@ -193,7 +205,22 @@ class SuggestionClient:
                         code=code.name,
                         retryable=code in _RETRYABLE,
                     ) from e
-                log.info(
-                    "%s at %s: %s, retrying in <= %.2fs", method, self.address, code.name, delay
-                )
+                now = time.monotonic()
+                if retrying_since is None or now - told >= _TELL_EVERY_SECONDS:
+                    # A warning, so that the user sees why nothing happens (default level).
+                    waited = 0.0 if retrying_since is None else now - retrying_since
+                    log.warning(
+                        "suggestion service at %s: %s %s (%s); retrying for up to %.0f s more",
+                        self.address,
+                        method,
+                        "unreachable" if code == grpc.StatusCode.UNAVAILABLE else "timed out",
+                        _cut(details),
+                        max(0.0, self._retry.budget - waited),
+                    )
+                    retrying_since = now if retrying_since is None else retrying_since
+                    told = now
+                else:
+                    log.info(
+                        "%s at %s: %s, retrying in <= %.2fs", method, self.address, code.name, delay
+                    )
                 self._sleep(random.uniform(delay / 2, delay))

@@ -101,11 +101,14 @@ class TrialRunner:
         executor: Executor,
         *,
         db_manager_address: str | None = None,
+        report_token: Callable[[str], str] | None = None,
     ) -> None:
         self.store = store
         self.experiment = experiment
         self.executor = executor
         self.db_manager_address = db_manager_address
+        # The trial name -> its DBManager report token (``TUNER_TRIAL_TOKEN``), if any.
+        self._report_token = report_token
         # Where the executor puts each trial's directory (a remapped metrics file goes
         # there); None for executors without one.
         self._run_dir: Path | None = executor.run_dir
@@ -140,6 +143,7 @@ class TrialRunner:
                 trial.name,
                 self.db_manager_address,
                 None if file is None else file.path,
+                None if self._report_token is None else self._report_token(trial.name),
             )
         except (SpecError, SpaceError, ExecutorError, MetricsError, OSError) as e:
             return self._launch_failed(trial, e)

@@ -16,6 +16,7 @@ from tuner.dbmanager._servicer import DBManagerServicer
 from tuner.errors import TunerError
 from tuner.protos import api_pb2, api_pb2_grpc
 from tuner.store import Store
+from tuner.tokens import ReportPolicy
 
 log = logging.getLogger(__name__)
 
@@ -28,22 +29,32 @@ class DBManagerError(TunerError, RuntimeError):
 
 
 def create_server(
-    store: Store, address: str = "127.0.0.1:0", *, max_workers: int = 8
+    store: Store,
+    address: str = "127.0.0.1:0",
+    *,
+    max_workers: int = 8,
+    policy: ReportPolicy | None = None,
+    credentials: grpc.ServerCredentials | None = None,
 ) -> tuple[grpc.Server, int]:
     """Start a DBManager server for ``store`` on ``address`` (port 0: a free port); return it
-    and its port. Stop it with ``server.stop(grace)``; the store stays open."""
+    and its port. Stop it with ``server.stop(grace)``; the store stays open. ``policy``: who
+    may report for which trial (see ``DBManagerServicer``); ``credentials``: serve TLS
+    (``tuner.tls.server_credentials``), None: plaintext."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="dbmanager"),
         # Without this a second server silently shares a port already in use.
         options=[("grpc.so_reuseport", 0)],
     )
-    api_pb2_grpc.add_DBManagerServicer_to_server(DBManagerServicer(store), server)
+    api_pb2_grpc.add_DBManagerServicer_to_server(DBManagerServicer(store, policy), server)
     health_servicer = health.HealthServicer()
     for name in ("", SERVICE_NAME):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     try:
-        port = server.add_insecure_port(address)
+        if credentials is None:
+            port = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, credentials)
     except RuntimeError as e:
         raise DBManagerError(f"DBManager: cannot listen on {address!r}: {e}") from e
     if port == 0:
@@ -54,7 +65,11 @@ def create_server(
 
 @contextlib.contextmanager
 def serve(
-    store: Store, address: str = "127.0.0.1:0", *, address_file: Path | None = None
+    store: Store,
+    address: str = "127.0.0.1:0",
+    *,
+    address_file: Path | None = None,
+    policy: ReportPolicy | None = None,
 ) -> Iterator[str]:
     """A DBManager for ``store`` while the block runs; yields its ``host:port``.
 
@@ -68,11 +83,11 @@ def serve(
     previous = _read_port(address_file) if wanted == "0" else None
     if previous is not None:
         try:
-            server, port = create_server(store, f"{host}:{previous}")
+            server, port = create_server(store, f"{host}:{previous}", policy=policy)
         except DBManagerError as e:
             log.warning("%s; serving on another port", e)
     if server is None:
-        server, port = create_server(store, address)
+        server, port = create_server(store, address, policy=policy)
     try:
         if address_file is not None and port != previous:
             _write_port(address_file, port)

@@ -17,6 +17,7 @@ from tuner.dbmanager._convert import Report, RequestError
 from tuner.metrics import REPORT_ID_METADATA_KEY, STEP_METADATA_KEY
 from tuner.protos import api_pb2, api_pb2_grpc
 from tuner.store import Store, StoreError, TrialNotFoundError
+from tuner.tokens import TOKEN_METADATA_KEY, ReportPolicy
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +28,18 @@ _REMEMBERED_REPORT_IDS = 4096
 
 
 def _rpc(method: F) -> F:
-    """Abort with the status code an error maps to, keeping its message."""
+    """Abort with the status code an error maps to, keeping its message (cut: a status
+    message travels in a header, which holds 16 KB at most, and a request may be huge)."""
 
     @functools.wraps(method)
     def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
+        return method_with_statuses(self, request, _CuttingContext(context))
+
+    def method_with_statuses(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
         try:
             return method(self, request, context)
+        except ReportRefused as e:
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, str(e))
         except TrialNotFoundError as e:
             context.abort(grpc.StatusCode.NOT_FOUND, str(e))
         except (RequestError, ValueError, TypeError) as e:
@@ -45,6 +52,28 @@ def _rpc(method: F) -> F:
             context.abort(grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}")
 
     return wrapper  # type: ignore[return-value]
+
+
+_MAX_STATUS_MESSAGE = 2000
+
+
+class _CuttingContext:
+    """A servicer context whose ``abort`` cuts the message to ``_MAX_STATUS_MESSAGE``."""
+
+    def __init__(self, context: grpc.ServicerContext) -> None:
+        self._context = context
+
+    def abort(self, code: grpc.StatusCode, details: str) -> None:
+        if len(details) > _MAX_STATUS_MESSAGE:
+            details = details[:_MAX_STATUS_MESSAGE] + "..."
+        self._context.abort(code, details)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
+
+
+class ReportRefused(Exception):
+    """A report for a trial the caller has not shown to be (PERMISSION_DENIED)."""
 
 
 class DBManagerServicer(api_pb2_grpc.DBManagerServicer):
@@ -63,10 +92,16 @@ class DBManagerServicer(api_pb2_grpc.DBManagerServicer):
 
     An unknown trial is NOT_FOUND; a store error worth retrying is UNAVAILABLE.
     Thread-safe: gRPC calls it from many threads.
+
+    With a ``policy`` (``tuner.tokens.ReportPolicy``), a report must carry the trial's token
+    in the metadata ``tuner-trial-token``; a wrong token is PERMISSION_DENIED, and so is a
+    missing one unless the policy allows tokenless reports (then only for its experiment's
+    trials). Without a policy every report is accepted (an embedded DBManager).
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, policy: ReportPolicy | None = None) -> None:
         self.store = store
+        self.policy = policy
         self._lock = threading.Lock()
         # (trial, metric) -> next step number, for reports without an explicit step; loaded
         # from the store the first time a trial reports through this servicer.
@@ -81,6 +116,7 @@ class DBManagerServicer(api_pb2_grpc.DBManagerServicer):
         reports = _convert.parse_reports(request)
         metadata = dict(context.invocation_metadata() or ())
         step = _convert.parse_step(metadata.get(STEP_METADATA_KEY))
+        self._authorize(trial, metadata.get(TOKEN_METADATA_KEY))
         report_id = metadata.get(REPORT_ID_METADATA_KEY)
         if report_id and not self._first_time(report_id):
             return api_pb2.ReportObservationLogReply()
@@ -119,6 +155,31 @@ class DBManagerServicer(api_pb2_grpc.DBManagerServicer):
             with self._lock:
                 self._next_steps.pop(trial, None)
         return api_pb2.DeleteObservationLogReply()
+
+    def _authorize(self, trial: str, token: str | bytes | None) -> None:
+        policy = self.policy
+        if policy is None:
+            return
+        if token:
+            if isinstance(token, bytes) or not policy.is_token_of(trial, token):
+                raise ReportRefused(
+                    f"the report's token is not the token of trial {trial!r}: a trial may"
+                    " report only its own metrics"
+                )
+            return
+        if not policy.allow_tokenless:
+            raise ReportRefused(
+                f"a report for trial {trial!r} without a token: its experiment does not"
+                " allow tokenless reports (annotation"
+                " tuner.kubeflow.org/allow-tokenless-reports: \"true\" allows them)"
+            )
+        if policy.experiment is not None:
+            owner = self.store.get_trial(trial).experiment_name
+            if owner != policy.experiment:
+                raise ReportRefused(
+                    f"trial {trial!r} is not a trial of experiment {policy.experiment!r},"
+                    " whose DBManager this is"
+                )
 
     def _first_time(self, report_id: str) -> bool:
         with self._lock:

@@ -106,8 +106,10 @@ class ExperimentDriver:
         metrics: ServiceMetrics,
         suggestion_address: str,
         poll_interval: float,
+        suggestion_credentials: Any = None,
     ) -> None:
         self.name = name
+        self.suggestion_credentials = suggestion_credentials
         self.store = store
         self.executor = executor
         self.keeper = keeper
@@ -181,7 +183,11 @@ class ExperimentDriver:
         except SpecError as e:
             return self._fail(fenced, f"the stored spec is not a valid Experiment: {e}")
         interceptor = _StopAndTime(self.metrics, self)
-        with SuggestionClient(self.suggestion_address, interceptors=[interceptor]) as client:
+        with SuggestionClient(
+            self.suggestion_address,
+            interceptors=[interceptor],
+            credentials=self.suggestion_credentials,
+        ) as client:
             controller = Controller(
                 fenced,
                 experiment,

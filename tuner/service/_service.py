@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from tuner.controller import own_owner
 from tuner.executors import Executor
@@ -42,6 +43,8 @@ class ServiceSettings:
     lease_seconds: float = 30.0
     poll_interval: float = 1.0
     max_concurrent_experiments: int = 10
+    suggestion_credentials: Any = None
+    """``grpc.ChannelCredentials`` for TLS to the suggestion service (None: plaintext)."""
 
     def __post_init__(self) -> None:
         for field, value in (
@@ -183,6 +186,7 @@ class ControllerService:
             metrics=self.metrics,
             suggestion_address=self.settings.suggestion_address,
             poll_interval=self.settings.poll_interval,
+            suggestion_credentials=self.settings.suggestion_credentials,
         )
         self._held_elsewhere.pop(name, None)
         with self._lock:

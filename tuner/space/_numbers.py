@@ -76,7 +76,10 @@ def lenient_number(raw: object, *, keep_int: bool) -> object:
         return raw
     stripped = raw.strip()
     if _INT_RE.fullmatch(stripped):
-        return int(stripped) if keep_int else float(stripped)
+        try:
+            return int(stripped) if keep_int else float(stripped)
+        except ValueError:  # more digits than Python converts: problems() reports it
+            return raw
     if _FLOAT_RE.fullmatch(stripped) or stripped.lower() in _NON_FINITE:
         return float(stripped)  # may be nan or inf: problems() reports those
     return raw
@@ -96,12 +99,39 @@ def format_number(value: int | float) -> str:
 
 
 def show(value: object) -> str:
-    """A value as it appears in an error message: numbers bare, everything else quoted."""
+    """A value as it appears in an error message: numbers bare, everything else quoted;
+    cut to about 80 characters, so that one huge value cannot flood a message."""
     if is_integral(value):
+        if int(value).bit_length() > 256:  # type: ignore[call-overload]
+            return f"<an integer of at least {_digits(value)} digits>"
         return format_int(value)  # type: ignore[arg-type]
     if is_real(value):
         return format_float(value)  # type: ignore[arg-type]
-    return repr(value)
+    if isinstance(value, str) and len(value) > _SHOWN_CHARS:
+        return repr(value[:_SHOWN_CHARS]) + f"... ({len(value)} characters)"
+    text = repr(value) if not isinstance(value, (list, dict, tuple)) else _cut_repr(value)
+    return text if len(text) <= _SHOWN_CHARS + 20 else text[:_SHOWN_CHARS] + "..."
+
+
+_SHOWN_CHARS = 80
+
+
+def _digits(value: object) -> int:
+    # The fewest digits of an int of its bit length: str() of one beyond 4300 digits raises.
+    bits = abs(int(value)).bit_length()  # type: ignore[call-overload]
+    return int((bits - 1) * math.log10(2)) + 1
+
+
+def _cut_repr(value: list[object] | dict[object, object] | tuple[object, ...]) -> str:
+    """The first few items only: a container may be huge (or a YAML alias bomb)."""
+    if isinstance(value, dict):
+        parts = [f"{show(k)}: {show(v)}" for k, v in list(value.items())[:5]]
+        opening, closing = "{", "}"
+    else:
+        parts = [show(item) for item in list(value[:5])]
+        opening, closing = "[", "]"
+    more = ", ..." if len(value) > 5 else ""
+    return opening + ", ".join(parts) + more + closing
 
 
 def exact(value: int | float) -> Fraction:

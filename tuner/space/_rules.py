@@ -54,11 +54,19 @@ def space_problems(parameters: Sequence[Parameter]) -> list[Problem]:
     return problems
 
 
+_INT64 = 2**63
+
+
 def _number_problem(value: object, *, integer: bool) -> str | None:
     """Why ``value`` is not a usable bound or step, or None when it is."""
     if not is_real(value):
         return f"{show(value)} is not a number"
-    as_float = float(value)  # type: ignore[arg-type]
+    if is_integral(value) and not -_INT64 <= int(value) < _INT64:  # type: ignore[call-overload]
+        return f"{show(value)} is beyond the 64-bit integer range the store and wire hold"
+    try:
+        as_float = float(value)  # type: ignore[arg-type]
+    except OverflowError:
+        return f"{show(value)} is beyond the range of a double"
     if as_float != as_float or as_float in (float("inf"), float("-inf")):
         return f"{show(value)} is not a finite number"
     if integer and not is_integral(value):

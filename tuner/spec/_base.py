@@ -129,7 +129,12 @@ def _katib_string(value: Any) -> Any:
     # them as numbers. A YAML boolean (true/yes/on) is refused: its spelling is already lost.
     if isinstance(value, bool):
         raise SpecError(
-            [SpecIssue("", f"{value!r} is a YAML boolean (true/false/yes/no/on/off); quote it")]
+            [
+                SpecIssue(
+                    "",
+                    f"{short_repr(value)} is a YAML boolean (true/false/yes/no/on/off); quote it",
+                )
+            ]
         )
     if isinstance(value, (int, float)):
         return str(value)

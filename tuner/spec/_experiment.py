@@ -24,7 +24,7 @@ from tuner.spec._common import (
     ObjectMeta,
     not_supported,
 )
-from tuner.spec._issues import SpecError, SpecIssue, raise_if_any
+from tuner.spec._issues import SpecError, SpecIssue, raise_if_any, short_repr
 from tuner.spec._katib import (
     API_VERSION,
     DEFAULT_JOB_FAILURE_CONDITION,
@@ -117,7 +117,7 @@ class TrialTemplate(SpecModel):
         kind = (self.trial_spec or {}).get("kind")
         if kind == "Job":
             success, failure = DEFAULT_JOB_SUCCESS_CONDITION, DEFAULT_JOB_FAILURE_CONDITION
-        elif kind in KUBEFLOW_JOB_KINDS:
+        elif isinstance(kind, str) and kind in KUBEFLOW_JOB_KINDS:  # not a str: refused below
             success = DEFAULT_KUBEFLOW_JOB_SUCCESS_CONDITION
             failure = DEFAULT_KUBEFLOW_JOB_FAILURE_CONDITION
             if not self.primary_pod_labels:
@@ -198,14 +198,18 @@ class Experiment(SpecModel):
     @classmethod
     def _known_api_version(cls, value: str) -> str:
         if value != API_VERSION:
-            raise SpecError([SpecIssue("", f"{value!r} is not supported; use {API_VERSION}")])
+            raise SpecError(
+                [SpecIssue("", f"{short_repr(value)} is not supported; use {API_VERSION}")]
+            )
         return value
 
     @field_validator("kind")
     @classmethod
     def _known_kind(cls, value: str) -> str:
         if value != KIND:
-            raise SpecError([SpecIssue("", f"{value!r} is not an {KIND}; expected kind {KIND}")])
+            raise SpecError(
+                [SpecIssue("", f"{short_repr(value)} is not an {KIND}; expected kind {KIND}")]
+            )
         return value
 
     def search_space(self) -> SearchSpace:

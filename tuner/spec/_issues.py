@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -87,9 +88,50 @@ def raise_if_any(issues: list[SpecIssue]) -> None:
 
 
 def short_repr(value: object, limit: int = 80) -> str:
-    """``repr`` of a bad value, cut short so one huge value cannot flood an error message."""
-    text = repr(value)
+    """``repr`` of a bad value, cut short so one huge value cannot flood an error message.
+
+    The full repr is never built: strings are cut before quoting, containers show their
+    first few items (a YAML alias bomb is a small object graph with an astronomic repr)."""
+    text = _bounded_repr(value, limit, depth=3)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _bounded_repr(value: object, limit: int, depth: int) -> str:
+    if isinstance(value, (str, bytes)):
+        return repr(value[: limit + 1])
+    if isinstance(value, bool) or value is None or isinstance(value, float):
+        return repr(value)
+    if isinstance(value, int):
+        # Python refuses to print ints of more than 4300 digits (sys.int_info).
+        if value.bit_length() > 3 * limit + 64:
+            digits = int((abs(value).bit_length() - 1) * math.log10(2)) + 1
+            return f"<an integer of at least {digits} digits>"
+        return repr(value)
+    if isinstance(value, (dict, list, tuple)):
+        if depth <= 0:
+            return "{...}" if isinstance(value, dict) else "[...]"
+        items = list(value.items())[:8] if isinstance(value, dict) else list(value)[:8]
+        parts: list[str] = []
+        size = 0
+        for item in items:
+            if isinstance(value, dict):
+                k, v = item
+                part = f"{_bounded_repr(k, limit, depth - 1)}: {_bounded_repr(v, limit, depth - 1)}"
+            else:
+                part = _bounded_repr(item, limit, depth - 1)
+            parts.append(part)
+            size += len(part) + 2
+            if size > limit:
+                break
+        more = ", ..." if len(parts) < len(value) else ""
+        body = ", ".join(parts) + more
+        if isinstance(value, dict):
+            return "{" + body + "}"
+        if isinstance(value, tuple):
+            return "(" + body + ("," if len(value) == 1 else "") + ")"
+        return "[" + body + "]"
+    text = repr(value)
+    return text
 
 
 def listing(names: Iterable[object]) -> str:
@@ -109,7 +151,7 @@ def duplicate_issues(
             continue
         path = join_path(f"{field}[{i}]", suffix)
         if value in seen:
-            issues.append(SpecIssue(path, f"{value!r} repeats {seen[value]}"))
+            issues.append(SpecIssue(path, f"{short_repr(value)} repeats {seen[value]}"))
         else:
             seen[value] = path
     return issues

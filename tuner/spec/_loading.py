@@ -10,6 +10,7 @@ import yaml
 
 from tuner.spec._experiment import Experiment
 from tuner.spec._issues import SpecError, SpecIssue, short_repr
+from tuner.spec._yaml import MAX_TEXT_CHARS, YAMLLimitError, safe_load_all
 
 _REQUIRED_TOP_LEVEL = ("apiVersion", "kind")
 
@@ -23,7 +24,8 @@ def load_file(path: str | os.PathLike[str]) -> list[Experiment]:
     source = os.fspath(path)
     try:
         with open(source, encoding="utf-8") as f:
-            text = f.read()
+            # One character more than accepted, so that the limit is reported, not read.
+            text = f.read(MAX_TEXT_CHARS + 1)
     except (OSError, UnicodeDecodeError) as e:
         raise SpecError([SpecIssue("", f"cannot read the file: {e}")], source=source) from e
     return loads(text, source=source)
@@ -36,7 +38,7 @@ def loads(text: str, source: str = "<string>") -> list[Experiment]:
     with the document's position in the text, e.g. ``[1].spec.maxTrialCount``.
     """
     try:
-        documents = list(yaml.safe_load_all(text))
+        documents = safe_load_all(text)
     except yaml.YAMLError as e:
         raise SpecError([_syntax_issue(e)], source=source) from e
     present = [(i, doc) for i, doc in enumerate(documents) if doc is not None]
@@ -51,9 +53,31 @@ def loads(text: str, source: str = "<string>") -> list[Experiment]:
             experiments.append(_load_document(document))
         except SpecError as e:
             issues += [issue.under(prefix) for issue in e.issues]
+    issues += _repeated_names(experiments, [index for index, _ in present])
     if issues:
         raise SpecError(issues, source=source)
     return experiments
+
+
+def _repeated_names(experiments: list[Experiment], indexes: list[int]) -> list[SpecIssue]:
+    """Two documents of one text naming the same Experiment: a run would refuse the second."""
+    if len(experiments) != len(indexes):
+        return []  # some document is invalid already
+    first: dict[str, int] = {}
+    issues = []
+    for index, experiment in zip(indexes, experiments, strict=True):
+        name = experiment.metadata.name
+        if name in first:
+            issues.append(
+                SpecIssue(
+                    f"[{index}].metadata.name",
+                    f"{short_repr(name)} is the name of document [{first[name]}] too; each"
+                    " Experiment needs its own name",
+                )
+            )
+        else:
+            first[name] = index
+    return issues
 
 
 def _load_document(document: Any) -> Experiment:
@@ -81,5 +105,10 @@ def _syntax_issue(error: yaml.YAMLError) -> SpecIssue:
     problem = getattr(error, "problem", None) or str(error)
     context = getattr(error, "context", None)
     where = "" if mark is None else f"line {mark.line + 1}, column {mark.column + 1}"
-    message = f"YAML syntax error: {problem}" + (f" ({context})" if context else "")
+    if isinstance(error, yaml.reader.ReaderError):  # a character YAML does not allow
+        where = f"character {error.position + 1}"
+        problem = f"{error.reason} (character {error.character!r})"
+        context = None
+    kind = "YAML refused" if isinstance(error, YAMLLimitError) else "YAML syntax error"
+    message = f"{kind}: {problem}" + (f" ({context})" if context else "")
     return SpecIssue(where, message)

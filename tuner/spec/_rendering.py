@@ -14,7 +14,7 @@ from typing import Any
 from tuner.space import SpaceError, Value
 from tuner.spec import _template
 from tuner.spec._experiment import Experiment
-from tuner.spec._issues import SpecError, SpecIssue
+from tuner.spec._issues import SpecError, SpecIssue, short_repr
 from tuner.spec._katib import LABEL_EXPERIMENT, LABEL_TRIAL
 
 
@@ -94,7 +94,7 @@ def _placeholder_values(
         for name in parameters
         if name not in assignment
     ] + [
-        SpecIssue(f"assignment.{name}", f"{name!r} is not a parameter of the experiment")
+        SpecIssue(f"assignment.{name}", f"{short_repr(name)} is not a parameter of the experiment")
         for name in assignment
         if name not in parameters
     ]
@@ -114,5 +114,5 @@ def _placeholder_values(
             except SpaceError as e:
                 issues.append(SpecIssue(f"assignment.{reference}", str(e)))
     if issues:
-        raise SpecError(issues, what=f"cannot render trial {trial_name!r}")
+        raise SpecError(issues, what=f"cannot render trial {short_repr(trial_name)}")
     return values

@@ -10,9 +10,9 @@ import posixpath
 import re
 from typing import TYPE_CHECKING
 
-from tuner.space import SearchSpace
+from tuner.space import ParameterType, SearchSpace
 from tuner.spec import _template
-from tuner.spec._issues import SpecIssue, duplicate_issues, listing
+from tuner.spec._issues import SpecIssue, duplicate_issues, listing, short_repr
 from tuner.spec._katib import (
     MAX_EXPERIMENT_NAME_LENGTH,
     MAX_NAMESPACE_LENGTH,
@@ -38,15 +38,15 @@ def metadata_issues(meta: ObjectMeta) -> list[SpecIssue]:
         issues.append(
             SpecIssue(
                 "name",
-                f"{meta.name!r} must consist of lower case letters, digits or '-', start with a"
-                " letter and end with a letter or digit (e.g. 'my-experiment')",
+                f"{short_repr(meta.name)} must consist of lower case letters, digits or '-',"
+                " start with a letter and end with a letter or digit (e.g. 'my-experiment')",
             )
         )
     elif len(meta.name) > MAX_EXPERIMENT_NAME_LENGTH:
         issues.append(
             SpecIssue(
                 "name",
-                f"{meta.name!r} is {len(meta.name)} characters long; Katib allows at most"
+                f"{short_repr(meta.name)} is {len(meta.name)} characters long; Katib allows at most"
                 f" {MAX_EXPERIMENT_NAME_LENGTH}",
             )
         )
@@ -54,8 +54,8 @@ def metadata_issues(meta: ObjectMeta) -> list[SpecIssue]:
         issues.append(
             SpecIssue(
                 "namespace",
-                f"{meta.namespace!r} is not a Kubernetes namespace name (lower case letters,"
-                f" digits or '-', at most {MAX_NAMESPACE_LENGTH} characters)",
+                f"{short_repr(meta.namespace)} is not a Kubernetes namespace name (lower case"
+                f" letters, digits or '-', at most {MAX_NAMESPACE_LENGTH} characters)",
             )
         )
     return issues
@@ -64,9 +64,22 @@ def metadata_issues(meta: ObjectMeta) -> list[SpecIssue]:
 def objective_issues(objective: ObjectiveSpec) -> list[SpecIssue]:
     issues = []
     if objective.goal is not None and not math.isfinite(objective.goal):
-        issues.append(SpecIssue("goal", f"{objective.goal!r} is not a finite number"))
+        issues.append(SpecIssue("goal", f"{short_repr(objective.goal)} is not a finite number"))
     if not objective.objective_metric_name:
         issues.append(SpecIssue("objectiveMetricName", "required"))
+    named = [("objectiveMetricName", objective.objective_metric_name)] + [
+        (f"additionalMetricNames[{i}]", name)
+        for i, name in enumerate(objective.additional_metric_names)
+    ]
+    for path, name in named:
+        if name and _UNPARSEABLE_METRIC_NAME.search(name):
+            issues.append(
+                SpecIssue(
+                    path,
+                    f"{short_repr(name)} holds '=' or white space, so no metrics line"
+                    " ('name=value') can ever report it; rename the metric",
+                )
+            )
     issues += duplicate_issues(
         objective.additional_metric_names,
         "additionalMetricNames",
@@ -78,7 +91,7 @@ def objective_issues(objective: ObjectiveSpec) -> list[SpecIssue]:
             issues.append(
                 SpecIssue(
                     f"metricStrategies[{i}].name",
-                    f"{strategy.name!r} is not a metric of this objective; known metrics:"
+                    f"{short_repr(strategy.name)} is not a metric of this objective; known metrics:"
                     f" {listing(known)}",
                 )
             )
@@ -122,7 +135,7 @@ def metrics_collector_issues(spec: MetricsCollectorSpec) -> list[SpecIssue]:
             issues.append(
                 SpecIssue(
                     "source.fileSystemPath.path",
-                    f"{fs.path!r} is not an absolute path; the File collector needs the"
+                    f"{short_repr(fs.path)} is not an absolute path; the File collector needs the"
                     " absolute path of the metrics file (e.g. /var/log/katib/metrics.log)",
                 )
             )
@@ -153,11 +166,26 @@ def _filter_issues(pattern: str, path: str) -> list[SpecIssue]:
     return []
 
 
+INT32_MAX = 2**31 - 1
+
+# Katib's metrics lines are `name=value` separated by white space.
+_UNPARSEABLE_METRIC_NAME = re.compile(r"[=\s]")
+
+
 def count_issues(field: str, value: int | None) -> list[SpecIssue]:
     """The bound of one trial count alone (path relative to the field)."""
     least = 0 if field == "max_failed_trial_count" else 1
     if value is not None and value < least:
-        return [SpecIssue("", f"{value} is less than {least}")]
+        return [SpecIssue("", f"{short_repr(value)} is less than {least}")]
+    if value is not None and value > INT32_MAX:
+        # Katib's wire format (and its CRD) holds these counts as int32.
+        return [
+            SpecIssue(
+                "",
+                f"{short_repr(value)} is greater than {INT32_MAX}, the largest"
+                " count Katib's API holds (int32)",
+            )
+        ]
     return []
 
 
@@ -165,7 +193,20 @@ def space_issues(parameters: list[ParameterSpec]) -> list[SpecIssue]:
     """Rules of the parameter list as a whole (paths relative to ``spec.parameters``): at
     least one parameter, unique names."""
     space = SearchSpace(tuple(p.parameter for p in parameters))
-    return [SpecIssue(p.field.removeprefix("parameters"), p.message) for p in space.problems()]
+    issues = [SpecIssue(p.field.removeprefix("parameters"), p.message) for p in space.problems()]
+    if issues:
+        return issues
+    for i, parameter in enumerate(space.parameters):
+        # The documented rule is min < max; a double range of one point is a discrete list.
+        if parameter.type is ParameterType.DOUBLE and parameter.min == parameter.max:
+            issues.append(
+                SpecIssue(
+                    f"[{i}].feasibleSpace.min",
+                    f"{parameter.min!r} is not less than max {parameter.max!r}; a double range"
+                    " needs min < max (for one fixed value use parameterType discrete)",
+                )
+            )
+    return issues
 
 
 def spec_issues(spec: ExperimentSpec) -> list[SpecIssue]:
@@ -183,7 +224,7 @@ def spec_issues(spec: ExperimentSpec) -> list[SpecIssue]:
             issues.append(
                 SpecIssue(
                     f"trialTemplate.trialParameters[{i}].reference",
-                    f"{reference!r} is not a parameter of spec.parameters"
+                    f"{short_repr(reference)} is not a parameter of spec.parameters"
                     f" ({listing(parameter_names)}) nor trial metadata"
                     f" ({_template.META_FORMS})",
                 )
@@ -193,8 +234,8 @@ def spec_issues(spec: ExperimentSpec) -> list[SpecIssue]:
             issues.append(
                 SpecIssue(
                     f"parameters[{i}].name",
-                    f"{name!r} is not referenced by any spec.trialTemplate.trialParameters,"
-                    " so its value would never reach the trial",
+                    f"{short_repr(name)} is not referenced by any"
+                    " spec.trialTemplate.trialParameters, so its value would never reach the trial",
                 )
             )
     return issues

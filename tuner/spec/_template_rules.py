@@ -72,14 +72,15 @@ def _trial_parameter_issues(template: TrialTemplate) -> list[SpecIssue]:
             issues.append(
                 SpecIssue(
                     f"{at}.name",
-                    f"{parameter.name!r}: a name is required and must not contain '{{' or '}}'",
+                    f"{short_repr(parameter.name)}: a name is required and must not contain"
+                    " '{' or '}'",
                 )
             )
         elif parameter.name not in used:
             issues.append(
                 SpecIssue(
                     f"{at}.name",
-                    f"{parameter.name!r} is not used: trialSpec has no"
+                    f"{short_repr(parameter.name)} is not used: trialSpec has no"
                     f" ${{trialParameters.{parameter.name}}}",
                 )
             )
@@ -99,7 +100,7 @@ def _meta_reference_issues(reference: str, meta: Mapping[str, Any], path: str) -
         return [
             SpecIssue(
                 path,
-                f"{reference!r} is not a trial metadata reference; use one of"
+                f"{short_repr(reference)} is not a trial metadata reference; use one of"
                 f" {_template.META_FORMS}",
             )
         ]
@@ -109,7 +110,8 @@ def _meta_reference_issues(reference: str, meta: Mapping[str, Any], path: str) -
             return [
                 SpecIssue(
                     path,
-                    f"{reference!r}: trialSpec.metadata.{ref.key.lower()} has no key {ref.index!r}",
+                    f"{short_repr(reference)}: trialSpec.metadata.{ref.key.lower()} has no key"
+                    f" {short_repr(ref.index)}",
                 )
             ]
     return []
@@ -128,7 +130,8 @@ def _object_issues(trial_spec: Mapping[str, Any]) -> list[SpecIssue]:
             issues.append(
                 SpecIssue(
                     f"metadata.{field}",
-                    f"{meta[field]!r} must be omitted: each trial's object gets its own {field}",
+                    f"{short_repr(meta[field])} must be omitted: each trial's object gets its"
+                    f" own {field}",
                 )
             )
     if trial_spec.get("apiVersion") == "batch/v1" and trial_spec.get("kind") == "Job":
@@ -139,6 +142,33 @@ def _object_issues(trial_spec: Mapping[str, Any]) -> list[SpecIssue]:
                 SpecIssue(
                     "spec.template.spec.restartPolicy",
                     f"{shown}: a Job's pods need restartPolicy Never or OnFailure",
+                )
+            )
+    issues += _deadline_issues(trial_spec)
+    return issues
+
+
+_MAX_DEADLINE_SECONDS = 2**63 - 1  # Kubernetes holds it as int64
+
+
+def _deadline_issues(trial_spec: Mapping[str, Any]) -> list[SpecIssue]:
+    """``activeDeadlineSeconds`` of the object's spec and of its pod template: Kubernetes
+    wants an integer >= 1 (a ``${trialParameters.x}`` placeholder is checked when rendered)."""
+    issues = []
+    for path in (("spec",), ("spec", "template", "spec")):
+        value = _dig(trial_spec, *path, "activeDeadlineSeconds")
+        if value is None or (isinstance(value, str) and _template.PLACEHOLDER.search(value)):
+            continue
+        valid = (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and 1 <= value <= _MAX_DEADLINE_SECONDS
+        )
+        if not valid:
+            issues.append(
+                SpecIssue(
+                    ".".join((*path, "activeDeadlineSeconds")),
+                    f"{short_repr(value)} is not a whole number of seconds >= 1",
                 )
             )
     return issues
@@ -152,7 +182,8 @@ def _primary_container_issues(template: TrialTemplate) -> list[SpecIssue]:
         return [
             SpecIssue(
                 "primaryContainerName",
-                f"{name!r} names no container of trialSpec (containers: {listing(names)})",
+                f"{short_repr(name)} names no container of trialSpec"
+                f" (containers: {listing(names)})",
             )
         ]
     path, container = found
@@ -169,7 +200,9 @@ def _primary_container_issues(template: TrialTemplate) -> list[SpecIssue]:
                 issues += _env_issues(entry, child(child(path, "env"), i))
     working_dir = container.get("workingDir")
     if working_dir is not None and not isinstance(working_dir, str):
-        issues.append(SpecIssue(child(path, "workingDir"), f"{working_dir!r} is not a string"))
+        issues.append(
+            SpecIssue(child(path, "workingDir"), f"{short_repr(working_dir)} is not a string")
+        )
     return issues
 
 
@@ -178,7 +211,7 @@ def _env_issues(entry: Any, path: str) -> list[SpecIssue]:
         return [SpecIssue(path, "an env entry needs a string name")]
     value = entry.get("value")
     if value is not None and not isinstance(value, str):
-        return [SpecIssue(child(path, "value"), f"{value!r} is not a string; quote it")]
+        return [SpecIssue(child(path, "value"), f"{short_repr(value)} is not a string; quote it")]
     return []
 
 
@@ -188,7 +221,7 @@ def _string_list_issues(value: Any, path: str) -> list[SpecIssue]:
     if not isinstance(value, list):
         return [SpecIssue(path, f"{short_repr(value)} is not a list of strings")]
     return [
-        SpecIssue(child(path, i), f"{item!r} is not a string; Kubernetes needs it quoted")
+        SpecIssue(child(path, i), f"{short_repr(item)} is not a string; Kubernetes needs it quoted")
         for i, item in enumerate(value)
         if not isinstance(item, str)
     ]

@@ -15,6 +15,8 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import StaticPool
 
+from tuner.redact import mask_urls
+
 from ._errors import StoreError
 
 DEFAULT_SQLITE_FILE = "tuner.db"
@@ -57,8 +59,9 @@ def resolve_url(url: str | None = None, path: str | os.PathLike[str] | None = No
         return URL.create("sqlite", database=str(file.expanduser().resolve()))
     try:
         parsed = make_url(url)
-    except ArgumentError as e:
-        raise StoreError(f"database URL {url!r} is not valid: {e}") from e
+    except (ArgumentError, ValueError) as e:
+        # ValueError: a port that is not a number.
+        raise StoreError(mask_urls(f"database URL {url!r} is not valid: {e}")) from e
     if parsed.drivername in _DRIVERS:
         parsed = parsed.set(drivername=_DRIVERS[parsed.drivername])
     if parsed.get_backend_name() in ("mysql", "mariadb") and "charset" not in parsed.query:

@@ -1,0 +1,383 @@
+"""TLS (issue 17, item 9) with certificates made in the test (``cryptography``): the
+suggestion server and the DBManager over real gRPC on port 0, mutual TLS when a CA is
+given, plaintext and unknown clients refused; ``tuner run`` reaching a TLS suggestion
+server started with ``tuner suggestion-server --tls-*`` in a subprocess."""
+
+from __future__ import annotations
+
+import datetime
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+from pathlib import Path
+
+import grpc
+import pytest
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from suggestion.service import create_server
+from tuner.controller import SuggestionClient
+from tuner.controller._wire import experiment_proto
+from tuner.dbmanager import create_server as create_dbmanager
+from tuner.spec import Experiment
+from tuner.store import Store
+from tuner.tls import TLSError, channel_credentials, server_credentials
+
+TIMEOUT = 120  # guards against hangs only
+
+
+@dataclass(frozen=True)
+class Pki:
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+    other_cert: Path  # a client certificate from another CA
+    other_key: Path
+
+
+def _key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _name(common: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
+
+
+def _certificate(subject, key, issuer, issuer_key, *, ca=False, server=False):  # noqa: ANN001, ANN202
+    now = datetime.datetime.now(datetime.timezone.utc)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if server:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(IPv4Address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def _write(path: Path, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> Path:
+    path.with_suffix(".key").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return path
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    d = tmp_path_factory.mktemp("pki")
+    ca_key, other_ca_key = _key(), _key()
+    ca = _certificate(_name("tuner test CA"), ca_key, _name("tuner test CA"), ca_key, ca=True)
+    other_ca_name = _name("another CA")
+    server_key, client_key, other_key = _key(), _key(), _key()
+    server = _certificate(_name("localhost"), server_key, ca.subject, ca_key, server=True)
+    client = _certificate(_name("controller"), client_key, ca.subject, ca_key)
+    other = _certificate(_name("intruder"), other_key, other_ca_name, other_ca_key)
+    _write(d / "ca.pem", ca, ca_key)
+    _write(d / "server.pem", server, server_key)
+    _write(d / "client.pem", client, client_key)
+    _write(d / "other.pem", other, other_key)
+    return Pki(
+        d / "ca.pem",
+        d / "server.pem",
+        d / "server.key",
+        d / "client.pem",
+        d / "client.key",
+        d / "other.pem",
+        d / "other.key",
+    )
+
+
+def _experiment() -> Experiment:
+    return Experiment.model_validate(
+        {
+            "apiVersion": "kubeflow.org/v1beta1",
+            "kind": "Experiment",
+            "metadata": {"name": "tls"},
+            "spec": {
+                "objective": {"type": "minimize", "objectiveMetricName": "loss"},
+                "algorithm": {"algorithmName": "random"},
+                "maxTrialCount": 2,
+                "parallelTrialCount": 1,
+                "parameters": [
+                    {"name": "x", "parameterType": "int", "feasibleSpace": {"min": "1", "max": "3"}}
+                ],
+                "trialTemplate": {
+                    "primaryContainerName": "main",
+                    "trialParameters": [{"name": "x", "reference": "x"}],
+                    "trialSpec": {
+                        "apiVersion": "batch/v1",
+                        "kind": "Job",
+                        "spec": {
+                            "template": {
+                                "spec": {
+                                    "restartPolicy": "Never",
+                                    "containers": [
+                                        {
+                                            "name": "main",
+                                            "image": "python:3.11",
+                                            "command": [
+                                                sys.executable,
+                                                "-c",
+                                                "print('loss=${trialParameters.x}')",
+                                            ],
+                                        }
+                                    ],
+                                }
+                            }
+                        },
+                    },
+                },
+            },
+        }
+    )
+
+
+@pytest.fixture
+def mtls_suggestion(pki: Pki) -> Iterator[str]:
+    credentials = server_credentials(pki.server_cert, pki.server_key, pki.ca)
+    server, port = create_server("127.0.0.1:0", credentials=credentials)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.stop(None)
+
+
+def _health(address: str, credentials: grpc.ChannelCredentials | None) -> None:
+    channel = (
+        grpc.insecure_channel(address)
+        if credentials is None
+        else grpc.secure_channel(address, credentials)
+    )
+    with channel:
+        health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
+
+
+def test_suggestion_server_with_mutual_tls_serves_a_client_with_a_certificate(
+    pki: Pki, mtls_suggestion: str
+) -> None:
+    credentials = channel_credentials(pki.ca, pki.client_cert, pki.client_key)
+    with SuggestionClient(mtls_suggestion, credentials=credentials) as client:
+        reply = client.suggest(experiment_proto(_experiment()), [], 2, 2)
+    assert len(reply.assignments) == 2
+
+
+@pytest.mark.parametrize("who", ["plaintext", "no client certificate", "another CA's client"])
+def test_suggestion_server_with_mutual_tls_refuses_other_clients(
+    pki: Pki, mtls_suggestion: str, who: str
+) -> None:
+    credentials = {
+        "plaintext": None,
+        "no client certificate": channel_credentials(pki.ca),
+        "another CA's client": channel_credentials(pki.ca, pki.other_cert, pki.other_key),
+    }[who]
+    with pytest.raises(grpc.RpcError) as caught:
+        _health(mtls_suggestion, credentials)
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_dbmanager_serves_tls(pki: Pki, tmp_path: Path) -> None:
+    with Store.open(path=tmp_path / "t.db") as store:
+        server, port = create_dbmanager(
+            store, credentials=server_credentials(pki.server_cert, pki.server_key)
+        )
+        try:
+            _health(f"127.0.0.1:{port}", channel_credentials(pki.ca))
+            with pytest.raises(grpc.RpcError):
+                _health(f"127.0.0.1:{port}", None)
+        finally:
+            server.stop(None)
+
+
+def test_incomplete_tls_options_are_refused_naming_them(pki: Pki) -> None:
+    with pytest.raises(TLSError, match="--tls-cert and --tls-key go together"):
+        server_credentials(pki.server_cert, None)
+    with pytest.raises(TLSError, match="--tls-ca needs"):
+        server_credentials(None, None, pki.ca)
+    with pytest.raises(TLSError, match="--tls-ca: .* is not a PEM file"):
+        server_credentials(pki.server_cert, pki.server_key, __file__)
+
+
+def test_tuner_run_reaches_a_tls_suggestion_server_started_by_the_cli(
+    pki: Pki, tmp_path: Path
+) -> None:
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tuner.cli",
+            "suggestion-server",
+            "--address",
+            "127.0.0.1:0",
+            "--tls-cert",
+            str(pki.server_cert),
+            "--tls-key",
+            str(pki.server_key),
+            "--tls-ca",
+            str(pki.ca),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        assert server.stderr is not None
+        assert line.startswith("listening on "), line + server.stderr.read()
+        address = line.split()[-1]
+        spec = tmp_path / "exp.yaml"
+        spec.write_text(yaml.safe_dump(_experiment().to_dict()), encoding="utf-8")
+        base = [
+            sys.executable,
+            "-m",
+            "tuner.cli",
+            "run",
+            str(spec),
+            "--no-progress",
+            "--db",
+            f"sqlite:///{tmp_path / 't.db'}",
+            "--run-dir",
+            str(tmp_path / "runs"),
+            "--suggestion-address",
+            address,
+        ]
+        done = subprocess.run(
+            [
+                *base,
+                "--suggestion-tls-ca",
+                str(pki.ca),
+                "--suggestion-tls-cert",
+                str(pki.client_cert),
+                "--suggestion-tls-key",
+                str(pki.client_key),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            cwd=tmp_path,
+        )
+        assert done.returncode == 0, done.stderr
+        half = subprocess.run(
+            [*base, "--suggestion-tls-cert", str(pki.client_cert)],
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            cwd=tmp_path,
+        )
+        assert half.returncode == 2
+        assert "--suggestion-tls-cert and --suggestion-tls-key go together" in half.stderr
+    finally:
+        server.terminate()
+        server.communicate(timeout=TIMEOUT)
+
+
+def test_submit_and_controller_reach_a_tls_suggestion_server(pki: Pki, tmp_path: Path) -> None:
+    import json
+    import time
+
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tuner.cli",
+            "suggestion-server",
+            "--address",
+            "127.0.0.1:0",
+            "--tls-cert",
+            str(pki.server_cert),
+            "--tls-key",
+            str(pki.server_key),
+            "--tls-ca",
+            str(pki.ca),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    controller = None
+    try:
+        assert server.stdout is not None
+        address = server.stdout.readline().split()[-1]
+        tls = [
+            "--suggestion-address",
+            address,
+            "--suggestion-tls-ca",
+            str(pki.ca),
+            "--suggestion-tls-cert",
+            str(pki.client_cert),
+            "--suggestion-tls-key",
+            str(pki.client_key),
+        ]
+        db = ["--db", f"sqlite:///{tmp_path / 't.db'}"]
+        spec = tmp_path / "exp.yaml"
+        spec.write_text(yaml.safe_dump(_experiment().to_dict()), encoding="utf-8")
+        cli = [sys.executable, "-m", "tuner.cli"]
+        submitted = subprocess.run(
+            [*cli, "submit", str(spec), *db, *tls],
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            cwd=tmp_path,
+        )
+        assert submitted.returncode == 0, submitted.stderr
+        controller = subprocess.Popen(
+            [
+                *cli,
+                "controller",
+                *db,
+                *tls,
+                "--run-dir",
+                str(tmp_path / "runs"),
+                "--metrics-address",
+                "127.0.0.1:0",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tmp_path,
+        )
+        deadline = time.monotonic() + TIMEOUT
+        status = None
+        while status != "Succeeded":
+            assert controller.poll() is None, controller.communicate()
+            assert time.monotonic() < deadline, f"experiment still {status}"
+            time.sleep(0.2)
+            listed = subprocess.run(
+                [*cli, "get", "experiments", *db, "-o", "json"],
+                capture_output=True,
+                text=True,
+                timeout=TIMEOUT,
+                cwd=tmp_path,
+            )
+            document = json.loads(listed.stdout or "[]")
+            items = document if isinstance(document, list) else document.get("items", [])
+            status = items[0]["status"] if items else None
+    finally:
+        for process in (controller, server):
+            if process is not None:
+                process.terminate()
+                process.communicate(timeout=TIMEOUT)
