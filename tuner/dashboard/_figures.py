@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -259,6 +260,8 @@ class Figures:
         best = view.record.best_trial_name
         self.sampled = spread(self.trials, CHART_TRIALS, best)
         self._sample_study: optuna.Study | None = None
+        # The page asks for its charts at once; a study is built by the first that needs it.
+        self._lock = threading.RLock()
 
     def note(self, kind: str) -> str | None:
         """What a chart leaves out, for its caption; None when it shows every trial."""
@@ -275,16 +278,18 @@ class Figures:
         """Study of the sampled trials (the whole study when nothing was left out)."""
         if len(self.sampled) == len(self.trials):
             return self.study
-        if self._sample_study is None:
-            self._sample_study = StudyBuilder(self.view, self.sampled).study(self.goals[:1])
-        return self._sample_study
+        with self._lock:
+            if self._sample_study is None:
+                self._sample_study = StudyBuilder(self.view, self.sampled).study(self.goals[:1])
+            return self._sample_study
 
     @property
     def study(self) -> optuna.Study:
         """Single-objective study of the first objective (most charts are about it)."""
-        if self._study is None:
-            self._study = self._builder.study(self.goals[:1])
-        return self._study
+        with self._lock:
+            if self._study is None:
+                self._study = self._builder.study(self.goals[:1])
+            return self._study
 
     def figure(self, kind: str) -> Any:
         """The plotly figure `kind` (one of FIGURES); raises `Unavailable` or `KeyError`."""
