@@ -229,3 +229,39 @@ def test_big_experiments_chart_an_even_sample_with_the_best_trial(make, store, s
     history = answer("history")
     assert history["note"] is None and len(history["figure"]["data"][0]["x"]) == 23
     assert answer("importances")["note"] == "fitted on 4 of 23 trials"
+
+
+@pytest.mark.parametrize("goal", ["minimize", "maximize"])
+def test_history_draws_each_value_and_the_best_so_far(make, store, goal):
+    store.create_experiment("h", "default", make.spec(goal=goal))
+    make.add_trials(store, "h", 4, observations=False)
+    make.add_trials(store, "h", 1, start=4, status=TrialStatus.FAILED, observations=False)
+    make.add_trials(store, "h", 3, start=5, observations=False)
+    from tuner.dashboard._data import ExperimentView
+
+    view = ExperimentView.of(store.get_experiment("h"))
+    values, best = Figures(view, store.list_trials("h"), store.get_observations).figure(
+        "history"
+    ).data
+    losses = [make.loss(i) for i in (0, 1, 2, 3, 5, 6, 7)]
+    pick = min if goal == "minimize" else max
+    assert list(values.x) == [0, 1, 2, 3, 5, 6, 7]  # the failed trial 4 has no point
+    assert list(values.y) == pytest.approx(losses)
+    assert list(best.y) == pytest.approx([pick(losses[: i + 1]) for i in range(len(losses))])
+
+
+def test_charts_of_one_study_leave_its_trials_unchanged(make, store):
+    # The study's trials are shared with the copies Optuna's plots take, not deep-copied.
+    store.create_experiment("s", "default", make.spec())
+    make.add_trials(store, "s", 6)
+    from tuner.dashboard._data import ExperimentView
+
+    view = ExperimentView.of(store.get_experiment("s"))
+    figures = Figures(view, store.list_trials("s"), store.get_observations)
+    before = [(t.params, t.values, t.distributions) for t in figures.study.trials]
+    for kind in ("slice", "parallel", "contour", "importances"):
+        assert figures.figure(kind).data, kind
+    assert [(t.params, t.values, t.distributions) for t in figures.study.trials] == before
+    assert [t.user_attrs["name"] for t in figures.study.trials] == [
+        t.name for t in store.list_trials("s")
+    ]
