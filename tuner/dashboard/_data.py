@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from tuner import _trial_table
+from tuner.executors import UnknownExecutorError, get_executor_class
 from tuner.space import Direction, Parameter, SpaceError, Value
 from tuner.spec import ParameterSpec, SpecError
 from tuner.store import ExperimentRecord, Store, TrialRecord, TrialStatus
@@ -186,8 +187,9 @@ def trial_details(store: Store, view: ExperimentView, trial: TrialRecord) -> dic
 
 
 def log_tail(trial: TrialRecord, limit: int = LOG_TAIL_BYTES) -> str | None:
-    """The end of a local trial's log file; None for other executors or a missing file."""
-    if trial.executor_kind != "local" or not trial.log_path:
+    """The end of the log file of a trial that ran on its controller's host; None for
+    trials of other executors (their logs live elsewhere) or a missing file."""
+    if not trial.log_path or not _shares_host(trial.executor_kind):
         return None
     try:
         with open(trial.log_path, "rb") as f:
@@ -201,3 +203,14 @@ def log_tail(trial: TrialRecord, limit: int = LOG_TAIL_BYTES) -> str | None:
         # Drop the partial first line.
         text = text.split("\n", 1)[-1]
     return text
+
+
+def _shares_host(executor_kind: str | None) -> bool:
+    """Whether trials of this executor ran on the controller's host (so their log paths are
+    files there), asked of the executor's capabilities rather than its name."""
+    if executor_kind is None:
+        return False
+    try:
+        return get_executor_class(executor_kind).shares_host
+    except (UnknownExecutorError, ImportError):
+        return False
