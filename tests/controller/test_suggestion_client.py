@@ -3,6 +3,7 @@ exhaustion, retries with backoff, and the requests it builds from the spec and t
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import time
 from collections.abc import Iterator
@@ -14,7 +15,9 @@ import support
 
 from suggestion.service import create_server
 from tuner.controller import InvalidSettingsError, RetryPolicy, SuggestionClient, SuggestionError
-from tuner.controller._wire import experiment_proto, trial_proto
+from tuner.controller._rules import StoppingRule
+from tuner.controller._wire import Messages, parse_rules, trial_proto
+from tuner.protos import api_pb2
 from tuner.spec import Experiment
 from tuner.store import MetricSummary, TrialRecord, TrialStatus
 
@@ -85,33 +88,32 @@ def free_port() -> int:
 
 def test_valid_settings_pass(address: str) -> None:
     with SuggestionClient(address) as client:
-        client.validate(experiment_proto(make_experiment(settings={"random_state": "4"})))
+        client.validate(make_experiment(settings={"random_state": "4"}))
 
 
 def test_invalid_setting_is_refused_with_the_servers_message_naming_it(address: str) -> None:
     with SuggestionClient(address) as client, pytest.raises(InvalidSettingsError) as err:
-        client.validate(experiment_proto(make_experiment(settings={"random_state": "x"})))
+        client.validate(make_experiment(settings={"random_state": "x"}))
     assert "random_state" in str(err.value)
 
 
 def test_unknown_algorithm_is_invalid_input(address: str) -> None:
     with SuggestionClient(address) as client, pytest.raises(InvalidSettingsError) as err:
-        client.validate(experiment_proto(make_experiment(algorithm="simulated-annealing")))
+        client.validate(make_experiment(algorithm="simulated-annealing"))
     assert "simulated-annealing" in str(err.value)
 
 
 def test_grid_hands_out_every_point_once_then_reports_exhaustion(address: str) -> None:
     experiment = make_experiment(algorithm="grid")
-    proto = experiment_proto(experiment)
     trials: list[TrialRecord] = []
     with SuggestionClient(address) as client:
-        first = client.suggest(proto, [], 4, 4)
+        first = client.suggest(experiment, [], 4, 4)
         assert len(first.assignments) == 4 and not first.exhausted
         trials = [
             record(f"t{i}", a, TrialStatus.SUCCEEDED, {"loss": MetricSummary(1, 2, 1)})
             for i, a in enumerate(first.assignments)
         ]
-        rest = client.suggest(proto, [trial_proto(experiment, t) for t in trials], 4, 8)
+        rest = client.suggest(experiment, trials, 4, 8)
     assert rest.exhausted and len(rest.assignments) == 2
     points = {tuple(sorted(a.items())) for a in first.assignments + rest.assignments}
     assert len(points) == 6  # 3 x 2 grid, no repeats
@@ -133,6 +135,40 @@ def test_trial_message_carries_condition_and_strategy_values() -> None:
     }
 
 
+def test_a_request_converts_only_the_trials_whose_record_changed() -> None:
+    experiment = make_experiment()
+    running = record("t1", {"a": "1", "b": "x"}, TrialStatus.RUNNING)
+    other = record("t2", {"a": "2", "b": "y"}, TrialStatus.RUNNING)
+    messages = Messages()
+    first = messages.trials(experiment, [running, other])
+
+    ended = dataclasses.replace(
+        running, status=TrialStatus.SUCCEEDED, metrics_summary={"loss": MetricSummary(1, 2, 1)}
+    )
+    second = messages.trials(experiment, [ended, other])
+
+    assert second[1] is first[1]  # unchanged record: the same message
+    assert second[0].status.condition == api_pb2.TrialStatus.SUCCEEDED
+    assert [(m.name, m.value) for m in second[0].status.observation.metrics] == [("loss", "1.0")]
+    assert second[0] == trial_proto(experiment, ended)
+    # another experiment (even an equal one) starts afresh
+    assert messages.trials(make_experiment(), [other])[0] is not first[1]
+
+
+def test_rules_tuner_cannot_apply_are_left_out() -> None:
+    rules = parse_rules(
+        [
+            api_pb2.EarlyStoppingRule(
+                name="loss", value="0.5", comparison=api_pb2.GREATER, start_step=3
+            ),
+            api_pb2.EarlyStoppingRule(name="loss", value="x", comparison=api_pb2.LESS),
+            api_pb2.EarlyStoppingRule(name="loss", value="0.5"),  # comparison unknown
+            api_pb2.EarlyStoppingRule(value="0.5", comparison=api_pb2.LESS),  # no metric
+        ]
+    )
+    assert rules == [StoppingRule("loss", 0.5, "above", 3)]
+
+
 def test_unavailable_is_retried_with_backoff_until_the_budget_is_spent() -> None:
     slept: list[float] = []
     policy = RetryPolicy(initial=0.01, maximum=0.04, budget=0.12)
@@ -140,7 +176,7 @@ def test_unavailable_is_retried_with_backoff_until_the_budget_is_spent() -> None
         f"127.0.0.1:{free_port()}", timeout=2, retry=policy, sleep=slept.append
     )
     with client, pytest.raises(SuggestionError) as err:
-        client.validate(experiment_proto(make_experiment()))
+        client.validate(make_experiment())
     assert err.value.code == "UNAVAILABLE" and err.value.retryable
     assert len(slept) == len(policy.delays()) == 4  # 0.01, 0.02, 0.04, 0.04 (capped)
     assert all(0 < s <= ceiling for s, ceiling in zip(slept, policy.delays(), strict=True))
@@ -160,7 +196,7 @@ def test_a_server_that_comes_up_during_the_retries_answers() -> None:
     )
     try:
         with client:
-            reply = client.suggest(experiment_proto(make_experiment()), [], 2, 2)
+            reply = client.suggest(make_experiment(), [], 2, 2)
         assert len(reply.assignments) == 2 and servers
     finally:
         for server in servers:

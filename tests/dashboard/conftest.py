@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import support
 
 pytest.importorskip("starlette", reason="the dashboard extra is not installed")
 
@@ -21,56 +22,25 @@ T0 = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
 
 
 def spec(metric: str = "loss", goal: str = "minimize", extra: tuple[str, ...] = ()) -> dict:
-    return {
-        "objective": {
-            "type": goal,
-            "objectiveMetricName": metric,
-            "additionalMetricNames": list(extra),
-        },
-        "algorithm": {"algorithmName": "random"},
-        "maxTrialCount": 100,
-        "parallelTrialCount": 2,
-        "parameters": [
-            {
-                "name": "lr",
-                "parameterType": "double",
-                "feasibleSpace": {"min": "0.001", "max": "1"},
-            },
-            {"name": "layers", "parameterType": "int", "feasibleSpace": {"min": "1", "max": "8"}},
+    return support.experiment_document(
+        command=["echo", *(f"${{trialParameters.{n}}}" for n in ("lr", "layers", "opt"))],
+        parameters=[
+            support.double_parameter("lr", 0.001, 1),
+            support.int_parameter("layers", 1, 8),
             {
                 "name": "opt",
                 "parameterType": "categorical",
                 "feasibleSpace": {"list": ["sgd", "adam"]},
             },
         ],
-        "trialTemplate": {
-            "primaryContainerName": "main",
-            "trialParameters": [{"name": n, "reference": n} for n in ("lr", "layers", "opt")],
-            "trialSpec": {
-                "apiVersion": "batch/v1",
-                "kind": "Job",
-                "spec": {
-                    "template": {
-                        "spec": {
-                            "restartPolicy": "Never",
-                            "containers": [
-                                {
-                                    "name": "main",
-                                    "image": "python:3.11",
-                                    "command": [
-                                        "echo",
-                                        "${trialParameters.lr}",
-                                        "${trialParameters.layers}",
-                                        "${trialParameters.opt}",
-                                    ],
-                                }
-                            ],
-                        }
-                    }
-                },
-            },
+        parallel=2,
+        max_trials=100,
+        objective={
+            "type": goal,
+            "objectiveMetricName": metric,
+            "additionalMetricNames": list(extra),
         },
-    }
+    )["spec"]
 
 
 def loss(i: int) -> float:

@@ -11,27 +11,18 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
+import support
 
 from tuner.cli import build_parser
 from tuner.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
 TUNER = [sys.executable, "-m", "tuner.cli"]
-
-
-def get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=60) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
 
 
 class Dashboard:
@@ -68,9 +59,9 @@ def test_serves_on_the_printed_url_and_stops_on_ctrl_c(make, tmp_path):
     try:
         assert dashboard.url.startswith("http://127.0.0.1:")
         assert dashboard.url.rsplit(":", 1)[1] != "0"
-        status, page = get(dashboard.url + "/experiments/mnist")
+        status, page = support.http_get(dashboard.url + "/experiments/mnist")
         assert status == 200 and "mnist" in page
-        listed = json.loads(get(dashboard.url + "/api/experiments")[1])
+        listed = json.loads(support.http_get(dashboard.url + "/api/experiments")[1])
         assert [e["name"] for e in listed["experiments"]] == ["mnist"]
     finally:
         code, out, err = dashboard.stop()
@@ -131,7 +122,7 @@ def test_the_database_password_is_in_no_page_and_no_log(make):
             f"/api/figure?experiment={experiment}&kind=history",
             f"/api/trial?name={trial}",
         ):
-            bodies.append(get(dashboard.url + path)[1])
+            bodies.append(support.http_get(dashboard.url + path)[1])
     finally:
         code, out, err = dashboard.stop()
         with Store.open(url) as store:
@@ -159,18 +150,18 @@ def test_reads_every_backend_while_tuner_run_writes(db_url, serve, tmp_path, pol
         query = urllib.parse.urlencode({"experiment": "quickstart"})
         while run.poll() is None:
             for path in ("/api/experiments", f"/api/trials?{query}", f"/api/version?{query}"):
-                status, body = get(served.url + path)
+                status, body = support.http_get(served.url + path)
                 # 404: the experiment is not stored yet; anything else but 200 is a failure.
                 assert status in (200, 404), (path, status, body)
                 if status == 200 and path.startswith("/api/trials"):
                     seen.add(len(json.loads(body)["rows"]))
             time.sleep(poll)
         assert run.returncode == 0, run.stderr.read() if run.stderr else ""
-        table = json.loads(get(served.url + f"/api/trials?{query}")[1])
+        table = json.loads(support.http_get(served.url + f"/api/trials?{query}")[1])
         stored = store.list_trials("quickstart")
         assert [r[0] for r in table["rows"]] == [t.name for t in stored] and len(stored) == 12
-        figure = json.loads(get(served.url + f"/api/figure?{query}&kind=history")[1])
+        figure = json.loads(support.http_get(served.url + f"/api/figure?{query}&kind=history")[1])
         assert len(figure["figure"]["data"][0]["x"]) >= 1
-        trial = json.loads(get(served.url + f"/api/trial?name={stored[0].name}")[1])
+        trial = json.loads(support.http_get(served.url + f"/api/trial?name={stored[0].name}")[1])
         assert "loss=" in (trial["log"] or "")
     assert seen  # the trial table was read while tuner run was writing

@@ -6,8 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,14 +34,6 @@ print(f"loss={opts['x']}", flush=True)
 """
 
 
-def http_get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-
-
 class ControllerProcess:
     """A `tuner controller` subprocess; its banner line gives the metrics address."""
 
@@ -66,7 +56,7 @@ class ControllerProcess:
         return self.proc.pid
 
     def get(self, path: str) -> tuple[int, str]:
-        return http_get(f"http://{self.address}{path}")
+        return support.http_get(f"http://{self.address}{path}", timeout=10)
 
     def terminate(self) -> tuple[int, str]:
         """SIGTERM; the exit code and the rest of stdout."""

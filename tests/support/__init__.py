@@ -9,6 +9,8 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -47,6 +49,15 @@ def wait_until(
         if time.monotonic() > give_up:
             raise AssertionError(f"gave up after {guard:g}s waiting for {what}")
         time.sleep(interval)
+
+
+def http_get(url: str, timeout: float = 60.0) -> tuple[int, str]:
+    """GET ``url``: the status and the body, for an error status too."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
 
 
 def int_parameter(name: str, low: int, high: int) -> dict[str, Any]:

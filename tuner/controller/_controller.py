@@ -36,9 +36,7 @@ from tuner.controller._errors import ControllerError, ExperimentRefusedError, Su
 from tuner.controller._result import RunResult
 from tuner.controller._suggestions import SuggestionClient
 from tuner.controller._trials import TrialRunner
-from tuner.controller._wire import experiment_proto, objective_proto, trial_proto
 from tuner.executors import Executor
-from tuner.protos import api_pb2
 from tuner.spec import Experiment
 from tuner.store import (
     ExperimentNotFoundError,
@@ -105,16 +103,15 @@ class Controller:
         self.db_manager_address = db_manager_address
         self.space = experiment.search_space()
         self._spec = experiment.to_dict()["spec"]
-        self._proto = experiment_proto(experiment)
-        self._objective = objective_proto(experiment)
         self._owner = _lease.own_owner()
         self._lease_renewed = 0.0
         self._exhausted = False
         self._decision: ResumeDecision | None = None
-        # The experiment's trials as protobuf messages for GetSuggestions, kept current by
-        # this controller (it alone writes them while it holds the lease) instead of
-        # re-reading every trial from the store for each request.
-        self._requests: dict[str, api_pb2.Trial] = {}
+        # The experiment's trials for GetSuggestions and GetEarlyStoppingRules, kept current
+        # by this controller (it alone writes them while it holds the lease) instead of
+        # re-reading every trial from the store for each request. A record is replaced when
+        # its trial changes: the client converts only those since its last request.
+        self._trials: dict[str, TrialRecord] = {}
         self._stopper: EarlyStopper | None = None
 
     # -- prepare ---------------------------------------------------------------------
@@ -124,9 +121,9 @@ class Controller:
         Also the executor's per-experiment setup (``executor.prepare``), which must precede
         every launch, adoption or look-up of the experiment's trials."""
         check_runnable(self.experiment, type(self.executor))
-        self.suggestions.validate(self._proto)
+        self.suggestions.validate(self.experiment)
         if self.experiment.spec.early_stopping is not None:
-            validate_early_stopping(self.suggestions, self._proto)
+            validate_early_stopping(self.suggestions, self.experiment)
         prepare_executor(self.executor, self.experiment)
         try:
             stored = self.store.get_experiment(self.name)
@@ -190,7 +187,7 @@ class Controller:
         )
         if self.experiment.spec.early_stopping is not None:
             self._stopper = EarlyStopper(
-                self.store, self.suggestions, self._proto, db_manager_address
+                self.store, self.suggestions, self.experiment, db_manager_address
             )
         try:
             if decision.action == "restart":
@@ -250,7 +247,7 @@ class Controller:
             ended = runner.poll()
             for trial in ended:
                 self._remember(trial)
-            stopper_failed = self._stopper and self._stopper.step(runner, ended, self._requests)
+            stopper_failed = self._stopper and self._stopper.step(runner, ended, self._trials)
             if isinstance(stopper_failed, Completion):
                 self._complete(runner, stopper_failed)
                 return
@@ -285,8 +282,8 @@ class Controller:
             runner.wait(self.poll_interval)
 
     def _create_and_launch(self, runner: TrialRunner, count: int) -> None:
-        trials = list(self._requests.values())
-        reply = self.suggestions.suggest(self._proto, trials, count, len(trials) + count)
+        trials = list(self._trials.values())
+        reply = self.suggestions.suggest(self.experiment, trials, count, len(trials) + count)
         if reply.exhausted:
             log.info("experiment %s: the suggestion service has no more points", self.name)
             self._exhausted = True
@@ -324,7 +321,7 @@ class Controller:
             self.store.finish_trial(trial.name, TrialStatus.KILLED, message=f"never started: {why}")
 
     def _remember(self, trial: TrialRecord) -> None:
-        self._requests[trial.name] = trial_proto(self.experiment, trial, self._objective)
+        self._trials[trial.name] = trial
 
     def _counts(self) -> TrialCounts:
         by_status = self.store.count_trials(self.name)

@@ -14,7 +14,6 @@ from tuner.controller._early_stopping import validate_early_stopping
 from tuner.controller._errors import ExperimentRefusedError
 from tuner.controller._suggestions import SuggestionClient
 from tuner.controller._trials import active_deadline
-from tuner.controller._wire import experiment_proto
 from tuner.executors import Executor, ExecutorOptions, LaunchError, LaunchRequest
 from tuner.space import Assignment, SpaceError, Value
 from tuner.spec import Experiment, SpecError, render_trial
@@ -34,10 +33,9 @@ def first_trials(
     suggestions of a random algorithm without a seed differ from run to run.
     """
     check_runnable(experiment, executor)
-    proto = experiment_proto(experiment)
-    suggestions.validate(proto)
+    suggestions.validate(experiment)
     if experiment.spec.early_stopping is not None:
-        validate_early_stopping(suggestions, proto)
+        validate_early_stopping(suggestions, experiment)
     spec = experiment.spec
     count = trials_to_add(
         TrialCounts.of(()),
@@ -45,7 +43,7 @@ def first_trials(
     )
     if count == 0:
         return {}
-    reply = suggestions.suggest(proto, [], count, count)
+    reply = suggestions.suggest(experiment, [], count, count)
     space = experiment.search_space()
     try:
         return {

@@ -13,72 +13,22 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 
 from tuner.controller._decide import REASON_FAILED, Completion
 from tuner.controller._errors import ControllerError, ExperimentRefusedError, SuggestionError
+from tuner.controller._rules import StoppingRule
 from tuner.controller._suggestions import SuggestionClient
 from tuner.controller._trials import TrialRunner
-from tuner.protos import api_pb2
+from tuner.spec import Experiment
 from tuner.store import Store, TrialRecord, TrialStatus
 
 log = logging.getLogger(__name__)
 
-_COMPARISONS = {api_pb2.LESS: "below", api_pb2.GREATER: "above", api_pb2.EQUAL: "equal to"}
 
-
-@dataclass(frozen=True)
-class StoppingRule:
-    """Stop a trial once it has ``start_step`` reports of ``metric`` (at least one) and the
-    latest is ``comparison`` (``below``, ``above``, ``equal to``) ``value``."""
-
-    metric: str
-    value: float
-    comparison: str
-    start_step: int
-
-    def broken_by(self, values: Sequence[float]) -> bool:
-        if len(values) < max(self.start_step, 1):
-            return False
-        latest = values[-1]
-        if self.comparison == "below":
-            return latest < self.value
-        if self.comparison == "above":
-            return latest > self.value
-        return latest == self.value
-
-    def explain(self, values: Sequence[float]) -> str:
-        return (
-            f"{self.metric} {values[-1]!r} after {len(values)} reports is {self.comparison}"
-            f" {self.value!r}"
-        )
-
-
-def parse_rules(messages: Iterable[api_pb2.EarlyStoppingRule]) -> list[StoppingRule]:
-    """The service's rules; one that cannot be applied (unknown comparison, a value that is
-    not a number) is left out with a warning rather than stopping trials on a guess."""
-    rules = []
-    for i, message in enumerate(messages):
-        comparison = _COMPARISONS.get(message.comparison)
-        try:
-            value = float(message.value)
-        except ValueError:
-            value = math.nan
-        if comparison is None or not math.isfinite(value) or not message.name:
-            log.warning(
-                "early_stopping_rules[%d]: %r is not a rule tuner can apply; ignored",
-                i,
-                str(message).replace("\n", " "),
-            )
-            continue
-        rules.append(StoppingRule(message.name, value, comparison, max(message.start_step, 0)))
-    return rules
-
-
-def validate_early_stopping(client: SuggestionClient, experiment: api_pb2.Experiment) -> None:
+def validate_early_stopping(client: SuggestionClient, experiment: Experiment) -> None:
     """ValidateEarlyStoppingSettings; `ExperimentRefusedError` when refused or not served."""
     try:
-        client.validate_early_stopping(experiment.spec.early_stopping)
+        client.validate_early_stopping(experiment)
     except SuggestionError as e:
         if e.code != "UNIMPLEMENTED":
             raise
@@ -103,12 +53,15 @@ class EarlyStopper:
         self,
         store: Store,
         client: SuggestionClient,
-        experiment: api_pb2.Experiment,
+        experiment: Experiment,
         db_manager_address: str,
     ) -> None:
+        if experiment.spec.early_stopping is None:
+            raise ValueError(f"experiment {experiment.metadata.name!r} has no earlyStopping")
         self.store = store
         self.client = client
         self.experiment = experiment
+        self.name = experiment.metadata.name
         self.db_manager_address = db_manager_address
         self.algorithm = experiment.spec.early_stopping.algorithm_name
         self.rules: list[StoppingRule] | None = None
@@ -117,7 +70,7 @@ class EarlyStopper:
         self,
         runner: TrialRunner,
         ended: Sequence[TrialRecord],
-        trials: Mapping[str, api_pb2.Trial],
+        trials: Mapping[str, TrialRecord],
     ) -> Completion | None:
         """One pass: update the rules, stop the live trials that break them. Returns the
         experiment's failure when the service failed for good; raises `ControllerError`
@@ -131,22 +84,22 @@ class EarlyStopper:
                 ) from e
             return Completion(False, REASON_FAILED, f"EarlyStopping has failed: {e}")
         for name, why in self.decide(runner.live_names).items():
-            log.info("experiment %s: stopping trial %s: %s", self.experiment.name, name, why)
+            log.info("experiment %s: stopping trial %s: %s", self.name, name, why)
             runner.early_stop(name, why)
         return None
 
-    def update(self, ended: Sequence[TrialRecord], trials: Sequence[api_pb2.Trial]) -> None:
+    def update(self, ended: Sequence[TrialRecord], trials: Sequence[TrialRecord]) -> None:
         """Notify the service of early-stopped trials; fetch the rules if a trial ended.
         Raises `SuggestionError`."""
         for trial in ended:
             if trial.status is TrialStatus.EARLY_STOPPED:
                 self._notify(trial.name)
         if ended or self.rules is None:
-            rules = parse_rules(
-                self.client.early_stopping_rules(self.experiment, trials, self.db_manager_address)
+            rules = self.client.early_stopping_rules(
+                self.experiment, trials, self.db_manager_address
             )
             if rules != self.rules:
-                log.info("experiment %s: early-stopping rules %s", self.experiment.name, rules)
+                log.info("experiment %s: early-stopping rules %s", self.name, rules)
             self.rules = rules
 
     def decide(self, running: Iterable[str]) -> dict[str, str]:

@@ -1,8 +1,10 @@
 """gRPC client of the Suggestion service: deadlines, retries with backoff, typed errors.
 
-Requests are pure functions of the experiment and its trials (the service is restart-safe),
-so repeating one after UNAVAILABLE or a missed deadline is always safe: trial rows are created
-only from a reply that arrived.
+It takes and returns domain objects (the spec model, stored trials, `StoppingRule`s) and
+converts them with `_wire` itself, so protobuf stays here. Requests are pure functions of
+the experiment and its trials (the service is restart-safe), so repeating one after
+UNAVAILABLE or a missed deadline is always safe: trial rows are created only from a reply
+that arrived.
 """
 
 from __future__ import annotations
@@ -16,7 +18,11 @@ from dataclasses import dataclass, field
 import grpc
 
 from tuner.controller._errors import InvalidSettingsError, SuggestionError
+from tuner.controller._rules import StoppingRule
+from tuner.controller._wire import Messages, parse_rules
 from tuner.protos import api_pb2, api_pb2_grpc
+from tuner.spec import Experiment
+from tuner.store import TrialRecord
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +76,8 @@ class Suggestions:
 class SuggestionClient:
     """A connection to one Suggestion service address (``HOST:PORT``).
 
-    Thread-compatible: use one client per thread or guard calls. Every call carries a
+    Thread-compatible: use one client per thread or guard calls (it keeps the messages of
+    the last request, to convert only what changed, see `_wire.Messages`). Every call carries a
     deadline; UNAVAILABLE and DEADLINE_EXCEEDED are retried with backoff until the retry
     budget is spent, then raised as `SuggestionError` with ``retryable=True``. An exception
     that an interceptor raises (not an RPC error) is not retried and reaches the caller as is.
@@ -90,6 +97,7 @@ class SuggestionClient:
         self._timeout = timeout
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
+        self._messages = Messages()
         options = [
             # gRPC's own reconnect backoff (1 s growing to 120 s) would outlast our retry
             # budget; keep reconnection attempts as frequent as our retries.
@@ -120,23 +128,25 @@ class SuggestionClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def validate(self, experiment: api_pb2.Experiment) -> None:
+    def validate(self, experiment: Experiment) -> None:
         """ValidateAlgorithmSettings; `InvalidSettingsError` carries the service's own message."""
-        request = api_pb2.ValidateAlgorithmSettingsRequest(experiment=experiment)
+        request = api_pb2.ValidateAlgorithmSettingsRequest(
+            experiment=self._messages.experiment(experiment)
+        )
         self._call("ValidateAlgorithmSettings", self._stub.ValidateAlgorithmSettings, request)
 
     def suggest(
         self,
-        experiment: api_pb2.Experiment,
-        trials: Sequence[api_pb2.Trial],
+        experiment: Experiment,
+        trials: Sequence[TrialRecord],
         count: int,
         total: int,
     ) -> Suggestions:
-        """GetSuggestions for ``count`` new assignments; ``total``: requested so far, these
-        included."""
+        """GetSuggestions for ``count`` new assignments, given the experiment's ``trials``;
+        ``total``: requested so far, these included."""
         request = api_pb2.GetSuggestionsRequest(
-            experiment=experiment,
-            trials=list(trials),
+            experiment=self._messages.experiment(experiment),
+            trials=self._messages.trials(experiment, trials),
             current_request_number=count,
             total_request_number=total,
         )
@@ -157,9 +167,12 @@ class SuggestionClient:
         names = [pa.trial_name for pa in reply.parameter_assignments]
         return Suggestions(assignments, exhausted=flagged or len(assignments) < count, names=names)
 
-    def validate_early_stopping(self, spec: api_pb2.EarlyStoppingSpec) -> None:
-        """ValidateEarlyStoppingSettings; `InvalidSettingsError` carries the service's message."""
-        request = api_pb2.ValidateEarlyStoppingSettingsRequest(early_stopping=spec)
+    def validate_early_stopping(self, experiment: Experiment) -> None:
+        """ValidateEarlyStoppingSettings of ``spec.earlyStopping``; `InvalidSettingsError`
+        carries the service's message."""
+        request = api_pb2.ValidateEarlyStoppingSettingsRequest(
+            early_stopping=self._messages.experiment(experiment).spec.early_stopping
+        )
         self._call(
             "ValidateEarlyStoppingSettings",
             self._early_stopping.ValidateEarlyStoppingSettings,
@@ -168,18 +181,21 @@ class SuggestionClient:
 
     def early_stopping_rules(
         self,
-        experiment: api_pb2.Experiment,
-        trials: Sequence[api_pb2.Trial],
+        experiment: Experiment,
+        trials: Sequence[TrialRecord],
         db_manager_address: str,
-    ) -> list[api_pb2.EarlyStoppingRule]:
-        """GetEarlyStoppingRules: the rules running trials are checked against now."""
+    ) -> list[StoppingRule]:
+        """GetEarlyStoppingRules: the rules running trials are checked against now (those
+        tuner cannot apply left out with a warning, see `_wire.parse_rules`)."""
         request = api_pb2.GetEarlyStoppingRulesRequest(
-            experiment=experiment, trials=list(trials), db_manager_address=db_manager_address
+            experiment=self._messages.experiment(experiment),
+            trials=self._messages.trials(experiment, trials),
+            db_manager_address=db_manager_address,
         )
         reply = self._call(
             "GetEarlyStoppingRules", self._early_stopping.GetEarlyStoppingRules, request
         )
-        return list(reply.early_stopping_rules)
+        return parse_rules(reply.early_stopping_rules)
 
     def set_trial_status(self, trial_name: str) -> None:
         """SetTrialStatus: tells the early-stopping service that a trial was stopped."""

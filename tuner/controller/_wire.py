@@ -1,19 +1,25 @@
-"""Build the Suggestion service's protobuf requests from the spec model and stored trials.
+"""Convert between the controller's domain values and Katib's ``api.v1.beta1`` messages.
 
-The one place where the controller's domain values become Katib's ``api.v1.beta1`` messages
-(the reverse direction lives in the suggestion service).
+The one place where the spec model and stored trials become the Suggestion and
+EarlyStopping services' requests, and early-stopping rules come back as `StoppingRule`s
+(the service's side of the conversion lives in the suggestion service). Only the
+suggestion client calls it: the loop keeps domain objects.
 """
 
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
+from tuner.controller._rules import StoppingRule
 from tuner.protos import api_pb2
 from tuner.space import Direction
 from tuner.spec import Experiment, MetricStrategyType
 from tuner.store import MetricSummary, TrialRecord, TrialStatus
+
+log = logging.getLogger(__name__)
 
 _PARAMETER_TYPES = {
     "double": api_pb2.DOUBLE,
@@ -88,6 +94,42 @@ def experiment_proto(experiment: Experiment) -> api_pb2.Experiment:
             )
         )
     return api_pb2.Experiment(name=experiment.metadata.name, spec=message)
+
+
+class Messages:
+    """The messages of one experiment and of its trials as last sent, reused while the
+    domain objects are the same ones: the controller's loop replaces a trial's record when
+    it changes, so a request converts only the trials that changed since the one before.
+
+    Holds the messages of the last experiment and the trials of its last request only.
+    Not thread-safe.
+    """
+
+    def __init__(self) -> None:
+        self._experiment: Experiment | None = None
+        self._message = api_pb2.Experiment()
+        self._objective = api_pb2.ObjectiveSpec()
+        self._trials: dict[str, tuple[TrialRecord, api_pb2.Trial]] = {}
+
+    def experiment(self, experiment: Experiment) -> api_pb2.Experiment:
+        if experiment is not self._experiment:
+            self._message = experiment_proto(experiment)
+            self._objective = objective_proto(experiment)
+            self._trials = {}
+            self._experiment = experiment
+        return self._message
+
+    def trials(self, experiment: Experiment, records: Sequence[TrialRecord]) -> list[api_pb2.Trial]:
+        self.experiment(experiment)
+        last, kept = self._trials, {}
+        for record in records:
+            hit = last.get(record.name)
+            if hit is not None and hit[0] is record:
+                kept[record.name] = hit
+            else:
+                kept[record.name] = (record, trial_proto(experiment, record, self._objective))
+        self._trials = kept
+        return [kept[record.name][1] for record in records]
 
 
 # Katib's newer API has `Distribution distribution = 5` in FeasibleSpace (UNIFORM,
@@ -168,3 +210,27 @@ def _observation(
 
 def _rfc3339(moment: datetime | None) -> str:
     return "" if moment is None else moment.isoformat().replace("+00:00", "Z")
+
+
+_COMPARISONS = {api_pb2.LESS: "below", api_pb2.GREATER: "above", api_pb2.EQUAL: "equal to"}
+
+
+def parse_rules(messages: Iterable[api_pb2.EarlyStoppingRule]) -> list[StoppingRule]:
+    """The service's rules; one that cannot be applied (unknown comparison, a value that is
+    not a number) is left out with a warning rather than stopping trials on a guess."""
+    rules = []
+    for i, message in enumerate(messages):
+        comparison = _COMPARISONS.get(message.comparison)
+        try:
+            value = float(message.value)
+        except ValueError:
+            value = math.nan
+        if comparison is None or not math.isfinite(value) or not message.name:
+            log.warning(
+                "early_stopping_rules[%d]: %r is not a rule tuner can apply; ignored",
+                i,
+                str(message).replace("\n", " "),
+            )
+            continue
+        rules.append(StoppingRule(message.name, value, comparison, max(message.start_step, 0)))
+    return rules
