@@ -15,7 +15,6 @@ import pytest
 import yaml
 
 from tuner.controller import RetryPolicy, SuggestionClient, SuggestionError
-from tuner.controller._wire import experiment_proto
 from tuner.spec import Experiment
 
 TIMEOUT = 120  # guards against hangs only
@@ -90,7 +89,7 @@ def test_unreachable_suggestion_service_is_announced_while_retrying(
     caplog.set_level(logging.WARNING)  # the CLI's default level
     with SuggestionClient(address, timeout=2, retry=policy) as client:
         with pytest.raises(SuggestionError):
-            client.validate(experiment_proto(experiment))
+            client.validate(experiment)
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert warnings, "nothing was said while retrying"
     assert f"suggestion service at {address}" in warnings[0]

@@ -24,7 +24,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from suggestion.service import create_server
 from tuner.controller import SuggestionClient
-from tuner.controller._wire import experiment_proto
 from tuner.dbmanager import create_server as create_dbmanager
 from tuner.spec import Experiment
 from tuner.store import Store
@@ -181,7 +180,7 @@ def test_suggestion_server_with_mutual_tls_serves_a_client_with_a_certificate(
 ) -> None:
     credentials = channel_credentials(pki.ca, pki.client_cert, pki.client_key)
     with SuggestionClient(mtls_suggestion, credentials=credentials) as client:
-        reply = client.suggest(experiment_proto(_experiment()), [], 2, 2)
+        reply = client.suggest(_experiment(), [], 2, 2)
     assert len(reply.assignments) == 2
 
 
