@@ -18,14 +18,17 @@ REPO = Path(__file__).resolve().parents[2]
 MANIFESTS = REPO / "manifests"
 # Kubernetes kinds our manifests use that are not namespaced.
 CLUSTER_SCOPED = frozenset({"Namespace", "ClusterRole", "ClusterRoleBinding"})
-_KUSTOMIZE_FIELDS = frozenset({"apiVersion", "kind", "namespace", "resources", "images"})
+_KUSTOMIZE_FIELDS = frozenset(
+    {"apiVersion", "kind", "namespace", "resources", "images", "patches"}
+)
 
 Objects = list[dict[str, Any]]
 
 
 def mini_kustomize(directory: Path) -> Objects:
     """What ``kubectl kustomize`` does with the fields our kustomizations use (resources,
-    namespace, images), for machines without a kubectl that has kustomize v4+."""
+    namespace, images, and inline JSON 6902 patches aimed by kind and name), for machines
+    without a kubectl that has kustomize v4+."""
     kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
     unknown = set(kustomization) - _KUSTOMIZE_FIELDS
     assert not unknown, f"{directory}: mini_kustomize does not implement {sorted(unknown)}"
@@ -36,6 +39,17 @@ def mini_kustomize(directory: Path) -> Objects:
             objects += mini_kustomize(path)
         else:
             objects += [d for d in yaml.safe_load_all(path.read_text()) if d]
+    for patch in kustomization.get("patches") or ():
+        assert set(patch) == {"target", "patch"}, f"{directory}: only inline targeted patches"
+        target = patch["target"]
+        assert set(target) == {"kind", "name"}, f"{directory}: target by kind and name only"
+        [obj] = [
+            o
+            for o in objects
+            if o["kind"] == target["kind"] and o["metadata"]["name"] == target["name"]
+        ]
+        for operation in yaml.safe_load(patch["patch"]):
+            _json_patch(obj, operation)
     for image in kustomization.get("images") or ():
         for container in _containers(objects):
             if container["image"].split(":")[0] == image["name"]:
@@ -51,6 +65,30 @@ def mini_kustomize(directory: Path) -> Objects:
                 if subject.get("kind") == "ServiceAccount":
                     subject.setdefault("namespace", namespace)
     return objects
+
+
+def _json_patch(obj: dict[str, Any], operation: dict[str, Any]) -> None:
+    """One RFC 6902 add, replace or remove operation, applied to ``obj`` in place."""
+    *parents, last = [
+        p.replace("~1", "/").replace("~0", "~") for p in operation["path"].split("/")[1:]
+    ]
+    node: Any = obj
+    for part in parents:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    op = operation["op"]
+    assert op in ("add", "replace", "remove"), f"mini_kustomize does not implement {op}"
+    if isinstance(node, list):
+        if op == "add":
+            node.insert(len(node) if last == "-" else int(last), operation["value"])
+        elif op == "replace":
+            node[int(last)] = operation["value"]
+        else:
+            del node[int(last)]
+    elif op == "remove":
+        del node[last]
+    else:
+        assert op == "add" or last in node, f"replace of a missing {operation['path']}"
+        node[last] = operation["value"]
 
 
 def _containers(objects: Objects) -> list[dict[str, Any]]:
