@@ -116,6 +116,8 @@ def test_mutated_experiments_load_or_are_refused_naming_a_field(document: Any) -
     "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: [*d, *d, *d, *d, *d, *d, *d, *d, *d]"
 )
 @example("x: &x {y: *x}")
+@example("?")  # a null key: pydantic raised a bare TypeError ("keywords must be strings")
+@example("apiVersion: kubeflow.org/v1beta1\nkind: Experiment\nspec: {1: 2}")
 @example("!!python/object/apply:os.system ['true']")
 @given(
     st.one_of(

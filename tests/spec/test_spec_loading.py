@@ -120,3 +120,21 @@ def test_search_space_lists_the_parameters_in_spec_order() -> None:
     space = experiment.search_space()
     assert space.names == ["lr", "num-layers", "optimizer"]
     assert space["optimizer"].values == ("sgd", "adam", "ftrl")
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        ("?", "None"),  # YAML's explicit key with no value: {None: None}
+        ("apiVersion: kubeflow.org/v1beta1\nkind: Experiment\nspec: {1: 2}", 'spec["1"]'),
+        (
+            "apiVersion: kubeflow.org/v1beta1\nkind: Experiment\nmetadata: {name: a, true: x}",
+            "metadata.True",
+        ),
+    ],
+)
+def test_a_key_that_is_not_a_string_is_refused_naming_it(text: str, path: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        loads(text)
+    keys = [issue for issue in caught.value.issues if "is not a string" in issue.message]
+    assert [issue.path for issue in keys] == [path]

@@ -12,7 +12,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, mo
 from pydantic.alias_generators import to_camel
 from pydantic_core import ErrorDetails
 
-from tuner.spec._issues import SpecError, SpecIssue, path_of, short_repr
+from tuner.spec._issues import SpecError, SpecIssue, child, path_of, short_repr
 
 _Model = TypeVar("_Model", bound="SpecModel")
 
@@ -35,6 +35,11 @@ class SpecModel(BaseModel):
 
     @classmethod
     def model_validate(cls: type[_Model], obj: Any, *args: Any, **kwargs: Any) -> _Model:
+        # pydantic passes a model's input to the (overridden) __init__ as keywords, so a
+        # non-string key (YAML's `?` or `1: x`) would end as a bare TypeError: refuse it here.
+        keys = _non_string_keys(obj, ())
+        if keys:
+            raise SpecError(keys)
         try:
             return super().model_validate(obj, *args, **kwargs)
         except ValidationError as e:
@@ -53,6 +58,33 @@ class SpecModel(BaseModel):
         """The Katib camelCase form with defaults applied, made of plain YAML/JSON values."""
         result: dict[str, Any] = self.model_dump(mode="json", by_alias=True)
         return result
+
+
+_MAX_KEY_ISSUES = 10
+
+
+def _non_string_keys(value: Any, parts: tuple[str | int, ...]) -> list[SpecIssue]:
+    """An issue for each mapping key in ``value`` that is not a string (Kubernetes objects
+    are JSON, whose keys are strings), at most `_MAX_KEY_ISSUES`."""
+    issues: list[SpecIssue] = []
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, parts)]
+    while stack and len(issues) < _MAX_KEY_ISSUES:
+        item, where = stack.pop()
+        if isinstance(item, dict):
+            for key, child_value in item.items():
+                if isinstance(key, str):
+                    stack.append((child_value, (*where, key)))
+                else:
+                    issues.append(
+                        SpecIssue(
+                            child(path_of(where), short_repr(key)),
+                            f"key {short_repr(key)} ({type(key).__name__}) is not a string;"
+                            " quote it",
+                        )
+                    )
+        elif isinstance(item, list):
+            stack.extend((v, (*where, i)) for i, v in enumerate(item))
+    return issues
 
 
 def issues_from_validation_error(error: ValidationError, model: type[BaseModel]) -> list[SpecIssue]:
