@@ -148,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_INVALID
     try:
-        args.suggestion_credentials = _suggestion_credentials(args)
+        args.suggestion_credentials = suggestion_credentials(args)
     except TLSError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_INVALID
@@ -181,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
         store.close()
 
 
-def _suggestion_credentials(args: argparse.Namespace) -> Any:
+def suggestion_credentials(args: argparse.Namespace) -> Any:
     """TLS to ``--suggestion-address`` from the ``--suggestion-tls-*`` options, or None."""
     credentials = channel_credentials(
         args.suggestion_tls_ca,

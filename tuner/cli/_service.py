@@ -11,11 +11,11 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tuner.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_db_option
-from tuner.cli._run import add_executor_options, executor_options
-from tuner.tls import TLSError, add_client_options, channel_credentials
+from tuner.cli._run import add_executor_options, executor_options, suggestion_credentials
+from tuner.tls import TLSError, add_client_options
 
 if TYPE_CHECKING:
     from tuner.executors import Executor
@@ -153,7 +153,7 @@ def submit(args: argparse.Namespace) -> int:
     if loaded is None:
         return EXIT_USAGE
     try:
-        credentials = _suggestion_credentials(args)
+        credentials = suggestion_credentials(args)
     except TLSError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -278,7 +278,7 @@ def controller(args: argparse.Namespace) -> int:
         print(f"error: --metrics-address: {e}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        credentials = _suggestion_credentials(args)
+        credentials = suggestion_credentials(args)
     except TLSError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -345,19 +345,3 @@ def _stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-
-
-def _suggestion_credentials(args: argparse.Namespace) -> Any:
-    """TLS to ``--suggestion-address`` from the ``--suggestion-tls-*`` options, or None."""
-    credentials = channel_credentials(
-        args.suggestion_tls_ca,
-        args.suggestion_tls_cert,
-        args.suggestion_tls_key,
-        prefix="--suggestion-tls",
-    )
-    if credentials is not None and not args.suggestion_address:
-        raise TLSError(
-            "--suggestion-tls-* configure TLS to a suggestion service given with"
-            " --suggestion-address (the in-process one is on loopback)"
-        )
-    return credentials
