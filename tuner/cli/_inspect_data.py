@@ -3,13 +3,11 @@ their real types (parsed with the experiment's search space), camelCase keys, IS
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from tuner._experiment_view import ExperimentView
 from tuner.cli._output import number, timestamp
-from tuner.space import Direction, Parameter, SpaceError, Value
-from tuner.spec import ParameterSpec, SpecError
 from tuner.store import (
     ExperimentRecord,
     ExperimentStatus,
@@ -18,54 +16,6 @@ from tuner.store import (
     TrialRecord,
     TrialStatus,
 )
-
-
-@dataclass(frozen=True)
-class ExperimentView:
-    """An experiment record with what its stored spec says about objective and parameters."""
-
-    record: ExperimentRecord
-    parameters: dict[str, Parameter] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, record: ExperimentRecord) -> ExperimentView:
-        # Parameter by parameter, so that one the current model refuses (a spec stored by
-        # another version) leaves only that parameter's values as wire strings.
-        parsed: dict[str, Parameter] = {}
-        for raw in record.spec.get("parameters") or []:
-            try:
-                spec = ParameterSpec.model_validate(raw)
-            except SpecError:
-                continue
-            parsed[spec.name] = spec.parameter
-        return cls(record, parsed)
-
-    @property
-    def name(self) -> str:
-        return self.record.name
-
-    @property
-    def objective(self) -> dict[str, Any]:
-        return dict(self.record.spec.get("objective") or {})
-
-    @property
-    def direction(self) -> Direction | None:
-        return self.record.direction
-
-    @property
-    def metric_name(self) -> str | None:
-        return self.objective.get("objectiveMetricName")
-
-    def typed(self, wire: dict[str, str]) -> dict[str, Value]:
-        """A trial's parameters with their types; a value that does not parse stays a string."""
-        out: dict[str, Value] = {}
-        for name, text in wire.items():
-            parameter = self.parameters.get(name)
-            try:
-                out[name] = text if parameter is None else parameter.parse(text)
-            except SpaceError:
-                out[name] = text
-        return out
 
 
 def lease_is_live(record: ExperimentRecord, now: datetime | None = None) -> bool:

@@ -6,14 +6,14 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from tuner import _trial_table
+from tuner._experiment_view import ExperimentView as SharedView
 from tuner.executors import UnknownExecutorError, get_executor_class
-from tuner.space import Direction, Parameter, SpaceError, Value
-from tuner.spec import ParameterSpec, SpecError
+from tuner.space import Direction
 from tuner.store import ExperimentRecord, Store, TrialRecord, TrialStatus
 
 LOG_TAIL_BYTES = 64 * 1024
@@ -21,32 +21,12 @@ LOG_TAIL_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
-class ExperimentView:
-    """An experiment record with what its stored spec says about objective and parameters."""
-
-    record: ExperimentRecord
-    parameters: dict[str, Parameter] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, record: ExperimentRecord) -> ExperimentView:
-        # Parameter by parameter: one the current model refuses (stored by another version)
-        # leaves only that parameter's values as wire strings.
-        parsed: dict[str, Parameter] = {}
-        for raw in record.spec.get("parameters") or []:
-            try:
-                spec = ParameterSpec.model_validate(raw)
-            except (SpecError, ValueError):
-                continue
-            parsed[spec.name] = spec.parameter
-        return cls(record, parsed)
+class ExperimentView(SharedView):
+    """The inspection commands' view of an experiment, with what the dashboard adds."""
 
     @property
-    def name(self) -> str:
-        return self.record.name
-
-    @property
-    def objective(self) -> dict[str, Any]:
-        return dict(self.record.spec.get("objective") or {})
+    def metric_name(self) -> str:
+        return super().metric_name or "objective"
 
     @property
     def goal_type(self) -> str:
@@ -54,25 +34,10 @@ class ExperimentView:
         return (self.record.direction or Direction.MINIMIZE).value
 
     @property
-    def metric_name(self) -> str:
-        return str(self.objective.get("objectiveMetricName") or "objective")
-
-    @property
     def algorithm(self) -> str | None:
         algorithm = self.record.spec.get("algorithm") or {}
         name = algorithm.get("algorithmName")
         return name if isinstance(name, str) else None
-
-    def typed(self, wire: Mapping[str, str]) -> dict[str, Value]:
-        """A trial's parameters with their types; a value that does not parse stays a string."""
-        out: dict[str, Value] = {}
-        for name, text in wire.items():
-            parameter = self.parameters.get(name)
-            try:
-                out[name] = text if parameter is None else parameter.parse(text)
-            except SpaceError:
-                out[name] = text
-        return out
 
     def table_trial(self, trial: TrialRecord) -> _trial_table.TableTrial:
         strategies = _trial_table.metric_strategies(self.record.spec)
