@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import support
 import yaml
 
 from tuner.controller import RetryPolicy, SuggestionClient, SuggestionError
@@ -31,47 +32,13 @@ print("loss=0.25", flush=True)
 
 
 def _experiment(gate: Path) -> dict:
-    return {
-        "apiVersion": "kubeflow.org/v1beta1",
-        "kind": "Experiment",
-        "metadata": {"name": "outage"},
-        "spec": {
-            "objective": {"type": "minimize", "objectiveMetricName": "loss"},
-            "algorithm": {"algorithmName": "random"},
-            "parallelTrialCount": 1,
-            "maxTrialCount": 1,
-            "parameters": [
-                {"name": "x", "parameterType": "int", "feasibleSpace": {"min": "1", "max": "3"}}
-            ],
-            "trialTemplate": {
-                "primaryContainerName": "main",
-                "trialParameters": [{"name": "x", "reference": "x"}],
-                "trialSpec": {
-                    "apiVersion": "batch/v1",
-                    "kind": "Job",
-                    "spec": {
-                        "template": {
-                            "spec": {
-                                "restartPolicy": "Never",
-                                "containers": [
-                                    {
-                                        "name": "main",
-                                        "image": "python:3.11",
-                                        "command": [
-                                            sys.executable,
-                                            "trial.py",
-                                            str(gate),
-                                            "--x=${trialParameters.x}",
-                                        ],
-                                    }
-                                ],
-                            }
-                        }
-                    },
-                },
-            },
-        },
-    }
+    return support.experiment_document(
+        "outage",
+        command=[sys.executable, "trial.py", str(gate), "--x=${trialParameters.x}"],
+        parameters=[support.int_parameter("x", 1, 3)],
+        parallel=1,
+        max_trials=1,
+    )
 
 
 def _free_port() -> int:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+import support
 import yaml
 
 from tuner.dbmanager import serve
@@ -140,52 +141,22 @@ except RuntimeError as e:
 def test_tuner_run_gives_each_trial_a_token_that_only_works_for_itself(tmp_path: Path) -> None:
     names = tmp_path / "names"  # each trial appends its name; the second poses as the first
     (tmp_path / "trial.py").write_text(PUSH_TRIAL, encoding="utf-8")
-    experiment = {
-        "apiVersion": "kubeflow.org/v1beta1",
-        "kind": "Experiment",
-        "metadata": {"name": "tokens"},
-        "spec": {
-            "objective": {"type": "minimize", "objectiveMetricName": "loss"},
-            "algorithm": {"algorithmName": "grid"},
-            "parallelTrialCount": 1,
-            "maxTrialCount": 2,
-            "metricsCollectorSpec": {"collector": {"kind": "Push"}},
-            "parameters": [
-                {"name": "x", "parameterType": "int", "feasibleSpace": {"min": "1", "max": "2"}}
-            ],
-            "trialTemplate": {
-                "primaryContainerName": "main",
-                "trialParameters": [
-                    {"name": "x", "reference": "x"},
-                    {"name": "name", "reference": "${trialSpec.Name}"},
-                ],
-                "trialSpec": {
-                    "apiVersion": "batch/v1",
-                    "kind": "Job",
-                    "spec": {
-                        "template": {
-                            "spec": {
-                                "restartPolicy": "Never",
-                                "containers": [
-                                    {
-                                        "name": "main",
-                                        "image": "python:3.11",
-                                        "command": [
-                                            sys.executable,
-                                            "trial.py",
-                                            "${trialParameters.x}",
-                                            str(names),
-                                            "${trialParameters.name}",
-                                        ],
-                                    }
-                                ],
-                            }
-                        }
-                    },
-                },
-            },
-        },
-    }
+    experiment = support.experiment_document(
+        "tokens",
+        command=[
+            sys.executable,
+            "trial.py",
+            "${trialParameters.x}",
+            str(names),
+            "${trialParameters.name}",
+        ],
+        parameters=[support.int_parameter("x", 1, 2)],
+        trial_parameters={"name": "${trialSpec.Name}"},
+        algorithm="grid",
+        parallel=1,
+        max_trials=2,
+        metricsCollectorSpec={"collector": {"kind": "Push"}},
+    )
     spec = tmp_path / "experiment.yaml"
     spec.write_text(yaml.safe_dump(experiment), encoding="utf-8")
     database = tmp_path / "tuner.db"

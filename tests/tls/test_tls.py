@@ -15,6 +15,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+import support
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -112,46 +113,13 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
 def _experiment() -> Experiment:
     return Experiment.model_validate(
-        {
-            "apiVersion": "kubeflow.org/v1beta1",
-            "kind": "Experiment",
-            "metadata": {"name": "tls"},
-            "spec": {
-                "objective": {"type": "minimize", "objectiveMetricName": "loss"},
-                "algorithm": {"algorithmName": "random"},
-                "maxTrialCount": 2,
-                "parallelTrialCount": 1,
-                "parameters": [
-                    {"name": "x", "parameterType": "int", "feasibleSpace": {"min": "1", "max": "3"}}
-                ],
-                "trialTemplate": {
-                    "primaryContainerName": "main",
-                    "trialParameters": [{"name": "x", "reference": "x"}],
-                    "trialSpec": {
-                        "apiVersion": "batch/v1",
-                        "kind": "Job",
-                        "spec": {
-                            "template": {
-                                "spec": {
-                                    "restartPolicy": "Never",
-                                    "containers": [
-                                        {
-                                            "name": "main",
-                                            "image": "python:3.11",
-                                            "command": [
-                                                sys.executable,
-                                                "-c",
-                                                "print('loss=${trialParameters.x}')",
-                                            ],
-                                        }
-                                    ],
-                                }
-                            }
-                        },
-                    },
-                },
-            },
-        }
+        support.experiment_document(
+            "tls",
+            command=[sys.executable, "-c", "print('loss=${trialParameters.x}')"],
+            parameters=[support.int_parameter("x", 1, 3)],
+            parallel=1,
+            max_trials=2,
+        )
     )
 
 
