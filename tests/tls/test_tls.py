@@ -188,10 +188,9 @@ def test_incomplete_tls_options_are_refused_naming_them(pki: Pki) -> None:
         server_credentials(pki.server_cert, pki.server_key, __file__)
 
 
-def test_tuner_run_reaches_a_tls_suggestion_server_started_by_the_cli(
-    pki: Pki, tmp_path: Path
-) -> None:
-    server = subprocess.Popen(
+def _tls_suggestion_server(pki: Pki) -> subprocess.Popen[str]:
+    """`tuner suggestion-server` on 127.0.0.1:0 serving mutual TLS with the test's PKI."""
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -210,12 +209,22 @@ def test_tuner_run_reaches_a_tls_suggestion_server_started_by_the_cli(
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def _listening_address(server: subprocess.Popen[str]) -> str:
+    """The HOST:PORT a `tuner suggestion-server` prints once it accepts calls."""
+    assert server.stdout is not None and server.stderr is not None
+    line = server.stdout.readline()
+    assert line.startswith("listening on "), line + server.stderr.read()
+    return line.split()[-1]
+
+
+def test_tuner_run_reaches_a_tls_suggestion_server_started_by_the_cli(
+    pki: Pki, tmp_path: Path
+) -> None:
+    server = _tls_suggestion_server(pki)
     try:
-        assert server.stdout is not None
-        line = server.stdout.readline()
-        assert server.stderr is not None
-        assert line.startswith("listening on "), line + server.stderr.read()
-        address = line.split()[-1]
+        address = _listening_address(server)
         spec = tmp_path / "exp.yaml"
         spec.write_text(yaml.safe_dump(_experiment().to_dict()), encoding="utf-8")
         base = [
@@ -266,29 +275,10 @@ def test_submit_and_controller_reach_a_tls_suggestion_server(pki: Pki, tmp_path:
     import json
     import time
 
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tuner.cli",
-            "suggestion-server",
-            "--address",
-            "127.0.0.1:0",
-            "--tls-cert",
-            str(pki.server_cert),
-            "--tls-key",
-            str(pki.server_key),
-            "--tls-ca",
-            str(pki.ca),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    server = _tls_suggestion_server(pki)
     controller = None
     try:
-        assert server.stdout is not None
-        address = server.stdout.readline().split()[-1]
+        address = _listening_address(server)
         tls = [
             "--suggestion-address",
             address,
