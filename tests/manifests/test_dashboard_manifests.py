@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import support
 
 from tuner.cli import build_parser
 
@@ -45,15 +46,8 @@ def test_runs_locked_down_without_api_access(objects):
     pod = kind(objects, "Deployment")["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == "tuner-dashboard"
     assert pod["automountServiceAccountToken"] is False
-    assert pod["securityContext"]["runAsNonRoot"] is True
-    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    support.assert_restricted_pod(pod)
     [container] = pod["containers"]
-    security = container["securityContext"]
-    assert security["allowPrivilegeEscalation"] is False
-    assert security["readOnlyRootFilesystem"] is True
-    assert security["runAsNonRoot"] is True
-    assert security["capabilities"] == {"drop": ["ALL"]}
-    assert security["seccompProfile"] == {"type": "RuntimeDefault"}
     assert container["image"] == "tuner:0.1.0"
     assert "memory" in container["resources"]["limits"]
     assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import support
 
 REPO = Path(__file__).resolve().parents[2]
 MANIFESTS = REPO / "manifests"
@@ -61,15 +62,8 @@ def test_workloads_run_locked_down_with_probes_and_resources(variant):
     for workload in workloads:
         pod = pod_spec(workload)
         where = workload["metadata"]["name"]
-        assert pod["securityContext"]["runAsNonRoot"] is True, where
-        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, where
+        support.assert_restricted_pod(pod, where)
         for container in pod["containers"]:
-            security = container["securityContext"]
-            assert security["allowPrivilegeEscalation"] is False, where
-            assert security["readOnlyRootFilesystem"] is True, where
-            assert security["runAsNonRoot"] is True, where
-            assert security["capabilities"] == {"drop": ["ALL"]}, where
-            assert security["seccompProfile"] == {"type": "RuntimeDefault"}, where
             assert container["readinessProbe"] and container["livenessProbe"], where
             assert {"cpu", "memory"} <= container["resources"]["requests"].keys(), where
             assert "memory" in container["resources"]["limits"], where

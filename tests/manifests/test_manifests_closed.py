@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import support
 from sqlalchemy.engine import make_url
 
 REPO = Path(__file__).resolve().parents[2]
@@ -88,10 +89,4 @@ def test_pods_keep_their_security_settings(variant) -> None:
     for o in objects:
         if o["kind"] not in ("Deployment", "StatefulSet"):
             continue
-        pod = o["spec"]["template"]["spec"]
-        assert pod["securityContext"]["runAsNonRoot"] is True
-        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
-        for c in pod["containers"]:
-            context = c["securityContext"]
-            assert context["allowPrivilegeEscalation"] is False
-            assert context["readOnlyRootFilesystem"] is True
+        support.assert_restricted_pod(o["spec"]["template"]["spec"], o["metadata"]["name"])

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import support
 
 from tuner.cli import build_parser
 
@@ -82,15 +83,8 @@ def test_workloads_keep_their_security_settings(objects):
     for workload in workloads:
         pod = workload["spec"]["template"]["spec"]
         where = workload["metadata"]["name"]
-        assert pod["securityContext"]["runAsNonRoot"] is True, where
-        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, where
+        support.assert_restricted_pod(pod, where)
         for container in pod["containers"]:
-            security = container["securityContext"]
-            assert security["allowPrivilegeEscalation"] is False, where
-            assert security["readOnlyRootFilesystem"] is True, where
-            assert security["runAsNonRoot"] is True, where
-            assert security["capabilities"] == {"drop": ["ALL"]}, where
-            assert security["seccompProfile"] == {"type": "RuntimeDefault"}, where
             assert container["readinessProbe"] and container["livenessProbe"], where
 
 

@@ -203,3 +203,17 @@ def tuner_run(
         timeout=HANG_GUARD_SECONDS,
         env={k: v for k, v in os.environ.items() if not k.startswith(("KATIB_", "TUNER_"))},
     )
+
+
+def assert_restricted_pod(pod: Mapping[str, Any], where: str = "") -> None:
+    """The pod security every tuner workload keeps: non-root, seccomp RuntimeDefault, and
+    each container without privilege escalation, on a read-only root, with no capabilities."""
+    assert pod["securityContext"]["runAsNonRoot"] is True, where
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, where
+    for container in pod["containers"]:
+        security = container["securityContext"]
+        assert security["allowPrivilegeEscalation"] is False, where
+        assert security["readOnlyRootFilesystem"] is True, where
+        assert security["runAsNonRoot"] is True, where
+        assert security["capabilities"] == {"drop": ["ALL"]}, where
+        assert security["seccompProfile"] == {"type": "RuntimeDefault"}, where
