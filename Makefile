@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-TEST_EXTRAS := dev,postgres,mysql,kubernetes,pipeline,dashboard
+TEST_EXTRAS := dev,postgres,mysql,kubernetes,pipeline,dashboard,mlflow
 DEMO_DIR ?= .demo
 PYTEST_ARGS ?=
 

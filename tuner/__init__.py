@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         Result,
         RunError,
         TrialResult,
+        delete,
         load,
     )
     from tuner.errors import TunerError
@@ -44,6 +45,7 @@ _LAZY = {
             "RunError",
             "TrialResult",
             "TunerError",
+            "delete",
             "load",
         ),
         "tuner.api",
@@ -62,6 +64,7 @@ __all__ = [
     "RunError",
     "TrialResult",
     "TunerError",
+    "delete",
     "load",
     "report_metrics",
 ]

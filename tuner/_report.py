@@ -7,6 +7,7 @@ import math
 import numbers
 import os
 import random
+import sys
 import threading
 import time
 import uuid
@@ -21,6 +22,10 @@ _RETRY_DELAYS = (0.2, 1.0)
 
 _channels: dict[tuple[int, str], Any] = {}
 _channels_lock = threading.Lock()
+# The last value sent of each metric, so the function runner does not store a returned
+# value the function already reported (tuner/api/_fn_runner.py).
+_last: dict[str, float] = {}
+_outside_notice_shown = False
 
 
 def report_metrics(
@@ -48,18 +53,46 @@ def report_metrics(
     ``Push`` (or ``None``), the objective is computed from these reports when the trial
     ends; a trial that exits 0 without reporting the objective is MetricsUnavailable.
 
-    Raises ``RuntimeError`` outside a trial (naming the missing variable) or when the
+    Outside a trial (``KATIB_TRIAL_NAME`` unset: an objective called directly to try it)
+    nothing is stored: the values are printed on stderr, with a notice the first time.
+
+    Raises ``RuntimeError`` inside a trial without ``TUNER_DBMANAGER_ADDRESS`` or when the
     controller cannot be reached after a few attempts (each with ``timeout`` seconds);
     ``ValueError`` / ``TypeError`` for a malformed metric, step or timestamp.
     """
     from tuner.metrics import DBMANAGER_ADDRESS_ENV, TRIAL_NAME_ENV
 
-    trial = _environment(TRIAL_NAME_ENV)
-    address = _environment(DBMANAGER_ADDRESS_ENV)
     values = _check_metrics(metrics)
     _check_step(step)
     stamp = _timestamp(timestamp)
+    trial = os.environ.get(TRIAL_NAME_ENV)
+    if not trial:
+        _print_outside_trial(values, step)
+        return
+    address = _environment(DBMANAGER_ADDRESS_ENV)
     _send(trial, address, values, step, stamp, timeout)
+    _last.update(values)
+
+
+def last_reported() -> dict[str, float]:
+    """The last value this process reported of each metric."""
+    return dict(_last)
+
+
+def _print_outside_trial(values: Mapping[str, float], step: int | None) -> None:
+    global _outside_notice_shown
+    from tuner.metrics import TRIAL_NAME_ENV
+
+    if not _outside_notice_shown:
+        _outside_notice_shown = True
+        print(
+            f"tuner.report_metrics: not inside a trial ({TRIAL_NAME_ENV} is not set), so"
+            " nothing is stored; the values are printed here instead",
+            file=sys.stderr,
+        )
+    shown = " ".join(f"{name}={value!r}" for name, value in values.items())
+    where = "" if step is None else f" (step {step})"
+    print(f"tuner.report_metrics: {shown}{where}", file=sys.stderr)
 
 
 def _environment(name: str) -> str:

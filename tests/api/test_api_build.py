@@ -241,13 +241,31 @@ def interactive() -> Any:
         (functools.partial(two_arguments, data=[]), "is not a plain function (a def statement)"),
         (uses_lock, "uses the module-level 'LOCK' (lock), which cannot travel to a trial"),
         (uses_class, "uses the module-level 'Model' (type), which cannot travel to a trial"),
-        (two_arguments, "the objective is called with one argument, the parameters dict"),
     ],
 )
-def test_functions_that_cannot_travel_are_refused(function: Any, message: str) -> None:
-    (found,) = messages(objective_fn=function)
+def test_functions_without_portable_source_build_but_have_no_yaml(
+    function: Any, message: str
+) -> None:
+    experiment = build(objective_fn=function)  # local runs pickle it
+    with pytest.raises(SpecError) as caught:
+        experiment.to_yaml()
+    (found,) = (str(issue) for issue in caught.value.issues)
     assert found.startswith("objective_fn: ")
     assert message in found
+    assert "Experiment.run() with the local executor pickles it instead" in found
+
+
+def test_an_objective_taking_two_required_arguments_is_refused() -> None:
+    (found,) = messages(objective_fn=two_arguments)
+    assert found.startswith("objective_fn: ")
+    assert "the objective is called with one argument, the parameters dict" in found
+
+
+def test_parallel_trials_defaults_to_at_most_max_trials() -> None:
+    spec = build(max_trials=2, parallel_trials=None).to_dict()["spec"]
+    assert (spec["parallelTrialCount"], spec["maxTrialCount"]) == (2, 2)
+    spec = build(max_trials=12, parallel_trials=None).to_dict()["spec"]
+    assert spec["parallelTrialCount"] == 3
 
 
 def test_a_big_module_constant_is_refused() -> None:
@@ -258,7 +276,9 @@ def test_a_big_module_constant_is_refused() -> None:
         return float(len(BIG))
 
     uses_big.__qualname__ = "uses_big"  # no closure: BIG is a module global
-    (found,) = messages(objective_fn=uses_big)
+    with pytest.raises(SpecError) as caught:
+        build(objective_fn=uses_big).to_yaml()
+    (found,) = (str(issue) for issue in caught.value.issues)
     assert "uses the module-level 'BIG'" in found and "load or build it inside" in found
 
 

@@ -28,10 +28,12 @@ def run_yaml(cwd: Path, db: str, suggestion_address: str) -> subprocess.Complete
         check=False,
     )
 
+
 def number(value: object) -> float:
     """A typed parameter value that the test knows to be numeric."""
     assert isinstance(value, (int, float)), value
     return float(value)
+
 
 def picky(params: dict[str, Any]) -> dict[str, float]:
     """Checks the types it gets; one grid point raises, another exits with code 3."""
@@ -115,6 +117,7 @@ spec:
   parallelTrialCount: 2
   maxTrialCount: 4
   maxFailedTrialCount: 1
+  resumePolicy: LongRunning
   parameters:
     - {name: lr, parameterType: double,
        feasibleSpace: {min: "0.0001", max: "0.1", distribution: logUniform}}
@@ -241,7 +244,8 @@ def test_an_experiment_the_store_cannot_take_is_refused_before_running(
 
     options: dict[str, Any] = {"progress": False, "suggestion_address": suggestion_address}
     build("random").run(db=db, run_dir=tmp_path / "runs", **options)
-    with pytest.raises(tuner.InvalidExperimentError, match="spec.algorithm.algorithmName"):
+    refusal = "algorithm: stored 'random', given 'tpe'"
+    with pytest.raises(tuner.InvalidExperimentError, match=refusal):
         build("tpe").run(db=db, run_dir=tmp_path / "runs", **options)
     with pytest.raises(tuner.InvalidExperimentError, match="'nowhere' is not a known executor"):
         build("random").run(db=db, executor="nowhere", **options)

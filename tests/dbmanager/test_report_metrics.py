@@ -64,16 +64,35 @@ def test_an_explicit_timestamp_is_stored(served: Any, monkeypatch: pytest.Monkey
     ]
 
 
-@pytest.mark.parametrize("missing", ["KATIB_TRIAL_NAME", "TUNER_DBMANAGER_ADDRESS"])
-def test_outside_a_trial_it_raises_naming_the_missing_variable(
-    missing: str, monkeypatch: pytest.MonkeyPatch
+def test_in_a_trial_without_the_dbmanager_address_it_raises_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("KATIB_TRIAL_NAME", "exp-a")
-    monkeypatch.setenv("TUNER_DBMANAGER_ADDRESS", "127.0.0.1:1")
-    monkeypatch.delenv(missing)
+    monkeypatch.delenv("TUNER_DBMANAGER_ADDRESS", raising=False)
 
-    with pytest.raises(RuntimeError, match=f"environment variable {missing} is not set"):
+    with pytest.raises(RuntimeError, match="environment variable TUNER_DBMANAGER_ADDRESS"):
         tuner.report_metrics({"loss": 1.0})
+
+
+def test_outside_a_trial_it_prints_the_values_with_a_notice_once(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tuner import _report
+
+    monkeypatch.delenv("KATIB_TRIAL_NAME", raising=False)
+    monkeypatch.setattr(_report, "_outside_notice_shown", False)
+    before = _report.last_reported()
+
+    tuner.report_metrics({"loss": 1.5}, step=2)
+    tuner.report_metrics({"loss": 1.25, "acc": 0.5})
+
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("tuner.report_metrics: not inside a trial (KATIB_TRIAL_NAME")
+    assert lines[1:] == [
+        "tuner.report_metrics: loss=1.5 (step 2)",
+        "tuner.report_metrics: loss=1.25 acc=0.5",
+    ]
+    assert _report.last_reported() == before  # nothing was sent
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from tuner.api._errors import InvalidExperimentError, RunError
     from tuner.api._experiment import (
         Experiment,
+        delete,
         load,
     )
     from tuner.api._params import (
@@ -39,6 +40,7 @@ _LAZY = {
     "Int": "tuner.api._params",
     "Experiment": "tuner.api._experiment",
     "load": "tuner.api._experiment",
+    "delete": "tuner.api._experiment",
     "Result": "tuner.api._result",
     "TrialResult": "tuner.api._result",
     "ExperimentNotFoundError": "tuner.store",
@@ -59,6 +61,7 @@ __all__ = [
     "RunError",
     "TrialResult",
     "TunerError",
+    "delete",
     "load",
 ]
 

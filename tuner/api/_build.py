@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tuner.api._params import PARAM_TYPES
+from tuner.api._pickled import FINGERPRINT_FLAG, PICKLED_FLAG, Pickled
 from tuner.api._source import SourceError, function_source
 from tuner.metrics import collector_class, collector_kinds
 from tuner.spec import API_VERSION, KIND, CollectorKind, SpecError, SpecIssue
@@ -49,9 +50,10 @@ class Inputs:
     resume_policy: str | None = None
 
 
-def katib_document(inputs: Inputs, image: str) -> dict[str, Any]:
+def katib_document(inputs: Inputs, image: str, pickled: Pickled | None = None) -> dict[str, Any]:
     """The Experiment in Katib's form; SpecError (Python names) for what the model cannot
-    check itself: parameter objects, placeholders, the objective function."""
+    check itself: parameter objects, placeholders, the objective function. A function
+    objective travels as its source, or as a pickle file when ``pickled`` is given."""
     issues: list[SpecIssue] = []
     parameters = _parameters(inputs.parameters, issues)
     collector = _collector(inputs.metrics_collector, issues)
@@ -71,13 +73,16 @@ def katib_document(inputs: Inputs, image: str) -> dict[str, Any]:
             if name not in used
         ]
     else:
-        container = _function_container(inputs, parameters, collector, issues)
+        container = _function_container(inputs, parameters, collector, issues, pickled)
         used = list(inputs.parameters)
     if issues:
         raise SpecError(issues)
     container = {"name": CONTAINER_NAME, "image": inputs.image or image, **container}
     if inputs.env:
         container["env"] = [{"name": k, "value": v} for k, v in inputs.env.items()]
+    parallel = inputs.parallel_trials
+    if parallel is None and isinstance(inputs.max_trials, int) and 1 <= inputs.max_trials < 3:
+        parallel = inputs.max_trials  # the default 3 must not contradict max_trials
     spec: dict[str, Any] = {
         "objective": _objective(inputs),
         "algorithm": _algorithm(inputs.algorithm, inputs.algorithm_settings),
@@ -97,11 +102,13 @@ def katib_document(inputs: Inputs, image: str) -> dict[str, Any]:
     if inputs.early_stopping is not None:
         spec["earlyStopping"] = _algorithm(inputs.early_stopping, inputs.early_stopping_settings)
     for key, value in (
-        ("parallelTrialCount", inputs.parallel_trials),
+        ("parallelTrialCount", parallel),
         ("maxTrialCount", inputs.max_trials),
         ("maxFailedTrialCount", inputs.max_failed_trials),
         ("metricsCollectorSpec", collector),
-        ("resumePolicy", inputs.resume_policy),
+        # LongRunning unless told otherwise: raising max_trials continues a finished
+        # experiment (Katib restarts only LongRunning and FromVolume ones).
+        ("resumePolicy", inputs.resume_policy or "LongRunning"),
     ):
         if value is not None:
             spec[key] = value
@@ -238,21 +245,29 @@ def _function_container(
     parameters: list[dict[str, Any]],
     collector: Any,
     issues: list[SpecIssue],
+    pickled: Pickled | None,
 ) -> dict[str, Any]:
-    try:
-        captured = function_source(inputs.objective_fn)  # type: ignore[arg-type]
-    except SourceError as e:
-        issues.append(SpecIssue("objective_fn", str(e)))
-        return {}
+    fn = inputs.objective_fn
+    if pickled is not None:
+        shipped = [PICKLED_FLAG, pickled.path, FINGERPRINT_FLAG, pickled.fingerprint]
+        name = getattr(fn, "__name__", None) or type(fn).__name__
+    else:
+        try:
+            captured = function_source(fn)  # type: ignore[arg-type]
+        except SourceError as e:
+            issues.append(SpecIssue("objective_fn", str(e)))
+            return {}
+        shipped = ["--source", captured.source]
+        name = captured.name
     kind = ((collector or {}).get("collector") or {}).get("kind")
-    args = ["--function", captured.name, "--metric", str(inputs.objective)]
+    args = ["--function", name, "--metric", str(inputs.objective)]
     # Under Push (or None) printed lines are not read: the returned metrics are pushed too.
     if kind in collector_kinds() and not collector_class(kind).reads_output:
         args.append("--push")
     args += ["--space", json.dumps(parameters, separators=(",", ":"))]
     for name in inputs.parameters:
         args += ["--value", name, "${trialParameters." + name + "}"]
-    args += ["--source", captured.source]
+    args += shipped
     return {"command": list(RUNNER_COMMAND), "args": args}
 
 
@@ -307,6 +322,12 @@ _WORDS = re.compile(r"\b(?:spec\.)?(" + "|".join(_MESSAGE_WORDS) + r")\b")
 
 def _word(match: re.Match[str]) -> str:
     return _MESSAGE_WORDS[match.group(1)]
+
+
+def python_path(path: str, inputs: Inputs) -> str:
+    """The Python argument that sets Katib ``path`` (``spec.maxTrialCount`` ->
+    ``max_trials``); the path itself where none fits."""
+    return _python_path(path, inputs)
 
 
 def _python_path(path: str, inputs: Inputs) -> str:

@@ -4,6 +4,7 @@ as YAML, run it in this process and get a ``Result``; ``tuner.load`` reads a pas
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -11,9 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from tuner.api import _pickled
 from tuner.api._build import Inputs, katib_document, python_issues
 from tuner.api._errors import InvalidExperimentError, RunError
 from tuner.api._params import Param
+from tuner.api._resume import Callbacks, TrialCallback, check_resume, scratch_dir
+from tuner.api._source import SourceError, function_source
 from tuner.executors import DEFAULT_EXECUTOR
 from tuner.spec import Experiment as KatibExperiment
 from tuner.spec import SpecError, SpecIssue, load_file
@@ -32,8 +36,9 @@ class Experiment:
     where ``{name}`` is replaced by the trial's value of parameter ``name`` and ``{{``/``}}``
     are literal braces; every parameter must appear) or a Python function
     (``objective_fn=train``: ``train(params)`` gets a dict of typed values and returns the
-    objective as a number or a dict of metrics; it runs in its own process, rebuilt from its
-    source, see docs/python-api.md for what it may reference).
+    objective as a number or a dict of metrics; it runs in its own process: local trials
+    get it pickled with cloudpickle, so closures, lambdas and captured data work; YAML and
+    Kubernetes get its source, see docs/python-api.md for what it may reference then).
 
     Both become a ``batch/v1`` Job trial template with one container
     (``training-container``, image ``image``, default ``tuner:<version>``), so ``to_yaml()``
@@ -46,11 +51,13 @@ class Experiment:
     ``additional_metrics`` are collected too; ``metric_strategies`` maps a metric to
     ``"min"``, ``"max"`` or ``"latest"``; ``algorithm`` and ``algorithm_settings`` are
     Katib's names (values may be numbers); ``max_trials`` None means no limit (Katib's
-    default: stop by goal or exhaustion), ``parallel_trials`` defaults to 3,
+    default: stop by goal or exhaustion), ``parallel_trials`` defaults to
+    ``min(3, max_trials)``,
     ``max_failed_trials`` None means failures never stop it; ``early_stopping`` (e.g.
     ``"medianstop"``) with ``early_stopping_settings``; ``metrics_collector`` a kind
     (``"StdOut"``, the default; ``"File"``, ``"Push"``, ``"None"``) or a Katib
-    ``metricsCollectorSpec`` dict; ``env`` for the trial; ``namespace``, ``resume_policy``.
+    ``metricsCollectorSpec`` dict; ``env`` for the trial; ``namespace``; ``resume_policy``
+    (default ``"LongRunning"``: raising ``max_trials`` continues a finished experiment).
 
     >>> from tuner import Experiment, Double, Int, Categorical
     >>> def train(params):
@@ -116,12 +123,51 @@ class Experiment:
             namespace=namespace,
             resume_policy=resume_policy,
         )
-        document = katib_document(inputs, default_image())
-        try:
-            self.spec: KatibExperiment = KatibExperiment.model_validate(document)
-        except SpecError as e:
-            raise SpecError(python_issues(e, inputs)) from e
+        self._inputs: Inputs | None = inputs
+        # Why the function cannot travel as source (YAML, Kubernetes); None if it can.
+        self._source_error: str | None = None
+        pickled = None
+        if objective_fn is not None:
+            pickled = self._check_objective(objective_fn)
+        self.spec: KatibExperiment = self._validated(pickled)
         self._base_dir: Path | None = None
+
+    def _check_objective(self, fn: Callable[..., Any]) -> _pickled.Pickled | None:
+        """Checks what every run needs; the placeholder pickled form when the function
+        cannot travel as source (it then runs on trials of this machine only)."""
+        issue = None
+        if not callable(fn):
+            issue = f"{fn!r:.80} is not callable; pass a function taking the parameters dict"
+        else:
+            try:
+                inspect.signature(fn).bind({})
+            except TypeError:
+                issue = (
+                    f"{getattr(fn, '__qualname__', fn)!r}: the objective is called with one "
+                    "argument, the parameters dict (name -> value); other parameters need "
+                    "defaults"
+                )
+            except ValueError:
+                pass  # no signature to read (a builtin): let the trial call it
+        if issue is not None:
+            raise SpecError([SpecIssue("objective_fn", issue)])
+        try:
+            function_source(fn)
+            return None
+        except SourceError as e:
+            self._source_error = str(e)
+        try:
+            return _pickled.Pickled(_pickled.UNSET_PATH, _pickled.fingerprint(fn))
+        except _pickled.PickleError as e:
+            raise SpecError([SpecIssue("objective_fn", f"{self._source_error}; and {e}")]) from e
+
+    def _validated(self, pickled: _pickled.Pickled | None) -> KatibExperiment:
+        assert self._inputs is not None
+        document = katib_document(self._inputs, default_image(), pickled)
+        try:
+            return KatibExperiment.model_validate(document)
+        except SpecError as e:
+            raise SpecError(python_issues(e, self._inputs)) from e
 
     @classmethod
     def from_spec(cls, spec: KatibExperiment | Mapping[str, Any]) -> Experiment:
@@ -130,6 +176,8 @@ class Experiment:
         self.spec = (
             spec if isinstance(spec, KatibExperiment) else KatibExperiment.model_validate(spec)
         )
+        self._inputs = None
+        self._source_error = None
         self._base_dir = None
         return self
 
@@ -155,8 +203,23 @@ class Experiment:
         return self.spec.metadata.name
 
     def to_dict(self) -> dict[str, Any]:
-        """The Katib document (camelCase, defaults applied) as plain values."""
+        """The Katib document (camelCase, defaults applied) as plain values. Raises
+        ``SpecError`` for an objective that can travel to local trials only (a closure, a
+        lambda: its source cannot run on its own)."""
+        self._check_portable("to_dict")
         return self.spec.to_dict()
+
+    def _check_portable(self, what: str) -> None:
+        if self._source_error is not None:
+            raise SpecError(
+                [
+                    SpecIssue(
+                        "objective_fn",
+                        f"{self._source_error}. Experiment.run() with the local executor "
+                        f"pickles it instead, but {what} needs its source",
+                    )
+                ]
+            )
 
     def to_yaml(self, path: str | os.PathLike[str] | None = None) -> str:
         """The Katib YAML document; also written to ``path`` when given.
@@ -181,49 +244,104 @@ class Experiment:
         *,
         working_dir: str | os.PathLike[str] | None = None,
         poll_interval: float = 0.5,
+        callbacks: Sequence[TrialCallback] = (),
     ) -> Result:
         """Run the experiment to its end in this process and return its ``Result``.
 
-        - ``db``: database URL (default ``sqlite:///tuner.db`` in the current directory, the
-          one ``tuner get`` reads). An experiment of the same name already there is resumed;
-          if it has finished, its stored result is returned without running anything.
+        - ``db``: None (the default) keeps nothing: the run has a store of its own in a
+          temporary directory, removed when ``run`` returns, so every call starts afresh,
+          like Optuna's in-memory storage. A database URL (``"sqlite:///tuner.db"``, the
+          one ``tuner get`` reads) keeps the experiment: a second ``run`` with the same
+          name resumes it; a finished one is returned as stored (with a notice) unless
+          ``max_trials`` was raised, which continues it.
         - ``executor``: ``"local"`` (trials are processes here) or ``"kubernetes"``.
         - ``progress``: a progress bar on stderr.
-        - ``run_dir``: the local executor's per-trial directories (default ``./runs``);
-          ``working_dir``: where trials run (default: the YAML file's directory for
-          ``from_yaml``, else the current directory).
+        - ``run_dir``: the local executor's per-trial directories (default ``./runs``; with
+          ``db=None`` a temporary directory removed when Python exits, so ``log_path``
+          stays readable in the session); ``working_dir``: where trials run (default: the
+          YAML file's directory for ``from_yaml``, else the current directory).
         - ``suggestion_address``: a running suggestion service (default: one is started in
           this process on a loopback port for the duration of the run).
+        - ``callbacks``: functions called in this process with each ``TrialResult`` as its
+          trial finishes (``tuner.integrations.mlflow.MLflowCallback`` is one).
 
-        Raises ``InvalidExperimentError`` (nothing was written), ``RunError`` (the run could
-        not go on; calling ``run`` again resumes). Ctrl-C kills the running trials and
-        raises KeyboardInterrupt; the experiment stays resumable.
+        Raises ``InvalidExperimentError`` (nothing was written; a resume it refuses names
+        the argument and the way out), ``RunError`` (the run could not go on; calling
+        ``run`` again resumes). Ctrl-C kills the running trials and raises
+        KeyboardInterrupt; the experiment stays resumable.
         """
         from tuner import _session
         from tuner.api._result import Result
         from tuner.controller import ControllerError, ExperimentRefusedError
-        from tuner.executors import ExecutorError, UnknownExecutorError
+        from tuner.executors import ExecutorError, UnknownExecutorError, get_executor_class
         from tuner.store import StoreError
 
         try:
-            with _open_store(db) as store:
-                (outcome,) = _session.run_experiments(
-                    store,
-                    [self.spec],
-                    executor=executor,
-                    suggestion_address=suggestion_address,
-                    run_dir=run_dir if run_dir is not None else _session.DEFAULT_RUN_DIR,
-                    working_dir=working_dir if working_dir is not None else self._base_dir,
-                    poll_interval=poll_interval,
-                    view=_Progress() if progress else None,
-                )
+            executor_class = get_executor_class(executor)
         except UnknownExecutorError as e:
             raise InvalidExperimentError(str(e)) from e
+        try:
+            with contextlib.ExitStack() as stack:
+                url = db
+                if db is None:
+                    scratch = stack.enter_context(scratch_dir())
+                    url = f"sqlite:///{scratch.database}"
+                    run_dir = run_dir if run_dir is not None else scratch.runs
+                run_dir = Path(run_dir if run_dir is not None else _session.DEFAULT_RUN_DIR)
+                spec, payload = self._spec_for(executor_class, executor, run_dir, db)
+                store = stack.enter_context(_open_store(url))
+                plan = check_resume(store, spec, db, self._inputs, self._fingerprint(payload))
+                if plan.done:
+                    return Result.from_run(plan.stored_result(store), spec.search_space())
+                if payload is not None and self._inputs is not None:
+                    fn = self._inputs.objective_fn
+                    assert fn is not None  # a payload exists for function objectives only
+                    _pickled.write(fn, plan.payload_path or payload.path)
+                hooks = Callbacks(store, plan.spec, callbacks)
+                (outcome,) = _session.run_experiments(
+                    store,
+                    [plan.spec],
+                    executor=executor,
+                    suggestion_address=suggestion_address,
+                    run_dir=run_dir,
+                    working_dir=working_dir if working_dir is not None else self._base_dir,
+                    poll_interval=poll_interval,
+                    view=_Progress(progress, hooks),
+                )
+                hooks.deliver()
+                return Result.from_run(outcome, plan.spec.search_space())
         except ExperimentRefusedError as e:
             raise InvalidExperimentError(str(e)) from e
+        except _pickled.PickleError as e:
+            raise InvalidExperimentError(f"objective_fn: {e}") from e
         except (ControllerError, ExecutorError, StoreError) as e:
             raise RunError(str(e)) from e
-        return Result.from_run(outcome, self.spec.search_space())
+
+    def _spec_for(
+        self, executor_class: Any, executor: str, run_dir: Path, db: str | None
+    ) -> tuple[KatibExperiment, _pickled.Pickled | None]:
+        """The spec this run stores: a function objective is pickled for trials on this
+        machine (``shares_host``), else shipped as source."""
+        fn = self._inputs.objective_fn if self._inputs is not None else None
+        if fn is None:
+            return self.spec, None
+        if not executor_class.shares_host:
+            self._check_portable(f"executor={executor!r} (trials run elsewhere)")
+            return self.spec, None
+        try:
+            fingerprint = _pickled.fingerprint(fn)
+        except _pickled.PickleError as e:
+            raise InvalidExperimentError(f"objective_fn: {e}") from e
+        if db is None:
+            path = run_dir.resolve().parent / "objective.pkl"
+        else:
+            path = run_dir.resolve() / "objectives" / f"{self.name}-{fingerprint[:16]}.pkl"
+        payload = _pickled.Pickled(str(path), fingerprint)
+        return self._validated(payload), payload
+
+    @staticmethod
+    def _fingerprint(payload: _pickled.Pickled | None) -> str | None:
+        return None if payload is None else payload.fingerprint
 
 
 def load(name: str, db: str | None = None) -> Result:
@@ -255,6 +373,34 @@ def load(name: str, db: str | None = None) -> Result:
         raise RunError(str(e)) from e
 
 
+def delete(name: str, db: str) -> None:
+    """Delete experiment ``name`` with its trials and metrics from ``db`` (a database URL),
+    e.g. to start it afresh under the same name. Its run must have ended (a run cut short
+    by Ctrl-C or a crash has). Raises ``ExperimentNotFoundError``; ``RunError`` while a live
+    run holds it (``tuner delete experiment NAME --force`` also stops its trials).
+
+    >>> tuner.delete("demo", db="sqlite:///tuner.db")  # doctest: +SKIP
+    """
+    from datetime import datetime, timezone
+
+    from tuner.store import ExperimentNotFoundError, StoreError
+
+    try:
+        with _open_store(db) as store:
+            record = store.get_experiment(name)
+            expires = record.lease_expires_at
+            if record.lease_owner and expires is not None and expires > datetime.now(timezone.utc):
+                raise RunError(
+                    f"experiment {name!r} in {store.url} is being run by {record.lease_owner};"
+                    " stop that run first"
+                )
+            store.delete_experiment(name)
+    except ExperimentNotFoundError:
+        raise
+    except StoreError as e:
+        raise RunError(str(e)) from e
+
+
 @contextlib.contextmanager
 def _open_store(db: str | None) -> Iterator[Store]:
     from tuner.store import Store
@@ -267,18 +413,21 @@ def _open_store(db: str | None) -> Iterator[Store]:
 
 
 class _Progress:
-    """``tuner run``'s progress bar, without its final table (the caller has the Result)."""
+    """``tuner run``'s progress bar (when ``enabled``), without its final table (the caller
+    has the Result); each pass also hands finished trials to the callbacks."""
 
-    def __init__(self) -> None:
+    def __init__(self, enabled: bool, callbacks: Callbacks) -> None:
         from tuner._progress import View
 
-        self._view = View(enabled=True)
+        self._view = View(enabled=enabled)
+        self._callbacks = callbacks
 
     def running(self, name: str, total: int | None) -> contextlib.AbstractContextManager[None]:
         return self._view.running(name, total)
 
     def update(self, snapshot: Snapshot) -> None:
         self._view.update(snapshot)
+        self._callbacks.update(snapshot)
 
     def summary(self, result: RunResult) -> None:
         pass

@@ -1,12 +1,19 @@
-"""The trial side of a function objective: rebuild the function from its source, call it with
-the trial's typed parameters, and print what it returns as Katib ``name=value`` lines.
+"""The trial side of a function objective: rebuild the function (from its source, or
+unpickle it), call it with the trial's typed parameters, and print what it returns as Katib
+``name=value`` lines.
 
 It is the command of the trial template that ``tuner.Experiment(objective_fn=...)``
 generates, so it runs wherever the trial runs (a local process, a Kubernetes Job with
 tuner's image)::
 
     python -m tuner.api._fn_runner --function NAME --metric OBJECTIVE [--push]
-        --space JSON [--value NAME TEXT]... --source TEXT
+        --space JSON [--value NAME TEXT]... (--source TEXT | --pickled PATH --fingerprint FP)
+
+``--source`` is the portable form (YAML, Kubernetes); ``--pickled`` names a cloudpickle file
+written by ``Experiment.run()`` for trials on its own machine (closures, lambdas, captured
+data), and ``--fingerprint`` identifies the function for resumes (the runner ignores it).
+A metric the function already reported with ``tuner.report_metrics`` and returns with the
+same value is not recorded a second time.
 
 ``--space`` is the experiment's ``spec.parameters`` as JSON; each ``--value`` is one
 parameter's wire string (filled in from ``${trialParameters.NAME}``), parsed back to its
@@ -49,7 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{MODULE}: {e}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        function = _load(options["function"], options["source"])
+        if "pickled" in options:
+            function = _unpickle(options["pickled"])
+        else:
+            function = _load(options["function"], options["source"])
         returned = function(params)
     except Exception as e:  # noqa: BLE001 - any error of the objective fails the trial
         # Printed here because Python's default hook reads source lines from files, and the
@@ -61,6 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _BadReturnError as e:
         print(f"{MODULE}: {e}", file=sys.stderr)
         return EXIT_ERROR
+    metrics = _not_yet_reported(metrics)
     for name, value in metrics.items():
         print(f"{name}={value!r}")
     sys.stdout.flush()
@@ -79,7 +90,10 @@ def _parse_argv(argv: list[str]) -> dict[str, Any]:
         "--metric": "metric",
         "--space": "space",
         "--source": "source",
+        "--pickled": "pickled",
+        "--fingerprint": "fingerprint",
     }
+    required = ("--function", "--metric", "--space")
     i = 0
     while i < len(argv):
         flag = argv[i]
@@ -94,9 +108,11 @@ def _parse_argv(argv: list[str]) -> dict[str, Any]:
             i += 3
         else:
             raise _UsageError(f"unexpected argument {flag!r} at position {i}")
-    missing = [f for f, key in single.items() if key not in options]
+    missing = [f for f in required if single[f] not in options]
     if missing:
         raise _UsageError(f"missing {', '.join(missing)}")
+    if ("source" in options) == ("pickled" in options):
+        raise _UsageError("give exactly one of --source and --pickled")
     return options
 
 
@@ -132,6 +148,30 @@ def _load(name: str, source: str) -> Any:
     namespace: dict[str, Any] = {"__name__": "__tuner_objective__"}
     exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - the experiment's own code
     return namespace[name]
+
+
+def _unpickle(path: str) -> Any:
+    import pickle
+
+    try:
+        with open(path, "rb") as f:
+            return pickle.load(f)  # noqa: S301 - written by this experiment's own run()
+    except OSError as e:
+        raise _UsageError(
+            f"--pickled: cannot read the objective function from {path}: {e}; it is written by"
+            " Experiment.run() on this machine, so only trials it starts can read it"
+        ) from e
+
+
+def _not_yet_reported(metrics: dict[str, float]) -> dict[str, float]:
+    """``metrics`` without those the function already reported with the same value, so a
+    function that reports its final value and also returns it is stored once."""
+    if "tuner._report" not in sys.modules:
+        return metrics  # the function never reported
+    from tuner._report import last_reported
+
+    reported = last_reported()
+    return {k: v for k, v in metrics.items() if reported.get(k) != v}
 
 
 def _metrics(returned: Any, function: str, objective: str) -> dict[str, float]:

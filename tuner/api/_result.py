@@ -3,6 +3,7 @@ trials, with parameters in their Python types and metrics as plain numbers."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -88,12 +89,15 @@ class Result:
         try:
             import pandas
         except ImportError as e:
-            raise ImportError(
-                "Result.to_dataframe() needs pandas: pip install pandas"
-            ) from e
+            raise ImportError("Result.to_dataframe() needs pandas: pip install pandas") from e
+        header, rows = self.table()
+        return pandas.DataFrame(rows, columns=header)
+
+    def table(self) -> tuple[list[str], list[list[Any]]]:
+        """The trial table of ``to_dataframe()`` as a header and rows of plain values."""
         from tuner import _trial_table
 
-        rows = [
+        trials = [
             _trial_table.TableTrial(
                 name=t.name,
                 status=t.status.value,
@@ -107,12 +111,23 @@ class Result:
             )
             for t in self.trials
         ]
-        header = _trial_table.columns(rows)
-        return pandas.DataFrame([_trial_table.row(r, header) for r in rows], columns=header)
+        header = list(_trial_table.columns(trials))
+        return header, [list(_trial_table.row(t, header)) for t in trials]
 
-    def to_json(self) -> dict[str, Any]:
-        """The JSON document of ``tuner run --output`` (schema in docs/controller.md)."""
+    def to_dict(self) -> dict[str, Any]:
+        """The document of ``tuner run --output`` as plain values (schema in
+        docs/controller.md)."""
         return self.document
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """The JSON text of ``tuner run --output`` (schema in docs/controller.md)."""
+        return json.dumps(self.document, indent=indent)
+
+    def _repr_html_(self) -> str:
+        """A summary and the trial table, for Jupyter."""
+        from tuner.api._html import result_html
+
+        return result_html(self)
 
     @classmethod
     def from_run(cls, run: RunResult, space: SearchSpace) -> Result:
@@ -121,7 +136,7 @@ class Result:
         strategies = {
             s.get("name"): s.get("value") for s in objective.get("metricStrategies") or []
         }
-        trials = [_trial(t, space, strategies) for t in run.trials]
+        trials = [trial_result(t, space, strategies) for t in run.trials]
         best = None
         if run.best_trial is not None:
             best = next((t for t in trials if t.name == run.best_trial.name), None)
@@ -142,7 +157,11 @@ class Result:
         )
 
 
-def _trial(record: TrialRecord, space: SearchSpace, strategies: dict[str, str]) -> TrialResult:
+def trial_result(
+    record: TrialRecord, space: SearchSpace, strategies: dict[str, str]
+) -> TrialResult:
+    """``record`` with its parameters typed by ``space`` and each metric under its strategy
+    (``strategies``: metric name -> min / max / latest; default latest)."""
     try:
         parameters: dict[str, Value] = space.parse(record.parameters)
     except SpaceError:

@@ -21,6 +21,8 @@ from tuner.controller._decide import (
     Limits,
     ResumeDecision,
     TrialCounts,
+    resume_decision,
+    spec_difference,
 )
 from tuner.controller._dry_run import dry_run_documents, first_trials
 from tuner.controller._errors import (
@@ -60,4 +62,6 @@ __all__ = [
     "first_trials",
     "own_owner",
     "owner_is_dead",
+    "resume_decision",
+    "spec_difference",
 ]
