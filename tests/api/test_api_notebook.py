@@ -20,7 +20,7 @@ import tuner
 from tuner import Double, Experiment, TrialResult
 from tuner.store import TrialStatus
 
-NOTEBOOK = '''
+NOTEBOOK = """
 import json, sys
 import numpy as np
 import tuner
@@ -80,7 +80,7 @@ else:
 out["changed"] = refusal(6, shift=0.5)
 out["callbacks"] = finished
 print("RESULT " + json.dumps(out))
-'''
+"""
 
 
 def run_notebook(work: Path, db: str, address: str, phase: str) -> tuple[dict[str, Any], str]:

@@ -30,6 +30,7 @@ class TrialResult:
       objective included; ``metric_summaries`` has min, max and latest of each.
     - ``exit_code``, ``message``, ``log_path``: how the trial's process ended and where its
       output is (local executor).
+    - ``experiment``: the experiment's name.
     """
 
     name: str
@@ -43,6 +44,7 @@ class TrialResult:
     log_path: str | None
     started_at: datetime | None
     completed_at: datetime | None
+    experiment: str = ""
 
 
 @dataclass(frozen=True)
@@ -182,4 +184,5 @@ def trial_result(
         log_path=record.log_path,
         started_at=record.started_at,
         completed_at=record.completed_at,
+        experiment=record.experiment_name,
     )
