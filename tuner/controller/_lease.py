@@ -1,6 +1,7 @@
 """Lease owners that name a process exactly, so a crashed controller's lease can be taken over.
 
-An owner string is ``tuner/<host>/<pid>/<process start ticks>``. A controller on the same host
+An owner string is ``tuner/<host>/<pid>/<process start time>`` (hundredths of a second since
+the epoch, from psutil). A controller on the same host
 whose predecessor's process no longer exists (pid gone, or reused by a process that started
 at another time) may release that lease at once instead of waiting for it to expire.
 """
@@ -10,30 +11,23 @@ from __future__ import annotations
 import os
 import socket
 
+import psutil
 
-def _stat(pid: int) -> list[bytes] | None:
-    """The fields of /proc/<pid>/stat after the command name (Linux), None if unreadable."""
+
+def _start_stamp(pid: int) -> int | None:
+    """The process's start time in hundredths of a second since the epoch (psutil, on any
+    OS it supports), None if unknown or gone. Stable for one process across calls and
+    readers, so with the pid it names the process."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    return data[data.rindex(b")") + 2 :].split()
-
-
-def _start_ticks(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot, None if unknown or gone."""
-    fields = _stat(pid)
-    try:
-        return None if fields is None else int(fields[19])
-    except (ValueError, IndexError):
+        return round(psutil.Process(pid).create_time() * 100)
+    except (psutil.Error, OSError):
         return None
 
 
 def own_owner() -> str:
     """This process's owner string."""
     pid = os.getpid()
-    return f"tuner/{socket.gethostname()}/{pid}/{_start_ticks(pid) or 0}"
+    return f"tuner/{socket.gethostname()}/{pid}/{_start_stamp(pid) or 0}"
 
 
 def owner_is_dead(owner: str) -> bool:
@@ -46,13 +40,12 @@ def owner_is_dead(owner: str) -> bool:
     except ValueError:
         return False
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        process = psutil.Process(pid)
+        if process.status() in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD):
+            return True  # exited, waiting to be reaped
+        current = round(process.create_time() * 100)
+    except psutil.NoSuchProcess:
         return True
-    except PermissionError:
-        pass  # exists, owned by someone else
-    fields = _stat(pid)
-    if fields is not None and fields[0] in (b"Z", b"X"):
-        return True  # exited, waiting to be reaped
-    current = _start_ticks(pid)
-    return ticks != 0 and current is not None and current != ticks
+    except (psutil.Error, OSError):
+        return False  # exists, not ours to inspect
+    return ticks != 0 and current != ticks

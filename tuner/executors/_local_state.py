@@ -1,5 +1,5 @@
 """The on-disk state of one local trial (what its supervisor recorded) and the process
-checks that make re-adoption safe: pid + start time, the supervisor's lock, /proc scans."""
+checks that make re-adoption safe: pid + start time, the supervisor's lock, process scans."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from tuner.executors import _supervisor as sv
 from tuner.executors._base import ExitReason, Outcome
@@ -125,21 +127,15 @@ def kill_orphaned_group(trial_dir: Path) -> None:
 
 
 def sessions_of_group(pgid: int) -> list[int]:
-    """Session ids of the live processes whose process group is ``pgid`` (Linux /proc)."""
+    """Session ids of the live processes whose process group is ``pgid`` (psutil lists the
+    processes on any OS it supports; group and session ids are POSIX)."""
     sessions: list[int] = []
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return sessions
-    for entry in entries:
-        if not entry.isdigit():
-            continue
+    for process in psutil.process_iter():
         try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                data = f.read()
-        except OSError:
-            continue
-        fields = data[data.rindex(b")") + 2 :].split()
-        if fields[0] not in (b"Z", b"X") and int(fields[2]) == pgid:
-            sessions.append(int(fields[3]))
+            if process.status() in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD):
+                continue
+            if os.getpgid(process.pid) == pgid:
+                sessions.append(os.getsid(process.pid))
+        except (psutil.Error, OSError):
+            continue  # gone meanwhile, or not ours to inspect
     return sessions
