@@ -153,3 +153,15 @@ def test_lease_of_a_live_controller_stops_the_run(bench) -> None:
         successor(bench, experiment).run()
     assert bench.store.get_experiment("exp").status is ExperimentStatus.CREATED
     assert bench.store.list_trials("exp") == []
+
+
+def test_owner_strings_name_a_process_by_pid_and_start_time() -> None:
+    from tuner.controller import owner_is_dead
+
+    mine = own_owner()
+    host, pid, stamp = mine.split("/")[1:]
+    assert not owner_is_dead(mine)
+    # The same pid with another start time is a reused pid: its owner is gone.
+    assert owner_is_dead(f"tuner/{host}/{pid}/{int(stamp) - 100}")
+    # Another host's owner is never judged from here.
+    assert not owner_is_dead(f"tuner/another-host/{pid}/{int(stamp) - 100}")
