@@ -231,3 +231,28 @@ def test_a_function_that_cannot_travel_as_source_is_refused_for_kubernetes() -> 
     )
     with pytest.raises(tuner.spec.SpecError, match="executor='kubernetes'"):
         experiment.run(executor="kubernetes", progress=False)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"algorithm": "grid"}, "parameter 'x': grid needs step for a double parameter"),
+        ({"algorithm_settings": {"random_state": "abc"}}, "'random_state': 'abc' is not"),
+    ],
+)
+def test_refusals_before_running_speak_python(
+    arguments: dict[str, Any], message: str, suggestion_address: str
+) -> None:
+    experiment = Experiment(
+        "refused",
+        parameters={"x": Double(0.0, 1.0)},
+        objective="loss",
+        goal_type="minimize",
+        max_trials=1,
+        objective_fn=lambda params: params["x"],
+        **arguments,
+    )
+    with pytest.raises(tuner.InvalidExperimentError) as caught:
+        experiment.run(progress=False, suggestion_address=suggestion_address)
+    assert message in str(caught.value)
+    assert "spec." not in str(caught.value) and "feasibleSpace" not in str(caught.value)

@@ -324,6 +324,21 @@ def _word(match: re.Match[str]) -> str:
     return _MESSAGE_WORDS[match.group(1)]
 
 
+_KATIB_HEAD = re.compile(r"(?:spec|metadata)(?:\.\w+|\[\d+\])*")
+
+
+def python_message(message: str, inputs: Inputs | None) -> str:
+    """A refusal the engine phrased for YAML (``spec.parallelTrialCount: ...``, ``--db``)
+    in the Python API's words; unchanged for an Experiment read from YAML (no inputs)."""
+    if inputs is None:
+        return message
+    head, sep, rest = message.partition(": ")
+    if sep and _KATIB_HEAD.fullmatch(head):
+        message = python_path(head, inputs) + sep + rest
+    message = _WORDS.sub(_word, message)
+    return message.replace("feasibleSpace.step", "step").replace("--db", "db=")
+
+
 def python_path(path: str, inputs: Inputs) -> str:
     """The Python argument that sets Katib ``path`` (``spec.maxTrialCount`` ->
     ``max_trials``); the path itself where none fits."""

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from tuner.api import _pickled
-from tuner.api._build import Inputs, katib_document, python_issues
+from tuner.api._build import Inputs, katib_document, python_issues, python_message
 from tuner.api._errors import InvalidExperimentError, RunError
 from tuner.api._params import Param
 from tuner.api._resume import Callbacks, TrialCallback, check_resume, scratch_dir
@@ -311,7 +311,7 @@ class Experiment:
                 hooks.deliver()
                 return Result.from_run(outcome, plan.spec.search_space())
         except ExperimentRefusedError as e:
-            raise InvalidExperimentError(str(e)) from e
+            raise InvalidExperimentError(python_message(str(e), self._inputs)) from e
         except _pickled.PickleError as e:
             raise InvalidExperimentError(f"objective_fn: {e}") from e
         except (ControllerError, ExecutorError, StoreError) as e:
