@@ -305,9 +305,9 @@ class Controller:
         reply = self.suggestions.suggest(
             self.experiment, trials, count, len(trials) + count, self._algorithm_settings
         )
-        active = any(t.status.is_active() for t in trials)
+        active = bool(reply.assignments) or any(t.status.is_active() for t in trials)
         if reply.exhausted or (len(reply.assignments) < count and not active):
-            # Short with nothing running: no trial can end to change the answer.
+            # Short with nothing to run: no trial can end to change the answer.
             log.info("experiment %s: the suggestion service has no more points", self.name)
             self._exhausted = True
         elif len(reply.assignments) < count:
