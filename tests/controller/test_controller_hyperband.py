@@ -13,9 +13,9 @@ import pytest
 import support
 
 from suggestion.service import create_server
-from tuner.controller import Controller, SuggestionClient
+from tuner.controller import Controller, InvalidSettingsError, SuggestionClient
 from tuner.executors import LocalExecutor
-from tuner.spec import Experiment
+from tuner.spec import Experiment, load_file
 from tuner.store import Store, TrialRecord
 
 # Prints a loss that falls with the epochs (the resource) and is smallest at lr = 0.03.
@@ -158,3 +158,19 @@ def test_a_new_suggestion_server_continues_the_bracket_from_the_stored_settings(
     assert [(len(g), int(g[0].parameters["epochs"])) for g in groups] == full
     check_promotions(groups)
     assert store.get_experiment("hb").reason == "ExperimentSuggestionEndReached"
+
+
+KATIB_EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hyperband-katib.yaml"
+
+
+def test_katibs_example_passes_the_suggestion_services_validation(
+    suggestion_address: str,
+) -> None:
+    (experiment,) = load_file(KATIB_EXAMPLE)
+    with SuggestionClient(suggestion_address) as client:
+        client.validate(experiment)
+        too_few = experiment.model_copy(
+            update={"spec": experiment.spec.model_copy(update={"parallel_trial_count": 1})}
+        )
+        with pytest.raises(InvalidSettingsError, match="parallelTrialCount: 1 is less than 2"):
+            client.validate(too_few)
