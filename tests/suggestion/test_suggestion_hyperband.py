@@ -26,7 +26,9 @@ KATIB_STATE = {
 }
 
 
-def katib_example(kit: Any, parallel: int = 2, **settings: str) -> api_pb2.Experiment:
+def katib_example(
+    kit: Any, settings: dict[str, str] | None = None, *, parallel: int = 2
+) -> api_pb2.Experiment:
     """Katib's examples/v1beta1/hp-tuning/hyperband.yaml as its controller sends it."""
     experiment = kit.experiment(
         "hyperband",
@@ -35,7 +37,7 @@ def katib_example(kit: Any, parallel: int = 2, **settings: str) -> api_pb2.Exper
             kit.param("momentum", "double", min="0.5", max="0.9"),
             kit.param("num-epochs", "int", min="1", max="1"),
         ],
-        settings={"resource_name": "num-epochs", "eta": "2", "r_l": "2", **settings},
+        settings={"resource_name": "num-epochs", "eta": "2", "r_l": "2", **(settings or {})},
     )
     experiment.spec.parallel_trial_count = parallel
     return experiment
@@ -60,7 +62,7 @@ def test_parallel_trial_count_must_hold_the_largest_bracket(
     kit: Any, suggestions: api_pb2_grpc.SuggestionStub
 ) -> None:
     # r_l 9, eta 3: s_max 2, the first bracket starts 3 ** 2 = 9 trials at once.
-    message = refusal(suggestions, katib_example(kit, parallel=8, r_l="9", eta="3"))
+    message = refusal(suggestions, katib_example(kit, {"r_l": "9", "eta": "3"}, parallel=8))
     assert "parallelTrialCount: 8 is less than 9" in message
 
 
@@ -79,7 +81,7 @@ def test_parallel_trial_count_must_hold_the_largest_bracket(
 def test_invalid_settings_are_refused_naming_the_setting(
     kit: Any, suggestions: api_pb2_grpc.SuggestionStub, settings: dict[str, str], named: str
 ) -> None:
-    assert named in refusal(suggestions, katib_example(kit, **settings))
+    assert named in refusal(suggestions, katib_example(kit, settings))
 
 
 def test_missing_r_l_is_refused(kit: Any, suggestions: api_pb2_grpc.SuggestionStub) -> None:
