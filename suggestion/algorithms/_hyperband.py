@@ -103,24 +103,34 @@ class Schedule:
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> Schedule:
-        """Katib's ``HyperBandParam.convert``: unset state takes its start value."""
+        """Katib's ``HyperBandParam.convert``: unset or negative state takes its start value,
+        except ``current_s`` -1, the end."""
+
+        def given(name: str) -> Any:
+            value = settings[name]
+            return value if value is not None and value >= 0 else None
+
         eta = float(settings["eta"])
         r_l = float(settings["r_l"])
-        s_max = settings["s_max"] if settings["s_max"] is not None else s_max_of(r_l, eta)
-        current_s = settings["current_s"] if settings["current_s"] is not None else s_max
-        n = settings["n"]
-        r = settings["r"]
+        s_max = given("s_max") if given("s_max") is not None else s_max_of(r_l, eta)
+        current_s = settings["current_s"]
+        if current_s is None or current_s < -1:
+            current_s = s_max
+        n, r = given("n"), given("r")
+        if current_s >= 0:  # Katib computes no bracket once the run has ended
+            n = n if n is not None else bracket_size(s_max, eta, current_s)
+            r = r if r is not None else bracket_resource(r_l, eta, current_s)
         return cls(
             eta=eta,
             s_max=s_max,
             r_l=r_l,
-            b_l=settings["b_l"] if settings["b_l"] is not None else (s_max + 1) * r_l,
-            r=r if r is not None else bracket_resource(r_l, eta, current_s),
-            n=n if n is not None else bracket_size(s_max, eta, current_s),
+            b_l=given("b_l") if given("b_l") is not None else (s_max + 1) * r_l,
+            r=r if r is not None else -1,
+            n=n if n is not None else -1,
             current_s=current_s,
-            current_i=settings["current_i"] if settings["current_i"] is not None else 0,
+            current_i=given("current_i") or 0,
             resource_name=settings["resource_name"],
-            evaluating_trials=settings["evaluating_trials"] or 0,
+            evaluating_trials=given("evaluating_trials") or 0,
         )
 
     def settings(self) -> tuple[tuple[str, str], ...]:
@@ -245,7 +255,7 @@ class Hyperband(Algorithm):
     @classmethod
     def check_experiment(cls, settings: Mapping[str, Any], parallel_trial_count: int) -> None:
         eta, r_l = float(settings["eta"]), float(settings["r_l"])
-        needed = int(math.ceil(eta ** s_max_of(r_l, eta)))
+        needed = int(eta) ** s_max_of(r_l, eta)  # eta is integral: exact, never overflows
         if parallel_trial_count < needed:
             raise BudgetError(parallel_trial_count, needed, r_l, eta)
 

@@ -181,3 +181,12 @@ def test_katibs_own_state_format_is_read(
     promoted, state, _ = ask(suggestions, experiment, trials, 2)
     assert promoted == [{"lr": "0.04", "momentum": "0.7", "num-epochs": "2"}]
     assert (state["current_s"], state["current_i"]) == ("0", "0")
+
+
+def test_settings_that_say_the_run_ended_get_the_end(
+    kit: Any, suggestions: api_pb2_grpc.SuggestionStub
+) -> None:
+    # Katib's last state: current_s -1 and nothing else computed.
+    experiment = katib_example(kit, {"current_s": "-1", "n": "-1", "r": "-1"})
+    nothing, _, end = ask(suggestions, experiment, [], 2)
+    assert nothing == [] and end
