@@ -85,6 +85,7 @@ class TrialView:
     state: TrialState
     value: float | None = None
     completed_at: datetime | None = None
+    started_at: datetime | None = None
 
 
 class Algorithm(abc.ABC):
@@ -124,6 +125,11 @@ class Algorithm(abc.ABC):
     fill_with_random: ClassVar[bool] = True
     """Replace proposals that repeat a used point by random unused points."""
 
+    general_purpose: ClassVar[bool] = True
+    """Works with defaults for its settings on any space. False for an algorithm that needs
+    settings naming parts of the space (hyperband's ``resource_name``): the general test
+    suites, which cannot supply them, skip it and its own tests cover the contract."""
+
     @classmethod
     def parse(cls, settings: Sequence[tuple[str, str]]) -> Mapping[str, Any]:
         """Parse raw settings into typed values with defaults; SettingsError when invalid."""
@@ -133,6 +139,18 @@ class Algorithm(abc.ABC):
     def check_space(cls, space: SearchSpace, settings: Mapping[str, Any]) -> None:
         """Raise SpaceNotSupportedError naming the first parameter this algorithm cannot honour."""
         return  # the default algorithm honours every parameter
+
+    @classmethod
+    def check_experiment(cls, settings: Mapping[str, Any], parallel_trial_count: int) -> None:
+        """Raise SettingsError when the settings do not fit the experiment's budget
+        (hyperband: ``parallelTrialCount`` must hold its largest bracket); validation only."""
+        return
+
+    @classmethod
+    def request_space(cls, space: SearchSpace, settings: Mapping[str, Any]) -> SearchSpace:
+        """The space the request's trials are checked against: ``space`` unless the
+        algorithm itself assigns values outside it (hyperband's resource parameter)."""
+        return space
 
     def __init__(self, space: SearchSpace, goal: Direction, settings: Mapping[str, Any]) -> None:
         self.space = space
@@ -169,6 +187,19 @@ class Algorithm(abc.ABC):
             return self.points.complete(proposals, count, used, rng, fill=self.fill_with_random)
         finally:
             self._should_stop = _never
+
+    def state(self) -> tuple[tuple[str, str], ...] | None:
+        """Settings to return with the last `suggest`'s reply (Katib's
+        ``GetSuggestionsReply.algorithm``), None for none. A controller stores them and
+        sends them back, overriding the experiment's settings, on its next request: an
+        algorithm that keeps its state there continues after a restart of the server."""
+        return None
+
+    def exhausted(self, returned: int, count: int) -> bool:
+        """Whether a reply of ``returned`` points for ``count`` asked means the end: by
+        default when it is short. An algorithm that waits for running trials (a short reply
+        now, more later) answers from its own state."""
+        return returned < count
 
     def checkpoint(self) -> None:
         """Raise `CancelledError` if the caller no longer waits; long `_propose`s call it often."""

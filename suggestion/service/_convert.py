@@ -202,7 +202,8 @@ class TrialDecoder:
         if state is TrialState.COMPLETED and value is None:
             state = TrialState.FAILED  # finished without a usable objective value
         completed_at = _time(t.status.completion_time, f"{where}.status.completionTime")
-        return TrialView(t.name, assignment, state, value, completed_at)
+        started_at = _time(t.status.start_time, f"{where}.status.startTime")
+        return TrialView(t.name, assignment, state, value, completed_at, started_at)
 
 
 def objective_value(t: api_pb2.Trial, metric: str, where: str) -> float | None:
@@ -249,13 +250,24 @@ def check_count(count: int, limit: int) -> None:
 
 
 def suggestions_reply(
-    assignments: Sequence[Assignment], space: SearchSpace
+    assignments: Sequence[Assignment],
+    space: SearchSpace,
+    state: Sequence[tuple[str, str]] | None = None,
 ) -> api_pb2.GetSuggestionsReply:
+    """The reply; ``state``: the algorithm settings to return (``reply.algorithm``)."""
     reply = api_pb2.GetSuggestionsReply()
     for assignment in assignments:
         item = reply.parameter_assignments.add()
         for name, value in space.format(assignment).items():
             item.assignments.add(name=name, value=value)
+    if state is not None:
+        reply.algorithm.CopyFrom(
+            api_pb2.AlgorithmSpec(
+                algorithm_settings=[
+                    api_pb2.AlgorithmSetting(name=name, value=value) for name, value in state
+                ]
+            )
+        )
     return reply
 
 

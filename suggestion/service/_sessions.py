@@ -51,7 +51,9 @@ class SuggestionRequest:
 class SuggestionResult:
     assignments: list[Assignment]
     exhausted: bool
-    """True when fewer than the requested points were returned: no unused point is left."""
+    """True when no more points will come (for most algorithms: fewer than requested)."""
+    state: tuple[tuple[str, str], ...] | None = None
+    """The algorithm settings to return with the reply (`Algorithm.state`)."""
 
 
 @dataclass
@@ -81,9 +83,25 @@ def build(
     return cls(space, goal, parsed)
 
 
-def validate(name: str, settings: Sequence[tuple[str, str]], space: SearchSpace) -> None:
+def validate(
+    name: str,
+    settings: Sequence[tuple[str, str]],
+    space: SearchSpace,
+    parallel_trial_count: int | None = None,
+) -> None:
     cls = algorithms.get(name)
-    cls.check_space(space, cls.parse(settings))
+    parsed = cls.parse(settings)
+    cls.check_space(space, parsed)
+    if parallel_trial_count is not None:
+        cls.check_experiment(parsed, parallel_trial_count)
+
+
+def request_space(
+    name: str, settings: Sequence[tuple[str, str]], space: SearchSpace
+) -> SearchSpace:
+    """The space a request's trials are checked against (`Algorithm.request_space`)."""
+    cls = algorithms.get(name)
+    return cls.request_space(space, cls.parse(settings))
 
 
 class SuggestionEngine:
@@ -179,4 +197,8 @@ class SuggestionEngine:
                 session.issued[points.key(point)] = (session.serial, point)
             while len(session.issued) > ISSUED_LIMIT:
                 session.issued.popitem(last=False)
-            return SuggestionResult(chosen, exhausted=len(chosen) < request.count)
+            return SuggestionResult(
+                chosen,
+                exhausted=session.algorithm.exhausted(len(chosen), request.count),
+                state=session.algorithm.state(),
+            )

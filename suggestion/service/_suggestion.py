@@ -11,7 +11,12 @@ import grpc
 
 from suggestion.service import _convert
 from suggestion.service._errors import BusyError, rpc
-from suggestion.service._sessions import SuggestionEngine, SuggestionRequest, validate
+from suggestion.service._sessions import (
+    SuggestionEngine,
+    SuggestionRequest,
+    request_space,
+    validate,
+)
 from tuner.protos import api_pb2, api_pb2_grpc
 from tuner.space import SearchSpace
 
@@ -105,6 +110,7 @@ class SuggestionServicer(api_pb2_grpc.SuggestionServicer):
         with self.admission.enter(experiment.name):
             name, settings = _convert.algorithm(experiment)
             space = _convert.search_space(experiment)
+            trial_space = request_space(name, settings, space)
             count = _convert.count(request)
             # Refuse before decoding thousands of trials for a call that cannot run.
             _convert.check_count(count, self.engine.max_count)
@@ -118,10 +124,10 @@ class SuggestionServicer(api_pb2_grpc.SuggestionServicer):
                     experiment=experiment.name,
                     algorithm=name,
                     settings=settings,
-                    space=space,
+                    space=trial_space,
                     goal=_convert.goal(experiment),
                     trials=self._decoder(
-                        experiment.name, space, _convert.objective_metric(experiment)
+                        experiment.name, trial_space, _convert.objective_metric(experiment)
                     ).decode(request.trials),
                     count=count,
                     should_stop=should_stop,
@@ -129,12 +135,17 @@ class SuggestionServicer(api_pb2_grpc.SuggestionServicer):
             )
         if result.exhausted:
             context.set_trailing_metadata((EXHAUSTED_METADATA,))
-        return _convert.suggestions_reply(result.assignments, space)
+        return _convert.suggestions_reply(result.assignments, trial_space, result.state)
 
     @rpc(unknown_algorithm=grpc.StatusCode.INVALID_ARGUMENT)
     def ValidateAlgorithmSettings(
         self, request: api_pb2.ValidateAlgorithmSettingsRequest, context: grpc.ServicerContext
     ) -> api_pb2.ValidateAlgorithmSettingsReply:
         name, settings = _convert.algorithm(request.experiment)
-        validate(name, settings, _convert.search_space(request.experiment))
+        validate(
+            name,
+            settings,
+            _convert.search_space(request.experiment),
+            request.experiment.spec.parallel_trial_count,
+        )
         return api_pb2.ValidateAlgorithmSettingsReply()

@@ -15,6 +15,7 @@ from tuner.controller._decide import (
     TrialCounts,
     completion,
     goal_reached,
+    merge_settings,
     resume_decision,
     spec_difference,
     trial_name,
@@ -221,3 +222,15 @@ class TestResumeDecision:
     @pytest.mark.parametrize("finished_flag", [True, False])
     def test_unchanged_spec_never_refused(self, finished_flag: bool) -> None:
         assert decide(spec(), finished=finished_flag).action != "refuse"
+
+
+def test_returned_settings_replace_by_name_and_append_new_ones_in_order() -> None:
+    spec = (("resource_name", "epochs"), ("eta", "3"), ("r_l", "9"))
+    returned = (("eta", "3.0"), ("current_s", "1"), ("r_l", "9.0"))
+    assert merge_settings(spec, returned) == (
+        ("resource_name", "epochs"),
+        ("eta", "3.0"),
+        ("r_l", "9.0"),
+        ("current_s", "1"),
+    )
+    assert merge_settings((), returned) == returned

@@ -14,7 +14,7 @@ from typing import Any
 import grpc
 import pytest
 
-from suggestion.algorithms import names
+from suggestion.algorithms import get, names
 
 CHEAP_BO = {"n_initial_points": "3", "acq_optimizer": "sampling", "random_state": "1"}
 SETTINGS: dict[str, dict[str, str]] = {
@@ -76,7 +76,7 @@ ACCEPTS: dict[str, list[str]] = {
     "bayesianoptimization": MODELLED,
     "cmaes": MODELLED,
 }
-CASES = [(a, p) for a in names() for p in PARAMETERS]
+CASES = [(a, p) for a in names() if get(a).general_purpose for p in PARAMETERS]
 
 
 def objective(point: dict[str, Any]) -> float:

@@ -95,7 +95,9 @@ def test_a_count_at_the_cap_is_served_in_full(kit: Any, suggestions: Any) -> Non
     assert len(points) == MAX_SUGGESTIONS_PER_REQUEST
 
 
-@pytest.mark.parametrize("name", algorithms.names())
+@pytest.mark.parametrize(
+    "name", [n for n in algorithms.names() if algorithms.get(n).general_purpose]
+)
 def test_every_algorithm_stops_when_its_caller_stops_waiting(name: str) -> None:
     space = SearchSpace(
         tuple(Parameter.from_wire(n, "double", min="0", max="1", step="0.1") for n in ("a", "b"))

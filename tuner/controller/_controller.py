@@ -27,6 +27,7 @@ from tuner.controller._decide import (
     TrialCounts,
     completion,
     goal_reached,
+    merge_settings,
     name_trials,
     resume_decision,
     trials_to_add,
@@ -106,6 +107,12 @@ class Controller:
         self._owner = _lease.own_owner()
         self._lease_renewed = 0.0
         self._exhausted = False
+        # A reply came back short while trials run (hyperband waits for a rung): ask again
+        # once a trial has ended, not on every pass.
+        self._waiting = False
+        # What the suggestion service returned in GetSuggestionsReply.algorithm, merged by
+        # name; sent back with every request (Katib's Suggestion status.algorithmSettings).
+        self._algorithm_settings: tuple[tuple[str, str], ...] = ()
         self._decision: ResumeDecision | None = None
         # The experiment's trials for GetSuggestions and GetEarlyStoppingRules, kept current
         # by this controller (it alone writes them while it holds the lease) instead of
@@ -203,6 +210,7 @@ class Controller:
             self.store.set_experiment_status(
                 self.name, ExperimentStatus.RUNNING, REASON_RUNNING, "Experiment is running"
             )
+            self._algorithm_settings = self.store.get_experiment(self.name).algorithm_settings
             self._adopt(runner)
             self._loop(runner)
         except KeyboardInterrupt:
@@ -247,6 +255,8 @@ class Controller:
             ended = runner.poll()
             for trial in ended:
                 self._remember(trial)
+            if ended:
+                self._waiting = False
             stopper_failed = self._stopper and self._stopper.step(runner, ended, self._trials)
             if isinstance(stopper_failed, Completion):
                 self._complete(runner, stopper_failed)
@@ -264,35 +274,62 @@ class Controller:
                 self._complete(runner, done)
                 return
             add = trials_to_add(counts, limits)
-            if add and not self._exhausted:
+            if add and not self._exhausted and not self._waiting:
                 try:
                     self._create_and_launch(runner, add)
                 except SuggestionError as e:
-                    if e.retryable:
+                    if e.code == "UNKNOWN" and counts.active:
+                        # A Katib service raising (its hyperband does while a rung runs):
+                        # Katib's controller retries; ask again once a trial has ended.
+                        log.warning(
+                            "experiment %s: %s; asking again once a trial ends", self.name, e
+                        )
+                        self._waiting = True
+                    elif e.retryable:
                         raise ControllerError(
                             f"{e}; running trials keep running: rerun the same command to "
                             "resume the experiment"
                         ) from e
-                    self._complete(
-                        runner, Completion(False, REASON_FAILED, f"Suggestion has failed: {e}")
-                    )
-                    return
+                    else:
+                        self._complete(
+                            runner,
+                            Completion(False, REASON_FAILED, f"Suggestion has failed: {e}"),
+                        )
+                        return
                 counts = self._counts()
             self._progress(counts, best)
             runner.wait(self.poll_interval)
 
     def _create_and_launch(self, runner: TrialRunner, count: int) -> None:
         trials = list(self._trials.values())
-        reply = self.suggestions.suggest(self.experiment, trials, count, len(trials) + count)
-        if reply.exhausted:
+        reply = self.suggestions.suggest(
+            self.experiment, trials, count, len(trials) + count, self._algorithm_settings
+        )
+        active = bool(reply.assignments) or any(t.status.is_active() for t in trials)
+        if reply.exhausted or (len(reply.assignments) < count and not active):
+            # Short with nothing to run: no trial can end to change the answer.
             log.info("experiment %s: the suggestion service has no more points", self.name)
             self._exhausted = True
+        elif len(reply.assignments) < count:
+            self._waiting = True
         rows = name_trials(
             self.name, reply.assignments, reply.names, taken={t.name for t in trials}
         )
-        # Rows first, in one transaction: a crash after this finds them Created and
-        # launches them (or adopts them, if the executor got to start them).
-        for record in self.store.create_trials(self.name, rows) if rows else []:
+        settings = None
+        if reply.algorithm_settings is not None:
+            merged = merge_settings(self._algorithm_settings, reply.algorithm_settings)
+            settings = merged if merged != self._algorithm_settings else None
+        # Rows first, with the algorithm's returned state, in one transaction: a crash after
+        # this finds them Created and launches them (or adopts them, if the executor got to
+        # start them), and the next request carries the state that produced them.
+        records = (
+            self.store.create_trials(self.name, rows, algorithm_settings=settings)
+            if rows or settings is not None
+            else []
+        )
+        if settings is not None:
+            self._algorithm_settings = settings
+        for record in records:
             self._remember(record)
             self._remember(runner.launch(record))
 

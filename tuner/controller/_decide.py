@@ -186,6 +186,21 @@ def trials_to_add(counts: TrialCounts, limits: Limits) -> int:
     return max(0, required - counts.active)
 
 
+def merge_settings(
+    settings: Sequence[tuple[str, str]], update: Sequence[tuple[str, str]]
+) -> tuple[tuple[str, str], ...]:
+    """``settings`` with each of ``update`` replacing the one of its name, or appended
+    (Katib's ``updateAlgorithmSettings`` and ``appendAlgorithmSettingsFromSuggestion``)."""
+    merged = list(settings)
+    for name, value in update:
+        index = next((i for i, (known, _) in enumerate(merged) if known == name), None)
+        if index is None:
+            merged.append((name, value))
+        else:
+            merged[index] = (name, value)
+    return tuple(merged)
+
+
 def trial_name(
     experiment_name: str,
     taken: Collection[str] = (),

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import grpc
 
+from tuner.controller._decide import merge_settings
 from tuner.controller._errors import InvalidSettingsError, SuggestionError
 from tuner.controller._rules import StoppingRule
 from tuner.controller._wire import Messages, parse_rules
@@ -62,15 +63,19 @@ class RetryPolicy:
 class Suggestions:
     """One reply: wire assignments (name -> string value) and whether the space is used up.
 
-    ``exhausted`` is True when the service returned fewer assignments than requested, which
-    by the request contract happens only when the search space has no unused point left
-    (our server also says so in the trailing metadata ``tuner-search-exhausted: true``).
-    ``names`` holds the trial names the service proposed (Katib allows it), else "".
+    ``exhausted`` is True when the service says no more points will come: our server says
+    so in the trailing metadata ``tuner-search-exhausted: true``; a Katib service by a reply
+    shorter than requested, unless the reply carries algorithm settings (Katib's hyperband
+    returns fewer while it promotes the best of a rung, and nothing with no settings at
+    the end). ``names`` holds the trial names the service proposed (Katib allows it), else
+    "". ``algorithm_settings`` are the settings the reply returned (``reply.algorithm``),
+    None when it returned none.
     """
 
     assignments: list[dict[str, str]]
     exhausted: bool
     names: list[str] = field(default_factory=list)
+    algorithm_settings: tuple[tuple[str, str], ...] | None = None
 
 
 class SuggestionClient:
@@ -141,11 +146,24 @@ class SuggestionClient:
         trials: Sequence[TrialRecord],
         count: int,
         total: int,
+        algorithm_settings: Sequence[tuple[str, str]] = (),
     ) -> Suggestions:
         """GetSuggestions for ``count`` new assignments, given the experiment's ``trials``;
-        ``total``: requested so far, these included."""
+        ``total``: requested so far, these included. ``algorithm_settings``: what the service
+        returned before, sent overriding the spec's settings of the same name (as Katib's
+        controller does with its Suggestion's status)."""
+        message = self._messages.experiment(experiment)
+        if algorithm_settings:
+            spec_settings = [(s.name, s.value) for s in message.spec.algorithm.algorithm_settings]
+            message = api_pb2.Experiment()
+            message.CopyFrom(self._messages.experiment(experiment))
+            del message.spec.algorithm.algorithm_settings[:]
+            message.spec.algorithm.algorithm_settings.extend(
+                api_pb2.AlgorithmSetting(name=name, value=value)
+                for name, value in merge_settings(spec_settings, algorithm_settings)
+            )
         request = api_pb2.GetSuggestionsRequest(
-            experiment=self._messages.experiment(experiment),
+            experiment=message,
             trials=self._messages.trials(experiment, trials),
             current_request_number=count,
             total_request_number=total,
@@ -165,7 +183,18 @@ class SuggestionClient:
                 code="INTERNAL",
             )
         names = [pa.trial_name for pa in reply.parameter_assignments]
-        return Suggestions(assignments, exhausted=flagged or len(assignments) < count, names=names)
+        returned = (
+            tuple((s.name, s.value) for s in reply.algorithm.algorithm_settings)
+            if reply.HasField("algorithm")
+            else None
+        )
+        short = len(assignments) < count
+        return Suggestions(
+            assignments,
+            exhausted=flagged or (short and returned is None),
+            names=names,
+            algorithm_settings=returned,
+        )
 
     def validate_early_stopping(self, experiment: Experiment) -> None:
         """ValidateEarlyStoppingSettings of ``spec.earlyStopping``; `InvalidSettingsError`

@@ -48,6 +48,7 @@ def experiment_record(row: ExperimentRow) -> ExperimentRecord:
         best_trial_name=row.best_trial_name,
         lease_owner=row.lease_owner,
         lease_expires_at=row.lease_expires_at,
+        algorithm_settings=tuple((str(n), str(v)) for n, v in row.algorithm_settings or ()),
     )
 
 

@@ -111,6 +111,10 @@ class ExperimentRecord:
     best_trial_name: str | None
     lease_owner: str | None
     lease_expires_at: datetime | None
+    algorithm_settings: tuple[tuple[str, str], ...] = ()
+    """The settings the suggestion service returned so far, merged by name (Katib's
+    Suggestion ``status.algorithmSettings``); the controller sends them back overriding the
+    spec's. Empty until a service returns some."""
 
     @functools.cached_property
     def experiment(self) -> Experiment:
@@ -195,5 +199,3 @@ def check_parameters(trial_name: str, parameters: Mapping[str, str]) -> dict[str
             )
         out[key] = value
     return out
-
-

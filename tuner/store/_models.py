@@ -148,6 +148,8 @@ class ExperimentRow(Base):
     best_trial_name: Mapped[str | None] = mapped_column(_name_type())
     lease_owner: Mapped[str | None] = mapped_column(_name_type())
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # [[name, value], ...] the suggestion service returned (Katib's Suggestion status).
+    algorithm_settings: Mapped[list[list[str]] | None] = mapped_column(JSON)
 
 
 class TrialRow(Base):

@@ -218,8 +218,14 @@ class Store(LeaseMethods, ObservationMethods):
         experiment: str,
         trials: Iterable[tuple[str, Mapping[str, str]]],
         status: TrialStatus = TrialStatus.CREATED,
+        *,
+        algorithm_settings: Sequence[tuple[str, str]] | None = None,
     ) -> list[TrialRecord]:
         """Store new trials `(name, {parameter: wire string})` of `experiment`, all or none.
+
+        `algorithm_settings`, when given, replace the experiment's stored
+        `ExperimentRecord.algorithm_settings` in the same transaction: the suggestions and the
+        algorithm state that produced them are stored together or not at all.
 
         Raises `TrialExistsError` (a name already stored or repeated in the batch; nothing is
         stored then) and `ExperimentNotFoundError`.
@@ -252,6 +258,9 @@ class Store(LeaseMethods, ObservationMethods):
                 for n, p in batch
             ]
             s.add_all(rows)
+            if algorithm_settings is not None:
+                exp.algorithm_settings = [[str(n), str(v)] for n, v in algorithm_settings]
+                exp.updated_at = now
             s.flush()
             return [trial_record(row, experiment) for row in rows]
 
