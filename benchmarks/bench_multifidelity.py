@@ -245,10 +245,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         [
             f"## {HEADING}",
             f"`{command}` ({_benchkit.today()}): {args.seeds} seeds, {args.epochs} epochs per"
-            f" full training, a budget of {args.budget} epochs per run ({args.budget // args.epochs}"
-            f" full trainings), {args.pause} s per epoch. Regret: true value of the best fully"
-            " trained trial minus the optimum (lower is better), median over seeds; trials and"
-            " epochs used within the budget, seconds of wall time per run (medians).",
+            f" full training, a budget of {args.budget} epochs per run"
+            f" ({args.budget // args.epochs} full trainings), {args.pause} s per epoch. Regret:"
+            " true value of the best fully trained trial minus the optimum (lower is better),"
+            " median over seeds; trials and epochs used within the budget, seconds of wall"
+            " time per run (medians).",
             table,
             *[f"- {note}" for note in notes],
             _benchkit.machine_notes(),

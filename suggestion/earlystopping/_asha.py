@@ -80,7 +80,7 @@ class Asha(EarlyStoppingAlgorithm):
     @classmethod
     def rung_steps(cls, settings: Mapping[str, Any], up_to: int) -> list[int]:
         """The rungs' steps that are at most ``up_to``."""
-        step, factor, top = settings["min_resource"], settings["reduction_factor"], None
+        step, factor = settings["min_resource"], settings["reduction_factor"]
         top = settings["max_resource"]
         steps = []
         while step <= up_to and (top is None or step < top):
@@ -108,8 +108,7 @@ class Asha(EarlyStoppingAlgorithm):
     ) -> dict[str, str]:
         """Trial name -> why, for every trial that fails a rung (finished ones included)."""
         clean = {
-            name: [r for r in reports if math.isfinite(r.value)]
-            for name, reports in curves.items()
+            name: [r for r in reports if math.isfinite(r.value)] for name, reports in curves.items()
         }
         last = max((r.step for reports in clean.values() for r in reports), default=0)
         factor = settings["reduction_factor"]

@@ -4,7 +4,7 @@ whether the trials report on stdout, in a File, or with ``tuner.report_metrics(s
 
 The trials run one at a time in a fixed order (grid over a categorical list), so ASHA's
 decisions do not depend on timing; the expected ones are computed here by driving Optuna's
-pruner directly. A trial the test expects to be stopped waits for a minute after the report
+pruner directly. A trial the test expects to be stopped waits 30 s after the report
 that gets it stopped, so a missed stop shows as a succeeded trial, never as a race; the
 others pause at each rung, so that a wrong stop has time to happen.
 """
@@ -21,6 +21,7 @@ import optuna
 import pytest
 import support
 
+from tuner import Double, Experiment, InvalidExperimentError
 from tuner.store import Store, TrialStatus
 
 MIN_RESOURCE, REDUCTION_FACTOR, MAX_RESOURCE = 1, 2, 8
@@ -62,7 +63,7 @@ for step, loss in sorted((int(s), v) for s, v in CURVES[curve].items()):
     else:
         print(f"epoch {step}: loss={loss}", flush=True)
     if HOLD.get(curve) == step:
-        time.sleep(60)  # ASHA should stop this trial now
+        time.sleep(30)  # ASHA should stop this trial now
     elif step in RUNGS:
         time.sleep(0.3)  # time enough for a wrong stop to show
 """
@@ -218,3 +219,23 @@ def test_the_python_api_runs_asha_with_its_settings(tmp_path: Path) -> None:
     found = statuses(tmp_path / "api.db", "api")
     stopped = {c for c, (status, _) in found.items() if status is TrialStatus.EARLY_STOPPED}
     assert stopped == set(optuna_stops(list(STEPS)))
+
+
+def test_the_python_api_refuses_bad_asha_settings_before_any_trial(tmp_path: Path) -> None:
+    experiment = Experiment(
+        "bad",
+        parameters={"lr": Double(0.1, 1.0)},
+        objective="loss",
+        goal_type="minimize",
+        command=["python", "-c", "print('loss=1')", "{lr}"],
+        max_trials=3,
+        early_stopping="asha",
+        early_stopping_settings={"reduction_factor": 1},
+    )
+
+    with pytest.raises(InvalidExperimentError) as caught:
+        experiment.run(db=f"sqlite:///{tmp_path / 'bad.db'}", progress=False)
+
+    assert "'reduction_factor': '1' is not an integer >= 2" in str(caught.value)
+    with Store.open(f"sqlite:///{tmp_path / 'bad.db'}") as store:
+        assert list(store.list_experiments()) == []  # nothing was written

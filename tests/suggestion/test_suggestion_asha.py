@@ -107,7 +107,10 @@ def test_stops_names_only_running_trials() -> None:
 @pytest.mark.parametrize(
     ("given", "message"),
     [
-        ({"reduction_factor": "1"}, "algorithm setting 'reduction_factor': '1' is not an integer >= 2"),
+        (
+            {"reduction_factor": "1"},
+            "algorithm setting 'reduction_factor': '1' is not an integer >= 2",
+        ),
         ({"min_resource": "0"}, "'min_resource': '0' is not an integer >= 1"),
         ({"max_resource": "ten"}, "'max_resource': 'ten' is not an integer >= 2"),
         (
