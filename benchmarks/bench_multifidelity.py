@@ -199,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=9, help="epochs of a full training")
     parser.add_argument("--budget", type=int, default=108, help="epochs per run, all trials")
-    parser.add_argument("--pause", type=float, default=0.02, help="seconds per epoch")
+    parser.add_argument("--pause", type=float, default=0.05, help="seconds per epoch")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--no-write", action="store_true", help="print, leave RESULTS.md")
     args = parser.parse_args(argv)
