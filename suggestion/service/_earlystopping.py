@@ -80,6 +80,11 @@ class _Histories:
         return {t.name: known[t.name] for t in trials}
 
 
+def _dbmanager_channel(address: str) -> grpc.Channel:
+    # Steps of long logs travel in the trailing metadata: allow more than gRPC's 8 KB.
+    return grpc.insecure_channel(address, options=[("grpc.max_metadata_size", 16 << 20)])
+
+
 class _Curves:
     """Every trial's objective reports with steps; finished trials' cached per (experiment,
     address, metric), running trials' read again at every call."""
@@ -120,8 +125,8 @@ def _read_curves(
     curves: dict[str, list[earlystopping.Report]] = {}
     if not names:
         return curves
-    with grpc.insecure_channel(address, options=[("grpc.max_metadata_size", 16 << 20)]) as ch:
-        stub = api_pb2_grpc.DBManagerStub(ch)
+    with _dbmanager_channel(address) as channel:
+        stub = api_pb2_grpc.DBManagerStub(channel)
         for name in names:
             try:
                 reply, call = stub.GetObservationLog.with_call(
@@ -144,7 +149,7 @@ def _read_curves(
 
 def _read_logs(address: str, metric: str, names: Sequence[str]) -> dict[str, list[float]]:
     logs: dict[str, list[float]] = {}
-    with grpc.insecure_channel(address) as channel:
+    with _dbmanager_channel(address) as channel:
         stub = api_pb2_grpc.DBManagerStub(channel)
         for name in names:
             try:
