@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, ClassVar
 
 from suggestion.algorithms import SettingsError, SettingSpec, parse_settings
@@ -31,16 +32,34 @@ class StoppingRule:
     start_step: int
 
 
+@dataclass(frozen=True)
+class Report:
+    """One reported value of the objective metric: the trial's ``step`` (the resource it
+    has used so far, as the metrics collector or ``report_metrics(step=...)`` numbered it)
+    and the ``time`` it was stored (timezone-aware)."""
+
+    step: int
+    value: float
+    time: datetime
+
+
 class EarlyStoppingAlgorithm(abc.ABC):
     """Computes stopping rules for the running trials of one experiment.
 
     Call order: `parse(settings)` once per settings (raising `SettingsError`), then
-    `rules(...)` any number of times. Stateless: every call gets all it needs, so any
-    instance (or a restarted server) gives the same answer. Thread-safe for that reason.
+    `rules(...)` (and, when `per_trial`, `stops(...)`) any number of times. Stateless:
+    every call gets all it needs, so any instance (or a restarted server) gives the same
+    answer. Thread-safe for that reason.
     """
 
     name: ClassVar[str]
     settings_spec: ClassVar[tuple[SettingSpec, ...]] = ()
+    per_trial: ClassVar[bool] = False
+    """False: the algorithm answers with `rules` from the succeeded trials' histories, and
+    its answer changes only when a trial ends (medianstop, Katib's model). True: it names
+    the running trials to stop with `stops`, from every trial's reports (running ones
+    included), and its answer may change whenever a running trial reports, so the client
+    asks again then (asha)."""
 
     @classmethod
     def parse(cls, settings: Sequence[tuple[str, str]]) -> Mapping[str, Any]:
@@ -57,3 +76,16 @@ class EarlyStoppingAlgorithm(abc.ABC):
     ) -> list[StoppingRule]:
         """Rules from ``histories``: succeeded trial name -> the objective metric's values in
         the order they were reported (one per step)."""
+
+    @classmethod
+    def stops(
+        cls,
+        settings: Mapping[str, Any],
+        goal: Direction,
+        curves: Mapping[str, Sequence[Report]],
+        running: Collection[str],
+    ) -> dict[str, str]:
+        """For a `per_trial` algorithm: trial name -> why, for each trial of ``running`` to
+        stop now. ``curves``: every trial's reports of the objective metric, in the order
+        they were stored; ``running``: the names of the trials still running."""
+        return {}

@@ -8,6 +8,12 @@ converted in `_convert` only; `SuggestionEngine` (no gRPC) can be driven directl
 from __future__ import annotations
 
 from suggestion.service._convert import TrialDecoder
+from suggestion.service._earlystopping import (
+    LIVE_METADATA,
+    STEPS_METADATA_KEY,
+    STOP_TRIALS_METADATA_KEY,
+    WITH_STEPS_METADATA,
+)
 from suggestion.service._server import (
     HEALTH_SERVICES,
     ServerError,
@@ -27,13 +33,17 @@ from suggestion.service._suggestion import EXHAUSTED_METADATA, MAX_CALLS_PER_EXP
 __all__ = [
     "EXHAUSTED_METADATA",
     "HEALTH_SERVICES",
+    "LIVE_METADATA",
     "MAX_CALLS_PER_EXPERIMENT",
     "MAX_SUGGESTIONS_PER_REQUEST",
+    "STEPS_METADATA_KEY",
+    "STOP_TRIALS_METADATA_KEY",
     "ServerError",
     "SuggestionEngine",
     "SuggestionRequest",
     "SuggestionResult",
     "TrialDecoder",
+    "WITH_STEPS_METADATA",
     "create_server",
     "main",
     "run_server",

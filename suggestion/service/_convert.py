@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 
 from suggestion.algorithms import TrialState, TrialView
-from suggestion.earlystopping import Comparison, StoppingRule
+from suggestion.earlystopping import Comparison, Report, StoppingRule
 from tuner.errors import TunerError
 from tuner.protos import api_pb2
 from tuner.space import Assignment, Direction, Parameter, SearchSpace, SpaceError, Value
@@ -220,6 +220,7 @@ def objective_value(t: api_pb2.Trial, metric: str, where: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 
 
@@ -281,6 +282,47 @@ def succeeded(messages: Iterable[api_pb2.Trial]) -> list[api_pb2.Trial]:
     """The trials medianstop learns from: SUCCEEDED only, as in Katib (early-stopped trials
     were cut short, failed ones have nothing)."""
     return [t for t in messages if t.status.condition == _Condition.SUCCEEDED]
+
+
+def running(messages: Iterable[api_pb2.Trial]) -> list[str]:
+    """The names of the trials still running (or about to: created, unknown)."""
+    live = (_Condition.CREATED, _Condition.RUNNING, _Condition.UNKNOWN)
+    return [t.name for t in messages if t.status.condition in live]
+
+
+def metric_reports(
+    reply: api_pb2.GetObservationLogReply, metric: str, steps: Sequence[str] | None
+) -> list[Report]:
+    """The metric's logged values with their steps and times, in the DBManager's order.
+
+    ``steps``: one entry per metric log of the reply (tuner's DBManager sends them in the
+    trailing metadata ``tuner-steps``); an empty entry, or no ``steps`` at all (a Katib
+    DBManager), numbers the metric's reports 0, 1, 2... as tuner's collectors do.
+    """
+    logs = reply.observation_log.metric_logs
+    if steps is not None and len(steps) != len(logs):
+        raise RequestError(
+            f"tuner-steps: {len(steps)} steps for {len(logs)} metric logs; the DBManager's"
+            " reply is inconsistent"
+        )
+    reports: list[Report] = []
+    for i, log in enumerate(logs):
+        if log.metric.name != metric:
+            continue
+        try:
+            value = float(log.metric.value)
+        except ValueError:
+            continue
+        if not math.isfinite(value):
+            continue
+        given = steps[i] if steps is not None else ""
+        try:
+            step = int(given) if given else len(reports)
+        except ValueError as e:
+            raise RequestError(f"tuner-steps[{i}]: {given!r} is not an integer step") from e
+        when = _time(log.time_stamp, f"metric_logs[{i}].time_stamp") or _EPOCH
+        reports.append(Report(step, value, when))
+    return reports
 
 
 def metric_values(reply: api_pb2.GetObservationLogReply, metric: str) -> list[float]:

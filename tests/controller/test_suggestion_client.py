@@ -16,7 +16,7 @@ import support
 from suggestion.service import create_server
 from tuner.controller import InvalidSettingsError, RetryPolicy, SuggestionClient, SuggestionError
 from tuner.controller._rules import StoppingRule
-from tuner.controller._wire import Messages, parse_rules, trial_proto
+from tuner.controller._wire import Messages, parse_rules, parse_stops, trial_proto
 from tuner.protos import api_pb2
 from tuner.spec import Experiment
 from tuner.store import MetricSummary, TrialRecord, TrialStatus
@@ -167,6 +167,22 @@ def test_rules_tuner_cannot_apply_are_left_out() -> None:
         ]
     )
     assert rules == [StoppingRule("loss", 0.5, "above", 3)]
+
+
+@pytest.mark.parametrize(
+    ("text", "stops"),
+    [
+        ('{"t-1": "at step 3"}', {"t-1": "at step 3"}),
+        (None, {}),
+        ("not json", {}),  # a reply tuner cannot read stops nothing
+        ('["t-1"]', {}),
+        ('{"t-1": 3}', {}),
+    ],
+)
+def test_per_trial_stops_are_read_from_the_metadata_or_ignored(
+    text: str | None, stops: dict[str, str]
+) -> None:
+    assert parse_stops(text) == stops
 
 
 def test_unavailable_is_retried_with_backoff_until_the_budget_is_spent() -> None:

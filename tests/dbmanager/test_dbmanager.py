@@ -100,6 +100,20 @@ def test_steps_come_from_metadata_or_count_each_metrics_reports(served: Any) -> 
     )
 
 
+def test_steps_are_sent_back_in_the_trailing_metadata_when_asked(served: Any) -> None:
+    report(served, "exp-a", [("loss", "1", T0.format(1))], metadata=[("tuner-step", "10")])
+    report(served, "exp-a", [("loss", "2", T0.format(2))], metadata=[("tuner-step", "20")])
+    request = api_pb2.GetObservationLogRequest(trial_name="exp-a", metric_name="loss")
+
+    _, asked = served.stub.GetObservationLog.with_call(
+        request, metadata=[("tuner-with-steps", "true")], timeout=10
+    )
+    _, plain = served.stub.GetObservationLog.with_call(request, timeout=10)
+
+    assert dict(asked.trailing_metadata())["tuner-steps"] == "10,20"
+    assert "tuner-steps" not in dict(plain.trailing_metadata() or ())  # Katib's clients
+
+
 def test_a_retried_report_id_is_stored_once(served: Any) -> None:
     for _ in range(2):
         report(served, "exp-a", [("loss", "1", "")], metadata=[("tuner-report-id", "r1")])

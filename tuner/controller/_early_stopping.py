@@ -1,11 +1,14 @@
 """Early stopping in the reconcile loop: rules from the EarlyStopping service (medianstop),
-checked against the stored observations of each running trial.
+checked against the stored observations of each running trial, and the trials a per-trial
+algorithm (asha) names.
 
 Katib hands a trial the rules known when it is created, and its metrics collector checks
 them once, at the ``start_step``-th report. Here the rules are fetched again whenever a
 trial ends (medianstop's rule changes only then) and apply to every running trial, on its
 latest value, once it has reported ``start_step`` values; a trial that breaks every rule is
-killed and recorded EarlyStopped.
+killed and recorded EarlyStopped. A service whose answer is "live" (tuner's extension, for
+asha) is asked again whenever a running trial has reported a new objective value, and the
+running trials it names are stopped.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from tuner.controller._decide import REASON_FAILED, Completion
 from tuner.controller._errors import ControllerError, ExperimentRefusedError, SuggestionError
-from tuner.controller._rules import StoppingRule
+from tuner.controller._rules import EarlyStoppingAnswer, StoppingRule
 from tuner.controller._suggestions import SuggestionClient
 from tuner.controller._trials import TrialRunner
 from tuner.spec import Experiment
@@ -65,6 +68,10 @@ class EarlyStopper:
         self.db_manager_address = db_manager_address
         self.algorithm = experiment.spec.early_stopping.algorithm_name
         self.rules: list[StoppingRule] | None = None
+        self.stops: dict[str, str] = {}
+        self.live = False
+        # Running trial -> how many objective values it had reported at the last fetch.
+        self._reported: dict[str, int] = {}
 
     def step(
         self,
@@ -77,6 +84,8 @@ class EarlyStopper:
         when it stayed unavailable (as for GetSuggestions)."""
         try:
             self.update(ended, list(trials.values()))
+            if self.live and not ended:
+                self._refresh_if_reported(runner.live_names, list(trials.values()))
         except SuggestionError as e:
             if e.retryable:
                 raise ControllerError(
@@ -95,18 +104,34 @@ class EarlyStopper:
             if trial.status is TrialStatus.EARLY_STOPPED:
                 self._notify(trial.name)
         if ended or self.rules is None:
-            rules = self.client.early_stopping_rules(
-                self.experiment, trials, self.db_manager_address
-            )
-            if rules != self.rules:
-                log.info("experiment %s: early-stopping rules %s", self.name, rules)
-            self.rules = rules
+            self._fetch(trials)
+
+    def _fetch(self, trials: Sequence[TrialRecord]) -> None:
+        answer: EarlyStoppingAnswer = self.client.early_stopping_rules(
+            self.experiment, trials, self.db_manager_address
+        )
+        if answer.rules != self.rules:
+            log.info("experiment %s: early-stopping rules %s", self.name, answer.rules)
+        self.rules, self.stops, self.live = answer.rules, answer.stops, answer.live
+
+    def _refresh_if_reported(self, running: Iterable[str], trials: Sequence[TrialRecord]) -> None:
+        """Fetch again if a running trial reported an objective value since the last fetch."""
+        metric = self.experiment.spec.objective.objective_metric_name
+        counts = {name: len(self.store.get_observations(name, metric)) for name in running}
+        if any(self._reported.get(name, 0) != n for name, n in counts.items()):
+            self._fetch(trials)
+        self._reported = counts
 
     def decide(self, running: Iterable[str]) -> dict[str, str]:
-        """Trial name -> why, for each of ``running`` that breaks every rule now."""
-        if not self.rules:
-            return {}
+        """Trial name -> why, for each of ``running`` that breaks every rule now or that the
+        service named."""
         stops = {}
+        running = list(running)
+        for name in running:
+            if name in self.stops:
+                stops[name] = f"EarlyStopped: {self.stops[name]}"
+        if not self.rules:
+            return stops
         for name in running:
             histories: dict[str, list[float]] = {}
             reasons = []

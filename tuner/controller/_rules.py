@@ -1,9 +1,10 @@
-"""An early-stopping rule as the controller applies it to a running trial's reports."""
+"""An early-stopping rule as the controller applies it to a running trial's reports, and the
+EarlyStopping service's whole answer."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -31,3 +32,14 @@ class StoppingRule:
             f"{self.metric} {values[-1]!r} after {len(values)} reports is {self.comparison}"
             f" {self.value!r}"
         )
+
+
+@dataclass(frozen=True)
+class EarlyStoppingAnswer:
+    """One GetEarlyStoppingRules reply: Katib's ``rules`` for every running trial, and
+    tuner's extension for per-trial algorithms (asha): ``stops``, running trial -> why to
+    stop it now, and ``live``, ask again whenever a running trial reports."""
+
+    rules: list[StoppingRule]
+    stops: dict[str, str] = field(default_factory=dict)
+    live: bool = False

@@ -19,8 +19,8 @@ import grpc
 
 from tuner.controller._decide import merge_settings
 from tuner.controller._errors import InvalidSettingsError, SuggestionError
-from tuner.controller._rules import StoppingRule
-from tuner.controller._wire import Messages, parse_rules
+from tuner.controller._rules import EarlyStoppingAnswer
+from tuner.controller._wire import Messages, parse_rules, parse_stops
 from tuner.protos import api_pb2, api_pb2_grpc
 from tuner.spec import Experiment
 from tuner.store import TrialRecord
@@ -31,6 +31,10 @@ _RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 # Trailing metadata our suggestion server sets on a reply cut short by exhaustion (a Katib
 # service signals it only by the shorter reply, which is read the same way).
 _EXHAUSTED_KEY = "tuner-search-exhausted"
+# Trailing metadata of our EarlyStopping service for per-trial algorithms (asha): the running
+# trials to stop (JSON: name -> why), and "call again whenever a running trial reports".
+_STOP_TRIALS_KEY = "tuner-stop-trials"
+_LIVE_KEY = "tuner-early-stopping-live"
 # While retrying, say so at once and then this often.
 _TELL_EVERY_SECONDS = 10.0
 
@@ -213,18 +217,24 @@ class SuggestionClient:
         experiment: Experiment,
         trials: Sequence[TrialRecord],
         db_manager_address: str,
-    ) -> list[StoppingRule]:
+    ) -> EarlyStoppingAnswer:
         """GetEarlyStoppingRules: the rules running trials are checked against now (those
-        tuner cannot apply left out with a warning, see `_wire.parse_rules`)."""
+        tuner cannot apply left out with a warning, see `_wire.parse_rules`), and the trials
+        a per-trial algorithm says to stop."""
         request = api_pb2.GetEarlyStoppingRulesRequest(
             experiment=self._messages.experiment(experiment),
             trials=self._messages.trials(experiment, trials),
             db_manager_address=db_manager_address,
         )
-        reply = self._call(
-            "GetEarlyStoppingRules", self._early_stopping.GetEarlyStoppingRules, request
+        reply, call = self._call(
+            "GetEarlyStoppingRules", self._early_stopping.GetEarlyStoppingRules.with_call, request
         )
-        return parse_rules(reply.early_stopping_rules)
+        metadata = dict(call.trailing_metadata() or ())
+        return EarlyStoppingAnswer(
+            parse_rules(reply.early_stopping_rules),
+            parse_stops(metadata.get(_STOP_TRIALS_KEY)),
+            live=metadata.get(_LIVE_KEY) == "true",
+        )
 
     def set_trial_status(self, trial_name: str) -> None:
         """SetTrialStatus: tells the early-stopping service that a trial was stopped."""

@@ -8,6 +8,7 @@ suggestion client calls it: the loop keeps domain objects.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -234,3 +235,20 @@ def parse_rules(messages: Iterable[api_pb2.EarlyStoppingRule]) -> list[StoppingR
             continue
         rules.append(StoppingRule(message.name, value, comparison, max(message.start_step, 0)))
     return rules
+
+
+def parse_stops(text: str | None) -> dict[str, str]:
+    """The ``tuner-stop-trials`` metadata: a JSON object trial name -> why; anything else is
+    ignored with a warning (no trial is stopped on a reply tuner cannot read)."""
+    if not text:
+        return {}
+    try:
+        stops = json.loads(text)
+    except ValueError:
+        stops = None
+    if not isinstance(stops, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in stops.items()
+    ):
+        log.warning("tuner-stop-trials: %.200r is not a JSON object of strings; ignored", text)
+        return {}
+    return stops

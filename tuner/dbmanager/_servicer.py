@@ -14,7 +14,12 @@ import grpc
 
 from tuner.dbmanager import _convert
 from tuner.dbmanager._convert import Report, RequestError
-from tuner.metrics import REPORT_ID_METADATA_KEY, STEP_METADATA_KEY
+from tuner.metrics import (
+    REPORT_ID_METADATA_KEY,
+    STEP_METADATA_KEY,
+    STEPS_METADATA_KEY,
+    WITH_STEPS_METADATA_KEY,
+)
 from tuner.protos import api_pb2, api_pb2_grpc
 from tuner.store import Store, StoreError, TrialNotFoundError
 from tuner.tokens import TOKEN_METADATA_KEY, ReportPolicy
@@ -87,7 +92,9 @@ class DBManagerServicer(api_pb2_grpc.DBManagerServicer):
       trial's earlier reports (0, 1, 2...). A call with a ``tuner-report-id`` already stored is
       acknowledged without storing it again (a client's retry).
     - ``GetObservationLog``: ordered by timestamp; ``metric_name``, ``start_time`` and
-      ``end_time`` (RFC 3339, inclusive) filter when not empty.
+      ``end_time`` (RFC 3339, inclusive) filter when not empty. With the metadata
+      ``tuner-with-steps: true``, the trailing metadata ``tuner-steps`` has each log's step
+      (comma-separated, in order; empty for one stored without a step).
     - ``DeleteObservationLog``: removes every observation of the trial.
 
     An unknown trial is NOT_FOUND; a store error worth retrying is UNAVAILABLE.
@@ -142,6 +149,10 @@ class DBManagerServicer(api_pb2_grpc.DBManagerServicer):
             _convert.parse_time(request.start_time, "start_time"),
             _convert.parse_time(request.end_time, "end_time"),
         )
+        metadata = dict(context.invocation_metadata() or ())
+        if metadata.get(WITH_STEPS_METADATA_KEY) == "true":
+            steps = ",".join("" if o.step is None else str(o.step) for o in found)
+            context.set_trailing_metadata(((STEPS_METADATA_KEY, steps),))
         return _convert.log_reply(found)
 
     @_rpc
@@ -171,7 +182,7 @@ class DBManagerServicer(api_pb2_grpc.DBManagerServicer):
             raise ReportRefused(
                 f"a report for trial {trial!r} without a token: its experiment does not"
                 " allow tokenless reports (annotation"
-                " tuner.kubeflow.org/allow-tokenless-reports: \"true\" allows them)"
+                ' tuner.kubeflow.org/allow-tokenless-reports: "true" allows them)'
             )
         if policy.experiment is not None:
             owner = self.store.get_trial(trial).experiment_name

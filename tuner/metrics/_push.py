@@ -23,6 +23,14 @@ Katib's MetricLog has no step field; metadata keeps the wire messages Katib's ow
 it, the DBManager numbers a trial's reports of each metric 0, 1, 2... as the collectors do.
 """
 
+WITH_STEPS_METADATA_KEY = "tuner-with-steps"
+"""gRPC metadata of a GetObservationLog call: ``true`` asks for each log's step, which the
+DBManager sends in the trailing metadata ``tuner-steps`` (comma-separated, one per metric log
+of the reply, empty for a report stored without a step). An early-stopping service that
+measures resource by steps (asha) asks for them."""
+
+STEPS_METADATA_KEY = "tuner-steps"
+
 REPORT_ID_METADATA_KEY = "tuner-report-id"
 """gRPC metadata: a client-chosen id of one report, so that a retried call is stored once."""
 
