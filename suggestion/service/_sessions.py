@@ -45,6 +45,12 @@ class SuggestionRequest:
     count: int
     should_stop: Callable[[], bool] | None = None
     """Polled while waiting and computing; True makes the call raise `CancelledError`."""
+    goals: tuple[Direction, ...] = ()
+    """One direction per objective when there are several (``goal`` is the first)."""
+
+    @property
+    def directions(self) -> tuple[Direction, ...]:
+        return self.goals or (self.goal,)
 
 
 @dataclass(frozen=True)
@@ -72,18 +78,32 @@ class _Slot:
 
 
 def build(
-    name: str, settings: Sequence[tuple[str, str]], space: SearchSpace, goal: Direction
+    name: str,
+    settings: Sequence[tuple[str, str]],
+    space: SearchSpace,
+    goal: Direction | Sequence[Direction],
 ) -> Algorithm:
-    """Look up, parse, check and construct; raises the algorithm errors unchanged."""
+    """Look up, parse, check and construct; raises the algorithm errors unchanged.
+    ``goal``: one direction, or one per objective."""
+    goals = (goal,) if isinstance(goal, Direction) else tuple(goal)
     cls = algorithms.get(name)
     parsed = cls.parse(settings)
     cls.check_space(space, parsed)
-    return cls(space, goal, parsed)
+    _check_objectives(cls, len(goals))
+    return cls(space, goals[0] if len(goals) == 1 else goals, parsed)
 
 
-def validate(name: str, settings: Sequence[tuple[str, str]], space: SearchSpace) -> None:
+def validate(
+    name: str, settings: Sequence[tuple[str, str]], space: SearchSpace, objectives: int = 1
+) -> None:
     cls = algorithms.get(name)
     cls.check_space(space, cls.parse(settings))
+    _check_objectives(cls, objectives)
+
+
+def _check_objectives(cls: type[Algorithm], count: int) -> None:
+    if count > 1 and not cls.multi_objective:
+        cls.check_objectives(count, algorithms.multi_objective_names())
 
 
 class SuggestionEngine:
@@ -157,10 +177,11 @@ class SuggestionEngine:
             return self._closed.is_set() or (caller_stop is not None and caller_stop())
 
         # Settings in another order are the same settings: no reason to rebuild the session.
-        key = (request.algorithm, tuple(sorted(request.settings)), request.space, request.goal)
+        goals = request.directions
+        key = (request.algorithm, tuple(sorted(request.settings)), request.space, goals)
         with self._slot(request.experiment, should_stop) as slot:
             if slot.session is None or slot.session.key != key:
-                algorithm = build(request.algorithm, request.settings, request.space, request.goal)
+                algorithm = build(request.algorithm, request.settings, request.space, goals)
                 slot.session = _Session(key, algorithm)
             session = slot.session
             points = session.algorithm.points

@@ -13,7 +13,7 @@ from suggestion.service import _convert
 from suggestion.service._errors import BusyError, rpc
 from suggestion.service._sessions import SuggestionEngine, SuggestionRequest, validate
 from tuner.protos import api_pb2, api_pb2_grpc
-from tuner.space import SearchSpace
+from tuner.space import OBJECTIVES_METADATA, SearchSpace
 
 EXHAUSTED_METADATA = ("tuner-search-exhausted", "true")
 """Trailing metadata on a reply that holds fewer points than requested."""
@@ -87,11 +87,13 @@ class SuggestionServicer(api_pb2_grpc.SuggestionServicer):
         self._decoders: OrderedDict[str, _convert.TrialDecoder] = OrderedDict()
         self._decoders_lock = threading.Lock()
 
-    def _decoder(self, experiment: str, space: SearchSpace, metric: str) -> _convert.TrialDecoder:
+    def _decoder(
+        self, experiment: str, space: SearchSpace, metrics: tuple[str, ...]
+    ) -> _convert.TrialDecoder:
         with self._decoders_lock:
             decoder = self._decoders.get(experiment)
-            if decoder is None or decoder.space != space or decoder.metric != metric:
-                decoder = self._decoders[experiment] = _convert.TrialDecoder(space, metric)
+            if decoder is None or decoder.space != space or decoder.metrics != metrics:
+                decoder = self._decoders[experiment] = _convert.TrialDecoder(space, metrics)
             self._decoders.move_to_end(experiment)
             while len(self._decoders) > self.engine.max_experiments:
                 self._decoders.popitem(last=False)
@@ -105,6 +107,7 @@ class SuggestionServicer(api_pb2_grpc.SuggestionServicer):
         with self.admission.enter(experiment.name):
             name, settings = _convert.algorithm(experiment)
             space = _convert.search_space(experiment)
+            objectives = _convert.objectives(experiment)
             count = _convert.count(request)
             # Refuse before decoding thousands of trials for a call that cannot run.
             _convert.check_count(count, self.engine.max_count)
@@ -120,8 +123,9 @@ class SuggestionServicer(api_pb2_grpc.SuggestionServicer):
                     settings=settings,
                     space=space,
                     goal=_convert.goal(experiment),
+                    goals=tuple(direction for _, direction in objectives),
                     trials=self._decoder(
-                        experiment.name, space, _convert.objective_metric(experiment)
+                        experiment.name, space, tuple(metric for metric, _ in objectives)
                     ).decode(request.trials),
                     count=count,
                     should_stop=should_stop,
@@ -136,5 +140,9 @@ class SuggestionServicer(api_pb2_grpc.SuggestionServicer):
         self, request: api_pb2.ValidateAlgorithmSettingsRequest, context: grpc.ServicerContext
     ) -> api_pb2.ValidateAlgorithmSettingsReply:
         name, settings = _convert.algorithm(request.experiment)
-        validate(name, settings, _convert.search_space(request.experiment))
+        objectives = _convert.objectives(request.experiment)
+        validate(name, settings, _convert.search_space(request.experiment), len(objectives))
+        # Says that the objectives were read: a service that sends no such mark (a Katib
+        # image) optimises the first one only, and tuner's controller refuses to use it.
+        context.set_trailing_metadata(((OBJECTIVES_METADATA, str(len(objectives))),))
         return api_pb2.ValidateAlgorithmSettingsReply()
