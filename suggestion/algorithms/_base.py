@@ -136,9 +136,10 @@ class Algorithm(abc.ABC):
     carry one value per objective in ``TrialView.values``.
 
     Exceptions. `parse` raises `SettingsError`, `check_space` raises
-    `SpaceNotSupportedError`, `check_objectives` raises `ObjectivesNotSupportedError`; `suggest` raises `CancelledError` once its ``should_stop`` callable
-    answers True (checked between steps of the work), and nothing else on purpose (its input
-    was validated), so any other exception from it is a bug, reported as an internal error.
+    `SpaceNotSupportedError`, `check_objectives` raises `ObjectivesNotSupportedError`;
+    `suggest` raises `CancelledError` once its ``should_stop`` callable answers True (checked
+    between steps of the work), and nothing else on purpose (its input was validated), so
+    any other exception from it is a bug, reported as an internal error.
     """
 
     name: ClassVar[str]
@@ -178,9 +179,7 @@ class Algorithm(abc.ABC):
     ) -> None:
         self.space = space
         # One direction per objective; `goal` is the first (the only one for most algorithms).
-        self.goals: tuple[Direction, ...] = (
-            (goal,) if isinstance(goal, Direction) else tuple(goal)
-        )
+        self.goals: tuple[Direction, ...] = (goal,) if isinstance(goal, Direction) else tuple(goal)
         self.goal = self.goals[0]
         self.settings = settings
         self.seed: int = (

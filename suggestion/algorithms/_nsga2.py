@@ -13,6 +13,7 @@ from typing import Any
 
 import optuna
 
+from suggestion.algorithms._base import TrialView
 from suggestion.algorithms._settings import (
     RANDOM_STATE,
     RuleViolationError,
@@ -20,7 +21,6 @@ from suggestion.algorithms._settings import (
     integer,
 )
 from suggestion.algorithms._tpe import TPE
-from suggestion.algorithms._base import TrialView
 from tuner.space import Assignment
 
 

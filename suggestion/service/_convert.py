@@ -77,13 +77,17 @@ def objectives(experiment: api_pb2.Experiment) -> tuple[tuple[str, Direction], .
     those of tuner's `OBJECTIVES_SETTING` (tuner.space explains the encoding)."""
     first = (objective_metric(experiment), goal(experiment))
     texts = [
-        s.value for s in experiment.spec.algorithm.algorithm_settings if s.name == OBJECTIVES_SETTING
+        s.value
+        for s in experiment.spec.algorithm.algorithm_settings
+        if s.name == OBJECTIVES_SETTING
     ]
     if not texts:
         return (first,)
     where = "experiment.spec.algorithm.algorithmSettings"
     if len(texts) > 1:
-        raise RequestError(f"{where}: {OBJECTIVES_SETTING} is given {len(texts)} times; send it once")
+        raise RequestError(
+            f"{where}: {OBJECTIVES_SETTING} is given {len(texts)} times; send it once"
+        )
     try:
         more = parse_objectives(texts[0])
     except ObjectivesError as e:

@@ -61,9 +61,7 @@ def parse_objectives(text: str) -> list[tuple[str, Direction]]:
     return out
 
 
-def non_dominated(
-    values: Sequence[Sequence[float]], directions: Sequence[Direction]
-) -> list[int]:
+def non_dominated(values: Sequence[Sequence[float]], directions: Sequence[Direction]) -> list[int]:
     """Indices (ascending) of the points no other point dominates: another point dominates
     one when it is at least as good in every objective and better in one. Points with a NaN
     are left out; equal points are all kept."""
@@ -78,9 +76,7 @@ def non_dominated(
     keep = []
     for i in np.flatnonzero(usable):
         others = costs[usable]
-        dominated = np.any(
-            np.all(others <= costs[i], axis=1) & np.any(others < costs[i], axis=1)
-        )
+        dominated = np.any(np.all(others <= costs[i], axis=1) & np.any(others < costs[i], axis=1))
         if not dominated:
             keep.append(int(i))
     return keep
