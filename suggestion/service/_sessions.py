@@ -87,9 +87,9 @@ def build(
     ``goal``: one direction, or one per objective."""
     goals = (goal,) if isinstance(goal, Direction) else tuple(goal)
     cls = algorithms.get(name)
+    _check_objectives(cls, len(goals))
     parsed = cls.parse(settings)
     cls.check_space(space, parsed)
-    _check_objectives(cls, len(goals))
     return cls(space, goals[0] if len(goals) == 1 else goals, parsed)
 
 
@@ -97,8 +97,8 @@ def validate(
     name: str, settings: Sequence[tuple[str, str]], space: SearchSpace, objectives: int = 1
 ) -> None:
     cls = algorithms.get(name)
-    cls.check_space(space, cls.parse(settings))
     _check_objectives(cls, objectives)
+    cls.check_space(space, cls.parse(settings))
 
 
 def _check_objectives(cls: type[Algorithm], count: int) -> None:

@@ -43,10 +43,16 @@ class RunResult:
         experiment = store.get_experiment(name)
         trials = store.list_trials(name)
         best = store.best_trial(name)
-        params = None if best is None else _typed(space, best)
         pareto = None
         if len(experiment.objectives) > 1:
-            pareto = [(t, _typed(space, t), v) for t, v in pareto_front(experiment, trials)]
+            front = pareto_front(experiment, trials)
+            pareto = [(t, _typed(space, t), v) for t, v in front]
+            # Best in the first objective, as Katib's; of the trials tied there, the one on
+            # the front (a tie may be dominated through the other objectives).
+            direction = experiment.objectives[0][1]
+            ranked = min(front, key=lambda entry: direction.sort_key(entry[1][0]), default=None)
+            best = best if ranked is None else ranked[0]
+        params = None if best is None else _typed(space, best)
         return cls(
             experiment, trials, best, params, TrialCounts.of(t.status for t in trials), pareto
         )
