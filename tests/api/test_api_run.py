@@ -28,12 +28,10 @@ def run_yaml(cwd: Path, db: str, suggestion_address: str) -> subprocess.Complete
         check=False,
     )
 
-
 def number(value: object) -> float:
     """A typed parameter value that the test knows to be numeric."""
     assert isinstance(value, (int, float)), value
     return float(value)
-
 
 def picky(params: dict[str, Any]) -> dict[str, float]:
     """Checks the types it gets; one grid point raises, another exits with code 3."""
