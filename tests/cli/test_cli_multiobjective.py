@@ -8,7 +8,7 @@ import itertools
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent import futures
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ def objectives(x: int, y: int) -> tuple[int, int]:
     return x * x + y, (5 - x) ** 2 + y
 
 
-def non_dominated(points: dict[str, tuple[float, float]]) -> set[str]:
+def non_dominated(points: Mapping[str, tuple[float, float]]) -> set[str]:
     """The names whose point no other point dominates (both minimised), by brute force."""
     return {
         name
