@@ -207,3 +207,15 @@ def test_the_same_problem_in_itertools_has_the_expected_front() -> None:
     # The test's own front computation, checked on the whole grid.
     points = {f"{x},{y}": objectives(x, y) for x, y in itertools.product(range(6), range(6))}
     assert non_dominated(points) == {f"{x},0" for x in range(6)}
+
+
+def test_validate_refuses_several_objectives_for_an_algorithm_of_one(tmp_path: Path) -> None:
+    (tmp_path / "cmaes.yaml").write_text(yaml.safe_dump(document("cmaes")))
+    (tmp_path / "nsga2.yaml").write_text(yaml.safe_dump(document("nsga2")))
+    out = tuner(tmp_path, "validate", "cmaes.yaml", "nsga2.yaml")
+    assert out.returncode == 2
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith(
+        "cmaes.yaml: spec.algorithm.algorithmName: algorithm 'cmaes' optimises a single objective"
+    )
+    assert "nsga2.yaml: valid" in lines
