@@ -193,7 +193,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             f" {TRUE_FRONT_HYPERVOLUME:.3f}) of all trials after N trials, sequential (one"
             f" point per call). nsga2 with population_size {args.population}; tpe with"
             " Katib's defaults (n_startup_trials 10, n_ei_candidates 24), Optuna's"
-            " TPESampler defaults are the same. Higher is better.",
+            " TPESampler defaults are the same. Higher is better. tuner's seconds include a"
+            " gRPC round trip per trial carrying every trial so far; nsga2 also rebuilds its"
+            " study from each request (so a restarted server answers alike), O(trials) per"
+            " call.",
             "",
             _benchkit.table(header, rows + ratios, numeric_from=1),
             "",
