@@ -42,6 +42,8 @@ def best(args: argparse.Namespace) -> int:
                 + _listed(counts)
                 + ")"
             )
+        # Best first in the first objective: the front read from one end to the other.
+        front.sort(key=lambda entry: objectives[0][1].sort_key(entry[1][0]))
         _front(view, [name for name, _ in objectives], front, args.output or "table")
         return EXIT_OK
     if trial is None:
