@@ -125,6 +125,7 @@ def test_run_output_and_best_table_hold_the_front(tmp_path: Path) -> None:
     assert len(points) == 12
     front = {t["name"]: t for t in result["paretoFront"]}
     assert set(front) == non_dominated(points)
+    assert f"Pareto front: {len(front)} trial(s); 'tuner best pareto'" in ran.stdout + ran.stderr
     # The best trial (Katib's: best in objectiveMetricName) is one end of the front.
     assert result["bestTrial"]["name"] in front
 

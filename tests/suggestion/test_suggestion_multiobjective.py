@@ -110,14 +110,24 @@ def zdt1(x: np.ndarray) -> tuple[float, float]:
     return float(x[0]), g * (1 - (float(x[0]) / g) ** 0.5)
 
 
-def test_nsga2_answers_the_same_request_cold_and_warm() -> None:
+@pytest.mark.parametrize(
+    ("algorithm", "settings"),
+    [
+        ("nsga2", [("population_size", "4")]),
+        ("tpe", [("n_startup_trials", "5")]),
+        ("multivariate-tpe", [("n_startup_trials", "5")]),
+    ],
+)
+def test_a_multi_objective_request_is_answered_the_same_cold_and_warm(
+    algorithm: str, settings: list[tuple[str, str]]
+) -> None:
     space = SearchSpace(
         tuple(Parameter.from_wire(f"x{i}", "double", min="0", max="1") for i in range(3))
     )
-    cls = get("nsga2")
-    settings = cls.parse([("population_size", "4"), ("random_state", "11")])
+    cls = get(algorithm)
+    parsed = cls.parse([*settings, ("random_state", "11")])
     goals = (Direction.MINIMIZE, Direction.MINIMIZE)
-    warm = cls(space, goals, settings)
+    warm = cls(space, goals, parsed)
     trials: list[TrialView] = []
     for _ in range(5):  # beyond the first generations, so parents and children are used
         for assignment in warm.suggest(trials, 3):
@@ -125,7 +135,7 @@ def test_nsga2_answers_the_same_request_cold_and_warm() -> None:
             trials.append(
                 TrialView(f"t{len(trials)}", assignment, TrialState.COMPLETED, values=values)
             )
-    assert cls(space, goals, settings).suggest(trials, 3) == warm.suggest(trials, 3)
+    assert cls(space, goals, parsed).suggest(trials, 3) == warm.suggest(trials, 3)
 
 
 def test_non_dominated_honours_each_direction() -> None:
