@@ -129,6 +129,9 @@ def test_run_output_and_best_table_hold_the_front(tmp_path: Path) -> None:
     # The best trial (Katib's: best in objectiveMetricName) is one end of the front.
     assert result["bestTrial"]["name"] in front
 
+    described = tuner(tmp_path, "describe", "experiment", "pareto", "--db", "sqlite:///tuner.db")
+    assert "minimize loss, minimize latency" in described.stdout
+
     table = tuner(tmp_path, "best", "pareto", "--db", "sqlite:///tuner.db")
     assert table.returncode == 0, table.stderr
     header, *rows = table.stdout.splitlines()
