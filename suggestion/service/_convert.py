@@ -72,6 +72,16 @@ def algorithm(experiment: api_pb2.Experiment) -> tuple[str, tuple[tuple[str, str
     )
 
 
+def objective_count(experiment: api_pb2.Experiment) -> int:
+    """How many objectives the experiment has: 1 without tuner's `OBJECTIVES_SETTING` (the
+    objective itself is not read then, as Katib's validation does not), else as
+    `objectives` reads them."""
+    settings = experiment.spec.algorithm.algorithm_settings
+    if all(s.name != OBJECTIVES_SETTING for s in settings):
+        return 1
+    return len(objectives(experiment))
+
+
 def objectives(experiment: api_pb2.Experiment) -> tuple[tuple[str, Direction], ...]:
     """Every objective as (metric, direction): Katib's objective metric and type first, then
     those of tuner's `OBJECTIVES_SETTING` (tuner.space explains the encoding)."""
@@ -151,10 +161,11 @@ def goal(experiment: api_pb2.Experiment) -> Direction:
         return Direction.MINIMIZE
     if kind == api_pb2.MAXIMIZE:
         return Direction.MAXIMIZE
-    raise RequestError(
-        f"experiment.spec.objective.type: {api_pb2.ObjectiveType.Name(kind)} is not MINIMIZE"
-        " or MAXIMIZE"
-    )
+    try:
+        name = api_pb2.ObjectiveType.Name(kind)
+    except ValueError:  # a number the enum does not define
+        name = str(kind)
+    raise RequestError(f"experiment.spec.objective.type: {name} is not MINIMIZE or MAXIMIZE")
 
 
 def objective_metric(experiment: api_pb2.Experiment) -> str:

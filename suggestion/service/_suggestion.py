@@ -140,9 +140,9 @@ class SuggestionServicer(api_pb2_grpc.SuggestionServicer):
         self, request: api_pb2.ValidateAlgorithmSettingsRequest, context: grpc.ServicerContext
     ) -> api_pb2.ValidateAlgorithmSettingsReply:
         name, settings = _convert.algorithm(request.experiment)
-        objectives = _convert.objectives(request.experiment)
-        validate(name, settings, _convert.search_space(request.experiment), len(objectives))
+        count = _convert.objective_count(request.experiment)
+        validate(name, settings, _convert.search_space(request.experiment), count)
         # Says that the objectives were read: a service that sends no such mark (a Katib
         # image) optimises the first one only, and tuner's controller refuses to use it.
-        context.set_trailing_metadata(((OBJECTIVES_METADATA, str(len(objectives))),))
+        context.set_trailing_metadata(((OBJECTIVES_METADATA, str(count)),))
         return api_pb2.ValidateAlgorithmSettingsReply()
