@@ -93,6 +93,10 @@ class View:
                 f"best trial: {result.best_trial.name}  {metric}="
                 f"{_fmt(result.best_trial.objective_value)}  {params}"
             )
+        if result.pareto is not None:
+            self.out.print(
+                f"Pareto front: {len(result.pareto)} trial(s); 'tuner best {exp.name}' lists them"
+            )
 
 
 def _rows(result: RunResult) -> list[Any]:

@@ -10,13 +10,14 @@ from suggestion.algorithms._base import (
     Algorithm,
     AlgorithmError,
     CancelledError,
+    ObjectivesNotSupportedError,
     SettingsError,
     SpaceNotSupportedError,
     TrialState,
     TrialView,
     UnknownAlgorithmError,
 )
-from suggestion.algorithms._registry import get, names
+from suggestion.algorithms._registry import get, multi_objective_names, names
 from suggestion.algorithms._settings import SettingSpec, integer, parse_settings
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "AlgorithmError",
     "SettingSpec",
     "CancelledError",
+    "ObjectivesNotSupportedError",
     "SettingsError",
     "SpaceNotSupportedError",
     "TrialState",
@@ -31,6 +33,7 @@ __all__ = [
     "UnknownAlgorithmError",
     "get",
     "integer",
+    "multi_objective_names",
     "names",
     "parse_settings",
 ]

@@ -46,6 +46,19 @@ class SpaceNotSupportedError(AlgorithmError):
         super().__init__(where + rule)
 
 
+class ObjectivesNotSupportedError(AlgorithmError):
+    """Several objectives for an algorithm that optimises one (not worth retrying)."""
+
+    def __init__(self, algorithm: str, count: int, able: Sequence[str]) -> None:
+        self.algorithm = algorithm
+        self.count = count
+        super().__init__(
+            f"algorithm {_cut(algorithm)} optimises a single objective, and the experiment has"
+            f" {count} (spec.objective.additionalObjectives); use one of {', '.join(able)},"
+            " or drop additionalObjectives"
+        )
+
+
 class CancelledError(AlgorithmError):
     """The caller stopped waiting (cancelled call, expired deadline, server shutdown)."""
 
@@ -78,7 +91,11 @@ class TrialState(enum.Enum):
 
 @dataclass(frozen=True)
 class TrialView:
-    """One trial as an algorithm sees it; ``value`` is set exactly when COMPLETED."""
+    """One trial as an algorithm sees it; ``value`` is set exactly when COMPLETED.
+
+    ``value`` is the first objective's; ``values`` holds every objective's value in the
+    order of the algorithm's ``goals`` (set exactly when COMPLETED; a multi-objective trial
+    is COMPLETED only with all of them). Left empty, it is ``(value,)``."""
 
     name: str
     assignment: Assignment
@@ -86,6 +103,11 @@ class TrialView:
     value: float | None = None
     completed_at: datetime | None = None
     started_at: datetime | None = None
+    values: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.values and self.value is not None:
+            object.__setattr__(self, "values", (self.value,))
 
 
 class Algorithm(abc.ABC):
@@ -110,10 +132,15 @@ class Algorithm(abc.ABC):
     experiment. Different instances may run concurrently; implementations keep no mutable
     module-level state.
 
+    Objectives. ``goal`` is one `Direction`, or one per objective for an algorithm whose
+    `multi_objective` is True (`check_objectives` refuses the others); completed trials then
+    carry one value per objective in ``TrialView.values``.
+
     Exceptions. `parse` raises `SettingsError`, `check_space` raises
-    `SpaceNotSupportedError`; `suggest` raises `CancelledError` once its ``should_stop`` callable
-    answers True (checked between steps of the work), and nothing else on purpose (its input
-    was validated), so any other exception from it is a bug, reported as an internal error.
+    `SpaceNotSupportedError`, `check_objectives` raises `ObjectivesNotSupportedError`;
+    `suggest` raises `CancelledError` once its ``should_stop`` callable answers True (checked
+    between steps of the work), and nothing else on purpose (its input was validated), so
+    any other exception from it is a bug, reported as an internal error.
     """
 
     name: ClassVar[str]
@@ -129,6 +156,8 @@ class Algorithm(abc.ABC):
     """Works with defaults for its settings on any space. False for an algorithm that needs
     settings naming parts of the space (hyperband's ``resource_name``): the general test
     suites, which cannot supply them, skip it and its own tests cover the contract."""
+    multi_objective: ClassVar[bool] = False
+    """Serves experiments with several objectives (each trial's ``values``, ``goals``)."""
 
     @classmethod
     def parse(cls, settings: Sequence[tuple[str, str]]) -> Mapping[str, Any]:
@@ -152,9 +181,23 @@ class Algorithm(abc.ABC):
         algorithm itself assigns values outside it (hyperband's resource parameter)."""
         return space
 
-    def __init__(self, space: SearchSpace, goal: Direction, settings: Mapping[str, Any]) -> None:
+    @classmethod
+    def check_objectives(cls, count: int, able: Sequence[str]) -> None:
+        """Raise ObjectivesNotSupportedError for several objectives unless `multi_objective`;
+        ``able``: the algorithms that serve them, for the message."""
+        if count > 1 and not cls.multi_objective:
+            raise ObjectivesNotSupportedError(cls.name, count, able)
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        goal: Direction | Sequence[Direction],
+        settings: Mapping[str, Any],
+    ) -> None:
         self.space = space
-        self.goal = goal
+        # One direction per objective; `goal` is the first (the only one for most algorithms).
+        self.goals: tuple[Direction, ...] = (goal,) if isinstance(goal, Direction) else tuple(goal)
+        self.goal = self.goals[0]
         self.settings = settings
         self.seed: int = (
             int(settings["random_state"])

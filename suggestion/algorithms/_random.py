@@ -10,7 +10,8 @@ from tuner.space import Assignment
 
 
 class RandomSearch(Algorithm):
-    """Draws every parameter independently; honours every type and distribution.
+    """Draws every parameter independently; honours every type and distribution, and any
+    number of objectives (it reads no values).
 
     The draws depend only on ``random_state`` and the number of trials in the request, so a
     restarted server continues exactly where the old one would have.
@@ -18,6 +19,7 @@ class RandomSearch(Algorithm):
 
     name = "random"
     settings_spec = (RANDOM_STATE,)
+    multi_objective = True  # values are never read
 
     def _propose(self, trials: Sequence[TrialView], count: int) -> list[Assignment]:
         rng = self.rng_for(len(trials))

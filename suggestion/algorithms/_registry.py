@@ -19,6 +19,7 @@ ALGORITHMS: Registry[type[Algorithm]] = Registry(
         "multivariate-tpe": "suggestion.algorithms._tpe:MultivariateTPE",
         "cmaes": "suggestion.algorithms._cmaes:CMAES",
         "hyperband": "suggestion.algorithms._hyperband:Hyperband",
+        "nsga2": "suggestion.algorithms._nsga2:NSGA2",
     },
     unknown=UnknownAlgorithmError,
 )
@@ -27,6 +28,11 @@ ALGORITHMS: Registry[type[Algorithm]] = Registry(
 def names() -> list[str]:
     """Every registered algorithm name, sorted."""
     return ALGORITHMS.names()
+
+
+def multi_objective_names() -> list[str]:
+    """The algorithms that serve several objectives (their class says `multi_objective`)."""
+    return [name for name in names() if ALGORITHMS.get(name).multi_objective]
 
 
 def get(name: str) -> type[Algorithm]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import optuna
 from optuna.distributions import (
@@ -55,11 +55,14 @@ class TPE(Algorithm):
 
     Settings: ``n_startup_trials`` (default 10), ``n_ei_candidates`` (default 24),
     ``random_state``. Honours uniform and logUniform; normal and logNormal are refused.
+    With several objectives the study has one direction per objective and Optuna's TPE is
+    its multi-objective variant (MOTPE).
     """
 
     name = "tpe"
     multivariate = False
-    settings_spec = (
+    multi_objective = True
+    settings_spec: ClassVar[tuple[SettingSpec, ...]] = (
         SettingSpec("n_startup_trials", integer(minimum=0), 10),
         SettingSpec("n_ei_candidates", integer(minimum=1), 24),
         RANDOM_STATE,
@@ -83,14 +86,22 @@ class TPE(Algorithm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._distributions = {c.name: optuna_distribution(c) for c in self.points.coordinates}
+        self._new_study()
+
+    def _new_study(self) -> None:
+        """An empty in-memory study with one direction per objective."""
         self._storage = optuna.storages.InMemoryStorage()
         self._study = optuna.create_study(
             storage=self._storage,
-            direction=self.goal.value,
+            directions=[goal.value for goal in self.goals],
         )
         self._study_id = self._storage.get_study_id_from_name(self._study.study_name)
         # trial name -> (Optuna trial id, state mirrored so far)
         self._mirrored: dict[str, tuple[int, TrialState]] = {}
+
+    def _system_attrs(self, t: TrialView) -> dict[str, Any]:
+        """What a mirrored trial carries for the sampler besides its values (none for TPE)."""
+        return {}
 
     def _sampler(self, n_trials: int) -> optuna.samplers.BaseSampler:
         # A fresh sampler seeded from the request: the draws do not depend on how many
@@ -125,20 +136,24 @@ class TPE(Algorithm):
         if t.state is TrialState.COMPLETED:
             frozen = create_trial(
                 state=OptunaState.COMPLETE,
-                value=t.value,
+                values=list(t.values),
                 params=params,
                 distributions=self._distributions,
+                system_attrs=self._system_attrs(t),
             )
         else:
             frozen = create_trial(
-                state=OptunaState.RUNNING, params=params, distributions=self._distributions
+                state=OptunaState.RUNNING,
+                params=params,
+                distributions=self._distributions,
+                system_attrs=self._system_attrs(t),
             )
         return self._storage.create_new_trial(self._study_id, template_trial=frozen)
 
     def _finish(self, trial_id: int, t: TrialView) -> None:
         if t.state is TrialState.COMPLETED:
-            assert t.value is not None
-            self._storage.set_trial_state_values(trial_id, OptunaState.COMPLETE, [t.value])
+            assert t.values
+            self._storage.set_trial_state_values(trial_id, OptunaState.COMPLETE, list(t.values))
         else:
             self._storage.set_trial_state_values(trial_id, OptunaState.FAIL)
 

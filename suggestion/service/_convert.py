@@ -16,7 +16,17 @@ from suggestion.algorithms import TrialState, TrialView
 from suggestion.earlystopping import Comparison, Report, StoppingRule
 from tuner.errors import TunerError
 from tuner.protos import api_pb2
-from tuner.space import Assignment, Direction, Parameter, SearchSpace, SpaceError, Value
+from tuner.space import (
+    OBJECTIVES_SETTING,
+    Assignment,
+    Direction,
+    ObjectivesError,
+    Parameter,
+    SearchSpace,
+    SpaceError,
+    Value,
+    parse_objectives,
+)
 
 
 class RequestError(TunerError, ValueError):
@@ -55,8 +65,52 @@ _UNAVAILABLE = "unavailable"
 
 
 def algorithm(experiment: api_pb2.Experiment) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """The algorithm's name and its own settings (tuner's objectives setting left out)."""
     spec = experiment.spec.algorithm
-    return spec.algorithm_name, tuple((s.name, s.value) for s in spec.algorithm_settings)
+    return spec.algorithm_name, tuple(
+        (s.name, s.value) for s in spec.algorithm_settings if s.name != OBJECTIVES_SETTING
+    )
+
+
+def objective_count(experiment: api_pb2.Experiment) -> int:
+    """How many objectives the experiment has: 1 without tuner's `OBJECTIVES_SETTING` (the
+    objective itself is not read then, as Katib's validation does not), else as
+    `objectives` reads them."""
+    settings = experiment.spec.algorithm.algorithm_settings
+    if all(s.name != OBJECTIVES_SETTING for s in settings):
+        return 1
+    return len(objectives(experiment))
+
+
+def objectives(experiment: api_pb2.Experiment) -> tuple[tuple[str, Direction], ...]:
+    """Every objective as (metric, direction): Katib's objective metric and type first, then
+    those of tuner's `OBJECTIVES_SETTING` (tuner.space explains the encoding)."""
+    first = (objective_metric(experiment), goal(experiment))
+    texts = [
+        s.value
+        for s in experiment.spec.algorithm.algorithm_settings
+        if s.name == OBJECTIVES_SETTING
+    ]
+    if not texts:
+        return (first,)
+    where = "experiment.spec.algorithm.algorithmSettings"
+    if len(texts) > 1:
+        raise RequestError(
+            f"{where}: {OBJECTIVES_SETTING} is given {len(texts)} times; send it once"
+        )
+    try:
+        more = parse_objectives(texts[0])
+    except ObjectivesError as e:
+        raise RequestError(f"{where}: {e}") from e
+    out = (first, *more)
+    names = [name for name, _ in out]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise RequestError(
+            f"{where}: {OBJECTIVES_SETTING} repeats the objective metric(s) {repeated}; each"
+            " objective needs its own metric"
+        )
+    return out
 
 
 def search_space(experiment: api_pb2.Experiment) -> SearchSpace:
@@ -107,10 +161,11 @@ def goal(experiment: api_pb2.Experiment) -> Direction:
         return Direction.MINIMIZE
     if kind == api_pb2.MAXIMIZE:
         return Direction.MAXIMIZE
-    raise RequestError(
-        f"experiment.spec.objective.type: {api_pb2.ObjectiveType.Name(kind)} is not MINIMIZE"
-        " or MAXIMIZE"
-    )
+    try:
+        name = api_pb2.ObjectiveType.Name(kind)
+    except ValueError:  # a number the enum does not define
+        name = str(kind)
+    raise RequestError(f"experiment.spec.objective.type: {name} is not MINIMIZE or MAXIMIZE")
 
 
 def objective_metric(experiment: api_pb2.Experiment) -> str:
@@ -120,13 +175,16 @@ def objective_metric(experiment: api_pb2.Experiment) -> str:
     return name
 
 
-def trials(messages: Iterable[api_pb2.Trial], space: SearchSpace, metric: str) -> list[TrialView]:
+def trials(
+    messages: Iterable[api_pb2.Trial], space: SearchSpace, metric: str | Sequence[str]
+) -> list[TrialView]:
     """Every trial of a request as a `TrialView` (a cold decode: nothing remembered)."""
     return TrialDecoder(space, metric).decode(messages)
 
 
 class TrialDecoder:
-    """Decodes trials for one space and objective metric, remembering what it decoded.
+    """Decodes trials for one space and objective metric (or several: one per objective, the
+    first one's value is ``TrialView.value``), remembering what it decoded.
 
     Per parameter it keeps the wire strings met with their typed value and feasibility (a
     grid's trials repeat a few strings, so the exact grid check runs once per string), and
@@ -139,9 +197,10 @@ class TrialDecoder:
     MEMO_LIMIT = 200_000
     """Remembered wire strings per parameter and trials; beyond it the memo starts over."""
 
-    def __init__(self, space: SearchSpace, metric: str) -> None:
+    def __init__(self, space: SearchSpace, metric: str | Sequence[str]) -> None:
         self.space = space
-        self.metric = metric
+        self.metrics: tuple[str, ...] = (metric,) if isinstance(metric, str) else tuple(metric)
+        self.metric = self.metrics[0]
         self._names = set(space.names)
         self._values: dict[str, dict[str, tuple[Value, bool]]] = {n: {} for n in space.names}
         self._trials: dict[bytes, TrialView] = {}
@@ -198,12 +257,24 @@ class TrialDecoder:
                 + " not in the experiment's search space"
             )
         state = _STATES.get(t.status.condition, TrialState.PENDING)
-        value = objective_value(t, self.metric, where) if state is TrialState.COMPLETED else None
-        if state is TrialState.COMPLETED and value is None:
-            state = TrialState.FAILED  # finished without a usable objective value
+        values: tuple[float, ...] = ()
+        if state is TrialState.COMPLETED:
+            found = [objective_value(t, metric, where) for metric in self.metrics]
+            if any(v is None for v in found):
+                state = TrialState.FAILED  # finished without a usable value of each objective
+            else:
+                values = tuple(v for v in found if v is not None)
         completed_at = _time(t.status.completion_time, f"{where}.status.completionTime")
         started_at = _time(t.status.start_time, f"{where}.status.startTime")
-        return TrialView(t.name, assignment, state, value, completed_at, started_at)
+        return TrialView(
+            t.name,
+            assignment,
+            state,
+            values[0] if values else None,
+            completed_at,
+            started_at=started_at,
+            values=values,
+        )
 
 
 def objective_value(t: api_pb2.Trial, metric: str, where: str) -> float | None:

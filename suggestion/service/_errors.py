@@ -11,6 +11,7 @@ import grpc
 
 from suggestion.algorithms import (
     CancelledError,
+    ObjectivesNotSupportedError,
     SettingsError,
     SpaceNotSupportedError,
     UnknownAlgorithmError,
@@ -37,6 +38,7 @@ _CODES: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
     (BusyError, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (SettingsError, grpc.StatusCode.INVALID_ARGUMENT),
     (SpaceNotSupportedError, grpc.StatusCode.INVALID_ARGUMENT),
+    (ObjectivesNotSupportedError, grpc.StatusCode.INVALID_ARGUMENT),
     (UnknownAlgorithmError, grpc.StatusCode.NOT_FOUND),
     (UpstreamError, grpc.StatusCode.UNAVAILABLE),
 )

@@ -45,6 +45,12 @@ class SuggestionRequest:
     count: int
     should_stop: Callable[[], bool] | None = None
     """Polled while waiting and computing; True makes the call raise `CancelledError`."""
+    goals: tuple[Direction, ...] = ()
+    """One direction per objective when there are several (``goal`` is the first)."""
+
+    @property
+    def directions(self) -> tuple[Direction, ...]:
+        return self.goals or (self.goal,)
 
 
 @dataclass(frozen=True)
@@ -74,13 +80,19 @@ class _Slot:
 
 
 def build(
-    name: str, settings: Sequence[tuple[str, str]], space: SearchSpace, goal: Direction
+    name: str,
+    settings: Sequence[tuple[str, str]],
+    space: SearchSpace,
+    goal: Direction | Sequence[Direction],
 ) -> Algorithm:
-    """Look up, parse, check and construct; raises the algorithm errors unchanged."""
+    """Look up, parse, check and construct; raises the algorithm errors unchanged.
+    ``goal``: one direction, or one per objective."""
+    goals = (goal,) if isinstance(goal, Direction) else tuple(goal)
     cls = algorithms.get(name)
+    _check_objectives(cls, len(goals))
     parsed = cls.parse(settings)
     cls.check_space(space, parsed)
-    return cls(space, goal, parsed)
+    return cls(space, goals[0] if len(goals) == 1 else goals, parsed)
 
 
 def validate(
@@ -88,8 +100,10 @@ def validate(
     settings: Sequence[tuple[str, str]],
     space: SearchSpace,
     parallel_trial_count: int | None = None,
+    objectives: int = 1,
 ) -> None:
     cls = algorithms.get(name)
+    _check_objectives(cls, objectives)
     parsed = cls.parse(settings)
     cls.check_space(space, parsed)
     if parallel_trial_count is not None:
@@ -102,6 +116,11 @@ def request_space(
     """The space a request's trials are checked against (`Algorithm.request_space`)."""
     cls = algorithms.get(name)
     return cls.request_space(space, cls.parse(settings))
+
+
+def _check_objectives(cls: type[Algorithm], count: int) -> None:
+    if count > 1 and not cls.multi_objective:
+        cls.check_objectives(count, algorithms.multi_objective_names())
 
 
 class SuggestionEngine:
@@ -175,10 +194,11 @@ class SuggestionEngine:
             return self._closed.is_set() or (caller_stop is not None and caller_stop())
 
         # Settings in another order are the same settings: no reason to rebuild the session.
-        key = (request.algorithm, tuple(sorted(request.settings)), request.space, request.goal)
+        goals = request.directions
+        key = (request.algorithm, tuple(sorted(request.settings)), request.space, goals)
         with self._slot(request.experiment, should_stop) as slot:
             if slot.session is None or slot.session.key != key:
-                algorithm = build(request.algorithm, request.settings, request.space, request.goal)
+                algorithm = build(request.algorithm, request.settings, request.space, goals)
                 slot.session = _Session(key, algorithm)
             session = slot.session
             points = session.algorithm.points

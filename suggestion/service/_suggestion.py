@@ -18,7 +18,7 @@ from suggestion.service._sessions import (
     validate,
 )
 from tuner.protos import api_pb2, api_pb2_grpc
-from tuner.space import SearchSpace
+from tuner.space import OBJECTIVES_METADATA, SearchSpace
 
 EXHAUSTED_METADATA = ("tuner-search-exhausted", "true")
 """Trailing metadata on a reply that holds fewer points than requested."""
@@ -92,11 +92,13 @@ class SuggestionServicer(api_pb2_grpc.SuggestionServicer):
         self._decoders: OrderedDict[str, _convert.TrialDecoder] = OrderedDict()
         self._decoders_lock = threading.Lock()
 
-    def _decoder(self, experiment: str, space: SearchSpace, metric: str) -> _convert.TrialDecoder:
+    def _decoder(
+        self, experiment: str, space: SearchSpace, metrics: tuple[str, ...]
+    ) -> _convert.TrialDecoder:
         with self._decoders_lock:
             decoder = self._decoders.get(experiment)
-            if decoder is None or decoder.space != space or decoder.metric != metric:
-                decoder = self._decoders[experiment] = _convert.TrialDecoder(space, metric)
+            if decoder is None or decoder.space != space or decoder.metrics != metrics:
+                decoder = self._decoders[experiment] = _convert.TrialDecoder(space, metrics)
             self._decoders.move_to_end(experiment)
             while len(self._decoders) > self.engine.max_experiments:
                 self._decoders.popitem(last=False)
@@ -111,6 +113,7 @@ class SuggestionServicer(api_pb2_grpc.SuggestionServicer):
             name, settings = _convert.algorithm(experiment)
             space = _convert.search_space(experiment)
             trial_space = request_space(name, settings, space)
+            objectives = _convert.objectives(experiment)
             count = _convert.count(request)
             # Refuse before decoding thousands of trials for a call that cannot run.
             _convert.check_count(count, self.engine.max_count)
@@ -126,8 +129,9 @@ class SuggestionServicer(api_pb2_grpc.SuggestionServicer):
                     settings=settings,
                     space=trial_space,
                     goal=_convert.goal(experiment),
+                    goals=tuple(direction for _, direction in objectives),
                     trials=self._decoder(
-                        experiment.name, trial_space, _convert.objective_metric(experiment)
+                        experiment.name, trial_space, tuple(metric for metric, _ in objectives)
                     ).decode(request.trials),
                     count=count,
                     should_stop=should_stop,
@@ -142,10 +146,15 @@ class SuggestionServicer(api_pb2_grpc.SuggestionServicer):
         self, request: api_pb2.ValidateAlgorithmSettingsRequest, context: grpc.ServicerContext
     ) -> api_pb2.ValidateAlgorithmSettingsReply:
         name, settings = _convert.algorithm(request.experiment)
+        count = _convert.objective_count(request.experiment)
         validate(
             name,
             settings,
             _convert.search_space(request.experiment),
             request.experiment.spec.parallel_trial_count,
+            count,
         )
+        # Says that the objectives were read: a service that sends no such mark (a Katib
+        # image) optimises the first one only, and tuner's controller refuses to use it.
+        context.set_trailing_metadata(((OBJECTIVES_METADATA, str(count)),))
         return api_pb2.ValidateAlgorithmSettingsReply()

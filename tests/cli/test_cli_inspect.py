@@ -376,6 +376,7 @@ def test_describe_experiment_json(db: str) -> None:
             "metricName": "accuracy",
             "goal": None,
             "additionalMetricNames": ["loss"],
+            "additionalObjectives": [],
         },
         "algorithm": {"name": "random", "settings": {"random_state": "7"}},
         "earlyStopping": None,

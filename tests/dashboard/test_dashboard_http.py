@@ -105,7 +105,7 @@ def test_charts_follow_new_trials(make, store, serve):
 
 
 def test_pareto_front_of_two_stored_metrics(make, store, serve):
-    # tuner's spec has one objective; the Pareto path is drawn from two stored metrics.
+    # A caller's goals: the Pareto path drawn from two stored metrics of any experiment.
     store.create_experiment("multi", "default", make.spec(extra=("accuracy",)))
     make.add_trials(store, "multi", 20, extra_metric="accuracy", observations=False)
     goals = [Objective("loss", "minimize"), Objective("accuracy", "maximize")]
@@ -116,6 +116,18 @@ def test_pareto_front_of_two_stored_metrics(make, store, serve):
     traces = answer["figure"]["data"]
     assert sum(len(t.get("x") or []) for t in traces) == 20
     assert answer["figure"]["layout"]["xaxis"]["title"]["text"] == "loss"
+    assert answer["figure"]["layout"]["yaxis"]["title"]["text"] == "accuracy"
+
+
+def test_a_multi_objective_experiment_gets_its_pareto_front_from_its_spec(make, store, serve):
+    spec = make.spec()
+    spec["objective"]["additionalObjectives"] = [{"metricName": "accuracy", "type": "maximize"}]
+    store.create_experiment("multi", "default", spec)
+    make.add_trials(store, "multi", 12, extra_metric="accuracy", observations=False)
+    served = serve(store)  # no goals given: the dashboard reads the experiment's objectives
+    assert 'id="fig-pareto"' in served.get("/experiments/multi")[1]
+    answer = json.loads(served.get("/api/figure" + q(experiment="multi", kind="pareto"))[1])
+    assert sum(len(t.get("x") or []) for t in answer["figure"]["data"]) == 12
     assert answer["figure"]["layout"]["yaxis"]["title"]["text"] == "accuracy"
 
 
@@ -240,9 +252,9 @@ def test_history_draws_each_value_and_the_best_so_far(make, store, goal):
     from tuner.dashboard._data import ExperimentView
 
     view = ExperimentView.of(store.get_experiment("h"))
-    values, best = Figures(view, store.list_trials("h"), store.get_observations).figure(
-        "history"
-    ).data
+    values, best = (
+        Figures(view, store.list_trials("h"), store.get_observations).figure("history").data
+    )
     losses = [make.loss(i) for i in (0, 1, 2, 3, 5, 6, 7)]
     pick = min if goal == "minimize" else max
     assert list(values.x) == [0, 1, 2, 3, 5, 6, 7]  # the failed trial 4 has no point

@@ -29,8 +29,8 @@ class Inputs:
 
     name: str
     parameters: Mapping[str, Any]
-    objective: str
-    goal_type: str
+    objective: str | Sequence[str]
+    goal_type: str | Sequence[str]
     goal: float | None = None
     additional_metrics: Sequence[str] = ()
     metric_strategies: Mapping[str, str] | None = None
@@ -144,11 +144,29 @@ def _parameters(given: Mapping[str, Any], issues: list[SpecIssue]) -> list[dict[
     return out
 
 
+def objectives(inputs: Inputs) -> list[tuple[str, str]]:
+    """(metric, goal type) of each objective: ``objective`` and ``goal_type`` are a name and a
+    direction, or lists of the same length (several objectives)."""
+    names = [inputs.objective] if isinstance(inputs.objective, str) else list(inputs.objective)
+    types = [inputs.goal_type] if isinstance(inputs.goal_type, str) else list(inputs.goal_type)
+    if len(names) != len(types) or not names:
+        raise SpecError(
+            [
+                SpecIssue(
+                    "goal_type",
+                    f"{inputs.goal_type!r:.80} gives {len(types)} direction(s) for the"
+                    f" {len(names)} objective(s) {inputs.objective!r:.80}; give one per objective",
+                )
+            ]
+        )
+    return list(zip(names, types, strict=True))
+
+
 def _objective(inputs: Inputs) -> dict[str, Any]:
-    objective: dict[str, Any] = {
-        "type": inputs.goal_type,
-        "objectiveMetricName": inputs.objective,
-    }
+    (first, first_type), *more = objectives(inputs)
+    objective: dict[str, Any] = {"type": first_type, "objectiveMetricName": first}
+    if more:
+        objective["additionalObjectives"] = [{"metricName": n, "type": t} for n, t in more]
     if inputs.goal is not None:
         objective["goal"] = inputs.goal
     if inputs.additional_metrics:
@@ -260,7 +278,7 @@ def _function_container(
         shipped = ["--source", captured.source]
         name = captured.name
     kind = ((collector or {}).get("collector") or {}).get("kind")
-    args = ["--function", name, "--metric", str(inputs.objective)]
+    args = ["--function", name, "--metric", str(objectives(inputs)[0][0])]
     # Under Push (or None) printed lines are not read: the returned metrics are pushed too.
     if kind in collector_kinds() and not collector_class(kind).reads_output:
         args.append("--push")
@@ -280,6 +298,7 @@ _PATHS = (
     ("spec.objective.goal", "goal"),
     ("spec.objective.additionalMetricNames", "additional_metrics"),
     ("spec.objective.metricStrategies", "metric_strategies"),
+    ("spec.objective.additionalObjectives", "objective"),
     ("spec.objective", "objective"),
     ("spec.algorithm.algorithmName", "algorithm"),
     ("spec.algorithm.algorithmSettings", "algorithm_settings"),

@@ -47,7 +47,11 @@ class Experiment:
     issue paths name the arguments, e.g. ``parameters['lr'].min: 5.0 is greater than max 1.0``.
 
     Other arguments: ``objective`` is the objective metric's name and ``goal_type``
-    ``"minimize"`` or ``"maximize"``; ``goal`` stops the experiment once reached;
+    ``"minimize"`` or ``"maximize"``; lists of names and of directions
+    (``objective=["loss", "latency"], goal_type=["minimize", "minimize"]``) make a
+    multi-objective experiment (algorithms ``random``, ``nsga2``, ``tpe``,
+    ``multivariate-tpe``; no ``goal``), whose ``Result.pareto_front`` holds the trials no
+    other trial beats in every objective; ``goal`` stops the experiment once reached;
     ``additional_metrics`` are collected too; ``metric_strategies`` maps a metric to
     ``"min"``, ``"max"`` or ``"latest"``; ``algorithm`` and ``algorithm_settings`` are
     Katib's names (values may be numbers); ``max_trials`` None means no limit (Katib's
@@ -80,8 +84,8 @@ class Experiment:
         name: str,
         *,
         parameters: Mapping[str, Param],
-        objective: str,
-        goal_type: str,
+        objective: str | Sequence[str],
+        goal_type: str | Sequence[str],
         goal: float | None = None,
         additional_metrics: Sequence[str] = (),
         metric_strategies: Mapping[str, str] | None = None,

@@ -4,7 +4,7 @@ trials, with parameters in their Python types and metrics as plain numbers."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +54,12 @@ class Result:
     trial reported the objective; ties keep the earlier trial) and every trial in creation
     order. ``counts`` maps each trial status to its number of trials.
 
+    Multi-objective experiments (``objective=[...]``): ``objectives`` lists each objective's
+    metric and direction, and ``pareto_front`` the trials no other trial beats in every
+    objective (Succeeded or EarlyStopped, with a value of each; in creation order; each
+    trial's ``metrics`` holds its objective values). ``best_trial`` is then the best in the
+    first objective, one end of the front. With one objective ``pareto_front`` is None.
+
     >>> result = tuner.load("quickstart", db="sqlite:///tuner.db")  # doctest: +SKIP
     >>> result.best_trial.parameters, result.best_trial.metrics  # doctest: +SKIP
     ({'x': 1.02, 'y': -2, 'shape': 'bowl'}, {'loss': 0.0004})
@@ -72,6 +78,8 @@ class Result:
     started_at: datetime | None
     completed_at: datetime | None
     document: dict[str, Any]
+    objectives: list[tuple[str, Direction]] = field(default_factory=list)
+    pareto_front: list[TrialResult] | None = None
 
     @property
     def succeeded(self) -> bool:
@@ -142,6 +150,10 @@ class Result:
         best = None
         if run.best_trial is not None:
             best = next((t for t in trials if t.name == run.best_trial.name), None)
+        front = None
+        if run.pareto is not None:
+            on_front = {trial.name for trial, _, _ in run.pareto}
+            front = [t for t in trials if t.name in on_front]
         return cls(
             name=run.experiment.name,
             namespace=run.experiment.namespace,
@@ -156,6 +168,8 @@ class Result:
             started_at=run.experiment.started_at,
             completed_at=run.experiment.completed_at,
             document=run.to_json(),
+            objectives=run.experiment.objectives,
+            pareto_front=front,
         )
 
 

@@ -164,15 +164,19 @@ def _register_logs(sub: argparse._SubParsersAction) -> None:
 def _register_best(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "best",
-        help="print the best trial's parameters as JSON",
+        help="print the best trial's parameters as JSON (multi-objective: the Pareto front)",
         description="Print the parameters of EXPERIMENT's best trial as one JSON object with "
         "typed values (numbers as numbers), e.g. for 'tuner best mnist > params.json'. Exits 1 "
         "when no trial has an objective value yet. 'tuner describe experiment' shows the best "
-        "trial's name and metrics.",
+        "trial's name and metrics. A multi-objective experiment has no single best trial: "
+        "its Pareto front (the trials no other trial beats in every objective) is printed, "
+        "as a table by default, with -o json as a list of {name, values, parameters}.",
     )
     parser.add_argument("experiment", metavar="EXPERIMENT", help="the experiment's name")
     add_db_option(parser)
-    add_output_option(parser, default="json")
+    add_output_option(parser, default="json", extra=("table",))
+    # Unset: json for one objective, table for a Pareto front.
+    parser.set_defaults(output=None)
     parser.set_defaults(handler=_handler("_inspect_best", "best"))
 
 

@@ -61,6 +61,10 @@ def describe_experiment(args: argparse.Namespace) -> int:
             "metricName": objective.get("objectiveMetricName"),
             "goal": objective.get("goal"),
             "additionalMetricNames": list(objective.get("additionalMetricNames") or []),
+            "additionalObjectives": [
+                {"metricName": name, "type": direction.value}
+                for name, direction in record.objectives[1:]
+            ],
         },
         "algorithm": {
             "name": algorithm.get("algorithmName"),
@@ -126,6 +130,7 @@ def _experiment_text(doc: dict[str, Any], record: Any) -> Any:
         (
             "Objective",
             f"{objective['type']} {objective['metricName']}{goal}"
+            + "".join(f", {o['type']} {o['metricName']}" for o in objective["additionalObjectives"])
             + (f"; also collected: {', '.join(extra)}" if extra else ""),
         ),
         ("Algorithm", _named_settings(doc["algorithm"])),

@@ -1,6 +1,7 @@
-"""`tuner validate FILE...`: check Experiment files without running anything: the spec, and
-that tuner has a collector of each experiment's metrics collector kind (asked of the
-collectors' registry, which the spec does not know)."""
+"""`tuner validate FILE...`: check Experiment files without running anything: the spec, that
+tuner has a collector of each experiment's metrics collector kind (asked of the collectors'
+registry, which the spec does not know), and that a multi-objective experiment's algorithm
+serves several objectives."""
 
 from __future__ import annotations
 
@@ -52,4 +53,24 @@ def _unsupported(experiments: list[Experiment]) -> list[str]:
             collector_class(experiment.spec.metrics_collector_spec.collector.kind)
         except UnknownCollectorError as e:
             problems.append(f"spec.{e}")
+        problems += _objectives_problems(experiment)
     return problems
+
+
+def _objectives_problems(experiment: Experiment) -> list[str]:
+    """Several objectives for an algorithm of tuner's suggestion server that serves one (as
+    `tuner run` refuses them); an unknown algorithm is another check's to report."""
+    count = len(experiment.spec.objective.objectives)
+    if count < 2:
+        return []
+    from suggestion import algorithms
+
+    try:
+        algorithms.get(experiment.spec.algorithm.algorithm_name).check_objectives(
+            count, algorithms.multi_objective_names()
+        )
+    except algorithms.UnknownAlgorithmError:
+        return []
+    except algorithms.ObjectivesNotSupportedError as e:
+        return [f"spec.algorithm.algorithmName: {e}"]
+    return []

@@ -12,7 +12,7 @@ from typing import Any
 
 from tuner.controller._decide import TrialCounts
 from tuner.space import SearchSpace, SpaceError, Value
-from tuner.store import ExperimentRecord, ExperimentStatus, Store, TrialRecord
+from tuner.store import ExperimentRecord, ExperimentStatus, Store, TrialRecord, pareto_front
 
 SCHEMA_VERSION = 1
 
@@ -26,6 +26,9 @@ class RunResult:
     best_trial: TrialRecord | None
     best_parameters: dict[str, Value] | None
     counts: TrialCounts
+    pareto: list[tuple[TrialRecord, dict[str, Value], tuple[float, ...]]] | None = None
+    """Multi-objective experiments: the Pareto front (trial, typed parameters, the value of
+    each objective); None with one objective."""
 
     @property
     def succeeded(self) -> bool:
@@ -40,13 +43,19 @@ class RunResult:
         experiment = store.get_experiment(name)
         trials = store.list_trials(name)
         best = store.best_trial(name)
-        params = None
-        if best is not None:
-            try:
-                params = space.parse(best.parameters)
-            except SpaceError:
-                params = dict(best.parameters)  # a foreign value: keep its wire form
-        return cls(experiment, trials, best, params, TrialCounts.of(t.status for t in trials))
+        pareto = None
+        if len(experiment.objectives) > 1:
+            front = pareto_front(experiment, trials)
+            pareto = [(t, _typed(space, t), v) for t, v in front]
+            # Best in the first objective, as Katib's; of the trials tied there, the one on
+            # the front (a tie may be dominated through the other objectives).
+            direction = experiment.objectives[0][1]
+            ranked = min(front, key=lambda entry: direction.sort_key(entry[1][0]), default=None)
+            best = best if ranked is None else ranked[0]
+        params = None if best is None else _typed(space, best)
+        return cls(
+            experiment, trials, best, params, TrialCounts.of(t.status for t in trials), pareto
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The ``--output`` document (see docs/controller.md, "Output")."""
@@ -68,6 +77,17 @@ class RunResult:
                 },
             }
         counts = self.counts.by_status()
+        names = [name for name, _ in self.experiment.objectives]
+        front = None
+        if self.pareto is not None:
+            front = [
+                {
+                    "name": trial.name,
+                    "parameters": parameters,
+                    "values": {n: _number(v) for n, v in zip(names, values, strict=True)},
+                }
+                for trial, parameters, values in self.pareto
+            ]
         return {
             "schemaVersion": SCHEMA_VERSION,
             "name": self.experiment.name,
@@ -79,12 +99,21 @@ class RunResult:
                 "type": objective.get("type"),
                 "metricName": objective.get("objectiveMetricName"),
                 "goal": objective.get("goal"),
+                "additionalObjectives": objective.get("additionalObjectives") or [],
             },
             "bestTrial": best,
+            "paretoFront": front,
             "trialCounts": {**counts, "total": self.counts.total},
             "startTime": _time(self.experiment.started_at),
             "completionTime": _time(self.experiment.completed_at),
         }
+
+
+def _typed(space: SearchSpace, trial: TrialRecord) -> dict[str, Value]:
+    try:
+        return space.parse(trial.parameters)
+    except SpaceError:
+        return dict(trial.parameters)  # a foreign value: keep its wire form
 
 
 def _number(value: float | None) -> float | str | None:

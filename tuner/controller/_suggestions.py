@@ -22,6 +22,7 @@ from tuner.controller._errors import InvalidSettingsError, SuggestionError
 from tuner.controller._rules import EarlyStoppingAnswer
 from tuner.controller._wire import Messages, parse_rules, parse_stops
 from tuner.protos import api_pb2, api_pb2_grpc
+from tuner.space import OBJECTIVES_METADATA
 from tuner.spec import Experiment
 from tuner.store import TrialRecord
 
@@ -138,11 +139,27 @@ class SuggestionClient:
         self.close()
 
     def validate(self, experiment: Experiment) -> None:
-        """ValidateAlgorithmSettings; `InvalidSettingsError` carries the service's own message."""
+        """ValidateAlgorithmSettings; `InvalidSettingsError` carries the service's own message.
+        A multi-objective experiment is refused unless the service says it read every
+        objective (tuner's does; a Katib suggestion image optimises the first one only)."""
         request = api_pb2.ValidateAlgorithmSettingsRequest(
             experiment=self._messages.experiment(experiment)
         )
-        self._call("ValidateAlgorithmSettings", self._stub.ValidateAlgorithmSettings, request)
+        _, call = self._call(
+            "ValidateAlgorithmSettings", self._stub.ValidateAlgorithmSettings.with_call, request
+        )
+        objectives = experiment.spec.objective.objectives
+        if len(objectives) > 1:
+            read = dict(call.trailing_metadata() or ()).get(OBJECTIVES_METADATA)
+            if read != str(len(objectives)):
+                raise InvalidSettingsError(
+                    f"spec.objective.additionalObjectives: the experiment has {len(objectives)}"
+                    f" objectives and the suggestion service at {self.address} does not serve"
+                    " several (it is not tuner's suggestion server: a Katib suggestion service"
+                    f" optimises {objectives[0][0]!r} only); run it with tuner's own suggestion"
+                    " server (omit --suggestion-address, or point it at `tuner"
+                    " suggestion-server`), or drop additionalObjectives"
+                )
 
     def suggest(
         self,

@@ -283,7 +283,11 @@ class TrialRunner:
         value = None
         if metric in summary:
             value = _pick(summary[metric], objective.strategy(metric).value)
-        status, message = _status(outcome, value is not None, metric, live.kill_requested)
+        # Every objective of a multi-objective experiment is needed, as the first one is.
+        missing = [m for m, _ in objective.objectives if m not in summary]
+        if missing:
+            metric = missing[0]
+        status, message = _status(outcome, not missing, metric, live.kill_requested)
         if live.early_stopped and outcome.reason is ExitReason.KILLED:
             status, message = TrialStatus.EARLY_STOPPED, live.kill_requested or "early stopped"
         record = self.store.finish_trial(

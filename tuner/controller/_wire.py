@@ -16,7 +16,7 @@ from datetime import datetime
 
 from tuner.controller._rules import StoppingRule
 from tuner.protos import api_pb2
-from tuner.space import Direction
+from tuner.space import OBJECTIVES_SETTING, Direction, format_objectives
 from tuner.spec import Experiment, MetricStrategyType
 from tuner.store import MetricSummary, TrialRecord, TrialStatus
 
@@ -46,7 +46,8 @@ def objective_proto(experiment: Experiment) -> api_pb2.ObjectiveSpec:
         type=api_pb2.MAXIMIZE if objective.type is Direction.MAXIMIZE else api_pb2.MINIMIZE,
         goal=objective.goal if objective.goal is not None else 0.0,
         objective_metric_name=objective.objective_metric_name,
-        additional_metric_names=list(objective.additional_metric_names),
+        # The further objectives' metrics too: Katib collects and records these names.
+        additional_metric_names=objective.metric_names[1:],
     )
 
 
@@ -79,7 +80,8 @@ def experiment_proto(experiment: Experiment) -> api_pb2.Experiment:
             algorithm_settings=[
                 api_pb2.AlgorithmSetting(name=s.name, value=s.value)
                 for s in spec.algorithm.algorithm_settings
-            ],
+            ]
+            + _objectives_settings(experiment),
         ),
         parallel_trial_count=spec.parallel_trial_count,
         max_trial_count=spec.max_trial_count or 0,
@@ -95,6 +97,15 @@ def experiment_proto(experiment: Experiment) -> api_pb2.Experiment:
             )
         )
     return api_pb2.Experiment(name=experiment.metadata.name, spec=message)
+
+
+def _objectives_settings(experiment: Experiment) -> list[api_pb2.AlgorithmSetting]:
+    """The objectives after the first, as the one algorithm setting tuner's suggestion server
+    reads them from (Katib's ObjectiveSpec has room for one; see tuner.space)."""
+    further = experiment.spec.objective.objectives[1:]
+    if not further:
+        return []
+    return [api_pb2.AlgorithmSetting(name=OBJECTIVES_SETTING, value=format_objectives(further))]
 
 
 class Messages:

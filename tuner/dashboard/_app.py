@@ -282,7 +282,7 @@ def create_app(
     """The dashboard app over `store` (which the caller opens and closes).
 
     `poll_interval`: seconds between two looks of an open page at the store. `goals`: the
-    objectives of an experiment (default: its one objective), for the Pareto front.
+    objectives of an experiment (default: those of its spec), for the Pareto front.
     """
     d = Dashboard(store, poll_interval=poll_interval, goals=goals)
     routes = [

@@ -71,9 +71,12 @@ class Objective:
 
 
 def objectives(view: ExperimentView) -> list[Objective]:
-    """The experiment's objectives. Katib's spec has one; the Pareto front is drawn when a
-    future spec (or a caller) gives several."""
-    return [Objective(view.metric_name, view.goal_type)]
+    """The experiment's objectives: Katib's one, then tuner's ``additionalObjectives``; the
+    Pareto front is drawn when there are several."""
+    stored = view.record.objectives
+    if len(stored) < 2:
+        return [Objective(view.metric_name, view.goal_type)]
+    return [Objective(name, direction.value) for name, direction in stored]
 
 
 def distribution(parameter: Parameter) -> BaseDistribution:

@@ -7,6 +7,14 @@ or ``str``) and formatted back to Katib's wire strings only when they leave the 
 from __future__ import annotations
 
 from tuner.space._direction import Direction
+from tuner.space._objectives import (
+    OBJECTIVES_METADATA,
+    OBJECTIVES_SETTING,
+    ObjectivesError,
+    format_objectives,
+    non_dominated,
+    parse_objectives,
+)
 from tuner.space._types import (
     Assignment,
     Distribution,
@@ -19,6 +27,9 @@ from tuner.space._types import (
 )
 
 __all__ = [
+    "OBJECTIVES_METADATA",
+    "OBJECTIVES_SETTING",
+    "ObjectivesError",
     "Assignment",
     "Direction",
     "Distribution",
@@ -28,4 +39,7 @@ __all__ = [
     "SearchSpace",
     "SpaceError",
     "Value",
+    "format_objectives",
+    "non_dominated",
+    "parse_objectives",
 ]

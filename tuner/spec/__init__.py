@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from tuner.space import Distribution, ParameterType
 from tuner.spec._common import (
+    AdditionalObjective,
     AlgorithmSetting,
     AlgorithmSpec,
     CollectorSpec,
@@ -51,6 +52,7 @@ __all__ = [
     "KIND",
     "LABEL_EXPERIMENT",
     "LABEL_TRIAL",
+    "AdditionalObjective",
     "AlgorithmSetting",
     "AlgorithmSpec",
     "CollectorKind",

@@ -56,36 +56,65 @@ class MetricStrategy(SpecModel):
     value: MetricStrategyType
 
 
+class AdditionalObjective(SpecModel):
+    """One more metric to optimise and its direction: ``{metricName, type}`` (a tuner
+    extension of Katib's objective; see docs/multi-objective.md)."""
+
+    metric_name: str
+    type: Direction
+
+
 class ObjectiveSpec(SpecModel):
     """What to optimize. ``metric_strategies`` is completed as Katib's webhook does: every
     metric without an entry gets ``min`` when minimizing and ``max`` when maximizing (the
-    additional metrics included). ``goal`` unset means: run until the budget is spent."""
+    additional metrics included; an additional objective by its own ``type``). ``goal``
+    unset means: run until the budget is spent.
+
+    ``additional_objectives`` (tuner extension, not in Katib) makes the experiment
+    multi-objective: ``objective_metric_name`` with ``type`` stays the first objective and
+    each entry adds one, so Katib's fields keep their meaning. A multi-objective experiment
+    has no ``goal`` (no single value ends it)."""
 
     type: Direction
     goal: float | None = None
     objective_metric_name: str
     additional_metric_names: list[str] = Field(default_factory=list)
     metric_strategies: list[MetricStrategy] = Field(default_factory=list)
+    additional_objectives: list[AdditionalObjective] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _defaults_and_check(self) -> ObjectiveSpec:
         raise_if_any(_rules.objective_issues(self))
         have = {strategy.name for strategy in self.metric_strategies}
-        default = (
-            MetricStrategyType.MIN
-            if self.type is Direction.MINIMIZE
-            else MetricStrategyType.MAX
-        )
+        directions = dict(self.objectives)
         missing = [name for name in self.metric_names if name not in have]
         self.metric_strategies = self.metric_strategies + [
-            MetricStrategy(name=name, value=default) for name in missing
+            MetricStrategy(name=name, value=_strategy_for(directions.get(name, self.type)))
+            for name in missing
         ]
         return self
 
     @property
     def metric_names(self) -> list[str]:
-        """The objective metric first, then the additional metrics."""
-        return [self.objective_metric_name, *self.additional_metric_names]
+        """The objective metric first, then the additional objectives' metrics, then the
+        additional metrics."""
+        return [
+            self.objective_metric_name,
+            *(o.metric_name for o in self.additional_objectives),
+            *self.additional_metric_names,
+        ]
+
+    @property
+    def objectives(self) -> list[tuple[str, Direction]]:
+        """Every objective as (metric name, direction): ``objective_metric_name`` first."""
+        return [
+            (self.objective_metric_name, self.type),
+            *((o.metric_name, o.type) for o in self.additional_objectives),
+        ]
+
+    @property
+    def is_multi_objective(self) -> bool:
+        return bool(self.additional_objectives)
 
     def strategy(self, metric_name: str) -> MetricStrategyType:
         """The strategy of one of ``metric_names`` (KeyError for another name)."""
@@ -93,6 +122,10 @@ class ObjectiveSpec(SpecModel):
             if strategy.name == metric_name:
                 return strategy.value
         raise KeyError(metric_name)
+
+
+def _strategy_for(direction: Direction) -> MetricStrategyType:
+    return MetricStrategyType.MIN if direction is Direction.MINIMIZE else MetricStrategyType.MAX
 
 
 class AlgorithmSetting(SpecModel):

@@ -65,14 +65,35 @@ def objective_issues(objective: ObjectiveSpec) -> list[SpecIssue]:
     issues = []
     if objective.goal is not None and not math.isfinite(objective.goal):
         issues.append(SpecIssue("goal", f"{short_repr(objective.goal)} is not a finite number"))
+    if objective.goal is not None and objective.additional_objectives:
+        issues.append(
+            SpecIssue(
+                "goal",
+                f"{short_repr(objective.goal)} is set, but with additionalObjectives the"
+                " experiment has several objectives and no single value that reaching ends it;"
+                " remove goal and bound the run with maxTrialCount",
+            )
+        )
     if not objective.objective_metric_name:
         issues.append(SpecIssue("objectiveMetricName", "required"))
-    named = [("objectiveMetricName", objective.objective_metric_name)] + [
-        (f"additionalMetricNames[{i}]", name)
-        for i, name in enumerate(objective.additional_metric_names)
-    ]
+    named = (
+        [("objectiveMetricName", objective.objective_metric_name)]
+        + [
+            (f"additionalObjectives[{i}].metricName", o.metric_name)
+            for i, o in enumerate(objective.additional_objectives)
+        ]
+        + [
+            (f"additionalMetricNames[{i}]", name)
+            for i, name in enumerate(objective.additional_metric_names)
+        ]
+    )
+    seen: dict[str, str] = {}
     for path, name in named:
-        if name and _UNPARSEABLE_METRIC_NAME.search(name):
+        if not name:
+            if path.startswith("additionalObjectives"):
+                issues.append(SpecIssue(path, "required"))
+            continue
+        if _UNPARSEABLE_METRIC_NAME.search(name):
             issues.append(
                 SpecIssue(
                     path,
@@ -80,11 +101,10 @@ def objective_issues(objective: ObjectiveSpec) -> list[SpecIssue]:
                     " ('name=value') can ever report it; rename the metric",
                 )
             )
-    issues += duplicate_issues(
-        objective.additional_metric_names,
-        "additionalMetricNames",
-        first={objective.objective_metric_name: "objectiveMetricName"},
-    )
+        if name in seen:
+            issues.append(SpecIssue(path, f"{short_repr(name)} repeats {seen[name]}"))
+        else:
+            seen[name] = path
     known = objective.metric_names
     for i, strategy in enumerate(objective.metric_strategies):
         if strategy.name not in known:

@@ -14,6 +14,7 @@ from ._domain import (
     Observation,
     TrialRecord,
     TrialStatus,
+    pareto_front,
 )
 from ._errors import (
     ExperimentExistsError,
@@ -39,4 +40,5 @@ __all__ = [
     "TrialNotFoundError",
     "TrialRecord",
     "TrialStatus",
+    "pareto_front",
 ]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import enum
 import functools
-from collections.abc import Mapping
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from tuner.space import Direction
+from tuner.space import Direction, non_dominated
 from tuner.spec import API_VERSION, KIND, Experiment
 
 
@@ -142,6 +143,71 @@ class ExperimentRecord:
             return Direction(kind)
         except ValueError:
             return None
+
+    @property
+    def objectives(self) -> list[tuple[str, Direction]]:
+        """Every objective as (metric name, direction): ``objectiveMetricName`` first, then
+        tuner's ``additionalObjectives``; empty when the stored spec has none this version
+        reads (read on its own, as `direction`)."""
+        objective = self.spec.get("objective")
+        if not isinstance(objective, Mapping):
+            return []
+        entries: list[Mapping[str, Any]] = [
+            {"metricName": objective.get("objectiveMetricName"), "type": objective.get("type")}
+        ]
+        more = objective.get("additionalObjectives")
+        entries += [e for e in more if isinstance(e, Mapping)] if isinstance(more, list) else []
+        out = []
+        for entry in entries:
+            name = entry.get("metricName")
+            try:
+                direction = Direction(entry.get("type"))
+            except ValueError:
+                return []
+            if not isinstance(name, str) or not name:
+                return []
+            out.append((name, direction))
+        return out
+
+    def objective_values(self, trial: TrialRecord) -> tuple[float, ...] | None:
+        """The trial's value of each of `objectives` (each metric under its metric strategy:
+        Katib's default is min when minimizing, max when maximizing); None when one is
+        missing."""
+        objective = self.spec.get("objective")
+        listed = objective.get("metricStrategies") if isinstance(objective, Mapping) else None
+        strategies = {s.get("name"): s.get("value") for s in listed or [] if isinstance(s, Mapping)}
+        values = []
+        for name, direction in self.objectives:
+            summary = trial.metrics_summary.get(name)
+            if summary is None:
+                return None
+            default = "min" if direction is Direction.MINIMIZE else "max"
+            strategy = strategies.get(name) or default
+            values.append(float(getattr(summary, strategy if strategy in _STRATEGIES else default)))
+        return tuple(values)
+
+
+_STRATEGIES = ("min", "max", "latest")
+
+
+def pareto_front(
+    experiment: ExperimentRecord, trials: Iterable[TrialRecord]
+) -> list[tuple[TrialRecord, tuple[float, ...]]]:
+    """The trials no other trial dominates in the experiment's objectives, with their values,
+    in the order given. Only trials that may be best (Succeeded, EarlyStopped) with a finite
+    value of every objective take part; trials with equal values are all kept."""
+    directions = [direction for _, direction in experiment.objectives]
+    if not directions:
+        return []
+    scored = []
+    for trial in trials:
+        if not trial.status.counts_for_best():
+            continue
+        values = experiment.objective_values(trial)
+        if values is not None and all(math.isfinite(v) for v in values):
+            scored.append((trial, values))
+    keep = non_dominated([values for _, values in scored], directions)
+    return [scored[i] for i in keep]
 
 
 @dataclass(frozen=True)
