@@ -9,7 +9,7 @@ from __future__ import annotations
 import abc
 import enum
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -85,6 +85,17 @@ class TrialView:
     state: TrialState
     value: float | None = None
     completed_at: datetime | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """The trial's labels (Katib's ``Trial.spec.labels``), as an algorithm set them."""
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """One new trial: its assignment and the labels it is to carry (Katib's
+    ``GetSuggestionsReply.ParameterAssignments.labels``; empty for most algorithms)."""
+
+    assignment: Assignment
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 class Algorithm(abc.ABC):
@@ -123,6 +134,11 @@ class Algorithm(abc.ABC):
 
     fill_with_random: ClassVar[bool] = True
     """Replace proposals that repeat a used point by random unused points."""
+
+    repeats_points: ClassVar[bool] = False
+    """Its trials may share a parameter set, told apart by their labels (pbt: the parent
+    checkpoint); `suggest` then returns repeats, and the service tracks handed-out trials
+    by assignment and labels."""
 
     @classmethod
     def parse(cls, settings: Sequence[tuple[str, str]]) -> Mapping[str, Any]:
@@ -169,6 +185,16 @@ class Algorithm(abc.ABC):
             return self.points.complete(proposals, count, used, rng, fill=self.fill_with_random)
         finally:
             self._should_stop = _never
+
+    def propose_trials(
+        self,
+        trials: Sequence[TrialView],
+        count: int,
+        *,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> list[Proposal]:
+        """`suggest` with the labels of each new trial; the service calls this one."""
+        return [Proposal(a) for a in self.suggest(trials, count, should_stop=should_stop)]
 
     def checkpoint(self) -> None:
         """Raise `CancelledError` if the caller no longer waits; long `_propose`s call it often."""

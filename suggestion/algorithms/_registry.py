@@ -18,6 +18,7 @@ ALGORITHMS: Registry[type[Algorithm]] = Registry(
         "tpe": "suggestion.algorithms._tpe:TPE",
         "multivariate-tpe": "suggestion.algorithms._tpe:MultivariateTPE",
         "cmaes": "suggestion.algorithms._cmaes:CMAES",
+        "pbt": "suggestion.algorithms._pbt:PopulationBasedTraining",
     },
     unknown=UnknownAlgorithmError,
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 
 from suggestion.algorithms import TrialState, TrialView
@@ -202,7 +202,7 @@ class TrialDecoder:
         if state is TrialState.COMPLETED and value is None:
             state = TrialState.FAILED  # finished without a usable objective value
         completed_at = _time(t.status.completion_time, f"{where}.status.completionTime")
-        return TrialView(t.name, assignment, state, value, completed_at)
+        return TrialView(t.name, assignment, state, value, completed_at, dict(t.spec.labels))
 
 
 def objective_value(t: api_pb2.Trial, metric: str, where: str) -> float | None:
@@ -249,13 +249,17 @@ def check_count(count: int, limit: int) -> None:
 
 
 def suggestions_reply(
-    assignments: Sequence[Assignment], space: SearchSpace
+    assignments: Sequence[Assignment],
+    space: SearchSpace,
+    labels: Sequence[Mapping[str, str]] = (),
 ) -> api_pb2.GetSuggestionsReply:
     reply = api_pb2.GetSuggestionsReply()
-    for assignment in assignments:
+    for index, assignment in enumerate(assignments):
         item = reply.parameter_assignments.add()
         for name, value in space.format(assignment).items():
             item.assignments.add(name=name, value=value)
+        if index < len(labels):
+            item.labels.update(labels[index])
     return reply
 
 

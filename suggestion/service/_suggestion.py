@@ -129,7 +129,7 @@ class SuggestionServicer(api_pb2_grpc.SuggestionServicer):
             )
         if result.exhausted:
             context.set_trailing_metadata((EXHAUSTED_METADATA,))
-        return _convert.suggestions_reply(result.assignments, space)
+        return _convert.suggestions_reply(result.assignments, space, result.labels)
 
     @rpc(unknown_algorithm=grpc.StatusCode.INVALID_ARGUMENT)
     def ValidateAlgorithmSettings(
