@@ -211,12 +211,8 @@ class PopulationBasedTraining(Algorithm):
                     out[p.name] = fresh[p.name]
             elif p.is_numeric:
                 factor = float(rng.choice([0.8, 1.2]))
-                value = assignment[p.name]
-                scaled = (
-                    int(int(value) * factor)
-                    if p.type is ParameterType.INT
-                    else float(value) * factor
-                )  # type: ignore[arg-type]
+                value = float(assignment[p.name])
+                scaled = int(int(value) * factor) if p.type is ParameterType.INT else value * factor
                 out[p.name] = p.nearest(scaled)
             else:
                 entries = list(p.values)

@@ -168,11 +168,11 @@ class SuggestionEngine:
             session = slot.session
             algorithm = session.algorithm
 
-            def key(assignment: Assignment, labels: Mapping[str, str]) -> tuple[object, ...]:
+            def issued_key(assignment: Assignment, labels: Mapping[str, str]) -> tuple[object, ...]:
                 point = algorithm.points.key(assignment)
                 return (point, *sorted(labels.items())) if algorithm.repeats_points else point
 
-            returned = {key(t.assignment, t.labels) for t in request.trials}
+            returned = {issued_key(t.assignment, t.labels) for t in request.trials}
             for point_key in [k for k in session.issued if k in returned]:
                 del session.issued[point_key]
             pending = [
@@ -186,7 +186,7 @@ class SuggestionEngine:
             )
             for proposal in chosen:
                 session.serial += 1
-                session.issued[key(proposal.assignment, proposal.labels)] = (
+                session.issued[issued_key(proposal.assignment, proposal.labels)] = (
                     session.serial,
                     proposal,
                 )

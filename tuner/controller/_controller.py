@@ -290,9 +290,13 @@ class Controller:
         rows = name_trials(
             self.name, reply.assignments, reply.names, taken={t.name for t in trials}
         )
+        labels = {
+            name: reply.labels[i] for i, (name, _) in enumerate(rows) if i < len(reply.labels)
+        }
         # Rows first, in one transaction: a crash after this finds them Created and
         # launches them (or adopts them, if the executor got to start them).
-        for record in self.store.create_trials(self.name, rows) if rows else []:
+        created = self.store.create_trials(self.name, rows, labels=labels) if rows else []
+        for record in created:
             self._remember(record)
             self._remember(runner.launch(record))
 

@@ -65,12 +65,14 @@ class Suggestions:
     ``exhausted`` is True when the service returned fewer assignments than requested, which
     by the request contract happens only when the search space has no unused point left
     (our server also says so in the trailing metadata ``tuner-search-exhausted: true``).
-    ``names`` holds the trial names the service proposed (Katib allows it), else "".
+    ``names`` holds the trial names the service proposed (Katib allows it), else "";
+    ``labels`` the labels it asked to put on each trial (pbt: generation and parent).
     """
 
     assignments: list[dict[str, str]]
     exhausted: bool
     names: list[str] = field(default_factory=list)
+    labels: list[dict[str, str]] = field(default_factory=list)
 
 
 class SuggestionClient:
@@ -165,7 +167,10 @@ class SuggestionClient:
                 code="INTERNAL",
             )
         names = [pa.trial_name for pa in reply.parameter_assignments]
-        return Suggestions(assignments, exhausted=flagged or len(assignments) < count, names=names)
+        labels = [dict(pa.labels) for pa in reply.parameter_assignments]
+        return Suggestions(
+            assignments, exhausted=flagged or len(assignments) < count, names=names, labels=labels
+        )
 
     def validate_early_stopping(self, experiment: Experiment) -> None:
         """ValidateEarlyStoppingSettings of ``spec.earlyStopping``; `InvalidSettingsError`

@@ -158,6 +158,8 @@ class TrialRecord:
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
+    labels: dict[str, str] = field(default_factory=dict)
+    """Labels the suggestion service gave the trial (Katib's trial labels), else empty."""
 
 
 @dataclass(frozen=True)
@@ -195,5 +197,3 @@ def check_parameters(trial_name: str, parameters: Mapping[str, str]) -> dict[str
             )
         out[key] = value
     return out
-
-

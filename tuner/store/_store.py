@@ -218,8 +218,10 @@ class Store(LeaseMethods, ObservationMethods):
         experiment: str,
         trials: Iterable[tuple[str, Mapping[str, str]]],
         status: TrialStatus = TrialStatus.CREATED,
+        labels: Mapping[str, Mapping[str, str]] | None = None,
     ) -> list[TrialRecord]:
-        """Store new trials `(name, {parameter: wire string})` of `experiment`, all or none.
+        """Store new trials `(name, {parameter: wire string})` of `experiment`, all or none;
+        ``labels`` maps a trial's name to its labels (from the suggestion service).
 
         Raises `TrialExistsError` (a name already stored or repeated in the batch; nothing is
         stored then) and `ExperimentNotFoundError`.
@@ -245,6 +247,7 @@ class Store(LeaseMethods, ObservationMethods):
                     experiment_id=exp.id,
                     name=n,
                     parameters=p,
+                    labels=dict((labels or {}).get(n) or {}) or None,
                     status=status.value,
                     created_at=now,
                     started_at=now if status is TrialStatus.RUNNING else None,
