@@ -131,7 +131,7 @@ class PopulationBasedTraining(Algorithm):
     # -- the population, rebuilt from the trials -------------------------------------
 
     def _plan(self, trials: Sequence[TrialView], count: int) -> list[Proposal]:
-        members = [_Member.of(t, order) for order, t in enumerate(trials)]
+        members = self._consistent([_Member.of(t, order) for order, t in enumerate(trials)])
         generation = max((m.generation for m in members), default=0)
         out: list[Proposal] = []
         current = [m for m in members if m.generation == generation]
@@ -154,6 +154,19 @@ class PopulationBasedTraining(Algorithm):
                 )
             )
         return out
+
+    def _consistent(self, members: list[_Member]) -> list[_Member]:
+        """The members whose generation could have been bred: generation 0, or a generation
+        whose previous one has a complete pool. Others (stale pending proposals of an
+        earlier experiment of the same name, trials labelled by someone else) are ignored."""
+        kept: list[_Member] = []
+        for generation in sorted({m.generation for m in members}):
+            if generation > 0:
+                previous = [m for m in kept if m.generation == generation - 1]
+                if len(self._pool(previous)) < self.population:
+                    break
+            kept.extend(m for m in members if m.generation == generation)
+        return sorted(kept, key=lambda m: m.order)
 
     def _retries(self, current: list[_Member], generation: int) -> list[Proposal]:
         attempts: dict[int, list[_Member]] = {}
