@@ -124,24 +124,26 @@ def mount_volume(
     trial: TrialRecord,
     manifest: Mapping[str, Any],
     primary_container: Mapping[str, Any],
-) -> tuple[dict[str, Any], dict[str, str]]:
+) -> dict[str, Any]:
     """A copy of ``manifest`` whose pod (the one holding ``primary_container``) mounts the
     claim's ``<experiment>/<trial>`` at the checkpoint path, as Katib's webhook does, with an
     init container (the primary container's image) copying ``<experiment>/<parent>`` into
-    it without overwriting; and the env to add (``TUNER_CHECKPOINT_DIR``). Unchanged
+    it without overwriting, and ``TUNER_CHECKPOINT_DIR`` in the container's env. Unchanged
     without a checkpoint path or when no pod holds the container."""
     written = checkpoint_path(experiment)
     out = copy.deepcopy(dict(manifest))
     if written is None:
-        return out, {}
+        return out
     pod, container = _pod_of(out, _path_to(manifest, primary_container))
     if pod is None or container is None:
-        return out, {}
+        return out
     experiment_dir = experiment.metadata.name
     volume = {"name": _VOLUME, "persistentVolumeClaim": {"claimName": claim_name(experiment)}}
     pod.setdefault("volumes", []).append(volume)
     own = {"name": _VOLUME, "subPath": f"{experiment_dir}/{trial.name}"}
     container.setdefault("volumeMounts", []).append({**own, "mountPath": written})
+    env = [e for e in container.get("env") or [] if e.get("name") != CHECKPOINT_DIR_ENV]
+    container["env"] = [*env, {"name": CHECKPOINT_DIR_ENV, "value": written}]
     parent = parent_of(trial)
     if parent is not None:
         pod.setdefault("initContainers", []).append(
@@ -160,7 +162,7 @@ def mount_volume(
                 ],
             }
         )
-    return out, {CHECKPOINT_DIR_ENV: written}
+    return out
 
 
 def _path_to(node: Any, target: Any, path: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:

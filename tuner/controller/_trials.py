@@ -153,10 +153,9 @@ class TrialRunner:
                 if checkpoint is not None:
                     argv, env = local_command(checkpoint, argv, env)
             else:
-                manifest, extra = mount_volume(
+                manifest = mount_volume(
                     self.experiment, trial, manifest, rendered.primary_container
                 )
-                env.update(extra)
         except (SpecError, SpaceError, ExecutorError, MetricsError, OSError) as e:
             return self._launch_failed(trial, e)
         # From the moment the process exists until the runner knows it, an interrupt would
