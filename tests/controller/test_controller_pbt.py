@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import support
+import yaml
 
 from tuner.controller import Controller, InvalidSettingsError
 from tuner.spec import Experiment
@@ -141,3 +142,84 @@ def test_bad_settings_are_refused_naming_the_setting(
     with pytest.raises(InvalidSettingsError, match=named):
         run(bench, pbt_experiment(**settings))
     assert not list((bench.root / "runs").glob("*")), "nothing may run"
+
+
+# Katib's examples/v1beta1/hp-tuning/simple-pbt.yaml as published.
+KATIB_SIMPLE_PBT = """
+apiVersion: kubeflow.org/v1beta1
+kind: Experiment
+metadata:
+  namespace: kubeflow
+  name: simple-pbt
+spec:
+  maxTrialCount: 2
+  parallelTrialCount: 2
+  maxFailedTrialCount: 3
+  resumePolicy: FromVolume
+  objective:
+    type: maximize
+    goal: 0.99
+    objectiveMetricName: Validation-accuracy
+  algorithm:
+    algorithmName: pbt
+    algorithmSettings:
+      - name: suggestion_trial_dir
+        value: /var/log/katib/checkpoints/
+      - name: n_population
+        value: '40'
+      - name: truncation_threshold
+        value: '0.2'
+  parameters:
+    - name: lr
+      parameterType: double
+      feasibleSpace:
+        min: '0.0001'
+        max: '0.02'
+        step: '0.0001'
+  trialTemplate:
+    primaryContainerName: training-container
+    trialParameters:
+      - name: learningRate
+        description: Learning rate for training the model
+        reference: lr
+    trialSpec:
+      apiVersion: batch/v1
+      kind: Job
+      spec:
+        template:
+          spec:
+            containers:
+              - name: training-container
+                image: ghcr.io/kubeflow/katib/simple-pbt:latest
+                command:
+                  - "python3"
+                  - "/opt/pbt/pbt_test.py"
+                  - "--epochs=20"
+                  - "--lr=${trialParameters.learningRate}"
+                  - "--checkpoint=/var/log/katib/checkpoints/"
+            restartPolicy: Never
+"""
+
+
+def test_katibs_simple_pbt_yaml_runs_with_tuner_run(tmp_path: Path) -> None:
+    document = yaml.safe_load(KATIB_SIMPLE_PBT)
+    # The trial script lives beside the YAML, not in Katib's image.
+    pod = document["spec"]["trialTemplate"]["trialSpec"]["spec"]["template"]["spec"]
+    pod["containers"][0]["command"][1] = "pbt_train.py"
+    files = {"pbt_train.py": (Path(__file__).parents[2] / "examples" / "pbt_train.py").read_text()}
+
+    # As published, Katib's own webhook refuses it (maxFailedTrialCount 3 > maxTrialCount
+    # 2); so does tuner, with the same rule.
+    refused = support.tuner_run(tmp_path, document, files)
+    assert refused.returncode == 2
+    assert "spec.maxFailedTrialCount: 3 is greater than maxTrialCount 2" in refused.stderr
+
+    # Katib's e2e test runs it with these thresholds (run-e2e-experiment.py).
+    document["spec"] |= {"maxTrialCount": 2, "parallelTrialCount": 1, "maxFailedTrialCount": 0}
+    done = support.tuner_run(tmp_path, document, files)
+
+    assert done.returncode == 0, done.stderr
+    assert "trials: 2 Succeeded" in done.stdout
+    checkpoints = tmp_path / "runs" / "_checkpoints" / "simple-pbt"
+    saved = [json.loads(p.read_text()) for p in checkpoints.glob("*/training.json")]
+    assert [state["epoch"] for state in saved] == [20, 20]
