@@ -43,7 +43,9 @@ print(f"score={new['score']}")
 """
 
 
-def pbt_experiment(name: str = "pbt", max_trials: int = 16, **settings: str) -> Experiment:
+def pbt_experiment(
+    name: str = "pbt", max_trials: int = 16, settings: dict[str, str] | None = None
+) -> Experiment:
     return support.experiment(
         name,
         command=[
@@ -61,7 +63,7 @@ def pbt_experiment(name: str = "pbt", max_trials: int = 16, **settings: str) -> 
             "n_population": "5",
             "truncation_threshold": "0.2",
             "random_state": "4",
-            **settings,
+            **(settings or {}),
         },
         parallel=3,
         max_trials=max_trials,
@@ -140,7 +142,7 @@ def test_bad_settings_are_refused_naming_the_setting(
     bench: Any, settings: dict[str, str], named: str
 ) -> None:
     with pytest.raises(InvalidSettingsError, match=named):
-        run(bench, pbt_experiment(**settings))
+        run(bench, pbt_experiment(settings=settings))
     assert not list((bench.root / "runs").glob("*")), "nothing may run"
 
 
