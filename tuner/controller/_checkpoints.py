@@ -52,14 +52,14 @@ def checkpoint_path(experiment: Experiment) -> str | None:
     return None
 
 
-def parent_of(trial: TrialRecord) -> str | None:
+def parent_of(trial_name: str, labels: Mapping[str, str]) -> str | None:
     """The trial's parent by its label; CheckpointError for a name that is not a trial's."""
-    parent = trial.labels.get(PARENT_LABEL)
+    parent = labels.get(PARENT_LABEL)
     if not parent:
         return None
     if not _NAME.fullmatch(parent) or ".." in parent:
         raise CheckpointError(
-            f"trial {trial.name!r}: label {PARENT_LABEL}={parent!r} is not a trial name"
+            f"trial {trial_name!r}: label {PARENT_LABEL}={parent!r} is not a trial name"
         )
     return parent
 
@@ -73,29 +73,39 @@ class LocalCheckpoint:
     parent: Path | None
 
 
+def local_checkpoint(
+    experiment: Experiment, trial_name: str, labels: Mapping[str, str], run_dir: Path
+) -> LocalCheckpoint | None:
+    """Where the trial's (and its parent's) checkpoint directory is; touches no file."""
+    written = checkpoint_path(experiment)
+    if written is None:
+        return None
+    root = Path(run_dir) / CHECKPOINTS_DIR / experiment.metadata.name
+    parent = parent_of(trial_name, labels)
+    return LocalCheckpoint(written, root / trial_name, None if parent is None else root / parent)
+
+
 def prepare_local(
     experiment: Experiment, trial: TrialRecord, run_dir: Path
 ) -> LocalCheckpoint | None:
     """Create the trial's directory as a copy of its parent's (once: a directory left by an
     earlier launch attempt is kept). The copy is made aside and renamed into place, so a
-    crash leaves either the whole copy or none."""
-    written = checkpoint_path(experiment)
-    if written is None:
+    crash leaves either the whole copy or none. A parent without a directory (it saved
+    nothing) gives an empty one."""
+    checkpoint = local_checkpoint(experiment, trial.name, trial.labels, run_dir)
+    if checkpoint is None:
         return None
-    root = Path(run_dir) / CHECKPOINTS_DIR / experiment.metadata.name
-    own = root / trial.name
-    parent_name = parent_of(trial)
-    parent = root / parent_name if parent_name else None
+    own, parent = checkpoint.directory, checkpoint.parent
     if not own.is_dir():
-        partial = root / f".{trial.name}.partial"
+        partial = own.with_name(f".{own.name}.partial")
         shutil.rmtree(partial, ignore_errors=True)
-        root.mkdir(parents=True, exist_ok=True)
+        own.parent.mkdir(parents=True, exist_ok=True)
         if parent is not None and parent.is_dir():
             shutil.copytree(parent, partial, symlinks=True)
         else:
             partial.mkdir()
         os.replace(partial, own)
-    return LocalCheckpoint(written, own, parent if parent is not None and parent.is_dir() else None)
+    return checkpoint
 
 
 def local_command(
@@ -121,7 +131,8 @@ def claim_name(experiment: Experiment) -> str:
 
 def mount_volume(
     experiment: Experiment,
-    trial: TrialRecord,
+    trial_name: str,
+    labels: Mapping[str, str],
     manifest: Mapping[str, Any],
     primary_container: Mapping[str, Any],
 ) -> dict[str, Any]:
@@ -140,11 +151,11 @@ def mount_volume(
     experiment_dir = experiment.metadata.name
     volume = {"name": _VOLUME, "persistentVolumeClaim": {"claimName": claim_name(experiment)}}
     pod.setdefault("volumes", []).append(volume)
-    own = {"name": _VOLUME, "subPath": f"{experiment_dir}/{trial.name}"}
+    own = {"name": _VOLUME, "subPath": f"{experiment_dir}/{trial_name}"}
     container.setdefault("volumeMounts", []).append({**own, "mountPath": written})
     env = [e for e in container.get("env") or [] if e.get("name") != CHECKPOINT_DIR_ENV]
     container["env"] = [*env, {"name": CHECKPOINT_DIR_ENV, "value": written}]
-    parent = parent_of(trial)
+    parent = parent_of(trial_name, labels)
     if parent is not None:
         pod.setdefault("initContainers", []).append(
             {

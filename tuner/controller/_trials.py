@@ -148,13 +148,13 @@ class TrialRunner:
             )
             manifest = rendered.manifest
             # pbt's checkpoints (``suggestion_trial_dir``): a directory here, or a volume.
-            if self.executor.shares_host and self._run_dir is not None:
+            if self._run_dir is not None:
                 checkpoint = prepare_local(self.experiment, trial, self._run_dir)
                 if checkpoint is not None:
                     argv, env = local_command(checkpoint, argv, env)
             else:
                 manifest = mount_volume(
-                    self.experiment, trial, manifest, rendered.primary_container
+                    self.experiment, trial.name, trial.labels, manifest, rendered.primary_container
                 )
         except (SpecError, SpaceError, ExecutorError, MetricsError, OSError) as e:
             return self._launch_failed(trial, e)
