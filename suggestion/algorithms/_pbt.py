@@ -21,7 +21,7 @@ import numpy as np
 
 from suggestion.algorithms._base import Algorithm, Proposal, SettingsError, TrialState, TrialView
 from suggestion.algorithms._settings import RANDOM_STATE, RuleViolationError, SettingSpec, integer
-from tuner.space import Assignment, Direction, ParameterType
+from tuner.space import Assignment, Direction, ParameterType, SearchSpace
 
 GENERATION_LABEL = "pbt.suggestion.katib.kubeflow.org/generation"
 PARENT_LABEL = "pbt.suggestion.katib.kubeflow.org/parent"
@@ -93,7 +93,7 @@ class PopulationBasedTraining(Algorithm):
             )
         return parsed
 
-    def __init__(self, space: Any, goal: Direction, settings: Mapping[str, Any]) -> None:
+    def __init__(self, space: SearchSpace, goal: Direction, settings: Mapping[str, Any]) -> None:
         super().__init__(space, goal, settings)
         self.population: int = settings["n_population"]
         self.truncation: float = settings["truncation_threshold"]
@@ -191,7 +191,7 @@ class PopulationBasedTraining(Algorithm):
             rng = self._rng(0, index)
             return self._proposal(self.points.random(rng), 0, index, None)
         pool = self._pool([m for m in members if m.generation == generation - 1])
-        values = np.array([self._scale * float(m.value) for m in pool])  # type: ignore[arg-type]
+        values = np.array([self._scale * m.value for m in pool])
         lower, upper = np.quantile(values, (self.truncation, 1.0 - self.truncation))
         bottom = [m for m, v in zip(pool, values, strict=True) if v < lower]
         rest = [m for m, v in zip(pool, values, strict=True) if v >= lower]
@@ -254,7 +254,7 @@ class _Member:
     name: str
     assignment: Assignment
     state: TrialState
-    value: float | None
+    value: float  # the objective when COMPLETED, else NaN
     completed_key: float
     order: int
     generation: int
@@ -267,7 +267,7 @@ class _Member:
             name=t.name,
             assignment=t.assignment,
             state=t.state,
-            value=t.value,
+            value=t.value if t.value is not None else math.nan,
             completed_key=t.completed_at.timestamp() if t.completed_at else math.inf,
             order=order,
             generation=_label_int(t.labels, GENERATION_LABEL, 0),
