@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tuner.errors import TunerError
 from tuner.spec import Experiment
 from tuner.store import TrialRecord
 
@@ -40,8 +41,9 @@ _PARENT_MOUNT = "/tuner-parent-checkpoint"
 _OWN_MOUNT = "/tuner-checkpoint"
 
 
-class CheckpointError(OSError):
-    """A checkpoint directory that cannot be prepared (the trial is stored Failed)."""
+class CheckpointError(TunerError, OSError):
+    """A checkpoint directory that cannot be prepared; like the file system's own errors
+    (OSError), it fails the trial's launch."""
 
 
 def checkpoint_path(experiment: Experiment) -> str | None:
@@ -142,9 +144,9 @@ def mount_volume(
     it without overwriting, and ``TUNER_CHECKPOINT_DIR`` in the container's env. Unchanged
     without a checkpoint path or when no pod holds the container."""
     written = checkpoint_path(experiment)
-    out = copy.deepcopy(dict(manifest))
     if written is None:
-        return out
+        return dict(manifest)
+    out = copy.deepcopy(dict(manifest))
     pod, container = _pod_of(out, _path_to(manifest, primary_container))
     if pod is None or container is None:
         return out
