@@ -132,7 +132,8 @@ class LocalExecutor(Executor):
         cls, rendered: RenderedTrial, *, provided_env: frozenset[str] = frozenset()
     ) -> None:
         container = (
-            f"spec.trialTemplate.trialSpec container {rendered.primary_container.get('name')!r}"
+            "spec.trialTemplate.trialSpec container"
+            f" {rendered.primary_container.get('name')!r}"
         )
         if not rendered.argv:
             raise LaunchError(
