@@ -9,7 +9,7 @@ from __future__ import annotations
 import abc
 import enum
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -104,10 +104,21 @@ class TrialView:
     completed_at: datetime | None = None
     started_at: datetime | None = None
     values: tuple[float, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """The trial's labels (Katib's ``Trial.spec.labels``), as an algorithm set them."""
 
     def __post_init__(self) -> None:
         if not self.values and self.value is not None:
             object.__setattr__(self, "values", (self.value,))
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """One new trial: its assignment and the labels it is to carry (Katib's
+    ``GetSuggestionsReply.ParameterAssignments.labels``; empty for most algorithms)."""
+
+    assignment: Assignment
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 class Algorithm(abc.ABC):
@@ -158,6 +169,10 @@ class Algorithm(abc.ABC):
     suites, which cannot supply them, skip it and its own tests cover the contract."""
     multi_objective: ClassVar[bool] = False
     """Serves experiments with several objectives (each trial's ``values``, ``goals``)."""
+    repeats_points: ClassVar[bool] = False
+    """Its trials may share a parameter set, told apart by their labels (pbt: the parent
+    checkpoint); `suggest` then returns repeats, and the service tracks handed-out trials
+    by assignment and labels."""
 
     @classmethod
     def parse(cls, settings: Sequence[tuple[str, str]]) -> Mapping[str, Any]:
@@ -243,6 +258,16 @@ class Algorithm(abc.ABC):
         default when it is short. An algorithm that waits for running trials (a short reply
         now, more later) answers from its own state."""
         return returned < count
+
+    def propose_trials(
+        self,
+        trials: Sequence[TrialView],
+        count: int,
+        *,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> list[Proposal]:
+        """`suggest` with the labels of each new trial; the service calls this one."""
+        return [Proposal(a) for a in self.suggest(trials, count, should_stop=should_stop)]
 
     def checkpoint(self) -> None:
         """Raise `CancelledError` if the caller no longer waits; long `_propose`s call it often."""

@@ -20,6 +20,7 @@ ALGORITHMS: Registry[type[Algorithm]] = Registry(
         "cmaes": "suggestion.algorithms._cmaes:CMAES",
         "hyperband": "suggestion.algorithms._hyperband:Hyperband",
         "nsga2": "suggestion.algorithms._nsga2:NSGA2",
+        "pbt": "suggestion.algorithms._pbt:PopulationBasedTraining",
     },
     unknown=UnknownAlgorithmError,
 )

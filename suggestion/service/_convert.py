@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 
 from suggestion.algorithms import TrialState, TrialView
@@ -274,6 +274,7 @@ class TrialDecoder:
             completed_at,
             started_at=started_at,
             values=values,
+            labels=dict(t.spec.labels),
         )
 
 
@@ -325,13 +326,16 @@ def suggestions_reply(
     assignments: Sequence[Assignment],
     space: SearchSpace,
     state: Sequence[tuple[str, str]] | None = None,
+    labels: Sequence[Mapping[str, str]] = (),
 ) -> api_pb2.GetSuggestionsReply:
     """The reply; ``state``: the algorithm settings to return (``reply.algorithm``)."""
     reply = api_pb2.GetSuggestionsReply()
-    for assignment in assignments:
+    for index, assignment in enumerate(assignments):
         item = reply.parameter_assignments.add()
         for name, value in space.format(assignment).items():
             item.assignments.add(name=name, value=value)
+        if index < len(labels):
+            item.labels.update(labels[index])
     if state is not None:
         reply.algorithm.CopyFrom(
             api_pb2.AlgorithmSpec(

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from suggestion import algorithms
-from suggestion.algorithms import Algorithm, CancelledError, TrialState, TrialView
+from suggestion.algorithms import Algorithm, CancelledError, Proposal, TrialState, TrialView
 from tuner.space import Assignment, Direction, SearchSpace
 
 ISSUED_LIMIT = 10_000
@@ -60,14 +60,17 @@ class SuggestionResult:
     """True when no more points will come (for most algorithms: fewer than requested)."""
     state: tuple[tuple[str, str], ...] | None = None
     """The algorithm settings to return with the reply (`Algorithm.state`)."""
+    labels: list[Mapping[str, str]] = field(default_factory=list)
+    """The labels of each new trial, parallel to ``assignments`` (empty: none)."""
 
 
 @dataclass
 class _Session:
     key: tuple[object, ...]
     algorithm: Algorithm
-    # canonical point key -> (serial number, point), oldest first
-    issued: OrderedDict[tuple[object, ...], tuple[int, Assignment]] = field(
+    # canonical point key (with the labels, for algorithms whose trials repeat points)
+    # -> (serial number, proposal), oldest first
+    issued: OrderedDict[tuple[object, ...], tuple[int, Proposal]] = field(
         default_factory=OrderedDict
     )
     serial: int = 0
@@ -201,24 +204,35 @@ class SuggestionEngine:
                 algorithm = build(request.algorithm, request.settings, request.space, goals)
                 slot.session = _Session(key, algorithm)
             session = slot.session
-            points = session.algorithm.points
-            returned = points.used_keys(t.assignment for t in request.trials)
+            algorithm = session.algorithm
+
+            def issued_key(assignment: Assignment, labels: Mapping[str, str]) -> tuple[object, ...]:
+                point = algorithm.points.key(assignment)
+                return (point, *sorted(labels.items())) if algorithm.repeats_points else point
+
+            returned = {issued_key(t.assignment, t.labels) for t in request.trials}
             for point_key in [k for k in session.issued if k in returned]:
                 del session.issued[point_key]
             pending = [
-                TrialView(f"tuner-issued-{serial}", point, TrialState.PENDING)
-                for serial, point in session.issued.values()
+                TrialView(
+                    f"tuner-issued-{serial}", p.assignment, TrialState.PENDING, labels=p.labels
+                )
+                for serial, p in session.issued.values()
             ]
-            chosen = session.algorithm.suggest(
+            chosen = algorithm.propose_trials(
                 [*request.trials, *pending], request.count, should_stop=should_stop
             )
-            for point in chosen:
+            for proposal in chosen:
                 session.serial += 1
-                session.issued[points.key(point)] = (session.serial, point)
+                session.issued[issued_key(proposal.assignment, proposal.labels)] = (
+                    session.serial,
+                    proposal,
+                )
             while len(session.issued) > ISSUED_LIMIT:
                 session.issued.popitem(last=False)
             return SuggestionResult(
-                chosen,
+                [p.assignment for p in chosen],
                 exhausted=session.algorithm.exhausted(len(chosen), request.count),
                 state=session.algorithm.state(),
+                labels=[p.labels for p in chosen],
             )

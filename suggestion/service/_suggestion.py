@@ -139,7 +139,9 @@ class SuggestionServicer(api_pb2_grpc.SuggestionServicer):
             )
         if result.exhausted:
             context.set_trailing_metadata((EXHAUSTED_METADATA,))
-        return _convert.suggestions_reply(result.assignments, trial_space, result.state)
+        return _convert.suggestions_reply(
+            result.assignments, trial_space, result.state, result.labels
+        )
 
     @rpc(unknown_algorithm=grpc.StatusCode.INVALID_ARGUMENT)
     def ValidateAlgorithmSettings(

@@ -105,6 +105,21 @@ def test_sample_efficiency_benchmark_prints_regrets_and_ratios(
     assert [row[0] for row in ratios[1:]] == ["tpe"]
 
 
+def test_pbt_benchmark_compares_pbt_with_random_at_equal_compute(
+    load: Callable[[str], ModuleType], capsys: pytest.CaptureFixture[str]
+) -> None:
+    bench = load("bench_pbt")
+    assert bench.main(["--seeds", "1", "--trials", "16", "--no-write"]) == 0
+
+    ((header, *rows),) = tables(capsys.readouterr().out)
+    assert header == ["variant", "best accuracy", "vs random", "worst seed", "epochs", "s/run"]
+    assert [row[0] for row in rows] == list(bench.VARIANTS)
+    epochs = {row[0]: int(row[header.index("epochs")]) for row in rows}
+    # Random trials start from scratch; pbt's best trial continued its ancestors' training.
+    assert epochs["random (from scratch)"] == 20
+    assert epochs["pbt, perturb"] > 20
+
+
 def test_a_section_is_replaced_and_the_others_kept(
     load: Callable[[str], ModuleType], tmp_path: Path
 ) -> None:

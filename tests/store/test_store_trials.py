@@ -44,6 +44,19 @@ def test_created_trials_read_back_in_order_with_wire_parameters(store: Store, bu
     assert [t.name for t in store.list_trials("exp")] == ["exp-b", "exp-a"]
 
 
+def test_trial_labels_from_the_suggestion_service_read_back(store: Store, build: Build) -> None:
+    build.experiment(store)
+    parent = "pbt.suggestion.katib.kubeflow.org/parent"
+    store.create_trials(
+        "exp",
+        [("exp-a", {"lr": "0.1"}), ("exp-b", {"lr": "0.2"})],
+        labels={"exp-b": {parent: "exp-a", "pbt.suggestion.katib.kubeflow.org/generation": "1"}},
+    )
+
+    assert store.get_trial("exp-a").labels == {}
+    assert store.list_trials("exp")[1].labels[parent] == "exp-a"
+
+
 def test_create_trials_is_all_or_nothing_on_an_existing_name(store: Store, build: Build) -> None:
     build.experiment(store)
     build.trials(store, "exp", "exp-1")

@@ -111,6 +111,7 @@ class Kit:
         value: float | None = None,
         metric: str = "loss",
         completed_at: str = "",
+        labels: Mapping[str, str] | None = None,
     ) -> api_pb2.Trial:
         metrics = [] if value is None else [api_pb2.Metric(name=metric, value=repr(value))]
         return api_pb2.Trial(
@@ -120,7 +121,8 @@ class Kit:
                     assignments=[
                         api_pb2.ParameterAssignment(name=k, value=v) for k, v in assignment.items()
                     ]
-                )
+                ),
+                labels=dict(labels or {}),
             ),
             status=api_pb2.TrialStatus(
                 condition=condition,  # type: ignore[arg-type]
@@ -164,8 +166,8 @@ class Kit:
 
 class Run:
     """Drives one experiment through GetSuggestions the way a controller does: every call
-    carries all trials so far; new trials are completed with ``objective`` unless told to
-    stay pending."""
+    carries all trials so far, with the labels the reply gave them; new trials are
+    completed with ``objective`` unless told to stay pending."""
 
     def __init__(
         self,
@@ -179,6 +181,7 @@ class Run:
         self.objective = objective or (lambda a: 0.0)
         self.trials: list[api_pb2.Trial] = []
         self.suggested: list[dict[str, str]] = []
+        self.labels: list[dict[str, str]] = []
         self.exhausted_marked = False
 
     def ask(self, count: int, *, pending: bool = False) -> list[dict[str, str]]:
@@ -187,19 +190,30 @@ class Run:
         )
         self.exhausted_marked = EXHAUSTED_METADATA in tuple(call.trailing_metadata() or ())
         new = Kit.assignments(reply)
-        for assignment in new:
+        labels = [dict(p.labels) for p in reply.parameter_assignments]
+        for assignment, trial_labels in zip(new, labels, strict=True):
             name = f"{self.experiment.name}-t{len(self.trials)}"
             if pending:
-                trial = Kit.trial(name, assignment, condition=api_pb2.TrialStatus.RUNNING)
+                trial = Kit.trial(
+                    name, assignment, condition=api_pb2.TrialStatus.RUNNING, labels=trial_labels
+                )
             else:
                 value = self.objective(self.space.parse(assignment))
-                trial = Kit.trial(name, assignment, value=value)
+                trial = Kit.trial(name, assignment, value=value, labels=trial_labels)
             self.trials.append(trial)
         self.suggested.extend(new)
+        self.labels.extend(labels)
         return new
 
     def keys(self) -> list[tuple[Any, ...]]:
         return [Kit.key(a, self.space) for a in self.suggested]
+
+    def member_keys(self) -> list[tuple[Any, ...]]:
+        """Each suggested trial as its point and labels: what distinguishes pbt's trials."""
+        return [
+            (Kit.key(a, self.space), tuple(sorted(labels.items())))
+            for a, labels in zip(self.suggested, self.labels, strict=True)
+        ]
 
     def values(self) -> list[float]:
         return [

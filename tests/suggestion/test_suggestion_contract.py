@@ -29,6 +29,11 @@ SEEDED = {
         "acq_optimizer": "sampling",
         "random_state": "3",
     },
+    "pbt": {
+        "suggestion_trial_dir": "/var/log/katib/checkpoints",
+        "n_population": "5",
+        "truncation_threshold": "0.2",
+    },
 }
 # Algorithms that need settings naming parts of the space (hyperband) have their own tests.
 ALGORITHMS = [n for n in names() if get(n).general_purpose]
@@ -63,8 +68,14 @@ def test_eight_concurrent_calls_for_one_experiment_never_repeat(
     request = kit.request(experiment, driver.trials, 3)
     with ThreadPoolExecutor(max_workers=8) as pool:
         replies = list(pool.map(lambda _: suggestions.GetSuggestions(request), range(8)))
-    points = [kit.key(a, driver.space) for r in replies for a in kit.assignments(r)]
-    points += driver.keys()
+    points = [
+        (kit.key(a, driver.space), tuple(sorted(p.labels.items())))
+        for r in replies
+        for a, p in zip(kit.assignments(r), r.parameter_assignments, strict=True)
+    ]
+    points += driver.member_keys()
+    if not get(algorithm).repeats_points:  # pbt's trials differ by their labels only
+        points = [point for point, _ in points]
     assert len(points) == 8 * 3 + 4
     assert len(set(points)) == len(points)
 
@@ -143,7 +154,7 @@ def test_a_restarted_server_continues_without_error_or_repeat(
             assert len(driver.ask(3)) == 3
     finally:
         second.stop(None)
-    keys = driver.keys()
+    keys = driver.member_keys() if get(algorithm).repeats_points else driver.keys()
     assert len(keys) == 14 and len(set(keys)) == 14
 
 
@@ -169,7 +180,7 @@ def test_same_seed_and_requests_give_the_same_suggestions(
 
 @pytest.mark.parametrize(
     "algorithm",
-    ["random", "sobol", "grid", "tpe", "multivariate-tpe", "cmaes", "bayesianoptimization"],
+    ["random", "sobol", "grid", "tpe", "multivariate-tpe", "cmaes", "bayesianoptimization", "pbt"],
 )
 def test_a_cold_server_answers_like_a_warm_one(
     algorithm: str, kit: Any, run: Any, suggestions: Any, request: Any
@@ -187,9 +198,11 @@ def test_a_cold_server_answers_like_a_warm_one(
     cold_experiment.CopyFrom(experiment)
     cold_experiment.name = f"{request.node.name}-c"
     cold = kit.request(cold_experiment, warm.trials, 3)
-    assert kit.assignments(suggestions.GetSuggestions(last)) == kit.assignments(
-        suggestions.GetSuggestions(cold)
-    )
+    warm_reply, cold_reply = suggestions.GetSuggestions(last), suggestions.GetSuggestions(cold)
+    assert kit.assignments(warm_reply) == kit.assignments(cold_reply)
+    assert [dict(p.labels) for p in warm_reply.parameter_assignments] == [
+        dict(p.labels) for p in cold_reply.parameter_assignments
+    ]
 
 
 def test_the_exhaustion_marker_is_trailing_metadata(kit: Any, suggestions: Any) -> None:

@@ -95,6 +95,15 @@ def test_a_count_at_the_cap_is_served_in_full(kit: Any, suggestions: Any) -> Non
     assert len(points) == MAX_SUGGESTIONS_PER_REQUEST
 
 
+REQUIRED_SETTINGS = {
+    "pbt": (
+        ("suggestion_trial_dir", "/ckpt"),
+        ("n_population", "5"),
+        ("truncation_threshold", "0.2"),
+    ),
+}
+
+
 @pytest.mark.parametrize(
     "name", [n for n in algorithms.names() if algorithms.get(n).general_purpose]
 )
@@ -105,7 +114,7 @@ def test_every_algorithm_stops_when_its_caller_stops_waiting(name: str) -> None:
     request = SuggestionRequest(
         experiment=f"stop-{name}",
         algorithm=name,
-        settings=(("random_state", "1"),),
+        settings=(("random_state", "1"), *REQUIRED_SETTINGS.get(name, ())),
         space=space,
         goal=Direction.MINIMIZE,
         trials=(),

@@ -315,15 +315,19 @@ class Controller:
         rows = name_trials(
             self.name, reply.assignments, reply.names, taken={t.name for t in trials}
         )
+        labels = {
+            name: reply.labels[i] for i, (name, _) in enumerate(rows) if i < len(reply.labels)
+        }
         settings = None
         if reply.algorithm_settings is not None:
             merged = merge_settings(self._algorithm_settings, reply.algorithm_settings)
             settings = merged if merged != self._algorithm_settings else None
-        # Rows first, with the algorithm's returned state, in one transaction: a crash after
-        # this finds them Created and launches them (or adopts them, if the executor got to
-        # start them), and the next request carries the state that produced them.
+        # Rows first, with their labels and the algorithm's returned state, in one
+        # transaction: a crash after this finds them Created and launches them (or adopts
+        # them, if the executor got to start them), and the next request carries the state
+        # that produced them.
         records = (
-            self.store.create_trials(self.name, rows, algorithm_settings=settings)
+            self.store.create_trials(self.name, rows, algorithm_settings=settings, labels=labels)
             if rows or settings is not None
             else []
         )

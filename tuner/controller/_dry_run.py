@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from tuner.controller._checkpoints import local_checkpoint, local_command, mount_volume
 from tuner.controller._checks import check_runnable
 from tuner.controller._collection import metrics_file, trial_command
 from tuner.controller._decide import Limits, TrialCounts, name_trials, trials_to_add
@@ -92,6 +93,14 @@ def _launch_request(
             None,
             None if file is None else file.path,
         )
+        # pbt's checkpoint directory, as a run maps it (first trials have no parent).
+        manifest = rendered.manifest
+        if run_dir is not None:
+            checkpoint = local_checkpoint(experiment, name, {}, run_dir)
+            if checkpoint is not None:
+                argv, env = local_command(checkpoint, argv, env)
+        else:
+            manifest = mount_volume(experiment, name, {}, manifest, rendered.primary_container)
     except SpecError as e:
         raise ExperimentRefusedError(f"trial {name!r}: {e}") from e
     return LaunchRequest(
@@ -100,6 +109,6 @@ def _launch_request(
         argv=argv,
         env=env,
         working_dir=rendered.working_dir,
-        deadline_seconds=active_deadline(rendered.manifest),
-        manifest=rendered.manifest,
+        deadline_seconds=active_deadline(manifest),
+        manifest=manifest,
     )

@@ -73,14 +73,16 @@ class Suggestions:
     shorter than requested, unless the reply carries algorithm settings (Katib's hyperband
     returns fewer while it promotes the best of a rung, and nothing with no settings at
     the end). ``names`` holds the trial names the service proposed (Katib allows it), else
-    "". ``algorithm_settings`` are the settings the reply returned (``reply.algorithm``),
-    None when it returned none.
+    ""; ``labels`` the labels it asked to put on each trial (pbt: generation and parent).
+    ``algorithm_settings`` are the settings the reply returned (``reply.algorithm``), None
+    when it returned none.
     """
 
     assignments: list[dict[str, str]]
     exhausted: bool
     names: list[str] = field(default_factory=list)
     algorithm_settings: tuple[tuple[str, str], ...] | None = None
+    labels: list[dict[str, str]] = field(default_factory=list)
 
 
 class SuggestionClient:
@@ -210,11 +212,13 @@ class SuggestionClient:
             else None
         )
         short = len(assignments) < count
+        labels = [dict(pa.labels) for pa in reply.parameter_assignments]
         return Suggestions(
             assignments,
             exhausted=flagged or (short and returned is None),
             names=names,
             algorithm_settings=returned,
+            labels=labels,
         )
 
     def validate_early_stopping(self, experiment: Experiment) -> None:

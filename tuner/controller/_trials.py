@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from tuner.controller._checkpoints import local_command, mount_volume, prepare_local
 from tuner.controller._collection import metrics_file, stored_summary, trial_command
 from tuner.controller._decide import TRIAL_REASON_DEADLINE, TRIAL_REASON_LOST
 from tuner.controller._signals import deferred_interrupts
@@ -145,6 +146,16 @@ class TrialRunner:
                 None if file is None else file.path,
                 None if self._report_token is None else self._report_token(trial.name),
             )
+            manifest = rendered.manifest
+            # pbt's checkpoints (``suggestion_trial_dir``): a directory here, or a volume.
+            if self._run_dir is not None:
+                checkpoint = prepare_local(self.experiment, trial, self._run_dir)
+                if checkpoint is not None:
+                    argv, env = local_command(checkpoint, argv, env)
+            else:
+                manifest = mount_volume(
+                    self.experiment, trial.name, trial.labels, manifest, rendered.primary_container
+                )
         except (SpecError, SpaceError, ExecutorError, MetricsError, OSError) as e:
             return self._launch_failed(trial, e)
         # From the moment the process exists until the runner knows it, an interrupt would
@@ -156,8 +167,8 @@ class TrialRunner:
                     argv,
                     env,
                     rendered.working_dir,
-                    active_deadline(rendered.manifest),
-                    manifest=rendered.manifest,
+                    active_deadline(manifest),
+                    manifest=manifest,
                 )
             except (ExecutorError, OSError) as e:
                 return self._launch_failed(trial, e)

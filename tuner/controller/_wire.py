@@ -203,6 +203,7 @@ def trial_proto(
                     for k, v in trial.parameters.items()
                 ]
             ),
+            labels=trial.labels,
         ),
         status=status,
     )

@@ -68,6 +68,7 @@ def trial_record(row: TrialRow, experiment_name: str) -> TrialRecord:
         created_at=row.created_at,
         started_at=row.started_at,
         completed_at=row.completed_at,
+        labels=dict(row.labels or {}),
     )
 
 

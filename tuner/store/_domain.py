@@ -228,6 +228,8 @@ class TrialRecord:
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
+    labels: dict[str, str] = field(default_factory=dict)
+    """Labels the suggestion service gave the trial (Katib's trial labels), else empty."""
 
 
 @dataclass(frozen=True)

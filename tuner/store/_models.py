@@ -165,6 +165,8 @@ class TrialRow(Base):
     experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(_name_type(), unique=True)
     parameters: Mapped[dict[str, str]] = mapped_column(JSON)
+    # What the suggestion service asked to put on the trial (pbt's generation and parent).
+    labels: Mapped[dict[str, str] | None] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(32))
     objective_value: Mapped[float | None] = mapped_column(Double())
     objective_nonfinite: Mapped[str | None] = mapped_column(String(4))

@@ -220,8 +220,10 @@ class Store(LeaseMethods, ObservationMethods):
         status: TrialStatus = TrialStatus.CREATED,
         *,
         algorithm_settings: Sequence[tuple[str, str]] | None = None,
+        labels: Mapping[str, Mapping[str, str]] | None = None,
     ) -> list[TrialRecord]:
-        """Store new trials `(name, {parameter: wire string})` of `experiment`, all or none.
+        """Store new trials `(name, {parameter: wire string})` of `experiment`, all or none;
+        ``labels`` maps a trial's name to its labels (from the suggestion service).
 
         `algorithm_settings`, when given, replace the experiment's stored
         `ExperimentRecord.algorithm_settings` in the same transaction: the suggestions and the
@@ -251,6 +253,7 @@ class Store(LeaseMethods, ObservationMethods):
                     experiment_id=exp.id,
                     name=n,
                     parameters=p,
+                    labels=dict((labels or {}).get(n) or {}) or None,
                     status=status.value,
                     created_at=now,
                     started_at=now if status is TrialStatus.RUNNING else None,
