@@ -22,7 +22,14 @@ from typing import Any
 from tuner.controller._collection import metrics_file, stored_summary, trial_command
 from tuner.controller._decide import TRIAL_REASON_DEADLINE, TRIAL_REASON_LOST
 from tuner.controller._signals import deferred_interrupts
-from tuner.executors import Executor, ExecutorError, ExitReason, Outcome, TrialHandle
+from tuner.executors import (
+    Executor,
+    ExecutorError,
+    ExitReason,
+    Outcome,
+    ResourcesBusyError,
+    TrialHandle,
+)
 from tuner.metrics import (
     CollectorConfig,
     MetricPoint,
@@ -115,6 +122,9 @@ class TrialRunner:
         self.space = experiment.search_space()
         self._kind = experiment.spec.metrics_collector_spec.collector.kind
         self._live: dict[str, _Live] = {}
+        # Created trials whose resources (GPUs) running trials hold: launched, in order, as
+        # soon as the executor has them. They keep their parallel slots meanwhile.
+        self._waiting: dict[str, TrialRecord] = {}
         # Set by a watcher thread when one of its trials ends, so that the loop wakes at
         # once instead of at the end of its poll interval.
         self._ended = threading.Event()
@@ -123,6 +133,10 @@ class TrialRunner:
     @property
     def live_names(self) -> list[str]:
         return list(self._live)
+
+    @property
+    def waiting_names(self) -> list[str]:
+        return list(self._waiting)
 
     # -- start ---------------------------------------------------------------------------
 
@@ -159,9 +173,30 @@ class TrialRunner:
                     active_deadline(rendered.manifest),
                     manifest=rendered.manifest,
                 )
+            except ResourcesBusyError as e:
+                return self._wait_for_resources(trial, str(e))
             except (ExecutorError, OSError) as e:
                 return self._launch_failed(trial, e)
+            self._waiting.pop(trial.name, None)
             return self._track(trial.name, handle)
+
+    def _wait_for_resources(self, trial: TrialRecord, why: str) -> TrialRecord:
+        first = trial.name not in self._waiting
+        self._waiting[trial.name] = trial
+        if first:
+            log.info("%s", why)
+            return self.store.update_trial(trial.name, message=why)
+        return trial
+
+    def launch_waiting(self) -> list[TrialRecord]:
+        """Launch the waiting trials the executor now has resources for, oldest first."""
+        launched = []
+        for trial in list(self._waiting.values()):
+            record = self.launch(trial)
+            if record.name in self._waiting:
+                break  # the older ones go first: keep the order
+            launched.append(record)
+        return launched
 
     def _launch_failed(self, trial: TrialRecord, error: Exception) -> TrialRecord:
         log.warning("trial %s could not be launched: %s", trial.name, error)
@@ -251,7 +286,9 @@ class TrialRunner:
             self.executor.kill(live.handle)
 
     def kill_all(self, why: str) -> None:
-        """Ask every live trial to terminate; the next polls record them as Killed."""
+        """Ask every live trial to terminate; the next polls record them as Killed. Waiting
+        trials are no longer launched (they stay Created, for the caller to record)."""
+        self._waiting.clear()
         for live in self._live.values():
             if live.kill_requested is None:
                 live.kill_requested = why
@@ -259,6 +296,7 @@ class TrialRunner:
 
     def close(self) -> None:
         self._closed.set()
+        self._waiting.clear()
         for live in self._live.values():
             live.collector.close()
         self._live.clear()

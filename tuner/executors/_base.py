@@ -43,6 +43,11 @@ class LaunchError(ExecutorError):
     """A trial could not be launched: invalid request, or the executor itself failed."""
 
 
+class ResourcesBusyError(LaunchError):
+    """The trial's resources (accelerators) are all held by running trials: nothing was
+    started or written; launch it again once one of them has ended."""
+
+
 class InvalidReferenceError(ExecutorError, ValueError):
     """A stored trial reference is not one this executor can adopt."""
 
@@ -193,7 +198,8 @@ class Executor(abc.ABC):
     Errors: :meth:`launch` raises :class:`LaunchError` when the request is invalid or the
     executor itself cannot start the trial; a command that cannot be started (not found,
     bad working directory) is not an error of the executor but a finished trial, reported by
-    :meth:`poll` as ``FAILED``. :meth:`adopt` raises :class:`InvalidReferenceError` for a
+    :meth:`poll` as ``FAILED``. :meth:`launch` raises :class:`ResourcesBusyError` (having
+    done nothing) when the trial must wait for resources that running trials hold. :meth:`adopt` raises :class:`InvalidReferenceError` for a
     reference it cannot read. Nothing else raises for a trial's own behaviour.
     """
 

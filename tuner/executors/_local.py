@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from tuner.executors import _local_state as trial_state
 from tuner.executors import _supervisor as sv
+from tuner.executors._devices import Allocation, ResourcePool, parse_request
 from tuner.executors._base import (
     Executor,
     ExecutorOptions,
@@ -25,6 +26,7 @@ from tuner.executors._base import (
     LaunchError,
     LaunchPlanner,
     Outcome,
+    ResourcesBusyError,
     TrialHandle,
 )
 from tuner.executors._local_state import ProcessId
@@ -37,6 +39,8 @@ DEFAULT_GRACE_PERIOD_SECONDS = 10.0
 # Trial names become directory names: no separators, no "." or "..".
 _TRIAL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,252}")
 _PYTHON_NAMES = frozenset({"python", "python3"})
+RESOURCES_FILE = "resources.json"
+"""What a trial holds (devices, CPUs), written before its supervisor starts."""
 
 
 class LocalTrialHandle(TrialHandle):
@@ -48,6 +52,7 @@ class LocalTrialHandle(TrialHandle):
         trial_dir: Path,
         supervisor: ProcessId | None,
         popen: subprocess.Popen[bytes] | None = None,
+        allocation: Allocation | None = None,
     ) -> None:
         reference: dict[str, Any] = {
             "executor": LocalExecutor.name,
@@ -62,10 +67,13 @@ class LocalTrialHandle(TrialHandle):
                 start_ticks=supervisor.start_ticks,
                 boot_id=supervisor.boot_id,
             )
+        if allocation is not None:
+            reference["resources"] = allocation.to_json()
         super().__init__(trial_name, reference)
         self.trial_dir = trial_dir
         self.supervisor = supervisor
         self.popen = popen
+        self.allocation = allocation
         self.outcome: Outcome | None = None
         self.lock = threading.Lock()
 
@@ -91,6 +99,13 @@ class LocalExecutor(Executor):
       period. When the trial's main process ends, whatever is left of its group is killed
       (as Kubernetes does when a pod's main container exits). Processes that leave the group
       on purpose (``setsid``) are not followed.
+    - Resources: the primary container's ``resources.limits`` for ``nvidia.com/gpu`` and
+      ``amd.com/gpu`` take devices from a pool (``gpus``, else the controller's
+      ``CUDA_VISIBLE_DEVICES`` / ``ROCR_VISIBLE_DEVICES``, else ``nvidia-smi -L``), one trial
+      per device, named to the trial in ``CUDA_VISIBLE_DEVICES`` / ``ROCR_VISIBLE_DEVICES``;
+      ``launch`` raises :class:`ResourcesBusyError` while too few are free. ``cpu`` sets
+      ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` and, where the OS has it, the CPU affinity
+      (the least used CPUs). A trial without limits gets none of this and sees every device.
 
     Needs Linux for full strength (``/proc`` for pid-reuse-proof identity, a subreaper so
     that no zombies are left behind); elsewhere it degrades to plain pid checks.
@@ -99,6 +114,7 @@ class LocalExecutor(Executor):
     name = "local"
     shares_host = True
     supports_dry_run = True
+    cli_options = frozenset({"gpus"})
 
     def __init__(
         self,
@@ -107,6 +123,7 @@ class LocalExecutor(Executor):
         default_working_dir: str | os.PathLike[str] | None = None,
         grace_period_seconds: float = DEFAULT_GRACE_PERIOD_SECONDS,
         python_executable: str | None = None,
+        gpus: str | Sequence[str] | None = None,
     ) -> None:
         self.run_dir: Path = Path(run_dir).absolute()
         self.default_working_dir = Path(default_working_dir or os.getcwd()).absolute()
@@ -116,6 +133,8 @@ class LocalExecutor(Executor):
             raise LaunchError("python_executable: the running interpreter's path is unknown")
         self._lock = threading.Lock()
         self._launched: dict[Path, LocalTrialHandle] = {}
+        self.resources = ResourcePool(gpus)
+        self._primary_container: str | None = None
 
     # -- capabilities ------------------------------------------------------------------
 
@@ -181,6 +200,18 @@ class LocalExecutor(Executor):
             return None
         return cls(Path(trial_dir).parent)
 
+    def prepare(self, experiment: Experiment) -> None:
+        """Refuse a template whose primary container asks for more devices than exist."""
+        template = experiment.spec.trial_template
+        self._primary_container = template.primary_container_name or None
+        container = _find_container(template.trial_spec or {}, self._primary_container)
+        where = _container_field(self._primary_container)
+        try:
+            request = parse_request(container, where)
+        except LaunchError:
+            return  # a placeholder (${trialParameters.gpus}): checked per trial at launch
+        self.resources.check(request, where)
+
     # -- launch ------------------------------------------------------------------------
 
     def launch(
@@ -196,7 +227,52 @@ class LocalExecutor(Executor):
     ) -> LocalTrialHandle:
         trial_dir = self._trial_dir(trial_name)
         command = self.resolve_argv(argv)
+        allocation = self._allocate(trial_name, manifest)
+        try:
+            return self._launch(
+                trial_name,
+                trial_dir,
+                command,
+                {**env, **(allocation.environment(env) if allocation else {})},
+                working_dir,
+                deadline_seconds,
+                grace_period_seconds,
+                allocation,
+            )
+        except BaseException:
+            self.resources.release(trial_name)
+            raise
+
+    def _allocate(self, trial_name: str, manifest: Mapping[str, Any] | None) -> Allocation | None:
+        """The devices and CPUs of the trial's request, or None if it asks for none."""
+        where = _container_field(self._primary_container)
+        request = parse_request(_find_container(manifest or {}, self._primary_container), where)
+        if request.empty:
+            return None
+        self.resources.check(request, where)
+        allocation = self.resources.acquire(trial_name, request)
+        if allocation is None:
+            raise ResourcesBusyError(
+                f"trial {trial_name!r}: {self.resources.waiting_message(request)}"
+            )
+        return allocation
+
+    def _launch(
+        self,
+        trial_name: str,
+        trial_dir: Path,
+        command: list[str],
+        env: Mapping[str, str],
+        working_dir: str | Path | None,
+        deadline_seconds: float | None,
+        grace_period_seconds: float | None,
+        allocation: Allocation | None,
+    ) -> LocalTrialHandle:
         child_env = self.trial_environment(env)
+        supervisor_env = dict(child_env)
+        if allocation is not None and allocation.cpus is not None:
+            # Read (and removed) by the supervisor, which pins itself: the trial inherits it.
+            supervisor_env[sv.AFFINITY_VARIABLE] = ",".join(map(str, allocation.cpus))
         cwd = self.default_working_dir / (working_dir or "")
         deadline = None if deadline_seconds is None else _positive(deadline_seconds)
         grace = (
@@ -214,6 +290,10 @@ class LocalExecutor(Executor):
             ) from e
         except OSError as e:
             raise LaunchError(f"run directory {self.run_dir}: {e.strerror}") from e
+        if allocation is not None:
+            # Before the supervisor exists: a restarted controller that finds this trial by
+            # its directory knows what it holds.
+            sv.write_json_atomically(str(trial_dir / RESOURCES_FILE), allocation.to_json())
         supervisor_argv = [
             self.python_executable,
             "-I",  # ignore PYTHON* variables meant for the trial
@@ -240,7 +320,7 @@ class LocalExecutor(Executor):
                 stdin=subprocess.DEVNULL,
                 stdout=log_fd,
                 stderr=log_fd,
-                env=child_env,
+                env=supervisor_env,
                 cwd=trial_dir,
                 start_new_session=True,  # Ctrl-C on the controller's terminal spares trials
                 close_fds=True,
@@ -253,7 +333,7 @@ class LocalExecutor(Executor):
                 if fd >= 0:
                     os.close(fd)
         supervisor = ProcessId(popen.pid, sv.proc_start_ticks(popen.pid), sv.boot_id())
-        handle = LocalTrialHandle(trial_name, trial_dir, supervisor, popen)
+        handle = LocalTrialHandle(trial_name, trial_dir, supervisor, popen, allocation)
         with self._lock:
             self._launched[trial_dir] = handle
         return handle
@@ -295,6 +375,7 @@ class LocalExecutor(Executor):
                 h.outcome = trial_state.read_outcome(h.trial_dir) or self._lost(h)
                 with self._lock:  # reaped: adopt() no longer needs our Popen
                     self._launched.pop(h.trial_dir, None)
+                self.resources.release(h.trial_name)
             return h.outcome
 
     def wait(self, handle: TrialHandle, timeout: float | None = None) -> Outcome | None:
@@ -339,7 +420,14 @@ class LocalExecutor(Executor):
                 # never ran. Clear the directory so that the trial is launched, once.
                 shutil.rmtree(trial_dir, ignore_errors=True)
                 return None
-        return LocalTrialHandle(trial_name, trial_dir, supervisor)
+        # What it holds comes from what was stored with it, not from this process's memory:
+        # held until its outcome is read, also when it ended while nobody watched.
+        allocation = Allocation.from_json(reference.get("resources")) or Allocation.from_json(
+            trial_state.read_json(trial_dir / RESOURCES_FILE)
+        )
+        if allocation is not None:
+            self.resources.hold(trial_name, allocation)
+        return LocalTrialHandle(trial_name, trial_dir, supervisor, allocation=allocation)
 
     def find(self, trial_name: str) -> LocalTrialHandle | None:
         trial_dir = self._trial_dir(trial_name)
@@ -421,6 +509,31 @@ class LocalExecutor(Executor):
             message="lost: process gone without outcome (its supervisor died or the machine"
             " restarted)",
         )
+
+
+def _container_field(primary: str | None) -> str:
+    return f"spec.trialTemplate.trialSpec container {primary or 'primary'!r}"
+
+
+def _find_container(manifest: Mapping[str, Any], primary: str | None) -> Mapping[str, Any] | None:
+    """The container named ``primary`` in any ``containers`` list of a trial manifest (a Job,
+    a training job's replica...); without a name, the only container of the first list."""
+    stack: list[Any] = [manifest]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Mapping):
+            containers = node.get("containers")
+            if isinstance(containers, list):
+                named = [c for c in containers if isinstance(c, Mapping)]
+                if primary is None and len(named) == 1:
+                    return named[0]
+                for container in named:
+                    if container.get("name") == primary:
+                        return container
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return None
 
 
 def _positive(value: float) -> float:

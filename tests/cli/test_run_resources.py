@@ -1,0 +1,116 @@
+"""`tuner run` sharing GPUs out to local trials: a fake two-GPU machine (the controller's
+``CUDA_VISIBLE_DEVICES=0,1``), real trial processes, a SQLite file in a temp dir."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import support
+
+# Holds its device for the whole run through an exclusive lock file (a second holder fails
+# at once), records the device, pid and start/end times, then reports the loss.
+TRIAL = r"""
+import json, os, sys, time
+device = os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>")
+start = time.time()
+lock = os.path.join("records", f"device-{device}.lock")
+try:
+    fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+except FileExistsError:
+    print(f"device {device} is in use by another trial", file=sys.stderr)
+    sys.exit(3)
+time.sleep(float(sys.argv[2]))
+end = time.time()
+os.close(fd)
+os.unlink(lock)
+record = {"device": device, "start": start, "end": end, "threads": os.environ.get("OMP_NUM_THREADS")}
+with open(os.path.join("records", f"{os.getpid()}.json"), "w") as f:
+    json.dump(record, f)
+print(f"loss={sys.argv[1]}")
+"""
+
+
+def gpu_experiment(gpus: Any, *, parallel: int = 3, max_trials: int = 3, **limits: Any) -> dict:
+    return support.experiment_document(
+        "gpus",
+        command=["python3", "trial.py", "${trialParameters.v}", "1.0"],
+        parameters=[support.int_parameter("v", 1, 50)],
+        parallel=parallel,
+        max_trials=max_trials,
+        max_failed=1,
+        container={"resources": {"limits": {"nvidia.com/gpu": gpus, **limits}}},
+    )
+
+
+def run(tmp_path: Path, document: dict) -> tuple[Any, list[dict[str, Any]]]:
+    (tmp_path / "records").mkdir(exist_ok=True)
+    done = support.tuner_run(tmp_path, document, {"trial.py": TRIAL})
+    records = [json.loads(p.read_text()) for p in sorted((tmp_path / "records").glob("*.json"))]
+    return done, records
+
+
+def stored_trials(tmp_path: Path) -> list[dict[str, Any]]:
+    with sqlite3.connect(tmp_path / "tuner.db") as db:
+        db.row_factory = sqlite3.Row
+        return [dict(r) for r in db.execute("SELECT * FROM trials ORDER BY id")]
+
+
+def test_two_gpus_three_parallel_trials_never_share_a_device(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    done, records = run(tmp_path, gpu_experiment(1))
+    assert done.returncode == 0, done.stderr
+    assert len(records) == 3 and {r["device"] for r in records} == {"0", "1"}
+    for i, a in enumerate(records):
+        for b in records[i + 1 :]:
+            if a["device"] == b["device"]:  # one after the other, never together
+                assert a["end"] <= b["start"] or b["end"] <= a["start"], (a, b)
+    # The third trial waited for one of the first two to give its device back.
+    first, second, third = sorted(records, key=lambda r: r["start"])
+    assert third["start"] >= min(first["end"], second["end"])
+    trials = stored_trials(tmp_path)
+    assert [t["status"] for t in trials] == ["Succeeded"] * 3
+    held = [json.loads(t["executor_ref"])["resources"]["devices"] for t in trials]
+    assert sorted(h["nvidia.com/gpu"][0] for h in held) == sorted(r["device"] for r in records)
+
+
+def test_gpus_option_names_the_pool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2,3")
+    (tmp_path / "records").mkdir()
+    (tmp_path / "trial.py").write_text(TRIAL)
+    (tmp_path / "exp.yaml").write_text(json.dumps(gpu_experiment(1, parallel=2, max_trials=2)))
+    done = subprocess.run(
+        [*support.tuner_command(), "run", "exp.yaml", "--db", "sqlite:///tuner.db"]
+        + ["--poll-interval", "0.05", "--no-progress", "--gpus", "2,3"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=support.HANG_GUARD_SECONDS,
+    )
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(p.read_text()) for p in (tmp_path / "records").glob("*.json")]
+    assert {r["device"] for r in records} == {"2", "3"}
+
+
+def test_cpu_limit_sets_thread_counts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    done, records = run(tmp_path, gpu_experiment(1, parallel=1, max_trials=1, cpu="1500m"))
+    assert done.returncode == 0, done.stderr
+    assert [(r["device"], r["threads"]) for r in records] == [("0", "2")]
+
+
+def test_more_gpus_than_the_machine_has_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    done, records = run(tmp_path, gpu_experiment(4))
+    assert done.returncode == 2, done.stderr
+    assert "resources.limits.nvidia.com/gpu: 4 is more than the 2 device(s)" in done.stderr
+    assert "CUDA_VISIBLE_DEVICES=0,1" in done.stderr
+    assert records == []
