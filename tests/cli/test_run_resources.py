@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -35,10 +36,12 @@ print(f"loss={sys.argv[1]}")
 """
 
 
-def gpu_experiment(gpus: Any, *, parallel: int = 3, max_trials: int = 3, **limits: Any) -> dict:
+def gpu_experiment(
+    gpus: Any, *, parallel: int = 3, max_trials: int = 3, sleep: float = 1.0, **limits: Any
+) -> dict:
     return support.experiment_document(
         "gpus",
-        command=["python3", "trial.py", "${trialParameters.v}", "1.0"],
+        command=["python3", "trial.py", "${trialParameters.v}", str(sleep)],
         parameters=[support.int_parameter("v", 1, 50)],
         parallel=parallel,
         max_trials=max_trials,
@@ -114,3 +117,48 @@ def test_more_gpus_than_the_machine_has_is_refused(
     assert "resources.limits.nvidia.com/gpu: 4 is more than the 2 device(s)" in done.stderr
     assert "CUDA_VISIBLE_DEVICES=0,1" in done.stderr
     assert records == []
+
+
+def test_a_sigkilled_controller_restarts_without_giving_a_held_device_away(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    (tmp_path / "records").mkdir()
+    (tmp_path / "trial.py").write_text(TRIAL)
+    (tmp_path / "exp.yaml").write_text(json.dumps(gpu_experiment(1, max_trials=4, sleep=4.0)))
+    command = [*support.tuner_command(), "run", "exp.yaml", "--db", "sqlite:///tuner.db"]
+    command += ["--poll-interval", "0.05", "--no-progress"]
+
+    def counts() -> dict[str, int]:
+        if not (tmp_path / "tuner.db").exists():
+            return {}
+        try:
+            with sqlite3.connect(tmp_path / "tuner.db", timeout=5) as db:
+                return dict(db.execute("SELECT status, count(*) FROM trials GROUP BY status"))
+        except sqlite3.OperationalError:
+            return {}  # schema not created yet
+
+    # Killed while two trials hold both devices and the third waits for one; they outlive
+    # the restart (4 s), so the restarted controller must know they hold their devices.
+    proc = subprocess.Popen(
+        command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    support.wait_until(
+        lambda: counts().get("Running") == 2 and counts().get("Created") == 1,
+        "two trials running, one waiting",
+        interval=0.01,
+        process=proc,
+    )
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(support.HANG_GUARD_SECONDS)
+    done = subprocess.run(
+        command, cwd=tmp_path, capture_output=True, text=True, timeout=support.HANG_GUARD_SECONDS
+    )
+    assert done.returncode == 0, done.stderr
+    assert [t["status"] for t in stored_trials(tmp_path)] == ["Succeeded"] * 4
+    records = [json.loads(p.read_text()) for p in (tmp_path / "records").glob("*.json")]
+    assert len(records) == 4
+    for i, a in enumerate(records):
+        for b in records[i + 1 :]:
+            if a["device"] == b["device"]:
+                assert a["end"] <= b["start"] or b["end"] <= a["start"], (a, b)

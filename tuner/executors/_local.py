@@ -4,6 +4,7 @@ supervisor process so that it survives, and can be re-adopted after, a controlle
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import re
 import shutil
@@ -293,7 +294,7 @@ class LocalExecutor(Executor):
         if allocation is not None:
             # Before the supervisor exists: a restarted controller that finds this trial by
             # its directory knows what it holds.
-            sv.write_json_atomically(str(trial_dir / RESOURCES_FILE), allocation.to_json())
+            (trial_dir / RESOURCES_FILE).write_text(json.dumps(allocation.to_json()), encoding="utf-8")
         supervisor_argv = [
             self.python_executable,
             "-I",  # ignore PYTHON* variables meant for the trial
