@@ -125,7 +125,7 @@ def test_prepare_refuses_a_template_asking_more_devices_than_exist(run_dir: Path
     assert str(caught.value) == (
         "spec.trialTemplate.trialSpec container 'main': resources.limits.nvidia.com/gpu: 2 is"
         " more than the 1 device(s) this machine offers (--gpus 0); lower it, or name the"
-        " devices with --gpus (Python API: gpus=)"
+        " devices with --gpus (Python API: CUDA_VISIBLE_DEVICES)"
     )
 
 

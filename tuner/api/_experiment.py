@@ -50,7 +50,11 @@ class Experiment:
     ``max_failed_trials`` None means failures never stop it; ``early_stopping`` (e.g.
     ``"medianstop"``) with ``early_stopping_settings``; ``metrics_collector`` a kind
     (``"StdOut"``, the default; ``"File"``, ``"Push"``, ``"None"``) or a Katib
-    ``metricsCollectorSpec`` dict; ``env`` for the trial; ``namespace``, ``resume_policy``.
+    ``metricsCollectorSpec`` dict; ``env`` for the trial; ``namespace``, ``resume_policy``;
+    ``resources_per_trial`` the trial container's limits, e.g. ``{"gpu": 1, "cpu": 2}``
+    (with the local executor each trial gets its own GPU, named in ``CUDA_VISIBLE_DEVICES``,
+    and waits for one to be free; ``cpu`` sets ``OMP_NUM_THREADS``; the GPUs shared out are
+    those in this process's ``CUDA_VISIBLE_DEVICES``, else what ``nvidia-smi -L`` lists).
 
     >>> from tuner import Experiment, Double, Int, Categorical
     >>> def train(params):
@@ -92,6 +96,7 @@ class Experiment:
         env: Mapping[str, str] | None = None,
         namespace: str = "default",
         resume_policy: str | None = None,
+        resources_per_trial: Mapping[str, Any] | None = None,
     ) -> None:
         inputs = Inputs(
             name=name,
@@ -115,6 +120,7 @@ class Experiment:
             env=env,
             namespace=namespace,
             resume_policy=resume_policy,
+            resources_per_trial=resources_per_trial,
         )
         document = katib_document(inputs, default_image())
         try:

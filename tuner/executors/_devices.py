@@ -221,7 +221,7 @@ class ResourcePool:
                     raise LaunchError(
                         f"{where}: resources.limits.{name}: {count} is more than the"
                         f" {len(pool)} device(s) this machine offers ({source}); lower it, or"
-                        " name the devices with --gpus (Python API: gpus=)"
+                        " name the devices with --gpus (Python API: CUDA_VISIBLE_DEVICES)"
                     )
 
     def acquire(self, trial: str, request: ResourceRequest) -> Allocation | None:
