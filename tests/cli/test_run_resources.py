@@ -29,7 +29,8 @@ time.sleep(float(sys.argv[2]))
 end = time.time()
 os.close(fd)
 os.unlink(lock)
-record = {"device": device, "start": start, "end": end, "threads": os.environ.get("OMP_NUM_THREADS")}
+threads = os.environ.get("OMP_NUM_THREADS")
+record = {"device": device, "start": start, "end": end, "threads": threads}
 with open(os.path.join("records", f"{os.getpid()}.json"), "w") as f:
     json.dump(record, f)
 print(f"loss={sys.argv[1]}")

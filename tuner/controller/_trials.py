@@ -38,11 +38,18 @@ from tuner.metrics import (
     OutputReader,
     create_collector,
 )
+from tuner.redact import mask_urls
 from tuner.space import SpaceError
 from tuner.spec import Experiment, SpecError, render_trial
 from tuner.store import MetricSummary, Observation, Store, TrialRecord, TrialStatus
 
 log = logging.getLogger(__name__)
+
+# A failed trial's message ends with the last lines of its output (stdout and stderr as
+# its log holds them), read from at most this many final bytes.
+OUTPUT_TAIL_BYTES = 8192
+TAIL_LINES = 15
+TAIL_LINE_CHARS = 300
 
 # Log bytes read per trial per poll while it runs; the rest waits for the next poll, so one
 # trial printing gigabytes cannot starve the others. The final read after exit takes all.
@@ -310,6 +317,13 @@ class TrialRunner:
             [Observation(live.name, p.name, p.value, p.step, p.timestamp or now) for p in points],
         )
 
+    def _output_tail(self, handle: TrialHandle) -> str:
+        try:
+            return output_tail_lines(self.executor.output_tail(handle, OUTPUT_TAIL_BYTES))
+        except ExecutorError as e:  # the message without it is still right
+            log.warning("trial %s: could not read its output's tail: %s", handle.trial_name, e)
+            return ""
+
     def _finish(self, live: _Live, outcome: Outcome) -> TrialRecord:
         live.collector.close()
         del self._live[live.name]
@@ -324,6 +338,8 @@ class TrialRunner:
         status, message = _status(outcome, value is not None, metric, live.kill_requested)
         if live.early_stopped and outcome.reason is ExitReason.KILLED:
             status, message = TrialStatus.EARLY_STOPPED, live.kill_requested or "early stopped"
+        if status in (TrialStatus.FAILED, TrialStatus.METRICS_UNAVAILABLE):
+            message = with_output_tail(message, self._output_tail(live.handle))
         record = self.store.finish_trial(
             live.name,
             status,
@@ -339,6 +355,32 @@ class TrialRunner:
         except ExecutorError as e:  # leftovers are untidy, the trial's record is right
             log.warning("trial %s: executor clean-up failed: %s", live.name, e)
         return record
+
+
+def with_output_tail(message: str, tail: str) -> str:
+    """A failed trial's message followed by the last lines of its output, if any."""
+    if not tail:
+        return message
+    return f"{message}; the last lines of its output:\n{tail}"
+
+
+def output_tail_lines(data: bytes) -> str:
+    """The last `TAIL_LINES` lines of ``data`` (a trial's output), each cut to
+    `TAIL_LINE_CHARS`, with URL passwords masked and control characters dropped, as the
+    store and a terminal can show them."""
+    text = data.decode("utf-8", errors="replace")
+    lines = [line.rstrip() for line in text.splitlines()]
+    if len(data) >= OUTPUT_TAIL_BYTES and lines:
+        lines = lines[1:]  # the first line read is probably a part of one
+    lines = [_printable(line) for line in lines if line.strip()][-TAIL_LINES:]
+    return "\n".join(
+        line if len(line) <= TAIL_LINE_CHARS else line[: TAIL_LINE_CHARS - 3] + "..."
+        for line in lines
+    )
+
+
+def _printable(line: str) -> str:
+    return mask_urls("".join(c if c.isprintable() or c == "\t" else "?" for c in line))
 
 
 def _pick(summary: MetricSummary, strategy: str) -> float:

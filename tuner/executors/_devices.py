@@ -67,8 +67,7 @@ def parse_request(container: Mapping[str, Any] | None, where: str) -> ResourceRe
             count = _whole(value)
             if count is None:
                 raise LaunchError(
-                    f"{where}: resources.limits.{name}: {value!r} is not a whole number of"
-                    " devices"
+                    f"{where}: resources.limits.{name}: {value!r} is not a whole number of devices"
                 )
             gpus[name] = count
     cpus = None
@@ -273,4 +272,3 @@ class ResourcePool:
                 if cpu in load:
                     load[cpu] += 1
         return tuple(sorted(sorted(available, key=lambda c: load[c])[:count]))
-

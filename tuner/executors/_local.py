@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 from tuner.executors import _local_state as trial_state
 from tuner.executors import _supervisor as sv
-from tuner.executors._devices import Allocation, ResourcePool, parse_request
 from tuner.executors._base import (
     Executor,
     ExecutorOptions,
@@ -30,6 +29,7 @@ from tuner.executors._base import (
     ResourcesBusyError,
     TrialHandle,
 )
+from tuner.executors._devices import Allocation, ResourcePool, parse_request
 from tuner.executors._local_state import ProcessId
 
 if TYPE_CHECKING:
@@ -152,8 +152,7 @@ class LocalExecutor(Executor):
         cls, rendered: RenderedTrial, *, provided_env: frozenset[str] = frozenset()
     ) -> None:
         container = (
-            "spec.trialTemplate.trialSpec container"
-            f" {rendered.primary_container.get('name')!r}"
+            f"spec.trialTemplate.trialSpec container {rendered.primary_container.get('name')!r}"
         )
         if not rendered.argv:
             raise LaunchError(
@@ -294,7 +293,9 @@ class LocalExecutor(Executor):
         if allocation is not None:
             # Before the supervisor exists: a restarted controller that finds this trial by
             # its directory knows what it holds.
-            (trial_dir / RESOURCES_FILE).write_text(json.dumps(allocation.to_json()), encoding="utf-8")
+            (trial_dir / RESOURCES_FILE).write_text(
+                json.dumps(allocation.to_json()), encoding="utf-8"
+            )
         supervisor_argv = [
             self.python_executable,
             "-I",  # ignore PYTHON* variables meant for the trial
