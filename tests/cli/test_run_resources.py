@@ -82,6 +82,15 @@ def test_two_gpus_three_parallel_trials_never_share_a_device(
     assert [t["status"] for t in trials] == ["Succeeded"] * 3
     held = [json.loads(t["executor_ref"])["resources"]["devices"] for t in trials]
     assert sorted(h["nvidia.com/gpu"][0] for h in held) == sorted(r["device"] for r in records)
+    described = subprocess.run(
+        [*support.tuner_command(), "describe", "trial", trials[0]["name"]]
+        + ["--db", "sqlite:///tuner.db"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=support.HANG_GUARD_SECONDS,
+    )
+    assert f"nvidia.com/gpu {held[0]['nvidia.com/gpu'][0]})" in described.stdout
 
 
 def test_gpus_option_names_the_pool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
