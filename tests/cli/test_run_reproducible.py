@@ -78,4 +78,3 @@ def test_the_quickstart_with_parallel_trials_gives_the_same_trials(tmp_path: Pat
     order = "parameters"  # the creation order of parallel trials is not fixed; the set is
     assert len(trials_of(first, order)) == 12
     assert trials_of(second, order) == trials_of(first, order)
-

@@ -91,7 +91,7 @@ def test_restarted_executor_still_holds_the_devices_of_adopted_trials(
         restarted.adopt(json.loads(json.dumps(h.reference))) if by_reference else restarted.find(n)
         for h, n in ((first, "t1"), (second, "t2"))
     ]
-    assert all(a is not None for a in adopted)
+    assert adopted[0] is not None and adopted[1] is not None
     with pytest.raises(ResourcesBusyError):
         launch_gated(restarted, harness, "t3")
     gate_2.touch()

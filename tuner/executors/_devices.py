@@ -117,7 +117,9 @@ def parse_device_list(text: str, field_name: str) -> tuple[str, ...]:
     return tuple(ids)
 
 
-def detect_devices(resource: str, environ: Mapping[str, str] | None = None) -> tuple[str, str]:
+def detect_devices(
+    resource: str, environ: Mapping[str, str] | None = None
+) -> tuple[tuple[str, ...], str]:
     """This machine's devices of ``resource`` and where that list came from."""
     environ = os.environ if environ is None else environ
     for variable in _POOL_VARIABLES.get(resource, ()):

@@ -134,10 +134,10 @@ def run_tuning(
     return _outcome(name, code, document, errors)
 
 
-def _trial_logs(run_dir: Path) -> list[dict[str, str]]:
+def _trial_logs(run_dir: Path) -> list[dict[str, Any]]:
     """The end of each trial's log in ``run_dir``, oldest first, bounded (see above)."""
     logs = sorted(run_dir.glob(f"*/{_TRIAL_LOG_NAME}"), key=_modified)
-    kept: list[dict[str, str]] = []
+    kept: list[dict[str, Any]] = []
     budget = _TRIAL_LOGS_TOTAL_BYTES
     for path in reversed(logs):
         try:
