@@ -20,7 +20,10 @@ def job(gpus: Any = 1, name: str = "main", **limits: Any) -> dict[str, Any]:
     """A rendered Job whose container ``name`` limits ``nvidia.com/gpu`` to ``gpus``."""
     container = {"name": name, "resources": {"limits": {"nvidia.com/gpu": gpus, **limits}}}
     sidecar = {"name": "sidecar"}
-    return {"spec": {"template": {"spec": {"containers": [sidecar, container]}}}}
+    return {
+        "metadata": {"labels": {"katib.kubeflow.org/experiment": "exp"}},  # as rendered
+        "spec": {"template": {"spec": {"containers": [sidecar, container]}}},
+    }
 
 
 def launch_gated(executor: LocalExecutor, harness: Any, name: str) -> tuple[Any, Path]:
@@ -79,23 +82,27 @@ def test_trial_sees_only_its_device(gpu_executor: LocalExecutor, harness) -> Non
     assert f"device={devices_of(handle.reference)[0]}\n" in log
 
 
-@pytest.mark.parametrize("by_reference", [True, False], ids=["reference", "directory"])
-def test_restarted_executor_still_holds_the_devices_of_adopted_trials(
-    gpu_executor: LocalExecutor, harness, run_dir: Path, by_reference: bool
+@pytest.mark.parametrize("found_by", ["reference", "directory", "nothing"])
+def test_restarted_executor_still_holds_the_devices_of_running_trials(
+    gpu_executor: LocalExecutor, harness, run_dir: Path, found_by: str
 ) -> None:
     first, gate_1 = launch_gated(gpu_executor, harness, "t1")
     second, gate_2 = launch_gated(gpu_executor, harness, "t2")
-    # A new controller: nothing in memory, the trials as the store (or the run dir) has them.
+    # A new controller: nothing in memory, the trials as the store (or the run dir) has
+    # them; or not adopted at all (another experiment's trials, not resumed yet).
     restarted = prepared(run_dir)
-    adopted = [
-        restarted.adopt(json.loads(json.dumps(h.reference))) if by_reference else restarted.find(n)
-        for h, n in ((first, "t1"), (second, "t2"))
-    ]
-    assert adopted[0] is not None and adopted[1] is not None
+    if found_by == "reference":
+        adopted = restarted.adopt(json.loads(json.dumps(second.reference)))
+    elif found_by == "directory":
+        adopted = restarted.find("t2")
     with pytest.raises(ResourcesBusyError):
         launch_gated(restarted, harness, "t3")
     gate_2.touch()
-    assert restarted.wait(adopted[1], harness.WAIT_SECONDS) is not None
+    if found_by == "nothing":
+        assert gpu_executor.wait(second, harness.WAIT_SECONDS) is not None
+    else:
+        assert adopted is not None
+        assert restarted.wait(adopted, harness.WAIT_SECONDS) is not None
     third, _ = launch_gated(restarted, harness, "t3")
     assert devices_of(third.reference) == devices_of(second.reference)
     gate_1.touch()

@@ -40,6 +40,7 @@ DEFAULT_GRACE_PERIOD_SECONDS = 10.0
 # Trial names become directory names: no separators, no "." or "..".
 _TRIAL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,252}")
 _PYTHON_NAMES = frozenset({"python", "python3"})
+_EXPERIMENT_LABEL = "katib.kubeflow.org/experiment"
 RESOURCES_FILE = "resources.json"
 """What a trial holds (devices, CPUs), written before its supervisor starts."""
 
@@ -135,7 +136,11 @@ class LocalExecutor(Executor):
         self._lock = threading.Lock()
         self._launched: dict[Path, LocalTrialHandle] = {}
         self.resources = ResourcePool(gpus)
-        self._primary_container: str | None = None
+        # The primary container's name per experiment (prepare), for the trials' limits.
+        self._primary_containers: dict[str, str] = {}
+        # Trials found running in run_dir, holding devices, that nobody adopted (yet).
+        self._found_holding: dict[str, Path] | None = None
+        self._scan_lock = threading.Lock()
 
     # -- capabilities ------------------------------------------------------------------
 
@@ -203,9 +208,11 @@ class LocalExecutor(Executor):
     def prepare(self, experiment: Experiment) -> None:
         """Refuse a template whose primary container asks for more devices than exist."""
         template = experiment.spec.trial_template
-        self._primary_container = template.primary_container_name or None
-        container = _find_container(template.trial_spec or {}, self._primary_container)
-        where = _container_field(self._primary_container)
+        primary = template.primary_container_name or None
+        if primary is not None:
+            self._primary_containers[experiment.metadata.name] = primary
+        container = _find_container(template.trial_spec or {}, primary)
+        where = _container_field(primary)
         try:
             request = parse_request(container, where)
         except LaunchError:
@@ -245,17 +252,39 @@ class LocalExecutor(Executor):
 
     def _allocate(self, trial_name: str, manifest: Mapping[str, Any] | None) -> Allocation | None:
         """The devices and CPUs of the trial's request, or None if it asks for none."""
-        where = _container_field(self._primary_container)
-        request = parse_request(_find_container(manifest or {}, self._primary_container), where)
+        labels = ((manifest or {}).get("metadata") or {}).get("labels") or {}
+        primary = self._primary_containers.get(labels.get(_EXPERIMENT_LABEL, ""))
+        where = _container_field(primary)
+        request = parse_request(_find_container(manifest or {}, primary), where)
         if request.empty:
             return None
         self.resources.check(request, where)
+        self._hold_what_runs_on_disk()
         allocation = self.resources.acquire(trial_name, request)
         if allocation is None:
             raise ResourcesBusyError(
                 f"trial {trial_name!r}: {self.resources.waiting_message(request)}"
             )
         return allocation
+
+    def _hold_what_runs_on_disk(self) -> None:
+        """Hold the devices of trials still running in ``run_dir``, also those no controller
+        has adopted yet (another experiment's, not resumed yet): their records on disk say
+        what they hold, whatever this process remembers. Scanned once, at the first request;
+        a trial found so lets its devices go when its supervisor has ended."""
+        with self._scan_lock:
+            if self._found_holding is None:
+                self._found_holding = {}
+                for recorded in self.run_dir.glob(f"*/{RESOURCES_FILE}"):
+                    trial_dir = recorded.parent
+                    allocation = Allocation.from_json(trial_state.read_json(recorded))
+                    if allocation is not None and trial_state.lock_is_held(trial_dir):
+                        self._found_holding[trial_dir.name] = trial_dir
+                        self.resources.hold(trial_dir.name, allocation)
+            for name, trial_dir in list(self._found_holding.items()):
+                if not trial_state.lock_is_held(trial_dir):  # its supervisor has ended
+                    del self._found_holding[name]
+                    self.resources.release(name)
 
     def _launch(
         self,
