@@ -140,11 +140,16 @@ def test_a_sigkilled_controller_restarts_without_giving_a_held_device_away(
     command += ["--poll-interval", "0.05", "--no-progress"]
 
     def counts() -> dict[str, int]:
+        """Trials per status, a Created one counted as "Waiting" once it says it waits."""
         if not (tmp_path / "tuner.db").exists():
             return {}
+        query = (
+            "SELECT CASE WHEN status = 'Created' AND message LIKE '%waiting for a free%'"
+            " THEN 'Waiting' ELSE status END AS s, count(*) FROM trials GROUP BY s"
+        )
         try:
             with sqlite3.connect(tmp_path / "tuner.db", timeout=5) as db:
-                return dict(db.execute("SELECT status, count(*) FROM trials GROUP BY status"))
+                return dict(db.execute(query))
         except sqlite3.OperationalError:
             return {}  # schema not created yet
 
@@ -154,13 +159,15 @@ def test_a_sigkilled_controller_restarts_without_giving_a_held_device_away(
         command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     support.wait_until(
-        lambda: counts().get("Running") == 2 and counts().get("Created") == 1,
+        lambda: counts().get("Running") == 2 and counts().get("Waiting") == 1,
         "two trials running, one waiting",
         interval=0.01,
         process=proc,
     )
     proc.send_signal(signal.SIGKILL)
     proc.wait(support.HANG_GUARD_SECONDS)
+    (waiting,) = [t for t in stored_trials(tmp_path) if t["status"] == "Created"]
+    assert "waiting for a free device: 1 nvidia.com/gpu (in use: 2 of 2)" in waiting["message"]
     done = subprocess.run(
         command, cwd=tmp_path, capture_output=True, text=True, timeout=support.HANG_GUARD_SECONDS
     )

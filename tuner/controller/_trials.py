@@ -148,8 +148,9 @@ class TrialRunner:
     # -- start ---------------------------------------------------------------------------
 
     def launch(self, trial: TrialRecord) -> TrialRecord:
-        """Start a Created trial; a trial that cannot start is stored as Failed. Returns the
-        trial as stored now."""
+        """Start a Created trial; a trial that cannot start is stored as Failed, one whose
+        resources are all taken stays Created (with a message saying so) and waits for
+        :meth:`launch_waiting`. Returns the trial as stored now."""
         try:
             rendered = render_trial(self.experiment, trial.name, self.space.parse(trial.parameters))
             file = metrics_file(self.experiment, trial.name, self._run_dir)
@@ -184,8 +185,11 @@ class TrialRunner:
                 return self._wait_for_resources(trial, str(e))
             except (ExecutorError, OSError) as e:
                 return self._launch_failed(trial, e)
-            self._waiting.pop(trial.name, None)
-            return self._track(trial.name, handle)
+            record = self._track(trial.name, handle)
+            # A Created trial's message says why it waited (also one a crash left stored).
+            if self._waiting.pop(trial.name, None) is not None or trial.message:
+                record = self.store.update_trial(trial.name, message="")
+            return record
 
     def _wait_for_resources(self, trial: TrialRecord, why: str) -> TrialRecord:
         first = trial.name not in self._waiting
@@ -207,6 +211,7 @@ class TrialRunner:
 
     def _launch_failed(self, trial: TrialRecord, error: Exception) -> TrialRecord:
         log.warning("trial %s could not be launched: %s", trial.name, error)
+        self._waiting.pop(trial.name, None)
         return self.store.finish_trial(
             trial.name, TrialStatus.FAILED, message=f"launch failed: {error}"
         )
