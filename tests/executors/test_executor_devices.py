@@ -11,7 +11,7 @@ import pytest
 import support
 
 from tuner.executors import LaunchError, LocalExecutor, ResourcesBusyError
-from tuner.executors._devices import parse_request
+from tuner.executors._devices import detect_devices, parse_request
 
 PRINT_DEVICE = "import os; print('device=' + os.environ.get('CUDA_VISIBLE_DEVICES', '<unset>'))"
 
@@ -156,3 +156,26 @@ def test_requests_are_read_from_limits(limits: dict, expected: tuple) -> None:
 def test_unreadable_requests_name_field_and_value(limits: dict, field: str) -> None:
     with pytest.raises(LaunchError, match=f"c: resources.limits.{field}"):
         parse_request({"resources": {"limits": limits}}, "c")
+
+
+def test_pool_comes_from_the_visibility_variable_first() -> None:
+    assert detect_devices("nvidia.com/gpu", {"CUDA_VISIBLE_DEVICES": "2, 3"}) == (
+        ("2", "3"),
+        "CUDA_VISIBLE_DEVICES=2, 3",
+    )
+    assert detect_devices("nvidia.com/gpu", {"CUDA_VISIBLE_DEVICES": "-1"})[0] == ()
+    assert detect_devices("amd.com/gpu", {"HIP_VISIBLE_DEVICES": "1"})[0] == ("1",)
+
+
+def test_pool_falls_back_to_nvidia_smi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tool = tmp_path / "nvidia-smi"
+    tool.write_text(
+        "#!/bin/sh\n"
+        "echo 'GPU 0: Fake A100 (UUID: GPU-aaa)'\n"
+        "echo 'GPU 1: Fake A100 (UUID: GPU-bbb)'\n"
+    )
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert detect_devices("nvidia.com/gpu", {}) == (("0", "1"), "nvidia-smi -L")
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing-here"))
+    assert detect_devices("nvidia.com/gpu", {})[0] == ()

@@ -59,7 +59,11 @@ def parse_request(container: Mapping[str, Any] | None, where: str) -> ResourceRe
     resources = (container or {}).get("resources") or {}
     if not isinstance(resources, Mapping):
         return ResourceRequest()
-    limits = {**(resources.get("requests") or {}), **(resources.get("limits") or {})}
+    limits: dict[str, Any] = {}
+    for key in ("requests", "limits"):  # a limit wins over a request
+        part = resources.get(key)
+        if isinstance(part, Mapping):
+            limits.update(part)
     gpus = {}
     for name in GPU_RESOURCES:
         if name in limits:
@@ -200,12 +204,8 @@ class ResourcePool:
         self._held: dict[str, Allocation] = {}
         self._lock = threading.Lock()
 
-    def devices(self, resource: str) -> tuple[tuple[str, ...], str]:
-        """The pool of ``resource`` and where it came from."""
-        with self._lock:
-            return self._pool(resource)
-
     def _pool(self, resource: str) -> tuple[tuple[str, ...], str]:
+        """The pool of ``resource`` and where it came from (detected once)."""
         if resource not in self._pools:
             if self._given is not None:
                 self._pools[resource] = (self._given, f"--gpus {','.join(self._given)}")
