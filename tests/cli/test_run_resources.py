@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -30,7 +31,8 @@ end = time.time()
 os.close(fd)
 os.unlink(lock)
 threads = os.environ.get("OMP_NUM_THREADS")
-record = {"device": device, "start": start, "end": end, "threads": threads}
+cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+record = {"device": device, "start": start, "end": end, "threads": threads, "cpus": cpus}
 with open(os.path.join("records", f"{os.getpid()}.json"), "w") as f:
     json.dump(record, f)
 print(f"loss={sys.argv[1]}")
@@ -116,6 +118,19 @@ def test_cpu_limit_sets_thread_counts(tmp_path: Path, monkeypatch: pytest.Monkey
     done, records = run(tmp_path, gpu_experiment(1, parallel=1, max_trials=1, cpu="1500m"))
     assert done.returncode == 0, done.stderr
     assert [(r["device"], r["threads"]) for r in records] == [("0", "2")]
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+    reason="needs CPU affinity and two CPUs to pin to one",
+)
+def test_cpu_limit_pins_the_trial_to_that_many_cpus(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    done, records = run(tmp_path, gpu_experiment(1, parallel=1, max_trials=1, cpu="500m"))
+    assert done.returncode == 0, done.stderr
+    assert [(r["threads"], r["cpus"]) for r in records] == [("1", 1)]
 
 
 def test_more_gpus_than_the_machine_has_is_refused(
