@@ -73,6 +73,17 @@ def test_each_running_trial_gets_its_own_device_and_a_third_waits(
     assert json.loads(recorded)["devices"] == {"nvidia.com/gpu": devices_of(first.reference)}
 
 
+def test_a_second_launch_of_a_running_trial_keeps_its_devices_held(
+    gpu_executor: LocalExecutor, harness
+) -> None:
+    first, gate = launch_gated(gpu_executor, harness, "t1")
+    with pytest.raises(LaunchError, match="launched before"):
+        launch_gated(gpu_executor, harness, "t1")
+    second, _ = launch_gated(gpu_executor, harness, "t2")
+    assert devices_of(second.reference) != devices_of(first.reference)
+    gate.touch()
+
+
 def test_trial_sees_only_its_device(gpu_executor: LocalExecutor, harness) -> None:
     handle = gpu_executor.launch(
         "seen", harness.python(PRINT_DEVICE), {}, None, None, manifest=job()

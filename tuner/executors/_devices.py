@@ -228,6 +228,11 @@ class ResourcePool:
     def acquire(self, trial: str, request: ResourceRequest) -> Allocation | None:
         """Devices for ``trial``, or None while too few are free (try again later)."""
         with self._lock:
+            if trial in self._held:
+                raise LaunchError(
+                    f"trial {trial!r} already holds devices {self._held[trial].to_json()}:"
+                    " it was launched before; adopt() or find() it instead"
+                )
             busy: dict[str, set[str]] = {}
             for held in self._held.values():
                 for name, ids in held.devices.items():
