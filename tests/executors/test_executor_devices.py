@@ -85,8 +85,9 @@ def test_a_second_launch_of_a_running_trial_keeps_its_devices_held(
 
 
 def test_trial_sees_only_its_device(gpu_executor: LocalExecutor, harness) -> None:
+    template_env = {"CUDA_VISIBLE_DEVICES": "0,1"}  # a template's own: the allocation wins
     handle = gpu_executor.launch(
-        "seen", harness.python(PRINT_DEVICE), {}, None, None, manifest=job()
+        "seen", harness.python(PRINT_DEVICE), template_env, None, None, manifest=job()
     )
     assert gpu_executor.wait(handle, harness.WAIT_SECONDS) is not None
     log = gpu_executor.log_path(handle).read_text()

@@ -153,12 +153,14 @@ class Allocation:
     threads: int | None = None
 
     def environment(self, env: Mapping[str, str]) -> dict[str, str]:
-        """The variables this allocation adds to the trial's ``env`` (which wins on a clash:
-        a template that sets its own ``OMP_NUM_THREADS`` keeps it)."""
-        added = {GPU_RESOURCES[name]: ",".join(ids) for name, ids in self.devices.items()}
+        """The variables this allocation sets in the trial's ``env``: the devices always (a
+        template's own ``CUDA_VISIBLE_DEVICES`` would break the sharing), the thread counts
+        unless ``env`` has them (a template that sets ``OMP_NUM_THREADS`` keeps it)."""
+        added = {}
         if self.threads is not None:
-            added.update(dict.fromkeys(_THREAD_VARIABLES, str(self.threads)))
-        return {k: v for k, v in added.items() if k not in env}
+            added = {k: str(self.threads) for k in _THREAD_VARIABLES if k not in env}
+        added.update({GPU_RESOURCES[name]: ",".join(ids) for name, ids in self.devices.items()})
+        return added
 
     def to_json(self) -> dict[str, Any]:
         document: dict[str, Any] = {"devices": {k: list(v) for k, v in self.devices.items()}}
