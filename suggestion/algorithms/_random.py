@@ -13,8 +13,10 @@ class RandomSearch(Algorithm):
     """Draws every parameter independently; honours every type and distribution, and any
     number of objectives (it reads no values).
 
-    The draws depend only on ``random_state`` and the number of trials in the request, so a
-    restarted server continues exactly where the old one would have.
+    The k-th trial's draw depends only on ``random_state`` and k (the trials in the request
+    plus its place in the reply), so a restarted server continues exactly where the old one
+    would have, and how trials happen to be batched (two parallel trials ending together or
+    one at a time) does not change the sequence.
     """
 
     name = "random"
@@ -22,5 +24,5 @@ class RandomSearch(Algorithm):
     multi_objective = True  # values are never read
 
     def _propose(self, trials: Sequence[TrialView], count: int) -> list[Assignment]:
-        rng = self.rng_for(len(trials))
-        return [self.points.random(rng) for _ in range(count)]
+        first = len(trials)
+        return [self.points.random(self.rng_for(first + i)) for i in range(count)]

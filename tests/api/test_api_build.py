@@ -283,3 +283,18 @@ def test_a_big_module_constant_is_refused() -> None:
 
 
 BIG: list[int] = []
+
+
+def test_resources_per_trial_become_the_containers_limits() -> None:
+    built = build(resources_per_trial={"gpu": 1, "cpu": 2, "memory": "4Gi"})
+    assert container(built)["resources"] == {
+        "limits": {"nvidia.com/gpu": 1, "cpu": "2", "memory": "4Gi"}
+    }
+
+
+def test_unusable_resources_per_trial_are_named() -> None:
+    assert sorted(messages(resources_per_trial={"gpus": 1, "gpu": 0.5})) == [
+        "resources_per_trial['gpu']: 0.5 is not a whole number of GPUs",
+        "resources_per_trial['gpus']: is not a resource; use one of gpu, nvidia.com/gpu,"
+        " amd.com/gpu, cpu, memory",
+    ]

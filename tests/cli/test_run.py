@@ -266,10 +266,14 @@ def test_trial_without_objective_is_metrics_unavailable(ws: Workspace) -> None:
         parallel=2,
     )
     done = ws.run(ws.write(doc))
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1, done.stderr
     assert {t["status"] for t in ws.trials()} == {"MetricsUnavailable"}
     assert ws.result()["bestTrial"] is None
     assert "never reported the objective metric 'loss'" in ws.trials()[0]["message"]
+    # No maxFailedTrialCount: Katib would end Succeeded here; tuner says why it failed.
+    assert ws.result()["status"] == "Failed"
+    assert ws.result()["reason"] == "ExperimentFailed"
+    assert "2 trial(s) MetricsUnavailable" in ws.result()["message"]
 
 
 def test_observations_are_stored_per_report(ws: Workspace) -> None:

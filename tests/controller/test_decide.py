@@ -84,6 +84,18 @@ class TestCompletionOrder:
         done = finished(TrialCounts(succeeded=5), exhausted=True)
         assert done is not None and done.reason == REASON_SUGGESTION_END_REACHED
 
+    def test_no_trial_with_the_objective_fails_instead_of_succeeding(self) -> None:
+        for done in (
+            finished(TrialCounts(metrics_unavailable=9, killed=1), limits(max_failed=None)),
+            finished(TrialCounts(metrics_unavailable=2), limits(max_failed=None), exhausted=True),
+        ):
+            assert done is not None and not done.succeeded and done.reason == REASON_FAILED
+            assert "MetricsUnavailable" in done.message
+
+    def test_one_succeeded_trial_keeps_the_success(self) -> None:
+        done = finished(TrialCounts(metrics_unavailable=9, succeeded=1), limits(max_failed=None))
+        assert done is not None and done.succeeded and done.reason == REASON_MAX_TRIALS_REACHED
+
     def test_unlimited_trials_never_reach_max(self) -> None:
         assert finished(TrialCounts(succeeded=10_000), limits(max_trials=None)) is None
 

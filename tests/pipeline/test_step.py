@@ -136,3 +136,19 @@ def test_refusal_by_tuner_run_is_quoted_in_the_error() -> None:
         run_tuning(yaml.safe_dump(experiment))
     assert caught.value.exit_code == EXIT_INVALID
     assert "algorithm setting 'random_state': 'abc'" in str(caught.value)
+
+
+def test_trial_logs_outlive_the_step_in_its_result(tmp_path: Path) -> None:
+    failing = (
+        "import sys; print('loading postgresql://me:hunter2@db/x', file=sys.stderr);"
+        " sys.exit('FileNotFoundError: /data/train.csv')"
+    )
+    result = tmp_path / "result.json"
+    with pytest.raises(TuningFailedError):
+        run_tuning(quick_experiment(failing), output_path=result)
+    logs = json.loads(result.read_text())["trialLogs"]
+    assert logs and all(log["trial"].startswith("quickstart-") for log in logs)
+    # maxFailedTrialCount 1: the other trial may be killed before it prints anything.
+    assert any("FileNotFoundError: /data/train.csv" in log["log"] for log in logs)
+    assert any("postgresql://me:***@db/x" in log["log"] for log in logs)
+    assert not any("hunter2" in log["log"] for log in logs)

@@ -48,6 +48,7 @@ class Inputs:
     env: Mapping[str, str] | None = None
     namespace: str = "default"
     resume_policy: str | None = None
+    resources_per_trial: Mapping[str, Any] | None = None
 
 
 def katib_document(inputs: Inputs, image: str, pickled: Pickled | None = None) -> dict[str, Any]:
@@ -75,9 +76,12 @@ def katib_document(inputs: Inputs, image: str, pickled: Pickled | None = None) -
     else:
         container = _function_container(inputs, parameters, collector, issues, pickled)
         used = list(inputs.parameters)
+    limits = _limits(inputs.resources_per_trial, issues)
     if issues:
         raise SpecError(issues)
     container = {"name": CONTAINER_NAME, "image": inputs.image or image, **container}
+    if limits:
+        container["resources"] = {"limits": limits}
     if inputs.env:
         container["env"] = [{"name": k, "value": v} for k, v in inputs.env.items()]
     parallel = inputs.parallel_trials
@@ -208,6 +212,39 @@ def _collector(given: str | Mapping[str, Any] | None, issues: list[SpecIssue]) -
         )
     )
     return None
+
+
+# ``resources_per_trial`` keys -> the container's ``resources.limits`` names.
+_RESOURCE_NAMES = {
+    "gpu": "nvidia.com/gpu",
+    "nvidia.com/gpu": "nvidia.com/gpu",
+    "amd.com/gpu": "amd.com/gpu",
+    "cpu": "cpu",
+    "memory": "memory",
+}
+
+
+def _limits(resources: Mapping[str, Any] | None, issues: list[SpecIssue]) -> dict[str, Any]:
+    """``{"gpu": 1, "cpu": 2}`` as Kubernetes limits (GPUs whole numbers, the rest as given
+    in Kubernetes quantities: ``2``, ``0.5``, ``"500m"``, ``"4Gi"``)."""
+    limits: dict[str, Any] = {}
+    for key, value in (resources or {}).items():
+        where = f"resources_per_trial[{key!r}]"
+        name = _RESOURCE_NAMES.get(key)
+        if name is None:
+            issues.append(
+                SpecIssue(where, f"is not a resource; use one of {', '.join(_RESOURCE_NAMES)}")
+            )
+        elif name.endswith("/gpu"):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                issues.append(SpecIssue(where, f"{value!r} is not a whole number of GPUs"))
+            else:
+                limits[name] = value
+        elif isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            issues.append(SpecIssue(where, f"{value!r} is not a quantity like 2, 0.5 or '500m'"))
+        else:
+            limits[name] = str(value)
+    return limits
 
 
 def _command_container(

@@ -61,7 +61,11 @@ class Experiment:
     ``"medianstop"``) with ``early_stopping_settings``; ``metrics_collector`` a kind
     (``"StdOut"``, the default; ``"File"``, ``"Push"``, ``"None"``) or a Katib
     ``metricsCollectorSpec`` dict; ``env`` for the trial; ``namespace``; ``resume_policy``
-    (default ``"LongRunning"``: raising ``max_trials`` continues a finished experiment).
+    (default ``"LongRunning"``: raising ``max_trials`` continues a finished experiment);
+    ``resources_per_trial`` the trial container's limits, e.g. ``{"gpu": 1, "cpu": 2}``
+    (with the local executor each trial gets its own GPU, named in ``CUDA_VISIBLE_DEVICES``,
+    and waits for one to be free; ``cpu`` sets ``OMP_NUM_THREADS``; the GPUs shared out are
+    those in this process's ``CUDA_VISIBLE_DEVICES``, else what ``nvidia-smi -L`` lists).
 
     >>> from tuner import Experiment, Double, Int, Categorical
     >>> def train(params):
@@ -103,6 +107,7 @@ class Experiment:
         env: Mapping[str, str] | None = None,
         namespace: str = "default",
         resume_policy: str | None = None,
+        resources_per_trial: Mapping[str, Any] | None = None,
     ) -> None:
         inputs = Inputs(
             name=name,
@@ -126,6 +131,7 @@ class Experiment:
             env=env,
             namespace=namespace,
             resume_policy=resume_policy,
+            resources_per_trial=resources_per_trial,
         )
         self._inputs: Inputs | None = inputs
         # Why the function cannot travel as source (YAML, Kubernetes); None if it can.

@@ -196,8 +196,11 @@ def describe_trial(args: argparse.Namespace) -> int:
     metric = view.metric_name or "objective"
     ref = trial.executor_ref or {}
     executor = trial.executor_kind or NONE
-    if "pid" in ref:
-        executor += f" (supervisor pid {ref['pid']})"
+    details = [f"supervisor pid {ref['pid']}"] if "pid" in ref else []
+    held = (ref.get("resources") or {}).get("devices") or {}
+    details += [f"{name} {','.join(map(str, ids))}" for name, ids in held.items()]
+    if details:
+        executor += f" ({'; '.join(details)})"
     summary = metrics_document(trial)
     metrics: Any = NONE
     if summary:

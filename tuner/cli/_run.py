@@ -95,9 +95,17 @@ def add_executor_options(parser: argparse.ArgumentParser, executor_help: str = "
     )
     group.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig file to use")
     group.add_argument("--context", metavar="NAME", help="kubeconfig context to use")
+    local = parser.add_argument_group("local executor")
+    local.add_argument(
+        "--gpus",
+        metavar="IDS",
+        help="the GPU devices trials share out, like 0,1 (default: the controller's "
+        "CUDA_VISIBLE_DEVICES or ROCR_VISIBLE_DEVICES, else what nvidia-smi -L lists); a "
+        "trial whose primary container limits nvidia.com/gpu or amd.com/gpu gets its own",
+    )
 
 
-_EXECUTOR_FLAGS = ("kubeconfig", "context")
+_EXECUTOR_FLAGS = ("kubeconfig", "context", "gpus")
 
 
 def executor_options(args: argparse.Namespace) -> dict[str, Any]:

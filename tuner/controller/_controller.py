@@ -228,6 +228,7 @@ class Controller:
 
     def _adopt(self, runner: TrialRunner) -> None:
         """Re-attach to trials a previous controller started; launch rows it never started."""
+        unlaunched = []
         for trial in self.store.list_trials(self.name):
             if trial.status.is_active():
                 adopted = runner.adopt(trial)
@@ -242,8 +243,12 @@ class Controller:
                         message="TrialLost: marked Running but unknown to the executor",
                     )
                 else:
-                    trial = runner.launch(trial)
+                    unlaunched.append(trial)
             self._remember(trial)
+        # Only after every adoption: the executor then knows what the adopted trials hold
+        # (their GPUs), so a launch cannot take a device a running trial still uses.
+        for trial in unlaunched:
+            self._remember(runner.launch(trial))
 
     def _loop(self, runner: TrialRunner) -> None:
         spec = self.experiment.spec
@@ -257,6 +262,9 @@ class Controller:
                 self._remember(trial)
             if ended:
                 self._waiting = False
+            # Into the room the ended trials left (their GPUs).
+            for trial in runner.launch_waiting():
+                self._remember(trial)
             stopper_failed = self._stopper and self._stopper.step(runner, ended, self._trials)
             if isinstance(stopper_failed, Completion):
                 self._complete(runner, stopper_failed)

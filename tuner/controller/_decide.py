@@ -138,7 +138,8 @@ def completion(
     Order (``UpdateExperimentStatusCondition``): goal reached, then ``maxFailedTrialCount``
     reached (Failed and MetricsUnavailable trials count; 0 failures never trigger it), then
     ``maxTrialCount`` completed trials, then the suggestion service exhausted with no trial
-    still active.
+    still active. Those last two end in failure instead when no trial succeeded and some
+    ended MetricsUnavailable (a tuner rule; Katib would report success with no best trial).
     """
     if goal_is_reached:
         return Completion(
@@ -157,19 +158,35 @@ def completion(
             f"trial(s), maxFailedTrialCount {limits.max_failed_trial_count}",
         )
     if limits.max_trial_count is not None and counts.completed >= limits.max_trial_count:
-        return Completion(
+        return _unless_no_metrics(counts) or Completion(
             True,
             REASON_MAX_TRIALS_REACHED,
             f"Experiment has succeeded because max trial count has reached: "
             f"{counts.completed} completed trial(s), maxTrialCount {limits.max_trial_count}",
         )
     if suggestions_exhausted and counts.active == 0:
-        return Completion(
+        return _unless_no_metrics(counts) or Completion(
             True,
             REASON_SUGGESTION_END_REACHED,
             "Experiment has succeeded because suggestion service has reached the end",
         )
     return None
+
+
+def _unless_no_metrics(counts: TrialCounts) -> Completion | None:
+    """Failure instead of success when trials ended without the objective metric and none
+    succeeded: Katib would call that a success (unless ``maxFailedTrialCount`` caught it
+    first), with no best trial to show. The reason stays Katib's ``ExperimentFailed``; the
+    message names Katib's trial reason for missing metrics."""
+    if counts.succeeded or not counts.metrics_unavailable:
+        return None
+    return Completion(
+        False,
+        REASON_FAILED,
+        f"Experiment has failed because no trial reported the objective metric: "
+        f"{counts.metrics_unavailable} trial(s) {TrialStatus.METRICS_UNAVAILABLE.value}, "
+        f"none succeeded",
+    )
 
 
 def trials_to_add(counts: TrialCounts, limits: Limits) -> int:

@@ -23,7 +23,14 @@ from tuner.controller._checkpoints import local_command, mount_volume, prepare_l
 from tuner.controller._collection import metrics_file, stored_summary, trial_command
 from tuner.controller._decide import TRIAL_REASON_DEADLINE, TRIAL_REASON_LOST
 from tuner.controller._signals import deferred_interrupts
-from tuner.executors import Executor, ExecutorError, ExitReason, Outcome, TrialHandle
+from tuner.executors import (
+    Executor,
+    ExecutorError,
+    ExitReason,
+    Outcome,
+    ResourcesBusyError,
+    TrialHandle,
+)
 from tuner.metrics import (
     CollectorConfig,
     MetricPoint,
@@ -32,11 +39,18 @@ from tuner.metrics import (
     OutputReader,
     create_collector,
 )
+from tuner.redact import mask_urls
 from tuner.space import SpaceError
 from tuner.spec import Experiment, SpecError, render_trial
 from tuner.store import MetricSummary, Observation, Store, TrialRecord, TrialStatus
 
 log = logging.getLogger(__name__)
+
+# A failed trial's message ends with the last lines of its output (stdout and stderr as
+# its log holds them), read from at most this many final bytes.
+OUTPUT_TAIL_BYTES = 8192
+TAIL_LINES = 15
+TAIL_LINE_CHARS = 300
 
 # Log bytes read per trial per poll while it runs; the rest waits for the next poll, so one
 # trial printing gigabytes cannot starve the others. The final read after exit takes all.
@@ -116,6 +130,9 @@ class TrialRunner:
         self.space = experiment.search_space()
         self._kind = experiment.spec.metrics_collector_spec.collector.kind
         self._live: dict[str, _Live] = {}
+        # Created trials whose resources (GPUs) running trials hold: launched, in order, as
+        # soon as the executor has them. They keep their parallel slots meanwhile.
+        self._waiting: dict[str, TrialRecord] = {}
         # Set by a watcher thread when one of its trials ends, so that the loop wakes at
         # once instead of at the end of its poll interval.
         self._ended = threading.Event()
@@ -125,11 +142,16 @@ class TrialRunner:
     def live_names(self) -> list[str]:
         return list(self._live)
 
+    @property
+    def waiting_names(self) -> list[str]:
+        return list(self._waiting)
+
     # -- start ---------------------------------------------------------------------------
 
     def launch(self, trial: TrialRecord) -> TrialRecord:
-        """Start a Created trial; a trial that cannot start is stored as Failed. Returns the
-        trial as stored now."""
+        """Start a Created trial; a trial that cannot start is stored as Failed, one whose
+        resources are all taken stays Created (with a message saying so) and waits for
+        :meth:`launch_waiting`. Returns the trial as stored now."""
         try:
             rendered = render_trial(self.experiment, trial.name, self.space.parse(trial.parameters))
             file = metrics_file(self.experiment, trial.name, self._run_dir)
@@ -170,12 +192,37 @@ class TrialRunner:
                     active_deadline(manifest),
                     manifest=manifest,
                 )
+            except ResourcesBusyError as e:
+                return self._wait_for_resources(trial, str(e))
             except (ExecutorError, OSError) as e:
                 return self._launch_failed(trial, e)
-            return self._track(trial.name, handle)
+            record = self._track(trial.name, handle)
+            # A Created trial's message says why it waited (also one a crash left stored).
+            if self._waiting.pop(trial.name, None) is not None or trial.message:
+                record = self.store.update_trial(trial.name, message="")
+            return record
+
+    def _wait_for_resources(self, trial: TrialRecord, why: str) -> TrialRecord:
+        first = trial.name not in self._waiting
+        self._waiting[trial.name] = trial
+        if first:
+            log.info("%s", why)
+            return self.store.update_trial(trial.name, message=why)
+        return trial
+
+    def launch_waiting(self) -> list[TrialRecord]:
+        """Launch the waiting trials the executor now has resources for, oldest first."""
+        launched = []
+        for trial in list(self._waiting.values()):
+            record = self.launch(trial)
+            if record.name in self._waiting:
+                break  # the older ones go first: keep the order
+            launched.append(record)
+        return launched
 
     def _launch_failed(self, trial: TrialRecord, error: Exception) -> TrialRecord:
         log.warning("trial %s could not be launched: %s", trial.name, error)
+        self._waiting.pop(trial.name, None)
         return self.store.finish_trial(
             trial.name, TrialStatus.FAILED, message=f"launch failed: {error}"
         )
@@ -262,7 +309,9 @@ class TrialRunner:
             self.executor.kill(live.handle)
 
     def kill_all(self, why: str) -> None:
-        """Ask every live trial to terminate; the next polls record them as Killed."""
+        """Ask every live trial to terminate; the next polls record them as Killed. Waiting
+        trials are no longer launched (they stay Created, for the caller to record)."""
+        self._waiting.clear()
         for live in self._live.values():
             if live.kill_requested is None:
                 live.kill_requested = why
@@ -270,6 +319,7 @@ class TrialRunner:
 
     def close(self) -> None:
         self._closed.set()
+        self._waiting.clear()
         for live in self._live.values():
             live.collector.close()
         self._live.clear()
@@ -282,6 +332,13 @@ class TrialRunner:
             live.name,
             [Observation(live.name, p.name, p.value, p.step, p.timestamp or now) for p in points],
         )
+
+    def _output_tail(self, handle: TrialHandle) -> str:
+        try:
+            return output_tail_lines(self.executor.output_tail(handle, OUTPUT_TAIL_BYTES))
+        except ExecutorError as e:  # the message without it is still right
+            log.warning("trial %s: could not read its output's tail: %s", handle.trial_name, e)
+            return ""
 
     def _finish(self, live: _Live, outcome: Outcome) -> TrialRecord:
         live.collector.close()
@@ -301,6 +358,8 @@ class TrialRunner:
         status, message = _status(outcome, not missing, metric, live.kill_requested)
         if live.early_stopped and outcome.reason is ExitReason.KILLED:
             status, message = TrialStatus.EARLY_STOPPED, live.kill_requested or "early stopped"
+        if status in (TrialStatus.FAILED, TrialStatus.METRICS_UNAVAILABLE):
+            message = with_output_tail(message, self._output_tail(live.handle))
         record = self.store.finish_trial(
             live.name,
             status,
@@ -316,6 +375,32 @@ class TrialRunner:
         except ExecutorError as e:  # leftovers are untidy, the trial's record is right
             log.warning("trial %s: executor clean-up failed: %s", live.name, e)
         return record
+
+
+def with_output_tail(message: str, tail: str) -> str:
+    """A failed trial's message followed by the last lines of its output, if any."""
+    if not tail:
+        return message
+    return f"{message}; the last lines of its output:\n{tail}"
+
+
+def output_tail_lines(data: bytes) -> str:
+    """The last `TAIL_LINES` lines of ``data`` (a trial's output), each cut to
+    `TAIL_LINE_CHARS`, with URL passwords masked and control characters dropped, as the
+    store and a terminal can show them."""
+    text = data.decode("utf-8", errors="replace")
+    lines = [line.rstrip() for line in text.splitlines()]
+    if len(data) >= OUTPUT_TAIL_BYTES and lines:
+        lines = lines[1:]  # the first line read is probably a part of one
+    lines = [_printable(line) for line in lines if line.strip()][-TAIL_LINES:]
+    return "\n".join(
+        line if len(line) <= TAIL_LINE_CHARS else line[: TAIL_LINE_CHARS - 3] + "..."
+        for line in lines
+    )
+
+
+def _printable(line: str) -> str:
+    return mask_urls("".join(c if c.isprintable() or c == "\t" else "?" for c in line))
 
 
 def _pick(summary: MetricSummary, strategy: str) -> float:

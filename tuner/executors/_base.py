@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from tuner.spec import Experiment, RenderedTrial
 
 
+OUTPUT_TAIL_BYTES = 8192
+"""How much of a trial's output :meth:`Executor.output_tail` reads by default."""
+
 DEFAULT_RUN_DIR = "runs"
 """Where executors that keep per-trial directories put them by default, relative to the
 current directory."""
@@ -41,6 +44,11 @@ class UnknownExecutorError(ExecutorError, LookupError):
 
 class LaunchError(ExecutorError):
     """A trial could not be launched: invalid request, or the executor itself failed."""
+
+
+class ResourcesBusyError(LaunchError):
+    """The trial's resources (accelerators) are all held by running trials: nothing was
+    started or written; launch it again once one of them has ended."""
 
 
 class InvalidReferenceError(ExecutorError, ValueError):
@@ -193,8 +201,10 @@ class Executor(abc.ABC):
     Errors: :meth:`launch` raises :class:`LaunchError` when the request is invalid or the
     executor itself cannot start the trial; a command that cannot be started (not found,
     bad working directory) is not an error of the executor but a finished trial, reported by
-    :meth:`poll` as ``FAILED``. :meth:`adopt` raises :class:`InvalidReferenceError` for a
-    reference it cannot read. Nothing else raises for a trial's own behaviour.
+    :meth:`poll` as ``FAILED``. :meth:`launch` raises :class:`ResourcesBusyError` (having
+    done nothing) when the trial must wait for resources that running trials hold.
+    :meth:`adopt` raises :class:`InvalidReferenceError` for a reference it cannot read.
+    Nothing else raises for a trial's own behaviour.
     """
 
     name: ClassVar[str]
@@ -315,6 +325,20 @@ class Executor(abc.ABC):
         if path is None:
             raise ExecutorError(f"trial {handle.trial_name!r}: {self.name} keeps no log file")
         return LogFollower(path, position)
+
+    def output_tail(self, handle: TrialHandle, max_bytes: int = OUTPUT_TAIL_BYTES) -> bytes:
+        """Up to the last ``max_bytes`` of the trial's output, to explain how it ended;
+        ``b""`` when there is none to read. The default reads :meth:`log_path`; executors
+        without a local log file may override it. Never raises for a missing output."""
+        path = self.log_path(handle)
+        if path is None:
+            return b""
+        try:
+            with open(path, "rb") as f:
+                f.seek(max(0, f.seek(0, os.SEEK_END) - max_bytes))
+                return f.read(max_bytes)
+        except OSError:
+            return b""
 
     def cleanup(self, handle: TrialHandle) -> None:  # noqa: B027 - an optional hook
         """Called once a finished trial's outcome and metrics are stored (its output is no

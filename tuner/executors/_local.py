@@ -4,6 +4,7 @@ supervisor process so that it survives, and can be re-adopted after, a controlle
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import re
 import shutil
@@ -25,8 +26,10 @@ from tuner.executors._base import (
     LaunchError,
     LaunchPlanner,
     Outcome,
+    ResourcesBusyError,
     TrialHandle,
 )
+from tuner.executors._devices import Allocation, ResourcePool, parse_request
 from tuner.executors._local_state import ProcessId
 
 if TYPE_CHECKING:
@@ -37,6 +40,9 @@ DEFAULT_GRACE_PERIOD_SECONDS = 10.0
 # Trial names become directory names: no separators, no "." or "..".
 _TRIAL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,252}")
 _PYTHON_NAMES = frozenset({"python", "python3"})
+_EXPERIMENT_LABEL = "katib.kubeflow.org/experiment"
+RESOURCES_FILE = "resources.json"
+"""What a trial holds (devices, CPUs), written before its supervisor starts."""
 
 
 class LocalTrialHandle(TrialHandle):
@@ -48,6 +54,7 @@ class LocalTrialHandle(TrialHandle):
         trial_dir: Path,
         supervisor: ProcessId | None,
         popen: subprocess.Popen[bytes] | None = None,
+        allocation: Allocation | None = None,
     ) -> None:
         reference: dict[str, Any] = {
             "executor": LocalExecutor.name,
@@ -62,10 +69,13 @@ class LocalTrialHandle(TrialHandle):
                 start_ticks=supervisor.start_ticks,
                 boot_id=supervisor.boot_id,
             )
+        if allocation is not None:
+            reference["resources"] = allocation.to_json()
         super().__init__(trial_name, reference)
         self.trial_dir = trial_dir
         self.supervisor = supervisor
         self.popen = popen
+        self.allocation = allocation
         self.outcome: Outcome | None = None
         self.lock = threading.Lock()
 
@@ -91,6 +101,13 @@ class LocalExecutor(Executor):
       period. When the trial's main process ends, whatever is left of its group is killed
       (as Kubernetes does when a pod's main container exits). Processes that leave the group
       on purpose (``setsid``) are not followed.
+    - Resources: the primary container's ``resources.limits`` for ``nvidia.com/gpu`` and
+      ``amd.com/gpu`` take devices from a pool (``gpus``, else the controller's
+      ``CUDA_VISIBLE_DEVICES`` / ``ROCR_VISIBLE_DEVICES``, else ``nvidia-smi -L``), one trial
+      per device, named to the trial in ``CUDA_VISIBLE_DEVICES`` / ``ROCR_VISIBLE_DEVICES``;
+      ``launch`` raises :class:`ResourcesBusyError` while too few are free. ``cpu`` sets
+      ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` and, where the OS has it, the CPU affinity
+      (the least used CPUs). A trial without limits gets none of this and sees every device.
 
     Needs Linux for full strength (``/proc`` for pid-reuse-proof identity, a subreaper so
     that no zombies are left behind); elsewhere it degrades to plain pid checks.
@@ -99,6 +116,7 @@ class LocalExecutor(Executor):
     name = "local"
     shares_host = True
     supports_dry_run = True
+    cli_options = frozenset({"gpus"})
 
     def __init__(
         self,
@@ -107,6 +125,7 @@ class LocalExecutor(Executor):
         default_working_dir: str | os.PathLike[str] | None = None,
         grace_period_seconds: float = DEFAULT_GRACE_PERIOD_SECONDS,
         python_executable: str | None = None,
+        gpus: str | Sequence[str] | None = None,
     ) -> None:
         self.run_dir: Path = Path(run_dir).absolute()
         self.default_working_dir = Path(default_working_dir or os.getcwd()).absolute()
@@ -116,6 +135,12 @@ class LocalExecutor(Executor):
             raise LaunchError("python_executable: the running interpreter's path is unknown")
         self._lock = threading.Lock()
         self._launched: dict[Path, LocalTrialHandle] = {}
+        self.resources = ResourcePool(gpus)
+        # The primary container's name per experiment (prepare), for the trials' limits.
+        self._primary_containers: dict[str, str] = {}
+        # Trials found running in run_dir, holding devices, that nobody adopted (yet).
+        self._found_holding: dict[str, Path] | None = None
+        self._scan_lock = threading.Lock()
 
     # -- capabilities ------------------------------------------------------------------
 
@@ -132,8 +157,7 @@ class LocalExecutor(Executor):
         cls, rendered: RenderedTrial, *, provided_env: frozenset[str] = frozenset()
     ) -> None:
         container = (
-            "spec.trialTemplate.trialSpec container"
-            f" {rendered.primary_container.get('name')!r}"
+            f"spec.trialTemplate.trialSpec container {rendered.primary_container.get('name')!r}"
         )
         if not rendered.argv:
             raise LaunchError(
@@ -181,6 +205,20 @@ class LocalExecutor(Executor):
             return None
         return cls(Path(trial_dir).parent)
 
+    def prepare(self, experiment: Experiment) -> None:
+        """Refuse a template whose primary container asks for more devices than exist."""
+        template = experiment.spec.trial_template
+        primary = template.primary_container_name or None
+        if primary is not None:
+            self._primary_containers[experiment.metadata.name] = primary
+        container = _find_container(template.trial_spec or {}, primary)
+        where = _container_field(primary)
+        try:
+            request = parse_request(container, where)
+        except LaunchError:
+            return  # a placeholder (${trialParameters.gpus}): checked per trial at launch
+        self.resources.check(request, where)
+
     # -- launch ------------------------------------------------------------------------
 
     def launch(
@@ -196,7 +234,74 @@ class LocalExecutor(Executor):
     ) -> LocalTrialHandle:
         trial_dir = self._trial_dir(trial_name)
         command = self.resolve_argv(argv)
+        allocation = self._allocate(trial_name, manifest)
+        try:
+            return self._launch(
+                trial_name,
+                trial_dir,
+                command,
+                {**env, **(allocation.environment(env) if allocation else {})},
+                working_dir,
+                deadline_seconds,
+                grace_period_seconds,
+                allocation,
+            )
+        except BaseException:
+            self.resources.release(trial_name)
+            raise
+
+    def _allocate(self, trial_name: str, manifest: Mapping[str, Any] | None) -> Allocation | None:
+        """The devices and CPUs of the trial's request, or None if it asks for none."""
+        labels = ((manifest or {}).get("metadata") or {}).get("labels") or {}
+        primary = self._primary_containers.get(labels.get(_EXPERIMENT_LABEL, ""))
+        where = _container_field(primary)
+        request = parse_request(_find_container(manifest or {}, primary), where)
+        if request.empty:
+            return None
+        self.resources.check(request, where)
+        self._hold_what_runs_on_disk()
+        allocation = self.resources.acquire(trial_name, request)
+        if allocation is None:
+            raise ResourcesBusyError(
+                f"trial {trial_name!r}: {self.resources.waiting_message(request)}"
+            )
+        return allocation
+
+    def _hold_what_runs_on_disk(self) -> None:
+        """Hold the devices of trials still running in ``run_dir``, also those no controller
+        has adopted yet (another experiment's, not resumed yet): their records on disk say
+        what they hold, whatever this process remembers. Scanned once, at the first request;
+        a trial found so lets its devices go when its supervisor has ended."""
+        with self._scan_lock:
+            if self._found_holding is None:
+                self._found_holding = {}
+                for recorded in self.run_dir.glob(f"*/{RESOURCES_FILE}"):
+                    trial_dir = recorded.parent
+                    allocation = Allocation.from_json(trial_state.read_json(recorded))
+                    if allocation is not None and trial_state.lock_is_held(trial_dir):
+                        self._found_holding[trial_dir.name] = trial_dir
+                        self.resources.hold(trial_dir.name, allocation)
+            for name, trial_dir in list(self._found_holding.items()):
+                if not trial_state.lock_is_held(trial_dir):  # its supervisor has ended
+                    del self._found_holding[name]
+                    self.resources.release(name)
+
+    def _launch(
+        self,
+        trial_name: str,
+        trial_dir: Path,
+        command: list[str],
+        env: Mapping[str, str],
+        working_dir: str | Path | None,
+        deadline_seconds: float | None,
+        grace_period_seconds: float | None,
+        allocation: Allocation | None,
+    ) -> LocalTrialHandle:
         child_env = self.trial_environment(env)
+        supervisor_env = dict(child_env)
+        if allocation is not None and allocation.cpus is not None:
+            # Read (and removed) by the supervisor, which pins itself: the trial inherits it.
+            supervisor_env[sv.AFFINITY_VARIABLE] = ",".join(map(str, allocation.cpus))
         cwd = self.default_working_dir / (working_dir or "")
         deadline = None if deadline_seconds is None else _positive(deadline_seconds)
         grace = (
@@ -214,6 +319,12 @@ class LocalExecutor(Executor):
             ) from e
         except OSError as e:
             raise LaunchError(f"run directory {self.run_dir}: {e.strerror}") from e
+        if allocation is not None:
+            # Before the supervisor exists: a restarted controller that finds this trial by
+            # its directory knows what it holds.
+            (trial_dir / RESOURCES_FILE).write_text(
+                json.dumps(allocation.to_json()), encoding="utf-8"
+            )
         supervisor_argv = [
             self.python_executable,
             "-I",  # ignore PYTHON* variables meant for the trial
@@ -240,7 +351,7 @@ class LocalExecutor(Executor):
                 stdin=subprocess.DEVNULL,
                 stdout=log_fd,
                 stderr=log_fd,
-                env=child_env,
+                env=supervisor_env,
                 cwd=trial_dir,
                 start_new_session=True,  # Ctrl-C on the controller's terminal spares trials
                 close_fds=True,
@@ -253,7 +364,7 @@ class LocalExecutor(Executor):
                 if fd >= 0:
                     os.close(fd)
         supervisor = ProcessId(popen.pid, sv.proc_start_ticks(popen.pid), sv.boot_id())
-        handle = LocalTrialHandle(trial_name, trial_dir, supervisor, popen)
+        handle = LocalTrialHandle(trial_name, trial_dir, supervisor, popen, allocation)
         with self._lock:
             self._launched[trial_dir] = handle
         return handle
@@ -295,6 +406,7 @@ class LocalExecutor(Executor):
                 h.outcome = trial_state.read_outcome(h.trial_dir) or self._lost(h)
                 with self._lock:  # reaped: adopt() no longer needs our Popen
                     self._launched.pop(h.trial_dir, None)
+                self.resources.release(h.trial_name)
             return h.outcome
 
     def wait(self, handle: TrialHandle, timeout: float | None = None) -> Outcome | None:
@@ -339,7 +451,14 @@ class LocalExecutor(Executor):
                 # never ran. Clear the directory so that the trial is launched, once.
                 shutil.rmtree(trial_dir, ignore_errors=True)
                 return None
-        return LocalTrialHandle(trial_name, trial_dir, supervisor)
+        # What it holds comes from what was stored with it, not from this process's memory:
+        # held until its outcome is read, also when it ended while nobody watched.
+        allocation = Allocation.from_json(reference.get("resources")) or Allocation.from_json(
+            trial_state.read_json(trial_dir / RESOURCES_FILE)
+        )
+        if allocation is not None:
+            self.resources.hold(trial_name, allocation)
+        return LocalTrialHandle(trial_name, trial_dir, supervisor, allocation=allocation)
 
     def find(self, trial_name: str) -> LocalTrialHandle | None:
         trial_dir = self._trial_dir(trial_name)
@@ -421,6 +540,31 @@ class LocalExecutor(Executor):
             message="lost: process gone without outcome (its supervisor died or the machine"
             " restarted)",
         )
+
+
+def _container_field(primary: str | None) -> str:
+    return f"spec.trialTemplate.trialSpec container {primary or 'primary'!r}"
+
+
+def _find_container(manifest: Mapping[str, Any], primary: str | None) -> Mapping[str, Any] | None:
+    """The container named ``primary`` in any ``containers`` list of a trial manifest (a Job,
+    a training job's replica...); without a name, the only container of the first list."""
+    stack: list[Any] = [manifest]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Mapping):
+            containers = node.get("containers")
+            if isinstance(containers, list):
+                named = [c for c in containers if isinstance(c, Mapping)]
+                if primary is None and len(named) == 1:
+                    return named[0]
+                for container in named:
+                    if container.get("name") == primary:
+                        return container
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return None
 
 
 def _positive(value: float) -> float:

@@ -24,6 +24,7 @@ IDENTITY_FILE = "supervisor.json"
 OUTCOME_FILE = "outcome.json"
 LOCK_FILE = "supervisor.lock"
 KILL_MARKER_FILE = "kill-requested"
+AFFINITY_VARIABLE = "TUNER_CPU_AFFINITY"  # the CPUs to pin to, read and removed at start
 
 # The trial reason strings, shared with ``tuner.executors._base.ExitReason``.
 COMPLETED = "Completed"
@@ -377,6 +378,16 @@ def _cannot_start(sup: _Supervision, what: str, error: OSError) -> int:
     return 0
 
 
+def _pin_to_cpus(cpus: str) -> None:
+    """Run on these CPUs only (the trial, spawned later, inherits it), where the OS can."""
+    if not cpus or not hasattr(os, "sched_setaffinity"):
+        return
+    try:
+        os.sched_setaffinity(0, {int(c) for c in cpus.split(",")})
+    except (OSError, ValueError) as e:
+        print(f"tuner: CPU affinity {cpus} not set: {e}", file=sys.stderr, flush=True)
+
+
 def main(args: list[str]) -> int:
     if len(args) < 7 or args[5] != "--":
         print(
@@ -385,6 +396,7 @@ def main(args: list[str]) -> int:
         )
         return 2
     trial_dir, working_dir, deadline, grace, lock_fd = args[:5]
+    _pin_to_cpus(os.environ.pop(AFFINITY_VARIABLE, ""))
     # The lock fd marks "a supervisor is alive" for as long as we run; the trial must not
     # inherit it, or a trial that outlived us would look like a live supervisor.
     os.set_inheritable(int(lock_fd), False)

@@ -25,6 +25,7 @@ from typing import IO, Any
 
 from tuner.errors import TunerError
 from tuner.executors import DEFAULT_EXECUTOR
+from tuner.redact import mask_urls
 
 # `tuner run` exit codes, see docs/controller.md.
 EXIT_SUCCEEDED = 0
@@ -33,6 +34,13 @@ EXIT_INVALID = 2
 
 # How much of `tuner run`'s stderr an error message quotes when there is no result file.
 _STDERR_TAIL_LINES = 10
+
+# What of each trial's log the result document keeps (`trialLogs`): the last bytes of each,
+# and at most this much in all (the most recent trials first).
+_TRIAL_LOG_BYTES = 32 * 1024
+_TRIAL_LOGS_TOTAL_BYTES = 4 * 1024 * 1024
+# The local executor's per-trial log, `<run dir>/<trial>/output.log`.
+_TRIAL_LOG_NAME = "output.log"
 
 # After a timeout `tuner run` gets SIGTERM, on which it kills its trials and records them;
 # SIGKILL follows if it has not exited after this grace period.
@@ -95,9 +103,11 @@ def run_tuning(
     """Run the Experiment in YAML (or JSON) text `experiment` with `tuner run`; its best trial.
 
     `db_url` empty: a SQLite file that is deleted when the step ends; `run_dir` None: trial
-    logs in a temporary folder, deleted too. `output_path` receives the `tuner run --output`
-    JSON. `timeout_seconds` > 0 bounds the whole run. `tuner run`'s output goes to this
-    process's stdout and stderr. Raises `TuningFailedError`.
+    directories in a temporary folder, deleted too. `output_path` receives the `tuner run
+    --output` JSON, plus ``trialLogs``: each trial's name and the end of its log (stdout and
+    stderr; URL passwords masked), so that the cause of a failure outlives the step.
+    `timeout_seconds` > 0 bounds the whole run. `tuner run`'s output goes to this process's
+    stdout and stderr. Raises `TuningFailedError`.
     """
     if timeout_seconds < 0:
         raise ValueError(f"timeout_seconds: {timeout_seconds} is negative; use 0 for no timeout")
@@ -118,7 +128,38 @@ def run_tuning(
         ]  # fmt: skip
         code, errors = _run(argv, timeout_seconds, name)
         document = _read_document(output) if output.exists() else None
+        if document is not None:
+            document["trialLogs"] = _trial_logs(Path(run_dir) if run_dir else work / "runs")
+            output.write_text(json.dumps(document, indent=2), encoding="utf-8")
     return _outcome(name, code, document, errors)
+
+
+def _trial_logs(run_dir: Path) -> list[dict[str, Any]]:
+    """The end of each trial's log in ``run_dir``, oldest first, bounded (see above)."""
+    logs = sorted(run_dir.glob(f"*/{_TRIAL_LOG_NAME}"), key=_modified)
+    kept: list[dict[str, Any]] = []
+    budget = _TRIAL_LOGS_TOTAL_BYTES
+    for path in reversed(logs):
+        try:
+            with open(path, "rb") as f:
+                size = f.seek(0, os.SEEK_END)
+                f.seek(max(0, size - min(_TRIAL_LOG_BYTES, budget)))
+                data = f.read()
+        except OSError:
+            continue
+        budget -= len(data)
+        text = mask_urls(data.decode("utf-8", errors="replace"))
+        kept.append({"trial": path.parent.name, "log": text, "truncated": len(data) < size})
+        if budget <= 0:
+            break
+    return kept[::-1]
+
+
+def _modified(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _experiment_name(text: str) -> str:
