@@ -92,23 +92,9 @@ def test_settings_keep_katib_defaults_and_template_options():
     ("trial_spec", "template", "message"),
     [
         (
-            """
-      apiVersion: kubeflow.org/v1
-      kind: PyTorchJob
-      spec:
-        pytorchReplicaSpecs:
-          Master:
-            template:
-              spec:
-                containers: [{name: main, image: "x:1", command: ["${trialParameters.lr}"]}]
-""",
             "",
-            "trialSpec: 'PyTorchJob' of apiVersion 'kubeflow.org/v1' cannot run on the kubernetes",
-        ),
-        (
-            "",
-            '    successCondition: status.[@this].#(phase=="Succeeded")#',
-            "spec.trialTemplate.successCondition: 'status.[@this]",
+            '    successCondition: status.[@this].*.#(phase=="Succeeded")#',
+            "spec.trialTemplate.successCondition: 'status.[@this].*",
         ),
         (
             "",

@@ -132,8 +132,7 @@ class LocalExecutor(Executor):
         cls, rendered: RenderedTrial, *, provided_env: frozenset[str] = frozenset()
     ) -> None:
         container = (
-            "spec.trialTemplate.trialSpec container"
-            f" {rendered.primary_container.get('name')!r}"
+            f"spec.trialTemplate.trialSpec container {rendered.primary_container.get('name')!r}"
         )
         if not rendered.argv:
             raise LaunchError(

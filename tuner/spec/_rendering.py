@@ -18,6 +18,11 @@ from tuner.spec._issues import SpecError, SpecIssue, short_repr
 from tuner.spec._katib import LABEL_EXPERIMENT, LABEL_TRIAL
 
 
+def find_containers(trial_spec: Mapping[str, Any]) -> list[_template.Container]:
+    """Every container of a trial object where its kind keeps them, as its pods name them."""
+    return _template.find_containers(trial_spec)
+
+
 @dataclass(frozen=True)
 class RenderedTrial:
     """One trial, ready for an executor.
@@ -71,7 +76,7 @@ def render_trial(
     found = _template.find_primary_container(manifest, template.primary_container_name)
     # Validation guarantees the container; a template without it cannot be an Experiment.
     assert found is not None, "validated experiments always have their primary container"
-    container = found[1]
+    container = found.body
     env_entries = container.get("env") or []
     return RenderedTrial(
         name=trial_name,
