@@ -6,8 +6,9 @@ version (kubernetes-validate), for manifests/ and the Jobs tuner creates or prin
 
 ``suggestion_address``: a real suggestion server on a loopback port, one per test module.
 
-``cluster``: kmock's Kubernetes API emulator (real HTTP) with the rest of Kubernetes played
-by the test: the Job controller (it patches Job status) and the kubelet (it creates pods and
+``cluster``: kmock's Kubernetes API emulator (real HTTP), made to honour ``labelSelector`` on
+lists and watches as a real API server does (``kmock_options``), with the rest of Kubernetes
+played by the test: the Job controller (it patches Job status) and the kubelet (it creates pods and
 serves their logs). Used by the executor, controller and CLI tests of the kubernetes
 executor; kmock needs Python 3.11+, so those modules skip with ``importorskip("kmock")``.
 """
@@ -36,6 +37,60 @@ _VERBS = {
     "DELETE": "delete",
     "UPDATE": "patch",
 }
+
+
+def _selector_matches(selector: str, labels: dict[str, str]) -> bool:
+    """Kubernetes' equality-based selectors (``a=b``, ``a==b``, ``a!=b``, ``a``, ``!a``), joined
+    by commas: written here apart from tuner's, so that a selector tuner builds wrong fails."""
+    for term in filter(None, (t.strip() for t in selector.split(","))):
+        if "!=" in term:
+            key, value = term.split("!=", 1)
+            ok = labels.get(key.strip()) != value.strip()
+        elif "=" in term:
+            key, value = term.replace("==", "=").split("=", 1)
+            ok = labels.get(key.strip()) == value.strip()
+        elif term.startswith("!"):
+            ok = term[1:].strip() not in labels
+        else:
+            ok = term in labels
+        if not ok:
+            return False
+    return True
+
+
+_SELECTING_EMULATOR: list[type] = []
+
+
+def _selecting_emulator() -> type:
+    """kmock's emulator, but lists and watches return only the objects ``labelSelector``
+    selects (kmock itself ignores it)."""
+    if not _SELECTING_EMULATOR:
+        import kmock
+
+        class SelectingEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
+            def _KubernetesEmulator__check(  # noqa: N802 - overrides kmock's private check
+                self, request: Any, resource: Any, namespace: Any, name: str, strict: bool
+            ) -> bool:
+                if not super()._KubernetesEmulator__check(
+                    request, resource, namespace, name, strict
+                ):
+                    return False
+                selector = (request.params or {}).get("labelSelector")
+                key = (resource, namespace, name)
+                if not selector or request.name is not None or key not in self.objects:
+                    return True
+                stored = self.objects[key].last.raw
+                labels = (stored.get("metadata") or {}).get("labels") or {}
+                return _selector_matches(selector, labels)
+
+        _SELECTING_EMULATOR.append(SelectingEmulator)
+    return _SELECTING_EMULATOR[0]
+
+
+@pytest.fixture
+def kmock_options(kmock_options: dict[str, Any]) -> dict[str, Any]:
+    """kmock's own options, with the emulator that honours label selectors."""
+    return {**kmock_options, "cls": _selecting_emulator()}
 
 
 @pytest.fixture(scope="module")
