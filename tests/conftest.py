@@ -170,6 +170,11 @@ class KubeCluster:
 
     # -- the kubelet and the Job controller ----------------------------------------------
 
+    def new_log(self, pod: str) -> PodLog:
+        """The log that the kubelet serves for ``pod`` (any kind's operator's pod)."""
+        self.logs[pod] = PodLog()
+        return self.logs[pod]
+
     async def start_pod(
         self,
         job: str,
