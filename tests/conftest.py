@@ -3,6 +3,10 @@ through the helpers of tests/support).
 
 ``validate``: strict schema validation of a Kubernetes object against a pinned Kubernetes
 version (kubernetes-validate), for manifests/ and the Jobs tuner creates or prints.
+``validate_trial``: the same for a trial object of any kind: built-in kinds as ``validate``,
+the custom resources of the Kubeflow training jobs, TrainJob, Argo and Tekton against their
+published CRD schemas vendored in tests/schemas/crds (see its README); None for a kind
+without one.
 
 ``suggestion_address``: a real suggestion server on a loopback port, one per test module.
 
@@ -16,7 +20,10 @@ executor; kmock needs Python 3.11+, so those modules skip with ``importorskip("k
 from __future__ import annotations
 
 import asyncio
+import gzip
+import json
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -274,6 +281,60 @@ class KubeCluster:
 @pytest_asyncio.fixture
 async def cluster(kmock: Any) -> KubeCluster:
     return KubeCluster(kmock)
+
+
+CRD_SCHEMAS = Path(__file__).parent / "schemas" / "crds"
+
+
+def _strict(schema: Any) -> Any:
+    """A CRD schema as ``kubectl``'s strict field validation applies it: unknown fields are
+    refused where the schema lists properties and does not keep unknown fields."""
+    if isinstance(schema, dict):
+        schema = {k: _strict(v) for k, v in schema.items()}
+        if (
+            "properties" in schema
+            and "additionalProperties" not in schema
+            and not schema.get("x-kubernetes-preserve-unknown-fields")
+        ):
+            schema["additionalProperties"] = False
+        return schema
+    if isinstance(schema, list):
+        return [_strict(item) for item in schema]
+    return schema
+
+
+@pytest.fixture(scope="session")
+def validate_trial(
+    validate: Callable[[dict[str, Any]], None],
+) -> Callable[[dict[str, Any]], str | None]:
+    """Validate a trial object; returns what it was validated against (None: no schema)."""
+    jsonschema = pytest.importorskip("jsonschema")
+    cache: dict[str, Any] = {}
+
+    def check(obj: dict[str, Any]) -> str | None:
+        api_version, kind = str(obj.get("apiVersion")), str(obj.get("kind"))
+        group, _, version = api_version.rpartition("/")
+        if not group or "." not in group:  # core and built-in groups (batch, apps...)
+            validate(obj)
+            return f"Kubernetes {KUBERNETES_VERSION}"
+        name = f"{group}_{version}_{kind}.json.gz"
+        path = CRD_SCHEMAS / name
+        if not path.exists():
+            return None
+        if name not in cache:
+            cache[name] = jsonschema.Draft7Validator(
+                _strict(json.loads(gzip.decompress(path.read_bytes())))
+            )
+        errors = sorted(cache[name].iter_errors(obj), key=lambda e: list(e.path))
+        if errors:
+            where = ".".join(str(p) for p in errors[0].path)
+            raise AssertionError(
+                f"{kind}/{(obj.get('metadata') or {}).get('name')}: {where}:"
+                f" {errors[0].message} (CRD schema {name})"
+            )
+        return name
+
+    return check
 
 
 @pytest.fixture(scope="session")
