@@ -4,6 +4,7 @@ supervisor process so that it survives, and can be re-adopted after, a controlle
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import re
 import shutil
@@ -28,9 +29,12 @@ from tuner.executors._base import (
     TrialHandle,
 )
 from tuner.executors._local_state import ProcessId
+from tuner.executors._local_template import check_kind, ignored_fields
 
 if TYPE_CHECKING:
     from tuner.spec import Experiment, RenderedTrial
+
+log = logging.getLogger(__name__)
 
 REFERENCE_VERSION = 1
 DEFAULT_GRACE_PERIOD_SECONDS = 10.0
@@ -116,6 +120,26 @@ class LocalExecutor(Executor):
             raise LaunchError("python_executable: the running interpreter's path is unknown")
         self._lock = threading.Lock()
         self._launched: dict[Path, LocalTrialHandle] = {}
+        self._warned: set[tuple[str, str]] = set()
+
+    def prepare(self, experiment: Experiment) -> None:
+        """Say once per experiment (a warning) which template fields a local run ignores:
+        the image, other containers and replicas, resources, volumes."""
+        check_kind(experiment.spec.trial_template.trial_spec or {})
+        key = (experiment.metadata.namespace, experiment.metadata.name)
+        with self._lock:
+            if key in self._warned:
+                return
+            self._warned.add(key)
+        ignored = ignored_fields(experiment)
+        if ignored:
+            log.warning(
+                "experiment %s: the local executor runs container %r of the trial template as"
+                " a process on this machine and ignores: %s",
+                experiment.metadata.name,
+                experiment.spec.trial_template.primary_container_name,
+                "; ".join(ignored),
+            )
 
     # -- capabilities ------------------------------------------------------------------
 
@@ -131,6 +155,7 @@ class LocalExecutor(Executor):
     def check_template(
         cls, rendered: RenderedTrial, *, provided_env: frozenset[str] = frozenset()
     ) -> None:
+        check_kind(rendered.manifest)
         container = (
             f"spec.trialTemplate.trialSpec container {rendered.primary_container.get('name')!r}"
         )

@@ -58,6 +58,24 @@ def any_containers(value: Any, path: str = "") -> list[Container]:
     return found
 
 
+# The replica types the training operators make the primary ("master") pod; without one,
+# worker 0 is. The local executor runs the primary replica's container.
+PRIMARY_REPLICA_TYPES = ("master", "chief", "launcher")
+
+
+def _training_containers(obj: Mapping[str, Any]) -> list[Container]:
+    """Every container of a training job, those of the primary replica type first."""
+
+    def secondary(container: Container) -> bool:
+        parts = container.path.split(".")
+        return not any(
+            parts[i].endswith("ReplicaSpecs") and parts[i + 1].lower() in PRIMARY_REPLICA_TYPES
+            for i in range(len(parts) - 1)
+        )
+
+    return sorted(any_containers(obj), key=secondary)
+
+
 # The container name Kubeflow Trainer's runtimes give the trainer node (Katib's example uses
 # primaryContainerName: node).
 TRAINJOB_CONTAINER = "node"
@@ -143,6 +161,7 @@ def _training(kind: str, plural: str, api_version: str = "kubeflow.org/v1") -> T
         api_version,
         kind,
         plural,
+        containers=_training_containers,
         success_condition=DEFAULT_KUBEFLOW_JOB_SUCCESS_CONDITION,
         failure_condition=DEFAULT_KUBEFLOW_JOB_FAILURE_CONDITION,
         primary_pod_labels=DEFAULT_KUBEFLOW_JOB_PRIMARY_POD_LABELS,
