@@ -26,6 +26,7 @@ from kubernetes.client.exceptions import ApiException
 
 from tuner.executors._base import ExecutorError
 from tuner.executors._labels import Selector
+from tuner.spec import TRIAL_KINDS
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,24 @@ _T = TypeVar("_T")
 TRIAL_OBJECT_VERBS = ("create", "delete", "get", "list", "watch")
 """What the executor does to trial objects (any kind); pods are only listed, logs read."""
 POD_VERBS = {"pods": ("list",), "pods/log": ("get",)}
+
+
+def role_rules() -> list[dict[str, list[str]]]:
+    """The RBAC rules the executor needs, from the one table of kinds
+    (``tuner.spec.TRIAL_KINDS``): what ``manifests/base/rbac.yaml`` grants (a test keeps the
+    two equal). A kind not listed needs a rule of the same shape (docs/kubernetes.md)."""
+    resources: dict[str, set[str]] = {}
+    for kind in TRIAL_KINDS:
+        resources.setdefault(kind.group, set()).add(kind.plural)
+    rules = [
+        {"apiGroups": [group], "resources": sorted(plurals), "verbs": list(TRIAL_OBJECT_VERBS)}
+        for group, plurals in resources.items()
+    ]
+    rules += [
+        {"apiGroups": [""], "resources": [resource], "verbs": list(verbs)}
+        for resource, verbs in POD_VERBS.items()
+    ]
+    return rules
 
 
 class ApiResource(Protocol):
