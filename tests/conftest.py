@@ -74,13 +74,12 @@ def _selecting_emulator() -> type:
     if not _SELECTING_EMULATOR:
         import kmock
 
-        class SelectingEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
+        class SelectingEmulator(kmock.KubernetesEmulator):
             def _KubernetesEmulator__check(  # noqa: N802 - overrides kmock's private check
                 self, request: Any, resource: Any, namespace: Any, name: str, strict: bool
             ) -> bool:
-                if not super()._KubernetesEmulator__check(
-                    request, resource, namespace, name, strict
-                ):
+                check = super()._KubernetesEmulator__check  # type: ignore[misc]
+                if not check(request, resource, namespace, name, strict):
                     return False
                 selector = (request.params or {}).get("labelSelector")
                 key = (resource, namespace, name)

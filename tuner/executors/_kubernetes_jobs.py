@@ -94,11 +94,11 @@ class JobSettings:
         error lists those there are), and a Job's pod template a restart policy a Job allows
         (an unrendered ``${trialParameters...}`` value is checked once rendered)."""
         if not self.is_job:
-            names = [c.name for c in find_containers(job)]
-            if self.primary_container not in names:
+            found = [c.name for c in find_containers(job)]
+            if self.primary_container not in found:
                 raise LaunchError(
                     f"{path}: no container of the {self.kind.kind} is named"
-                    f" {self.primary_container!r} (primaryContainerName); found {names}"
+                    f" {self.primary_container!r} (primaryContainerName); found {found}"
                 )
             return
         pod = _get(job, "spec", "template", "spec")
