@@ -182,7 +182,7 @@ def _primary_container_issues(template: TrialTemplate) -> list[SpecIssue]:
     found = _template.find_primary_container(template.trial_spec, name)
     if found is None:
         kind = _kinds.of(template.trial_spec)
-        names = [c.name for c in _template.find_containers(template.trial_spec)]
+        names = list(dict.fromkeys(c.name for c in _template.find_containers(template.trial_spec)))
         return [
             SpecIssue(
                 "primaryContainerName",
