@@ -77,29 +77,30 @@ class KubernetesTrialHandle(TrialHandle):
 
 
 class KubernetesExecutor(Executor):
-    """Runs each trial as a batch/v1 Job.
+    """Runs each trial as the trial template's object: a batch/v1 Job or any other kind
+    (``tuner.spec.TrialKind``; "Job" below stands for the trial object of any kind).
 
     Call :meth:`prepare` for each experiment first: it reads the trial template's settings
-    and refuses templates this executor cannot run (not a batch/v1 Job, an unsupported
-    condition). Then, per the :class:`Executor` contract:
+    and refuses templates this executor cannot run (no primary container, an unsupported
+    condition, a File collector). Then, per the :class:`Executor` contract:
 
-    - ``launch`` creates the rendered Job (``manifest``; argv, env, working_dir,
+    - ``launch`` creates the rendered object (``manifest``; argv, env, working_dir,
       deadline_seconds and grace_period_seconds are already in it and otherwise ignored:
       ``activeDeadlineSeconds``, ``backoffLimit`` and ``terminationGracePeriodSeconds`` are
-      left to Kubernetes). A 409 for a Job of the same trial adopts it. The API refusing
-      the Job (400, 403, 422...) or staying unreachable after retries raises
+      left to Kubernetes). A 409 for an object of the same trial adopts it. The API refusing
+      the object (400, 403, 422...) or staying unreachable after retries raises
       :class:`LaunchError` with the API's message: the controller fails that trial.
-    - ``poll`` judges the Job as Katib does: the failure condition first, then the success
+    - ``poll`` judges the object as Katib does: the failure condition first, then the success
       condition; a Failed condition with reason ``DeadlineExceeded`` is
-      ``DEADLINE_EXCEEDED``. Job states come from one watch per namespace (see
+      ``DEADLINE_EXCEEDED``. States come from one watch per namespace and kind (see
       :class:`JobInformer`), so polling costs no API call.
-    - ``kill`` deletes the Job with ``propagationPolicy: Foreground``; the outcome is
-      ``KILLED`` once the Job (and so its pods) is gone.
+    - ``kill`` deletes the object with ``propagationPolicy: Foreground``; the outcome is
+      ``KILLED`` once it (and so its pods) is gone.
     - ``open_output`` follows the pods' logs (:class:`PodLogReader`); ``log_path`` is None.
-    - ``cleanup`` deletes a finished Job unless ``trialTemplate.retain``; call it after the
+    - ``cleanup`` deletes a finished object unless ``trialTemplate.retain``; call it after the
       trial's metrics are read and stored, since the logs go with the pods.
     - ``adopt`` / ``find`` after a restart: by the stored reference, or by the label
-      ``katib.kubeflow.org/trial`` in the namespaces of the prepared experiments. A Job is
+      ``katib.kubeflow.org/trial`` in the namespaces of the prepared experiments. An object is
       never created twice for one trial.
 
     API calls are retried with backoff on 408/429/5xx and connection errors (``retry``).
@@ -145,7 +146,7 @@ class KubernetesExecutor(Executor):
     def dry_run(
         cls, experiment: Experiment, options: ExecutorOptions, plan: LaunchPlanner
     ) -> list[dict[str, Any]]:
-        """The Job manifests it would create, in kubectl's key order; no cluster is asked."""
+        """The objects it would create, in kubectl's key order; no cluster is asked."""
         settings = JobSettings.from_experiment(experiment)
         return [
             _kubectl_order(job_manifest(request.manifest, settings, request.trial_name))
@@ -175,8 +176,8 @@ class KubernetesExecutor(Executor):
     ) -> KubernetesTrialHandle:
         if manifest is None:
             raise LaunchError(
-                f"trial {trial_name!r}: the kubernetes executor needs manifest= (the Job"
-                " rendered by render_trial)"
+                f"trial {trial_name!r}: the kubernetes executor needs manifest= (the trial"
+                " object rendered by render_trial)"
             )
         metadata = manifest.get("metadata") or {}
         key = (
