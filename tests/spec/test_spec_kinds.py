@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from tuner.spec import Experiment, SpecError, find_containers, load_file, trial_kind
+from tuner.spec import (
+    Experiment,
+    SpecError,
+    find_containers,
+    load_file,
+    render_trial,
+    trial_kind,
+)
 
 CORPUS = Path(__file__).resolve().parents[2] / "examples" / "katib"
 
@@ -124,3 +131,25 @@ def test_unlisted_kinds_get_the_plural_kubernetes_guesses(kind, plural):
 def test_another_version_of_a_listed_kind_keeps_its_behaviour():
     kind = trial_kind("kubeflow.org/v2", "PyTorchJob")
     assert (kind.plural, kind.pod_name_label) == ("pytorchjobs", "training.kubeflow.org/job-name")
+
+
+def test_a_kind_that_keeps_its_containers_elsewhere_is_not_checked_as_in_katib():
+    experiment = corpus("tekton-pipeline-run.yaml")
+    template = experiment.spec.trial_template
+    document = with_template(
+        experiment,
+        successCondition=template.success_condition,
+        failureCondition=template.failure_condition,
+    )
+    document["spec"]["trialTemplate"]["trialSpec"]["spec"] = {
+        "pipelineRef": {"name": "train"},
+        "params": [{"name": "lr", "value": "${trialParameters.learningRate}"}],
+    }
+    document["spec"]["parameters"] = document["spec"]["parameters"][:1]  # lr only
+    document["spec"]["trialTemplate"]["trialParameters"] = [
+        {"name": "learningRate", "reference": "lr"}
+    ]
+    experiment = Experiment.model_validate(document)
+    trial = render_trial(experiment, "exp-x", {"lr": 0.02})
+    assert trial.manifest["spec"]["params"] == [{"name": "lr", "value": "0.02"}]
+    assert (trial.primary_container, trial.argv) == ({}, [])

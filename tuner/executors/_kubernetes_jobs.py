@@ -95,7 +95,7 @@ class JobSettings:
         (an unrendered ``${trialParameters...}`` value is checked once rendered)."""
         if not self.is_job:
             found = [c.name for c in find_containers(job)]
-            if self.primary_container not in found:
+            if found and self.primary_container not in found:  # none: defined elsewhere
                 raise LaunchError(
                     f"{path}: no container of the {self.kind.kind} is named"
                     f" {self.primary_container!r} (primaryContainerName); found {found}"

@@ -156,6 +156,12 @@ class LocalExecutor(Executor):
         cls, rendered: RenderedTrial, *, provided_env: frozenset[str] = frozenset()
     ) -> None:
         check_kind(rendered.manifest)
+        if not rendered.primary_container:
+            raise LaunchError(
+                f"spec.trialTemplate.trialSpec: the {rendered.manifest.get('kind')} defines no"
+                " container inline (a reference to a runtime, pipeline or template), so the"
+                " local executor has no command to run; run it with --executor kubernetes"
+            )
         container = (
             f"spec.trialTemplate.trialSpec container {rendered.primary_container.get('name')!r}"
         )

@@ -148,6 +148,10 @@ class TrialKind:
         return hash(self.key)
 
     @property
+    def is_job(self) -> bool:
+        return (self.api_version, self.kind) == ("batch/v1", "Job")
+
+    @property
     def group(self) -> str:
         return self.api_version.rpartition("/")[0]
 

@@ -180,8 +180,12 @@ def _primary_container_issues(template: TrialTemplate) -> list[SpecIssue]:
     name = template.primary_container_name
     assert template.trial_spec is not None
     found = _template.find_primary_container(template.trial_spec, name)
+    kind = _kinds.of(template.trial_spec)
+    if found is None and not _template.find_containers(template.trial_spec) and not kind.is_job:
+        # Containers defined elsewhere (a Tekton pipelineRef, an Argo workflowTemplateRef, a
+        # TrainJob's runtime): there is nothing to check here, as in Katib.
+        return []
     if found is None:
-        kind = _kinds.of(template.trial_spec)
         names = list(dict.fromkeys(c.name for c in _template.find_containers(template.trial_spec)))
         return [
             SpecIssue(
