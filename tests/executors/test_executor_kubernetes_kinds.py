@@ -226,9 +226,10 @@ template:
 ]
 
 
-def experiment_of(kind: Kind) -> Experiment:
+def experiment_of(kind: Kind, *, retain: bool = False) -> Experiment:
     template = {
         "primaryContainerName": kind.container,
+        "retain": retain,
         **kind.template,
         "trialParameters": [{"name": "lr", "reference": "lr"}],
         "trialSpec": {
@@ -400,13 +401,15 @@ async def test_trial_succeeds_by_its_condition_with_metrics_of_the_primary_pod(
     assert operator.stored("exp-s1") is None
 
 
-async def test_trial_fails_by_its_condition(operator, executors, kind):
+async def test_trial_fails_by_its_condition_and_is_retained(operator, executors, kind):
     executor = executors()
-    handle = await launch(executor, experiment_of(kind), "exp-f1")
+    handle = await launch(executor, experiment_of(kind, retain=True), "exp-f1")
     await play_trial(operator, "exp-f1", 1)
     await operator.set_status("exp-f1", kind.failed)
     outcome = await run(executor.wait, handle, WAIT)
     assert outcome.reason is ExitReason.FAILED, outcome
+    await run(executor.cleanup, handle)  # retain: the failed object stays for inspection
+    assert operator.stored("exp-f1") is not None
 
 
 async def test_restarted_controller_adopts_the_trial_object(operator, executors, kind):
