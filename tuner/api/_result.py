@@ -88,7 +88,9 @@ class Result:
         try:
             import pandas
         except ImportError as e:
-            raise ImportError("Result.to_dataframe() needs pandas: pip install pandas") from e
+            raise ImportError(
+                "Result.to_dataframe() needs pandas: pip install pandas"
+            ) from e
         from tuner import _trial_table
 
         rows = [

@@ -72,7 +72,9 @@ class ObjectiveSpec(SpecModel):
         raise_if_any(_rules.objective_issues(self))
         have = {strategy.name for strategy in self.metric_strategies}
         default = (
-            MetricStrategyType.MIN if self.type is Direction.MINIMIZE else MetricStrategyType.MAX
+            MetricStrategyType.MIN
+            if self.type is Direction.MINIMIZE
+            else MetricStrategyType.MAX
         )
         missing = [name for name in self.metric_names if name not in have]
         self.metric_strategies = self.metric_strategies + [

@@ -195,3 +195,5 @@ def check_parameters(trial_name: str, parameters: Mapping[str, str]) -> dict[str
             )
         out[key] = value
     return out
+
+
