@@ -322,15 +322,16 @@ async def operator(cluster: Any, kind: Kind) -> Operator:
 
 
 @pytest_asyncio.fixture
-async def executors(kmock: Any) -> AsyncIterator[Callable[[], KubernetesExecutor]]:
+async def executors(kmock: Any) -> AsyncIterator[Callable[..., KubernetesExecutor]]:
     made: list[KubernetesExecutor] = []
 
-    def make() -> KubernetesExecutor:
+    def make(resync_seconds: float = 0.5) -> KubernetesExecutor:
         made.append(
             KubernetesExecutor(
                 host=str(kmock.url),
                 retry=RetryPolicy(attempts=4, initial_delay=0.01, max_delay=0.05),
-                resync_seconds=0.5,  # kmock has no resourceVersions: re-list to catch up
+                # kmock has no resourceVersions: re-list often to catch up.
+                resync_seconds=resync_seconds,
                 log_poll_seconds=0.05,
                 final_log_wait_seconds=WAIT,
             )
@@ -430,6 +431,26 @@ async def test_restarted_controller_adopts_the_trial_object(operator, executors,
     assert (await run(second.wait, adopted, WAIT)).reason is ExitReason.COMPLETED
     assert (await run(second.wait, found, WAIT)).reason is ExitReason.COMPLETED
     assert await output_of(second, adopted) == [("loss", 0.25)]
+
+
+async def test_watch_gone_lists_the_kind_again(cluster, operator, executors, kind):
+    gone = {"type": "ERROR", "object": {"kind": "Status", "code": 410, "reason": "Expired"}}
+    cluster.server["watch", kind.resource][:1] << (gone,)
+    executor = executors(resync_seconds=300)  # no periodic re-list to blur the sequence
+    handle = await launch(executor, experiment_of(kind), "exp-w1")
+    calls: list[str] = []
+    for _ in range(int(WAIT / 0.02)):
+        calls = [
+            r.action.name
+            for r in cluster.calls()
+            if r.resource.plural == kind.plural and r.action.name in ("LIST", "WATCH")
+        ]
+        if calls.count("WATCH") >= 2:
+            break
+        await asyncio.sleep(0.02)
+    assert calls[:4] == ["LIST", "WATCH", "LIST", "WATCH"]  # 410, then a fresh list
+    await operator.set_status("exp-w1", kind.succeeded)
+    assert (await run(executor.wait, handle, WAIT)).reason is ExitReason.COMPLETED
 
 
 async def test_killed_trial_object_is_deleted(operator, executors, kind):
