@@ -136,6 +136,16 @@ def test_reference_round_trips_and_refuses_others():
         JobReference.from_dict(broken)
 
 
+def test_references_keep_the_kind_and_older_ones_are_jobs():
+    settings = JobSettings.from_experiment(experiment())
+    reference = JobReference("exp-a", settings, "uid-1").to_dict()
+    pytorch = {**reference, "api_version": "kubeflow.org/v1", "kind": "PyTorchJob"}
+    kind = JobReference.from_dict(pytorch).settings.kind
+    assert (kind.plural, kind.pod_name_label) == ("pytorchjobs", "training.kubeflow.org/job-name")
+    stored_before = {k: v for k, v in reference.items() if k not in ("api_version", "kind")}
+    assert JobReference.from_dict(stored_before).settings.is_job
+
+
 def test_launch_needs_a_prepared_experiment_and_a_manifest():
     exp = experiment()
     rendered = render_trial(exp, "exp-a", {"lr": 0.05})
