@@ -3,11 +3,16 @@ through the helpers of tests/support).
 
 ``validate``: strict schema validation of a Kubernetes object against a pinned Kubernetes
 version (kubernetes-validate), for manifests/ and the Jobs tuner creates or prints.
+``validate_trial``: the same for a trial object of any kind: built-in kinds as ``validate``,
+the custom resources of the Kubeflow training jobs, TrainJob, Argo and Tekton against their
+published CRD schemas vendored in tests/schemas/crds (see its README); None for a kind
+without one.
 
 ``suggestion_address``: a real suggestion server on a loopback port, one per test module.
 
-``cluster``: kmock's Kubernetes API emulator (real HTTP) with the rest of Kubernetes played
-by the test: the Job controller (it patches Job status) and the kubelet (it creates pods and
+``cluster``: kmock's Kubernetes API emulator (real HTTP), made to honour ``labelSelector`` on
+lists and watches as a real API server does (``kmock_options``), with the rest of Kubernetes
+played by the test: the Job controller (it patches Job status) and the kubelet (it creates pods and
 serves their logs). Used by the executor, controller and CLI tests of the kubernetes
 executor; kmock needs Python 3.11+, so those modules skip with ``importorskip("kmock")``.
 """
@@ -15,7 +20,10 @@ executor; kmock needs Python 3.11+, so those modules skip with ``importorskip("k
 from __future__ import annotations
 
 import asyncio
+import gzip
+import json
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,6 +44,59 @@ _VERBS = {
     "DELETE": "delete",
     "UPDATE": "patch",
 }
+
+
+def _selector_matches(selector: str, labels: dict[str, str]) -> bool:
+    """Kubernetes' equality-based selectors (``a=b``, ``a==b``, ``a!=b``, ``a``, ``!a``), joined
+    by commas: written here apart from tuner's, so that a selector tuner builds wrong fails."""
+    for term in filter(None, (t.strip() for t in selector.split(","))):
+        if "!=" in term:
+            key, value = term.split("!=", 1)
+            ok = labels.get(key.strip()) != value.strip()
+        elif "=" in term:
+            key, value = term.replace("==", "=").split("=", 1)
+            ok = labels.get(key.strip()) == value.strip()
+        elif term.startswith("!"):
+            ok = term[1:].strip() not in labels
+        else:
+            ok = term in labels
+        if not ok:
+            return False
+    return True
+
+
+_SELECTING_EMULATOR: list[type] = []
+
+
+def _selecting_emulator() -> type:
+    """kmock's emulator, but lists and watches return only the objects ``labelSelector``
+    selects (kmock itself ignores it)."""
+    if not _SELECTING_EMULATOR:
+        import kmock
+
+        class SelectingEmulator(kmock.KubernetesEmulator):
+            def _KubernetesEmulator__check(  # noqa: N802 - overrides kmock's private check
+                self, request: Any, resource: Any, namespace: Any, name: str, strict: bool
+            ) -> bool:
+                check = super()._KubernetesEmulator__check  # type: ignore[misc]
+                if not check(request, resource, namespace, name, strict):
+                    return False
+                selector = (request.params or {}).get("labelSelector")
+                key = (resource, namespace, name)
+                if not selector or request.name is not None or key not in self.objects:
+                    return True
+                stored = self.objects[key].last.raw
+                labels = (stored.get("metadata") or {}).get("labels") or {}
+                return _selector_matches(selector, labels)
+
+        _SELECTING_EMULATOR.append(SelectingEmulator)
+    return _SELECTING_EMULATOR[0]
+
+
+@pytest.fixture
+def kmock_options(kmock_options: dict[str, Any]) -> dict[str, Any]:
+    """kmock's own options, with the emulator that honours label selectors."""
+    return {**kmock_options, "cls": _selecting_emulator()}
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +175,11 @@ class KubeCluster:
         return self.logs[request.name].serve(follow)
 
     # -- the kubelet and the Job controller ----------------------------------------------
+
+    def new_log(self, pod: str) -> PodLog:
+        """The log that the kubelet serves for ``pod`` (any kind's operator's pod)."""
+        self.logs[pod] = PodLog()
+        return self.logs[pod]
 
     async def start_pod(
         self,
@@ -214,6 +280,60 @@ class KubeCluster:
 @pytest_asyncio.fixture
 async def cluster(kmock: Any) -> KubeCluster:
     return KubeCluster(kmock)
+
+
+CRD_SCHEMAS = Path(__file__).parent / "schemas" / "crds"
+
+
+def _strict(schema: Any) -> Any:
+    """A CRD schema as ``kubectl``'s strict field validation applies it: unknown fields are
+    refused where the schema lists properties and does not keep unknown fields."""
+    if isinstance(schema, dict):
+        schema = {k: _strict(v) for k, v in schema.items()}
+        if (
+            "properties" in schema
+            and "additionalProperties" not in schema
+            and not schema.get("x-kubernetes-preserve-unknown-fields")
+        ):
+            schema["additionalProperties"] = False
+        return schema
+    if isinstance(schema, list):
+        return [_strict(item) for item in schema]
+    return schema
+
+
+@pytest.fixture(scope="session")
+def validate_trial(
+    validate: Callable[[dict[str, Any]], None],
+) -> Callable[[dict[str, Any]], str | None]:
+    """Validate a trial object; returns what it was validated against (None: no schema)."""
+    jsonschema = pytest.importorskip("jsonschema")
+    cache: dict[str, Any] = {}
+
+    def check(obj: dict[str, Any]) -> str | None:
+        api_version, kind = str(obj.get("apiVersion")), str(obj.get("kind"))
+        group, _, version = api_version.rpartition("/")
+        if not group or "." not in group:  # core and built-in groups (batch, apps...)
+            validate(obj)
+            return f"Kubernetes {KUBERNETES_VERSION}"
+        name = f"{group}_{version}_{kind}.json.gz"
+        path = CRD_SCHEMAS / name
+        if not path.exists():
+            return None
+        if name not in cache:
+            cache[name] = jsonschema.Draft7Validator(
+                _strict(json.loads(gzip.decompress(path.read_bytes())))
+            )
+        errors = sorted(cache[name].iter_errors(obj), key=lambda e: list(e.path))
+        if errors:
+            where = ".".join(str(p) for p in errors[0].path)
+            raise AssertionError(
+                f"{kind}/{(obj.get('metadata') or {}).get('name')}: {where}:"
+                f" {errors[0].message} (CRD schema {name})"
+            )
+        return name
+
+    return check
 
 
 @pytest.fixture(scope="session")

@@ -119,7 +119,7 @@ def dry_run(
     """What a new run of ``experiments`` would start with, for each experiment its first
     reconcile pass's trials (``parallelTrialCount`` of them, at most ``maxTrialCount``), as
     the suggestion service proposes them for an experiment without trials, as the executor
-    shows them (``Executor.dry_run``: ``kubernetes`` gives their Job manifests, ``local``
+    shows them (``Executor.dry_run``: ``kubernetes`` gives their trial objects, ``local``
     the argv, env and working directory it would run).
 
     Neither a store nor a cluster is touched: stored experiments are not looked at (a

@@ -32,11 +32,12 @@ NS = "tuning"
 WAIT = 20.0
 
 
-def experiment(*, retain: bool = False, kind: str = "Job", api: str = "batch/v1") -> Experiment:
+def experiment(*, retain: bool = False, success_condition: str = "") -> Experiment:
     """Three trials, two at a time; each trial's Job runs ``train.py --lr=<lr>``."""
-    document = support.lr_experiment_document(
-        NS, trial_kind=(api, kind), template={"retain": retain}
-    )
+    template: dict[str, object] = {"retain": retain}
+    if success_condition:
+        template["successCondition"] = success_condition
+    document = support.lr_experiment_document(NS, template=template)
     return Experiment.model_validate(document)
 
 
@@ -207,8 +208,9 @@ async def test_restarted_controller_adopts_running_jobs_and_never_creates_them_a
 async def test_template_the_executor_cannot_run_is_refused_before_anything_is_written(
     bench, cluster
 ):
-    controller = bench.controller(experiment(kind="PyTorchJob", api="kubeflow.org/v1"))
-    with pytest.raises(ExperimentRefusedError, match=r"trialSpec: 'PyTorchJob' .* batch/v1 Job"):
+    # A condition outside the GJSON subset tuner evaluates (a wildcard).
+    controller = bench.controller(experiment(success_condition="status.*.type"))
+    with pytest.raises(ExperimentRefusedError, match=r"successCondition: 'status.\*.type' is not"):
         await asyncio.to_thread(controller.prepare)
     with pytest.raises(ExperimentNotFoundError):
         bench.store.get_experiment("exp")

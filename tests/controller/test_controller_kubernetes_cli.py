@@ -31,9 +31,10 @@ NS = "tuning"
 WAIT = 30.0
 
 
-def experiment_yaml(kind: str = "Job", api: str = "batch/v1") -> str:
+def experiment_yaml(success_condition: str = "") -> str:
     """Three trials, two at a time; each trial runs ``train.py --lr=<lr>``."""
-    document = support.lr_experiment_document(NS, trial_kind=(api, kind))
+    template = {"successCondition": success_condition} if success_condition else {}
+    document = support.lr_experiment_document(NS, template=template)
     return yaml.safe_dump(document, sort_keys=False)
 
 
@@ -216,12 +217,12 @@ async def test_tuner_controller_drives_a_submitted_experiment_on_kubernetes(benc
 
 
 async def test_template_kubernetes_cannot_run_exits_2_and_writes_nothing(bench, cluster):
-    bench.file.write_text(experiment_yaml(kind="PyTorchJob", api="kubeflow.org/v1"))
+    bench.file.write_text(experiment_yaml(success_condition="status.*.type"))
     proc = await bench.run()
     _, err = await asyncio.wait_for(proc.communicate(), WAIT)
 
     assert proc.returncode == 2
-    assert "trialSpec: 'PyTorchJob' of apiVersion 'kubeflow.org/v1' cannot run" in err.decode()
+    assert "successCondition: 'status.*.type' is not supported" in err.decode()
     with Store.open(bench.db_url) as store:
         assert store.list_experiments() == []
     assert not cluster.calls()

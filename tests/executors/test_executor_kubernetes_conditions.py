@@ -104,7 +104,8 @@ def test_nested_query_fields():
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [
-        ('status.[@this].#(phase=="Succeeded")#', "wildcards and modifiers are refused"),
+        ('status.[@this,@that].#(phase=="Succeeded")#', "wildcards and modifiers are refused"),
+        ("status.@reverse", "wildcards and modifiers are refused"),
         ("status.conditions.*", "wildcards and modifiers are refused"),
         ('status.conditions.#(type=="Complete")#.status', "use '|' to continue"),
         ("status.conditions.#(type)#", "is not 'field OP value'"),
@@ -122,3 +123,12 @@ def test_unsupported_forms_are_refused_with_the_field_and_the_reason(text, fragm
     assert message.startswith(f"spec.trialTemplate.successCondition: {text!r} is not supported")
     assert fragment in message
     assert isinstance(caught.value, LaunchError)  # an experiment that cannot launch trials
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [({"phase": "Succeeded"}, {"phase": "Succeeded"}), ({"phase": "Running"}, None), ({}, None)],
+)
+def test_this_wraps_the_status_as_katibs_argo_conditions_use_it(status, expected):
+    condition = Condition.parse('status.[@this].#(phase=="Succeeded")#')
+    assert condition.match({"status": status}) == expected

@@ -92,23 +92,9 @@ def test_settings_keep_katib_defaults_and_template_options():
     ("trial_spec", "template", "message"),
     [
         (
-            """
-      apiVersion: kubeflow.org/v1
-      kind: PyTorchJob
-      spec:
-        pytorchReplicaSpecs:
-          Master:
-            template:
-              spec:
-                containers: [{name: main, image: "x:1", command: ["${trialParameters.lr}"]}]
-""",
             "",
-            "trialSpec: 'PyTorchJob' of apiVersion 'kubeflow.org/v1' cannot run on the kubernetes",
-        ),
-        (
-            "",
-            '    successCondition: status.[@this].#(phase=="Succeeded")#',
-            "spec.trialTemplate.successCondition: 'status.[@this]",
+            '    successCondition: status.[@this].*.#(phase=="Succeeded")#',
+            "spec.trialTemplate.successCondition: 'status.[@this].*",
         ),
         (
             "",
@@ -148,6 +134,16 @@ def test_reference_round_trips_and_refuses_others():
     broken = {**reference.to_dict(), "success_condition": "status.*"}
     with pytest.raises(InvalidReferenceError, match="not a kubernetes trial reference"):
         JobReference.from_dict(broken)
+
+
+def test_references_keep_the_kind_and_older_ones_are_jobs():
+    settings = JobSettings.from_experiment(experiment())
+    reference = JobReference("exp-a", settings, "uid-1").to_dict()
+    pytorch = {**reference, "api_version": "kubeflow.org/v1", "kind": "PyTorchJob"}
+    kind = JobReference.from_dict(pytorch).settings.kind
+    assert (kind.plural, kind.pod_name_label) == ("pytorchjobs", "training.kubeflow.org/job-name")
+    stored_before = {k: v for k, v in reference.items() if k not in ("api_version", "kind")}
+    assert JobReference.from_dict(stored_before).settings.is_job
 
 
 def test_launch_needs_a_prepared_experiment_and_a_manifest():

@@ -1,5 +1,6 @@
-"""Label selectors as the Kubernetes executor sends and re-checks them (test API servers such
-as kmock ignore ``labelSelector``, so the client-side match is what keeps foreign objects out)."""
+"""Label selectors as the Kubernetes executor sends and re-checks them (a proxy or test API
+server may ignore ``labelSelector``, so the client-side match also keeps foreign objects out;
+the tests' own kmock server honours it)."""
 
 from __future__ import annotations
 

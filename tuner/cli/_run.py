@@ -35,7 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "from the database. Exit code: 0 all succeeded, 1 one failed (or could not go on), "
         "2 invalid input (nothing was written to the database). With --dry-run: print the "
         "first parallelTrialCount trials of each Experiment as the executor would run them "
-        "(kubernetes: the Job manifests) and exit 0, touching neither database nor cluster.",
+        "(kubernetes: the trial objects, Jobs or any kind) and exit 0, touching neither "
+        "database nor cluster.",
     )
     parser.add_argument(
         "file", metavar="FILE", help="Experiment YAML (several documents run in turn)"
@@ -57,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--dry-run",
         action="store_true",
         help="print the trials a new run would start with (the first parallelTrialCount "
-        "suggested; kubernetes: their Job manifests, local: argv, env and working directory) "
+        "suggested; kubernetes: their trial objects, local: argv, env and working directory) "
         "as YAML documents, without opening the database or contacting a cluster",
     )
     parser.add_argument("--output", metavar="PATH", help="write the result as JSON to PATH")

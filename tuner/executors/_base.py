@@ -275,9 +275,10 @@ class Executor(abc.ABC):
     ) -> TrialHandle:
         """Start trial ``trial_name``: run ``argv`` (never through a shell) with ``env`` added
         to the executor's environment, in ``working_dir``; terminate it after
-        ``deadline_seconds`` (None: no deadline). ``manifest`` is the rendered batch/v1 Job
-        for executors that run Jobs; ``grace_period_seconds`` is the time between SIGTERM and
-        SIGKILL (None: the executor's default). A trial name is launched at most once."""
+        ``deadline_seconds`` (None: no deadline). ``manifest`` is the rendered trial object (a
+        Job or any kind) for executors that create it; ``grace_period_seconds`` is the time
+        between SIGTERM and SIGKILL (None: the executor's default). A trial name is launched
+        at most once."""
 
     @abc.abstractmethod
     def poll(self, handle: TrialHandle) -> Outcome | None:

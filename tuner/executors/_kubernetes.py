@@ -1,5 +1,7 @@
-"""The Kubernetes executor: each trial is the trial template's batch/v1 Job, created in the
-experiment's namespace, watched through the API, its metrics read from its pods' logs."""
+"""The Kubernetes executor: each trial is the trial template's object (a batch/v1 Job, a
+Kubeflow training job, a TrainJob, an Argo Workflow, a Tekton PipelineRun or any custom kind),
+created in the experiment's namespace, watched through the API, its metrics read from its
+primary pod's log."""
 
 from __future__ import annotations
 
@@ -32,7 +34,6 @@ from tuner.executors._kubernetes_api import (
 from tuner.executors._kubernetes_informer import JobInformer
 from tuner.executors._kubernetes_jobs import (
     EXECUTOR_NAME,
-    POD_JOB_NAME_LABEL,
     JobReference,
     JobSettings,
     job_manifest,
@@ -40,7 +41,7 @@ from tuner.executors._kubernetes_jobs import (
 from tuner.executors._kubernetes_logs import PodLogReader
 from tuner.executors._kubernetes_outcome import job_name, job_uid, judge
 from tuner.executors._labels import Selector, object_labels
-from tuner.spec import LABEL_EXPERIMENT, LABEL_TRIAL
+from tuner.spec import LABEL_EXPERIMENT, LABEL_TRIAL, TrialKind
 
 if TYPE_CHECKING:
     from tuner.spec import Experiment
@@ -56,7 +57,7 @@ HTTP_CONFLICT = 409
 
 
 class KubernetesTrialHandle(TrialHandle):
-    """A trial run by :class:`KubernetesExecutor` (its Job is named after the trial)."""
+    """A trial run by :class:`KubernetesExecutor` (its object is named after the trial)."""
 
     def __init__(self, job: JobReference) -> None:
         super().__init__(job.trial_name, job.to_dict())
@@ -70,31 +71,36 @@ class KubernetesTrialHandle(TrialHandle):
     def namespace(self) -> str:
         return self.job.settings.namespace
 
+    @property
+    def kind(self) -> TrialKind:
+        return self.job.settings.kind
+
 
 class KubernetesExecutor(Executor):
-    """Runs each trial as a batch/v1 Job.
+    """Runs each trial as the trial template's object: a batch/v1 Job or any other kind
+    (``tuner.spec.TrialKind``; "Job" below stands for the trial object of any kind).
 
     Call :meth:`prepare` for each experiment first: it reads the trial template's settings
-    and refuses templates this executor cannot run (not a batch/v1 Job, an unsupported
-    condition). Then, per the :class:`Executor` contract:
+    and refuses templates this executor cannot run (no primary container, an unsupported
+    condition, a File collector). Then, per the :class:`Executor` contract:
 
-    - ``launch`` creates the rendered Job (``manifest``; argv, env, working_dir,
+    - ``launch`` creates the rendered object (``manifest``; argv, env, working_dir,
       deadline_seconds and grace_period_seconds are already in it and otherwise ignored:
       ``activeDeadlineSeconds``, ``backoffLimit`` and ``terminationGracePeriodSeconds`` are
-      left to Kubernetes). A 409 for a Job of the same trial adopts it. The API refusing
-      the Job (400, 403, 422...) or staying unreachable after retries raises
+      left to Kubernetes). A 409 for an object of the same trial adopts it. The API refusing
+      the object (400, 403, 422...) or staying unreachable after retries raises
       :class:`LaunchError` with the API's message: the controller fails that trial.
-    - ``poll`` judges the Job as Katib does: the failure condition first, then the success
+    - ``poll`` judges the object as Katib does: the failure condition first, then the success
       condition; a Failed condition with reason ``DeadlineExceeded`` is
-      ``DEADLINE_EXCEEDED``. Job states come from one watch per namespace (see
+      ``DEADLINE_EXCEEDED``. States come from one watch per namespace and kind (see
       :class:`JobInformer`), so polling costs no API call.
-    - ``kill`` deletes the Job with ``propagationPolicy: Foreground``; the outcome is
-      ``KILLED`` once the Job (and so its pods) is gone.
+    - ``kill`` deletes the object with ``propagationPolicy: Foreground``; the outcome is
+      ``KILLED`` once it (and so its pods) is gone.
     - ``open_output`` follows the pods' logs (:class:`PodLogReader`); ``log_path`` is None.
-    - ``cleanup`` deletes a finished Job unless ``trialTemplate.retain``; call it after the
+    - ``cleanup`` deletes a finished object unless ``trialTemplate.retain``; call it after the
       trial's metrics are read and stored, since the logs go with the pods.
     - ``adopt`` / ``find`` after a restart: by the stored reference, or by the label
-      ``katib.kubeflow.org/trial`` in the namespaces of the prepared experiments. A Job is
+      ``katib.kubeflow.org/trial`` in the namespaces of the prepared experiments. An object is
       never created twice for one trial.
 
     API calls are retried with backoff on 408/429/5xx and connection errors (``retry``).
@@ -131,7 +137,7 @@ class KubernetesExecutor(Executor):
         self.final_log_wait_seconds = final_log_wait_seconds
         self._lock = threading.Lock()
         self._settings: dict[tuple[str, str], JobSettings] = {}
-        self._informers: dict[str, JobInformer] = {}
+        self._informers: dict[tuple[str, str, str, str], JobInformer] = {}
         self._readers: weakref.WeakSet[PodLogReader] = weakref.WeakSet()
 
     # -- capabilities --------------------------------------------------------------------
@@ -140,7 +146,7 @@ class KubernetesExecutor(Executor):
     def dry_run(
         cls, experiment: Experiment, options: ExecutorOptions, plan: LaunchPlanner
     ) -> list[dict[str, Any]]:
-        """The Job manifests it would create, in kubectl's key order; no cluster is asked."""
+        """The objects it would create, in kubectl's key order; no cluster is asked."""
         settings = JobSettings.from_experiment(experiment)
         return [
             _kubectl_order(job_manifest(request.manifest, settings, request.trial_name))
@@ -153,7 +159,7 @@ class KubernetesExecutor(Executor):
         settings = JobSettings.from_experiment(experiment)
         with self._lock:
             self._settings[(settings.namespace, settings.experiment)] = settings
-        self._informer(settings.namespace)  # the watch starts before the first launch
+        self._informer(settings.namespace, settings.kind)  # watching before the first launch
 
     # -- launch --------------------------------------------------------------------------
 
@@ -170,8 +176,8 @@ class KubernetesExecutor(Executor):
     ) -> KubernetesTrialHandle:
         if manifest is None:
             raise LaunchError(
-                f"trial {trial_name!r}: the kubernetes executor needs manifest= (the Job"
-                " rendered by render_trial)"
+                f"trial {trial_name!r}: the kubernetes executor needs manifest= (the trial"
+                " object rendered by render_trial)"
             )
         metadata = manifest.get("metadata") or {}
         key = (
@@ -186,17 +192,17 @@ class KubernetesExecutor(Executor):
                 " executor.prepare(experiment) before launching its trials"
             )
         body = job_manifest(manifest, settings, trial_name)
-        informer = self._informer(settings.namespace)
+        informer = self._informer(settings.namespace, settings.kind)
         informer.track(trial_name)
         job: Mapping[str, Any]
         try:
-            job = self.api.create_job(settings.namespace, body)
+            job = self.api.create_object(settings.kind, settings.namespace, body)
         except PermanentKubernetesError as e:
             if e.status != HTTP_CONFLICT:
                 informer.forget(trial_name)
                 raise LaunchError(
-                    f"trial {trial_name!r}: Kubernetes refused Job {settings.namespace}/"
-                    f"{trial_name}: {e.api_message or e}"
+                    f"trial {trial_name!r}: Kubernetes refused {settings.kind.kind}"
+                    f" {settings.namespace}/{trial_name}: {e.api_message or e}"
                 ) from e
             job = self._existing_job(settings, trial_name, e)
         except KubernetesError as e:
@@ -211,7 +217,7 @@ class KubernetesExecutor(Executor):
         """The Job a 409 refers to, if it is this trial's (a retried or repeated create)."""
         where = f"{settings.namespace}/{trial_name}"
         try:
-            job = self.api.get_job(settings.namespace, trial_name)
+            job = self.api.get_object(settings.kind, settings.namespace, trial_name)
         except KubernetesError as e:
             raise LaunchError(f"trial {trial_name!r}: Job {where} exists but: {e}") from e
         labels = object_labels(job or {})
@@ -235,14 +241,14 @@ class KubernetesExecutor(Executor):
         h = self._own(handle)
         with h.lock:
             if h.outcome is None:
-                state = self._informer(h.namespace).get(h.job.job_name)
+                state = self._informer(h.namespace, h.kind).get(h.job.job_name)
                 if state is not None:
                     h.outcome = judge(state, h.job, kill_requested=h.kill_requested)
             return h.outcome
 
     def wait(self, handle: TrialHandle, timeout: float | None = None) -> Outcome | None:
         h = self._own(handle)
-        informer = self._informer(h.namespace)
+        informer = self._informer(h.namespace, h.kind)
         give_up = None if timeout is None else time.monotonic() + timeout
         while True:
             generation = informer.generation
@@ -279,8 +285,8 @@ class KubernetesExecutor(Executor):
             raise
 
     def _delete(self, h: KubernetesTrialHandle, propagation: str) -> None:
-        if not self.api.delete_job(h.namespace, h.job.job_name, propagation):
-            self._informer(h.namespace).mark_deleted(h.job.job_name)
+        if not self.api.delete_object(h.kind, h.namespace, h.job.job_name, propagation):
+            self._informer(h.namespace, h.kind).mark_deleted(h.job.job_name)
 
     def _keep_deleting(self, h: KubernetesTrialHandle) -> None:
         failures = 1
@@ -304,9 +310,11 @@ class KubernetesExecutor(Executor):
     def open_output(self, handle: TrialHandle, position: int = 0) -> PodLogReader:
         h = self._own(handle)
         settings = h.job.settings
-        selector = Selector.equal({POD_JOB_NAME_LABEL: h.job.job_name}) & Selector.equal(
-            dict(settings.primary_pod_labels)
-        )
+        # The label the kind's controller puts on its pods (a Job's job-name, a training
+        # job's training.kubeflow.org/job-name...) and the primary pod's labels.
+        selector = Selector.equal(
+            {h.kind.pod_name_label or LABEL_TRIAL: h.job.job_name}
+        ) & Selector.equal(dict(settings.primary_pod_labels))
         reader = PodLogReader(
             self.api,
             settings.namespace,
@@ -314,7 +322,8 @@ class KubernetesExecutor(Executor):
             settings.primary_container,
             selector,
             lambda: self.poll(h) is not None,
-            job_uid=h.job.uid,
+            # Only a Job's own pods carry its uid (a TrainJob's pods carry their Job's).
+            job_uid=h.job.uid if settings.is_job else None,
             position=position,
             poll_seconds=self.log_poll_seconds,
             final_wait_seconds=self.final_log_wait_seconds,
@@ -331,31 +340,31 @@ class KubernetesExecutor(Executor):
             return
         if not h.job.settings.retain and outcome.reason not in (ExitReason.KILLED, ExitReason.LOST):
             try:
-                self.api.delete_job(h.namespace, h.job.job_name, CLEANUP_PROPAGATION)
+                self.api.delete_object(h.kind, h.namespace, h.job.job_name, CLEANUP_PROPAGATION)
             except KubernetesError as e:  # the finished Job stays: untidy, not wrong
                 log.warning("trial %s: finished Job not deleted: %s", h.trial_name, e)
-        self._informer(h.namespace).forget(h.job.job_name)
+        self._informer(h.namespace, h.kind).forget(h.job.job_name)
 
     # -- adopt ---------------------------------------------------------------------------
 
     def adopt(self, reference: Mapping[str, Any]) -> KubernetesTrialHandle | None:
         ref = JobReference.from_dict(reference)
-        namespace, name = ref.settings.namespace, ref.job_name
-        informer = self._informer(namespace)
+        namespace, name, kind = ref.settings.namespace, ref.job_name, ref.settings.kind
+        informer = self._informer(namespace, kind)
         informer.track(name)
-        job = self.api.get_job(namespace, name)
+        job = self.api.get_object(kind, namespace, name)
         problem = None
         if job is None:
             problem = "no longer exists"
         elif object_labels(job).get(LABEL_TRIAL) != ref.trial_name or (
             ref.uid is not None and job_uid(job) not in (None, ref.uid)
         ):
-            problem = "was replaced by another Job of the same name"
+            problem = f"was replaced by another {kind.kind} of the same name"
         if problem is not None:
             informer.forget(name)
             handle = KubernetesTrialHandle(ref)
             handle.outcome = Outcome(
-                ExitReason.LOST, message=f"lost: Job {namespace}/{name} {problem}"
+                ExitReason.LOST, message=f"lost: {kind.kind} {namespace}/{name} {problem}"
             )
             return handle
         assert job is not None
@@ -366,14 +375,15 @@ class KubernetesExecutor(Executor):
         with self._lock:
             prepared = dict(self._settings)
         selector = Selector.equal({LABEL_TRIAL: trial_name})
-        for namespace in sorted({ns for ns, _ in prepared}):
-            jobs, _ = self.api.list_jobs(namespace, selector)
-            # The Job named after the trial first; a copy under another name is a fallback.
+        kinds = {(s.namespace, s.kind) for s in prepared.values()}
+        for namespace, kind in sorted(kinds, key=lambda k: (k[0], k[1].key)):
+            jobs, _ = self.api.list_objects(kind, namespace, selector)
+            # The object named after the trial first; a copy under another name is a fallback.
             for job in sorted(jobs, key=lambda j: job_name(j) != trial_name):
                 settings = prepared.get((namespace, object_labels(job).get(LABEL_EXPERIMENT, "")))
-                if settings is None:
+                if settings is None or settings.kind != kind:
                     continue
-                informer = self._informer(namespace)
+                informer = self._informer(namespace, kind)
                 informer.track(trial_name)
                 informer.seed(job)
                 return KubernetesTrialHandle(JobReference(trial_name, settings, job_uid(job)))
@@ -392,18 +402,20 @@ class KubernetesExecutor(Executor):
             informer.close()
         self.api.close()
 
-    def _informer(self, namespace: str) -> JobInformer:
+    def _informer(self, namespace: str, kind: TrialKind) -> JobInformer:
+        key = (namespace, kind.group, kind.version, kind.plural)
         with self._lock:
-            informer = self._informers.get(namespace)
+            informer = self._informers.get(key)
             if informer is None:
                 informer = JobInformer(
                     self.api,
+                    kind,
                     namespace,
                     Selector.exists(LABEL_TRIAL),
                     resync_seconds=self.resync_seconds,
                     watch_seconds=self.watch_seconds,
                 )
-                self._informers[namespace] = informer
+                self._informers[key] = informer
                 if not self._stopping.is_set():
                     informer.start()
             return informer

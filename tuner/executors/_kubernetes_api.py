@@ -3,7 +3,9 @@ with backoff for temporary failures, and API errors translated into our own clas
 
 Objects come back as plain JSON dicts (camelCase, as the API sends them), because success and
 failure conditions are evaluated on that JSON, as Katib does. The calls here are exactly what
-the RBAC Role in ``manifests/`` allows: jobs create/get/list/watch/delete, pods list, pods/log get.
+the RBAC Role in ``manifests/`` allows: the trial objects of every kind create/get/list/watch/
+delete (``TRIAL_OBJECT_VERBS``; any kind through one generic path, as Katib's dynamic client),
+pods list, pods/log get.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
+from urllib.parse import quote
 
 import urllib3
 from kubernetes import client, config
@@ -23,6 +26,7 @@ from kubernetes.client.exceptions import ApiException
 
 from tuner.executors._base import ExecutorError
 from tuner.executors._labels import Selector
+from tuner.spec import TRIAL_KINDS
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +34,54 @@ log = logging.getLogger(__name__)
 TEMPORARY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 DEFAULT_REQUEST_TIMEOUT_SECONDS = 30.0
 _T = TypeVar("_T")
+TRIAL_OBJECT_VERBS = ("create", "delete", "get", "list", "watch")
+"""What the executor does to trial objects (any kind); pods are only listed, logs read."""
+POD_VERBS = {"pods": ("list",), "pods/log": ("get",)}
+
+
+def role_rules() -> list[dict[str, list[str]]]:
+    """The RBAC rules the executor needs, from the one table of kinds
+    (``tuner.spec.TRIAL_KINDS``): what ``manifests/base/rbac.yaml`` grants (a test keeps the
+    two equal). A kind not listed needs a rule of the same shape (docs/kubernetes.md)."""
+    resources: dict[str, set[str]] = {}
+    for kind in TRIAL_KINDS:
+        resources.setdefault(kind.group, set()).add(kind.plural)
+    rules = [
+        {"apiGroups": [group], "resources": sorted(plurals), "verbs": list(TRIAL_OBJECT_VERBS)}
+        for group, plurals in resources.items()
+    ]
+    rules += [
+        {"apiGroups": [""], "resources": [resource], "verbs": list(verbs)}
+        for resource, verbs in POD_VERBS.items()
+    ]
+    return rules
+
+
+class ApiResource(Protocol):
+    """An API resource of namespaced objects (``tuner.spec.TrialKind`` is one)."""
+
+    @property
+    def group(self) -> str: ...
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def plural(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+
+def resource_path(resource: ApiResource, namespace: str, name: str | None = None) -> str:
+    """The REST path of a namespaced resource (``/api/v1`` for the core group)."""
+    root = (
+        f"/apis/{resource.group}/{resource.version}"
+        if resource.group
+        else f"/api/{resource.version}"
+    )
+    path = f"{root}/namespaces/{quote(namespace, safe='')}/{resource.plural}"
+    return f"{path}/{quote(name, safe='')}" if name is not None else path
 
 
 class KubernetesError(ExecutorError):
@@ -205,84 +257,125 @@ class KubernetesApi:
         self.stopping = stopping or threading.Event()
         self._client = client.ApiClient(configuration)
         self._client.user_agent = f"tuner/{_version()} (kubernetes executor)"
-        self._batch = client.BatchV1Api(self._client)
         self._core = client.CoreV1Api(self._client)
 
-    # -- jobs ------------------------------------------------------------------------------
+    # -- trial objects (any kind, as Katib's dynamic client) -----------------------------
 
-    def create_job(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+    def create_object(
+        self, resource: ApiResource, namespace: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
         name = body.get("metadata", {}).get("name")
         return self._json(
-            f"create Job {namespace}/{name}",
-            self._batch.create_namespaced_job,
-            namespace,
-            body,
+            f"create {resource.kind} {namespace}/{name}",
+            self._request,
+            "POST",
+            resource_path(resource, namespace),
+            body=body,
         )
 
-    def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
-        """The Job, or None if there is none of that name."""
+    def get_object(self, resource: ApiResource, namespace: str, name: str) -> dict[str, Any] | None:
+        """The object, or None if there is none of that name."""
         try:
             return self._json(
-                f"get Job {namespace}/{name}", self._batch.read_namespaced_job, name, namespace
+                f"get {resource.kind} {namespace}/{name}",
+                self._request,
+                "GET",
+                resource_path(resource, namespace, name),
             )
         except PermanentKubernetesError as e:
             if e.status == 404:
                 return None
             raise
 
-    def list_jobs(self, namespace: str, selector: Selector) -> tuple[list[dict[str, Any]], str]:
-        """The Jobs matching ``selector`` (checked here too) and the list's resourceVersion."""
+    def list_objects(
+        self, resource: ApiResource, namespace: str, selector: Selector
+    ) -> tuple[list[dict[str, Any]], str]:
+        """The objects matching ``selector`` (checked here too) and the list's
+        resourceVersion."""
         listing = self._json(
-            f"list Jobs in {namespace} ({selector})",
-            self._batch.list_namespaced_job,
-            namespace,
-            label_selector=str(selector),
+            f"list {resource.kind} objects in {namespace} ({selector})",
+            self._request,
+            "GET",
+            resource_path(resource, namespace),
+            query=[("labelSelector", str(selector))],
         )
         items = [i for i in listing.get("items") or () if isinstance(i, dict)]
         resource_version = (listing.get("metadata") or {}).get("resourceVersion") or ""
         return [dict(i) for i in selector.select(items)], str(resource_version)
 
-    def watch_jobs(
-        self, namespace: str, selector: Selector, resource_version: str, timeout_seconds: int
+    def watch_objects(
+        self,
+        resource: ApiResource,
+        namespace: str,
+        selector: Selector,
+        resource_version: str,
+        timeout_seconds: int,
     ) -> ResponseStream:
         """A watch from ``resource_version``; the server ends it after ``timeout_seconds``."""
-        what = f"watch Jobs in {namespace} ({selector})"
-        kwargs: dict[str, Any] = {
-            "label_selector": str(selector),
-            # kubectl's spelling; the client would send Python's "True", which strict
-            # servers and test doubles read as a plain list.
-            "watch": "true",
-            "allow_watch_bookmarks": "true",
-            "timeout_seconds": timeout_seconds,
-        }
+        what = f"watch {resource.kind} objects in {namespace} ({selector})"
+        query = [
+            ("labelSelector", str(selector)),
+            ("watch", "true"),
+            ("allowWatchBookmarks", "true"),
+            ("timeoutSeconds", str(timeout_seconds)),
+        ]
         if resource_version:
-            kwargs["resource_version"] = resource_version
+            query.append(("resourceVersion", resource_version))
         response = self._call(
             what,
-            self._batch.list_namespaced_job,
-            namespace,
-            _preload_content=False,
+            self._request,
+            "GET",
+            resource_path(resource, namespace),
+            query=query,
             # The server closes at timeout_seconds; the read timeout is a safety net.
-            _request_timeout=(self.request_timeout, timeout_seconds + self.request_timeout),
-            **kwargs,
+            timeout=(self.request_timeout, timeout_seconds + self.request_timeout),
         )
         return ResponseStream(response, what)
 
-    def delete_job(self, namespace: str, name: str, propagation: str) -> bool:
+    def delete_object(
+        self, resource: ApiResource, namespace: str, name: str, propagation: str
+    ) -> bool:
         """Delete with ``propagation`` (Foreground/Background); False if it was already gone."""
         try:
             self._json(
-                f"delete Job {namespace}/{name}",
-                self._batch.delete_namespaced_job,
-                name,
-                namespace,
-                propagation_policy=propagation,
+                f"delete {resource.kind} {namespace}/{name}",
+                self._request,
+                "DELETE",
+                resource_path(resource, namespace, name),
+                query=[("propagationPolicy", propagation)],
             )
         except PermanentKubernetesError as e:
             if e.status == 404:
                 return False
             raise
         return True
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: list[tuple[str, str]] | None = None,
+        body: dict[str, Any] | None = None,
+        timeout: Any = None,
+        _preload_content: bool = False,
+        _request_timeout: Any = None,
+    ) -> Any:
+        """One call to ``path``, its urllib3 response unread (``_json`` or a stream reads it)."""
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        return self._client.call_api(
+            path,
+            method,
+            query_params=query or [],
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
+            _return_http_data_only=True,
+            _preload_content=False,
+            _request_timeout=timeout if timeout is not None else _request_timeout,
+        )
 
     # -- pods ------------------------------------------------------------------------------
 

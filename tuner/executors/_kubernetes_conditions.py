@@ -5,8 +5,9 @@ A condition holds when its result is an object or a non-empty array; the first s
 gives the reason and message. Supported: dotted keys and array indices, ``#(field OP value)``
 (first match) and ``#(field OP value)#`` (all matches), ``|`` pipes, with OP one of ``==``,
 ``!=``, ``<``, ``<=``, ``>``, ``>=`` and a JSON string, number, ``true``, ``false`` or
-``null`` as value. That covers Katib's defaults and the conditions of its examples for Jobs;
-anything else (wildcards, modifiers such as ``@this``, multipaths) is refused when parsed.
+``null`` as value, and ``[@this]`` (the value wrapped in an array, as Katib's Argo example
+uses it). That covers Katib's defaults and the conditions of its examples; anything else
+(wildcards, other modifiers and multipaths) is refused when parsed.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from tuner.executors._base import LaunchError
 
 SUPPORTED_FORMS = (
     "dotted keys and indices (status.conditions.0), #(field==value) for the first match,"
-    ' #(field==value)# for all matches, "|" pipes; operators == != < <= > >=; values in JSON'
+    ' #(field==value)# for all matches, [@this] (the value as an array), "|" pipes;'
+    " operators == != < <= > >=; values in JSON"
 )
 _OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     "==": operator.eq,
@@ -47,6 +49,12 @@ class _Key:
 
 
 @dataclass(frozen=True)
+class _Wrap:
+    """GJSON's ``[@this]``: the value as a one-element array (Katib's Argo conditions,
+    ``status.[@this].#(phase=="Succeeded")#``, filter the status object this way)."""
+
+
+@dataclass(frozen=True)
 class _Query:
     field: tuple[str, ...]
     op: str
@@ -54,7 +62,8 @@ class _Query:
     all: bool
 
 
-_Step = _Key | _Query
+_Step = _Key | _Query | _Wrap
+_THIS = "[@this]"
 
 
 @dataclass(frozen=True)
@@ -132,7 +141,10 @@ def _parse_path(text: str) -> tuple[_Step, ...]:
             raise ValueError(
                 "a path after '#(...)#' maps over the matches; use '|' to continue with them"
             )
-        if text.startswith("#(", i):
+        if text.startswith(_THIS, i):
+            steps.append(_Wrap())
+            i += len(_THIS)
+        elif text.startswith("#(", i):
             end = _closing_paren(text, i + 1)
             query_all = text.startswith("#", end + 1)
             steps.append(_parse_query(text[i + 2 : end], query_all))
@@ -191,6 +203,8 @@ def _parse_query(text: str, query_all: bool) -> _Query:
 
 
 def _apply(step: _Step, value: Any) -> Any:
+    if isinstance(step, _Wrap):
+        return [value]
     if isinstance(step, _Key):
         if isinstance(value, Mapping):
             return value.get(step.name, _MISSING)

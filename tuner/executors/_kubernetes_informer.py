@@ -1,6 +1,7 @@
-"""The latest state of the trial Jobs of one namespace, kept by one background thread: a list,
-then a watch from the list's resourceVersion; a re-list on 410 Gone, after errors (with
-backoff) and every ``resync_seconds`` as a safety net against a missed event."""
+"""The latest state of the trial objects (Jobs or any other kind) of one namespace, kept by
+one background thread: a list, then a watch from the list's resourceVersion; a re-list on
+410 Gone, after errors (with backoff) and every ``resync_seconds`` as a safety net against a
+missed event."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tuner.executors._kubernetes_api import (
+    ApiResource,
     KubernetesApi,
     KubernetesError,
     ResponseStream,
@@ -36,7 +38,8 @@ class JobState:
 
 
 class JobInformer:
-    """Caches the Jobs of ``namespace`` matching ``selector`` whose names are tracked.
+    """Caches the objects of ``resource`` in ``namespace`` matching ``selector`` whose names
+    are tracked.
 
     Only tracked names are kept (the executor tracks its trials), so memory follows the
     executor's own trials, not the namespace. Thread-safe; :meth:`wait_changed` lets a
@@ -46,6 +49,7 @@ class JobInformer:
     def __init__(
         self,
         api: KubernetesApi,
+        resource: ApiResource,
         namespace: str,
         selector: Selector,
         *,
@@ -53,6 +57,7 @@ class JobInformer:
         watch_seconds: int,
     ) -> None:
         self.api = api
+        self.resource = resource
         self.namespace = namespace
         self.selector = selector
         self.resync_seconds = resync_seconds
@@ -64,7 +69,7 @@ class JobInformer:
         self._stream: ResponseStream | None = None
         self._stopping = threading.Event()
         self._thread = threading.Thread(
-            target=self._run, name=f"kubernetes-jobs-{namespace}", daemon=True
+            target=self._run, name=f"kubernetes-{resource.plural}-{namespace}", daemon=True
         )
 
     # -- for the executor ------------------------------------------------------------------
@@ -142,17 +147,19 @@ class JobInformer:
                     continue
                 delay = self.api.retry.delay(failures)
                 failures += 1
-                log.warning("%s; listing Jobs again in %.1fs", e, delay)
+                log.warning("%s; listing %s again in %.1fs", e, self.resource.plural, delay)
                 self._stopping.wait(delay)
             except Exception:  # pragma: no cover - a bug here must not end the thread
-                log.exception("watching Jobs in %s failed; listing again", self.namespace)
+                log.exception(
+                    "watching %s in %s failed; listing again", self.resource.plural, self.namespace
+                )
                 relist = True
                 self._stopping.wait(self.api.retry.max_delay)
 
     def _relist(self) -> str:
         with self._changed:
             started = self._seq
-        jobs, resource_version = self.api.list_jobs(self.namespace, self.selector)
+        jobs, resource_version = self.api.list_objects(self.resource, self.namespace, self.selector)
         with self._changed:
             listed = set()
             for job in jobs:
@@ -171,7 +178,9 @@ class JobInformer:
         if remaining <= 0:
             return resource_version, True
         timeout = int(max(1.0, min(float(self.watch_seconds), remaining)))
-        stream = self.api.watch_jobs(self.namespace, self.selector, resource_version, timeout)
+        stream = self.api.watch_objects(
+            self.resource, self.namespace, self.selector, resource_version, timeout
+        )
         resync_due = threading.Event()
 
         def resync() -> None:  # independent of the server honouring timeoutSeconds
@@ -191,7 +200,11 @@ class JobInformer:
                 kind, obj = event.get("type"), event.get("object") or {}
                 if kind == "ERROR":
                     if obj.get("code") == HTTP_GONE:
-                        log.info("watch of Jobs in %s expired (410 Gone)", self.namespace)
+                        log.info(
+                            "watch of %s in %s expired (410 Gone)",
+                            self.resource.plural,
+                            self.namespace,
+                        )
                         return resource_version, True
                     raise TemporaryKubernetesError(
                         f"{stream.what}: error event {obj.get('code')} {obj.get('reason')}:"

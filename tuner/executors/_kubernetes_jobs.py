@@ -1,6 +1,6 @@
-"""The batch/v1 Job of a trial, built without a cluster: what the Kubernetes executor reads
-from the trial template, the Job it creates, the reference it stores, and the manifests that
-``tuner run --executor kubernetes --dry-run`` prints."""
+"""The trial object (a batch/v1 Job or any other kind), built without a cluster: what the
+Kubernetes executor reads from the trial template, the object it creates, the reference it
+stores, and the manifests that ``tuner run --executor kubernetes --dry-run`` prints."""
 
 from __future__ import annotations
 
@@ -13,7 +13,17 @@ from tuner.executors._base import InvalidReferenceError, LaunchError
 from tuner.executors._kubernetes_conditions import Condition, parse_conditions
 from tuner.executors._labels import LabelError, check_labels, dns1123_label_problem
 from tuner.space import Value
-from tuner.spec import LABEL_EXPERIMENT, LABEL_TRIAL, CollectorKind, Experiment, render_trial
+from tuner.spec import (
+    LABEL_EXPERIMENT,
+    LABEL_TRIAL,
+    CollectorKind,
+    Experiment,
+    TrialKind,
+    find_containers,
+    pod_templates,
+    render_trial,
+    trial_kind,
+)
 
 EXECUTOR_NAME = "kubernetes"
 REFERENCE_VERSION = 1
@@ -24,9 +34,14 @@ POD_RESTART_POLICIES = ("Never", "OnFailure")
 _TEMPLATE = "spec.trialTemplate"
 
 
+_JOB = trial_kind(JOB_API_VERSION, JOB_KIND)
+
+
 @dataclass(frozen=True)
 class JobSettings:
-    """What the executor needs from one experiment's trial template (besides the Job)."""
+    """What the executor needs from one experiment's trial template (besides the object):
+    ``kind`` is the trial object's kind (a batch/v1 Job or any other, see
+    ``tuner.spec.TrialKind``)."""
 
     namespace: str
     experiment: str
@@ -35,18 +50,18 @@ class JobSettings:
     failure: Condition
     primary_pod_labels: Mapping[str, str] = field(default_factory=dict)
     retain: bool = False
+    kind: TrialKind = _JOB
+
+    @property
+    def is_job(self) -> bool:
+        return (self.kind.api_version, self.kind.kind) == (JOB_API_VERSION, JOB_KIND)
 
     @classmethod
     def from_experiment(cls, experiment: Experiment) -> JobSettings:
         """Read and check the template; :class:`LaunchError` names the field that cannot run."""
         template = experiment.spec.trial_template
         trial_spec = template.trial_spec or {}
-        api_version, kind = trial_spec.get("apiVersion"), trial_spec.get("kind")
-        if (api_version, kind) != (JOB_API_VERSION, JOB_KIND):
-            raise LaunchError(
-                f"{_TEMPLATE}.trialSpec: {kind!r} of apiVersion {api_version!r} cannot run on the"
-                f" kubernetes executor, which runs {JOB_API_VERSION} {JOB_KIND} trials"
-            )
+        kind = trial_kind(str(trial_spec.get("apiVersion")), str(trial_spec.get("kind")))
         collector = experiment.spec.metrics_collector_spec.collector.kind
         if collector is CollectorKind.FILE:
             # Katib injects a sidecar that reads the file inside the pod; tuner reads from
@@ -69,13 +84,23 @@ class JobSettings:
             success=success,
             failure=failure,
             retain=template.retain,
+            kind=kind,
         )
         settings.check_pod_spec(trial_spec, f"{_TEMPLATE}.trialSpec", rendered=False)
         return settings
 
     def check_pod_spec(self, job: Mapping[str, Any], path: str, *, rendered: bool = True) -> None:
-        """The pod template must hold the primary container and a restart policy a Job allows
+        """The object must hold the primary container where its kind keeps containers (the
+        error lists those there are), and a Job's pod template a restart policy a Job allows
         (an unrendered ``${trialParameters...}`` value is checked once rendered)."""
+        if not self.is_job:
+            found = [c.name for c in find_containers(job)]
+            if found and self.primary_container not in found:  # none: defined elsewhere
+                raise LaunchError(
+                    f"{path}: no container of the {self.kind.kind} is named"
+                    f" {self.primary_container!r} (primaryContainerName); found {found}"
+                )
+            return
         pod = _get(job, "spec", "template", "spec")
         containers = pod.get("containers") if isinstance(pod, Mapping) else None
         names = [c.get("name") for c in containers or () if isinstance(c, Mapping)]
@@ -100,6 +125,8 @@ class JobSettings:
             "success_condition": self.success.text,
             "failure_condition": self.failure.text,
             "retain": self.retain,
+            "api_version": self.kind.api_version,
+            "kind": self.kind.kind,
         }
 
     @classmethod
@@ -118,6 +145,10 @@ class JobSettings:
                 success=success,
                 failure=failure,
                 retain=bool(data.get("retain", False)),
+                # References stored before other kinds ran are Jobs'.
+                kind=trial_kind(
+                    str(data.get("api_version", JOB_API_VERSION)), str(data.get("kind", JOB_KIND))
+                ),
             )
         except (KeyError, TypeError, LaunchError, LabelError) as e:
             raise InvalidReferenceError(f"reference: not a kubernetes trial reference: {e}") from e
@@ -171,15 +202,20 @@ class JobReference:
 def job_manifest(
     manifest: Mapping[str, Any], settings: JobSettings, trial_name: str
 ) -> dict[str, Any]:
-    """The Job to create for a rendered trial: ``manifest`` (from ``render_trial``) with the
-    experiment and trial labels and ``primaryPodLabels`` also on the pod template, so that
-    pods can be listed by trial and the primary pod found. Raises :class:`LaunchError`."""
+    """The object to create for a rendered trial: ``manifest`` (from ``render_trial``) with
+    the experiment and trial labels also on every pod template it has (and, for a Job,
+    ``primaryPodLabels`` too), so that pods can be listed by trial and the primary pod
+    found. Raises :class:`LaunchError`."""
     job = copy.deepcopy(dict(manifest))
-    path = f"trial {trial_name!r}: Job"
+    kind = settings.kind
+    path = f"trial {trial_name!r}: {kind.kind}"
     if (problem := dns1123_label_problem(trial_name)) is not None:
         raise LaunchError(f"{path} metadata.name: {trial_name!r} {problem}")
-    if (job.get("apiVersion"), job.get("kind")) != (JOB_API_VERSION, JOB_KIND):
-        raise LaunchError(f"{path}: kind {job.get('kind')!r} is not a {JOB_API_VERSION} Job")
+    if (job.get("apiVersion"), job.get("kind")) != (kind.api_version, kind.kind):
+        raise LaunchError(
+            f"{path}: {job.get('apiVersion')!r} {job.get('kind')!r} is not the experiment's"
+            f" {kind.api_version} {kind.kind}"
+        )
     metadata = job.setdefault("metadata", {})
     if metadata.get("name") != trial_name or metadata.get("namespace") != settings.namespace:
         raise LaunchError(
@@ -188,16 +224,18 @@ def job_manifest(
         )
     identity = {LABEL_EXPERIMENT: settings.experiment, LABEL_TRIAL: trial_name}
     metadata["labels"] = {**(metadata.get("labels") or {}), **identity}
-    template = job.setdefault("spec", {}).setdefault("template", {})
-    pod_metadata = template.setdefault("metadata", {})
-    pod_metadata["labels"] = {
-        **(pod_metadata.get("labels") or {}),
-        **settings.primary_pod_labels,
-        **identity,
-    }
+    if settings.is_job:
+        job.setdefault("spec", {}).setdefault("template", {})
+    # A Job has one pod template, so its pods are all primary; a training job's replicas
+    # tell theirs apart by the labels their operator sets (primaryPodLabels select them).
+    extra = dict(settings.primary_pod_labels) if settings.is_job else {}
+    for template in pod_templates(job) if not settings.is_job else [job["spec"]["template"]]:
+        pod_metadata = template.setdefault("metadata", {})
+        pod_metadata["labels"] = {**(pod_metadata.get("labels") or {}), **extra, **identity}
     try:
         check_labels(metadata["labels"], f"{path} metadata.labels")
-        check_labels(pod_metadata["labels"], f"{path} spec.template.metadata.labels")
+        for template in pod_templates(job):
+            check_labels(template["metadata"]["labels"], f"{path} pod template metadata.labels")
     except LabelError as e:
         raise LaunchError(str(e)) from e
     settings.check_pod_spec(job, path)
@@ -207,10 +245,10 @@ def job_manifest(
 def render_job_manifests(
     experiment: Experiment, trials: Mapping[str, Mapping[str, Value]]
 ) -> list[dict[str, Any]]:
-    """The Jobs the kubernetes executor would create for ``trials`` (trial name → parameter
-    assignment), in order, without contacting a cluster: for ``--dry-run``.
+    """The objects the kubernetes executor would create for ``trials`` (trial name →
+    parameter assignment), in order, without contacting a cluster: for ``--dry-run``.
 
-    Raises :class:`LaunchError` when the template cannot run as Jobs and ``SpecError`` when an
+    Raises :class:`LaunchError` when the template cannot run and ``SpecError`` when an
     assignment does not fit the experiment's parameters.
     """
     settings = JobSettings.from_experiment(experiment)

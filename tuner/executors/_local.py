@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import re
 import shutil
@@ -31,9 +32,13 @@ from tuner.executors._base import (
 )
 from tuner.executors._devices import Allocation, ResourcePool, parse_request
 from tuner.executors._local_state import ProcessId
+from tuner.executors._local_template import check_kind, ignored_fields
+from tuner.spec import find_containers
 
 if TYPE_CHECKING:
     from tuner.spec import Experiment, RenderedTrial
+
+log = logging.getLogger(__name__)
 
 REFERENCE_VERSION = 1
 DEFAULT_GRACE_PERIOD_SECONDS = 10.0
@@ -141,6 +146,7 @@ class LocalExecutor(Executor):
         # Trials found running in run_dir, holding devices, that nobody adopted (yet).
         self._found_holding: dict[str, Path] | None = None
         self._scan_lock = threading.Lock()
+        self._warned: set[tuple[str, str]] = set()
 
     # -- capabilities ------------------------------------------------------------------
 
@@ -156,6 +162,13 @@ class LocalExecutor(Executor):
     def check_template(
         cls, rendered: RenderedTrial, *, provided_env: frozenset[str] = frozenset()
     ) -> None:
+        check_kind(rendered.manifest)
+        if not rendered.primary_container:
+            raise LaunchError(
+                f"spec.trialTemplate.trialSpec: the {rendered.manifest.get('kind')} defines no"
+                " container inline (a reference to a runtime, pipeline or template), so the"
+                " local executor has no command to run; run it with --executor kubernetes"
+            )
         container = (
             f"spec.trialTemplate.trialSpec container {rendered.primary_container.get('name')!r}"
         )
@@ -206,7 +219,12 @@ class LocalExecutor(Executor):
         return cls(Path(trial_dir).parent)
 
     def prepare(self, experiment: Experiment) -> None:
-        """Refuse a template whose primary container asks for more devices than exist."""
+        """Refuse a kind with no single primary container and a template whose primary
+        container asks for more devices than exist; say once per experiment (a warning)
+        which template fields a local run ignores: the image, other containers and
+        replicas, resources other than cpu and GPU limits, volumes."""
+        check_kind(experiment.spec.trial_template.trial_spec or {})
+        self._warn_ignored(experiment)
         template = experiment.spec.trial_template
         primary = template.primary_container_name or None
         if primary is not None:
@@ -218,6 +236,22 @@ class LocalExecutor(Executor):
         except LaunchError:
             return  # a placeholder (${trialParameters.gpus}): checked per trial at launch
         self.resources.check(request, where)
+
+    def _warn_ignored(self, experiment: Experiment) -> None:
+        key = (experiment.metadata.namespace, experiment.metadata.name)
+        with self._lock:
+            if key in self._warned:
+                return
+            self._warned.add(key)
+        ignored = ignored_fields(experiment)
+        if ignored:
+            log.warning(
+                "experiment %s: the local executor runs container %r of the trial template as"
+                " a process on this machine and ignores: %s",
+                experiment.metadata.name,
+                experiment.spec.trial_template.primary_container_name,
+                "; ".join(ignored),
+            )
 
     # -- launch ------------------------------------------------------------------------
 
@@ -547,24 +581,13 @@ def _container_field(primary: str | None) -> str:
 
 
 def _find_container(manifest: Mapping[str, Any], primary: str | None) -> Mapping[str, Any] | None:
-    """The container named ``primary`` in any ``containers`` list of a trial manifest (a Job,
-    a training job's replica...); without a name, the only container of the first list."""
-    stack: list[Any] = [manifest]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, Mapping):
-            containers = node.get("containers")
-            if isinstance(containers, list):
-                named = [c for c in containers if isinstance(c, Mapping)]
-                if primary is None and len(named) == 1:
-                    return named[0]
-                for container in named:
-                    if container.get("name") == primary:
-                        return container
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return None
+    """The container named ``primary`` where the trial's kind keeps its containers (a Job, a
+    training job's replicas with the primary replica first, ...); without a name, the only
+    container."""
+    containers = find_containers(manifest)
+    if primary is None:
+        return containers[0].body if len(containers) == 1 else None
+    return next((c.body for c in containers if c.name == primary), None)
 
 
 def _positive(value: float) -> float:

@@ -44,8 +44,9 @@ from tuner.spec._katib import (
     MetricStrategyType,
     ResumePolicy,
 )
+from tuner.spec._kinds import TRIAL_KINDS, Container, TrialKind, pod_templates, trial_kind
 from tuner.spec._loading import load_file, loads
-from tuner.spec._rendering import RenderedTrial, render_trial
+from tuner.spec._rendering import RenderedTrial, find_containers, render_trial
 
 __all__ = [
     "API_VERSION",
@@ -53,7 +54,9 @@ __all__ = [
     "LABEL_EXPERIMENT",
     "LABEL_TRIAL",
     "AdditionalObjective",
+    "TRIAL_KINDS",
     "AlgorithmSetting",
+    "Container",
     "AlgorithmSpec",
     "CollectorKind",
     "CollectorSpec",
@@ -79,9 +82,13 @@ __all__ = [
     "SourceSpec",
     "SpecError",
     "SpecIssue",
+    "TrialKind",
     "TrialParameterSpec",
     "TrialTemplate",
     "load_file",
+    "find_containers",
     "loads",
+    "pod_templates",
     "render_trial",
+    "trial_kind",
 ]

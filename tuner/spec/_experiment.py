@@ -14,7 +14,7 @@ from pydantic import (
 )
 
 from tuner.space import Distribution, Parameter, ParameterType, SearchSpace
-from tuner.spec import _rules, _template_rules
+from tuner.spec import _kinds, _rules, _template_rules
 from tuner.spec._base import KatibString, SpecModel
 from tuner.spec._common import (
     AlgorithmSpec,
@@ -27,14 +27,8 @@ from tuner.spec._common import (
 from tuner.spec._issues import SpecError, SpecIssue, raise_if_any, short_repr
 from tuner.spec._katib import (
     API_VERSION,
-    DEFAULT_JOB_FAILURE_CONDITION,
-    DEFAULT_JOB_SUCCESS_CONDITION,
-    DEFAULT_KUBEFLOW_JOB_FAILURE_CONDITION,
-    DEFAULT_KUBEFLOW_JOB_PRIMARY_POD_LABELS,
-    DEFAULT_KUBEFLOW_JOB_SUCCESS_CONDITION,
     DEFAULT_PARALLEL_TRIAL_COUNT,
     KIND,
-    KUBEFLOW_JOB_KINDS,
     ResumePolicy,
 )
 
@@ -94,7 +88,8 @@ class TrialParameterSpec(SpecModel):
 class TrialTemplate(SpecModel):
     """How each trial runs: a Kubernetes object (``trial_spec``, kept as a plain dict) whose
     container ``primary_container_name`` does the training. Success and failure conditions
-    default as in Katib for ``batch/v1`` Job and Kubeflow training jobs."""
+    (and primary pod labels) default as in Katib for ``batch/v1`` Job, the Kubeflow training
+    jobs and Kubeflow Trainer's TrainJob (``tuner.spec._kinds``)."""
 
     primary_container_name: str = ""
     primary_pod_labels: dict[str, str] = Field(default_factory=dict)
@@ -114,16 +109,10 @@ class TrialTemplate(SpecModel):
 
     @model_validator(mode="after")
     def _defaults_and_check(self) -> TrialTemplate:
-        kind = (self.trial_spec or {}).get("kind")
-        if kind == "Job":
-            success, failure = DEFAULT_JOB_SUCCESS_CONDITION, DEFAULT_JOB_FAILURE_CONDITION
-        elif isinstance(kind, str) and kind in KUBEFLOW_JOB_KINDS:  # not a str: refused below
-            success = DEFAULT_KUBEFLOW_JOB_SUCCESS_CONDITION
-            failure = DEFAULT_KUBEFLOW_JOB_FAILURE_CONDITION
-            if not self.primary_pod_labels:
-                self.primary_pod_labels = dict(DEFAULT_KUBEFLOW_JOB_PRIMARY_POD_LABELS)
-        else:
-            success = failure = ""
+        kind = _kinds.of(self.trial_spec or {})
+        success, failure = kind.success_condition, kind.failure_condition
+        if success and not self.primary_pod_labels:  # Katib: with the conditions, as a set
+            self.primary_pod_labels = dict(kind.primary_pod_labels)
         self.success_condition = self.success_condition or success
         self.failure_condition = self.failure_condition or failure
         raise_if_any(_template_rules.trial_template_issues(self))

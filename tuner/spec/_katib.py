@@ -24,7 +24,14 @@ DEFAULT_KUBEFLOW_JOB_SUCCESS_CONDITION = (
 )
 DEFAULT_KUBEFLOW_JOB_FAILURE_CONDITION = DEFAULT_JOB_FAILURE_CONDITION
 DEFAULT_KUBEFLOW_JOB_PRIMARY_POD_LABELS = {"training.kubeflow.org/job-role": "master"}
-KUBEFLOW_JOB_KINDS = frozenset({"TFJob", "PyTorchJob", "XGBoostJob", "MXJob", "MPIJob"})
+# Kubeflow Trainer's TrainJob (trainer.kubeflow.org/v1alpha1): its JobSet's Jobs have the
+# Job conditions; the primary pod is the first node.
+DEFAULT_TRAINJOB_SUCCESS_CONDITION = DEFAULT_JOB_SUCCESS_CONDITION
+DEFAULT_TRAINJOB_FAILURE_CONDITION = DEFAULT_JOB_FAILURE_CONDITION
+DEFAULT_TRAINJOB_PRIMARY_POD_LABELS = {
+    "jobset.sigs.k8s.io/replicatedjob-name": "node",
+    "batch.kubernetes.io/job-completion-index": "0",
+}
 
 LABEL_EXPERIMENT = "katib.kubeflow.org/experiment"
 LABEL_TRIAL = "katib.kubeflow.org/trial"

@@ -18,6 +18,11 @@ from tuner.spec._issues import SpecError, SpecIssue, short_repr
 from tuner.spec._katib import LABEL_EXPERIMENT, LABEL_TRIAL
 
 
+def find_containers(trial_spec: Mapping[str, Any]) -> list[_template.Container]:
+    """Every container of a trial object where its kind keeps them, as its pods name them."""
+    return _template.find_containers(trial_spec)
+
+
 @dataclass(frozen=True)
 class RenderedTrial:
     """One trial, ready for an executor.
@@ -25,7 +30,8 @@ class RenderedTrial:
     ``manifest`` is the trialSpec object with placeholders replaced and ``metadata.name``
     (the trial name), ``metadata.namespace`` (the experiment's) and the labels
     ``katib.kubeflow.org/experiment`` and ``katib.kubeflow.org/trial`` set.
-    ``primary_container`` is the primary container inside ``manifest`` (the same dict).
+    ``primary_container`` is the primary container inside ``manifest`` (the same dict), or
+    ``{}`` for an object that keeps its containers elsewhere (a Tekton ``pipelineRef``).
     ``argv`` is its ``command`` followed by its ``args`` (empty ``command`` means the image's
     entrypoint, which only a container runtime knows). ``env`` holds the env entries with a
     literal ``value``; the names of entries using ``valueFrom`` (secrets, field refs), which
@@ -69,9 +75,9 @@ def render_trial(
     manifest["metadata"] = metadata
 
     found = _template.find_primary_container(manifest, template.primary_container_name)
-    # Validation guarantees the container; a template without it cannot be an Experiment.
-    assert found is not None, "validated experiments always have their primary container"
-    container = found[1]
+    # Validation guarantees the container, unless the object keeps none inline (a Tekton
+    # pipelineRef...): then there is no command to run here, only the object to create.
+    container = found.body if found is not None else {}
     env_entries = container.get("env") or []
     return RenderedTrial(
         name=trial_name,

@@ -8,7 +8,9 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tuner.spec import _kinds
 from tuner.spec._issues import child
+from tuner.spec._kinds import Container
 
 # Katib's TrialTemplateParamReplaceFormatRegex is `\$\{trialParameters\..+?\}`; braces are
 # excluded from names here (Katib forbids them in trialParameters[].name) so that
@@ -102,31 +104,15 @@ def substitute(value: Any, replace: Callable[[str], str]) -> Any:
     return value
 
 
-def find_containers(value: Any, path: str = "") -> list[tuple[str, dict[str, Any]]]:
-    """Every container of a Kubernetes object, in document order, with its path.
-
-    Any ``containers`` list counts, so a Job (``spec.template.spec.containers``) and the
-    replica specs of Kubeflow training jobs are found alike; ``initContainers`` are not.
-    """
-    found: list[tuple[str, dict[str, Any]]] = []
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            item_path = child(path, str(key))
-            if key == "containers" and isinstance(item, list):
-                found += [
-                    (child(item_path, i), c) for i, c in enumerate(item) if isinstance(c, dict)
-                ]
-            else:
-                found += find_containers(item, item_path)
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            found += find_containers(item, child(path, i))
-    return found
+def find_containers(trial_spec: Mapping[str, Any]) -> list[Container]:
+    """Every container of a trial object, where its kind keeps them (``tuner.spec._kinds``),
+    in document order, with its path and the name its pods give it."""
+    return _kinds.of(trial_spec).containers(trial_spec)
 
 
-def find_primary_container(trial_spec: Any, name: str) -> tuple[str, dict[str, Any]] | None:
-    """The first container named ``name`` (Katib's primaryContainerName), with its path."""
-    for path, container in find_containers(trial_spec):
-        if container.get("name") == name:
-            return path, container
+def find_primary_container(trial_spec: Mapping[str, Any], name: str) -> Container | None:
+    """The first container named ``name`` (Katib's primaryContainerName) as pods name it."""
+    for container in find_containers(trial_spec):
+        if container.name == name:
+            return container
     return None

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from tuner.spec import _template
+from tuner.spec import _kinds, _template
 from tuner.spec._issues import (
     SpecIssue,
     child,
@@ -25,6 +25,7 @@ _JOB_RESTART_POLICIES = ("Never", "OnFailure")
 
 def trial_template_issues(template: TrialTemplate) -> list[SpecIssue]:
     issues = []
+    kind = _kinds.of(template.trial_spec or {})
     if not template.primary_container_name:
         issues.append(SpecIssue("primaryContainerName", "required"))
     for field, value in (
@@ -35,8 +36,9 @@ def trial_template_issues(template: TrialTemplate) -> list[SpecIssue]:
             issues.append(
                 SpecIssue(
                     field,
-                    "required: Katib sets a default only for batch/v1 Job and Kubeflow"
-                    " training jobs",
+                    f"required for kind {short_repr(kind.kind)}: Katib sets a default only"
+                    " for batch/v1 Job, the Kubeflow training jobs (TFJob, PyTorchJob, MPIJob,"
+                    " XGBoostJob, JAXJob, PaddleJob) and TrainJob",
                 )
             )
     if template.trial_spec is None:
@@ -176,18 +178,23 @@ def _deadline_issues(trial_spec: Mapping[str, Any]) -> list[SpecIssue]:
 
 def _primary_container_issues(template: TrialTemplate) -> list[SpecIssue]:
     name = template.primary_container_name
+    assert template.trial_spec is not None
     found = _template.find_primary_container(template.trial_spec, name)
+    kind = _kinds.of(template.trial_spec)
+    if found is None and not _template.find_containers(template.trial_spec) and not kind.is_job:
+        # Containers defined elsewhere (a Tekton pipelineRef, an Argo workflowTemplateRef, a
+        # TrainJob's runtime): there is nothing to check here, as in Katib.
+        return []
     if found is None:
-        names = [c.get("name") for _, c in _template.find_containers(template.trial_spec)]
+        names = list(dict.fromkeys(c.name for c in _template.find_containers(template.trial_spec)))
         return [
             SpecIssue(
                 "primaryContainerName",
-                f"{short_repr(name)} names no container of trialSpec"
-                f" (containers: {listing(names)})",
+                f"{short_repr(name)} names no container of the {kind.kind}"
+                f" (its containers, as its pods name them: {listing(names)})",
             )
         ]
-    path, container = found
-    path = join_path("trialSpec", path)
+    path, container = join_path("trialSpec", found.path), found.body
     issues = []
     for field in ("command", "args"):
         issues += _string_list_issues(container.get(field), child(path, field))
