@@ -24,6 +24,7 @@ skipped, with a note, when the server does not know it.
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 import tempfile
@@ -93,6 +94,7 @@ def run_tuner(method: str, f: TestFunction, seed: int, args: argparse.Namespace)
     epochs_arg = str(full)
     algorithm, settings = "random", {"random_state": seed}
     early_stopping, early_settings = None, None
+    parallel = 1
     if method == "random+medianstop":
         early_stopping = "medianstop"
     elif method == "random+asha":
@@ -107,6 +109,8 @@ def run_tuner(method: str, f: TestFunction, seed: int, args: argparse.Namespace)
         epochs_arg = "{epochs}"
         algorithm = "hyperband"
         settings = {"resource_name": "epochs", "eta": REDUCTION_FACTOR, "r_l": full}
+        # Katib's rule: parallelTrialCount holds the largest bracket, eta ** s_max.
+        parallel = REDUCTION_FACTOR ** int(math.log(full) / math.log(REDUCTION_FACTOR))
     command = ["python", str(TRIAL), f.name, str(seed), epochs_arg, str(args.pause)]
     command += [f"{{{n}}}" for n in f.names]
     with tempfile.TemporaryDirectory() as tmp:
@@ -122,7 +126,7 @@ def run_tuner(method: str, f: TestFunction, seed: int, args: argparse.Namespace)
             early_stopping=early_stopping,
             early_stopping_settings=early_settings,
             max_trials=max_trials,
-            parallel_trials=1,
+            parallel_trials=parallel,
             command=command,
         ).run(db=db, progress=False, run_dir=f"{tmp}/runs", working_dir=tmp, poll_interval=0.05)
         seconds = time.perf_counter() - started

@@ -38,11 +38,9 @@ EXPECTED_REFUSALS = {
         "'File' reads the metrics file on this machine",
     ),
 }
-# Features other work adds (issue 14: hyperband, pbt; issue 11 item 4: Push on Kubernetes):
+# Features other work adds (issue 11 item 4: Push on Kubernetes):
 # until then these may be refused, only with this message; once added they must dry-run.
 MAY_BE_REFUSED = {
-    "hyperband.yaml": ("dry-run", "unknown algorithm 'hyperband'"),
-    "simple-pbt.yaml": ("dry-run", "unknown algorithm 'pbt'"),
     "push-metrics-collector.yaml": ("dry-run", "'Push' needs the trial to reach the controller"),
 }
 # Kinds without a vendored schema (a custom kind of this corpus's own).
