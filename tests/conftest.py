@@ -134,10 +134,14 @@ class PodLog:
         self._changed.set()
         self._changed = asyncio.Event()
 
-    async def serve(self, follow: bool) -> AsyncIterator[bytes]:
+    async def serve(self, follow: bool, tail_lines: int | None = None) -> AsyncIterator[bytes]:
         self.requests += 1
         drops, sent = self.drops, 0
         yield b""  # send the headers: the stream is open before any output
+        if tail_lines is not None:  # the kubelet's tailLines: the last lines written so far
+            lines = self.data.splitlines(keepends=True)
+            yield b"".join(lines[-tail_lines:]) if tail_lines > 0 else b""
+            sent = len(self.data)
         while True:
             changed = self._changed
             if self.drops != drops:
@@ -172,7 +176,8 @@ class KubeCluster:
 
     def _log(self, request: Any) -> AsyncIterator[bytes]:
         follow = str(request.params.get("follow", "")).lower() == "true"
-        return self.logs[request.name].serve(follow)
+        tail = request.params.get("tailLines")
+        return self.logs[request.name].serve(follow, None if tail is None else int(tail))
 
     # -- the kubelet and the Job controller ----------------------------------------------
 

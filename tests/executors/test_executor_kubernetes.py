@@ -196,6 +196,30 @@ async def test_failed_job_reports_kubernetes_reason(cluster, executors, reason, 
     assert job_in(cluster.server, "exp-f1")
 
 
+async def test_a_failed_trials_output_tail_is_the_end_of_its_primary_pods_log(cluster, executors):
+    executor = executors()
+    handle = await launch(executor, experiment(retain=True), "exp-f2")
+    log = await cluster.start_pod("exp-f2", "exp-f2-a")
+    other = await cluster.start_pod("exp-f2", "exp-f2-sidecar", labels={"role": "ps"})
+    other.write(b"not the trial's output\n")
+    log.write(b"".join(b"line %d\n" % i for i in range(200)) + b"Traceback: boom\n")
+    await cluster.end_pod("exp-f2-a", exit_code=1)
+    await cluster.finish_job("exp-f2", "Failed", "BackoffLimitExceeded", "limit")
+    assert (await run(executor.wait, handle, WAIT)).reason is ExitReason.FAILED
+
+    tail = await run(executor.output_tail, handle)
+    # The last lines only (the kubelet's tailLines), ending with the failure.
+    assert tail.endswith(b"line 199\nTraceback: boom\n")
+    assert b"line 0\n" not in tail and b"not the trial's output" not in tail
+    assert len(await run(executor.output_tail, handle, 10)) == 10
+
+
+async def test_output_tail_without_a_pod_is_empty(cluster, executors):
+    executor = executors()
+    handle = await launch(executor, experiment(), "exp-f3")
+    assert await run(executor.output_tail, handle) == b""
+
+
 async def test_create_conflict_adopts_the_trials_own_job_only(cluster, executors):
     exp = experiment()
     [body] = render_job_manifests(exp, {"exp-c1": {"lr": 0.05}})

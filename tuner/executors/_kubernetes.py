@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tuner.executors._base import (
+    OUTPUT_TAIL_BYTES,
     Executor,
     ExecutorOptions,
     ExitReason,
@@ -47,6 +48,9 @@ if TYPE_CHECKING:
     from tuner.spec import Experiment
 
 log = logging.getLogger(__name__)
+
+OUTPUT_TAIL_LINES = 50
+"""Lines of a trial's pod log read to explain how it ended (``tailLines``)."""
 
 # Kill waits for the pods: the trial counts as ended only once they are gone, so that a
 # replacement never runs beside the trial it replaces. A finished Job has no running pods,
@@ -307,14 +311,54 @@ class KubernetesExecutor(Executor):
         self._own(handle)
         return None
 
+    def _primary_pods(self, h: KubernetesTrialHandle) -> Selector:
+        # The label the kind's controller puts on its pods (a Job's job-name, a training
+        # job's training.kubeflow.org/job-name...) and the primary pod's labels.
+        return Selector.equal({h.kind.pod_name_label or LABEL_TRIAL: h.job.job_name}) & (
+            Selector.equal(dict(h.job.settings.primary_pod_labels))
+        )
+
+    def output_tail(self, handle: TrialHandle, max_bytes: int = OUTPUT_TAIL_BYTES) -> bytes:
+        """The last lines of the primary container's log in the newest primary pod (one
+        request for its tail, no follow); ``b""`` when there is no pod or log to read."""
+        h = self._own(handle)
+        settings = h.job.settings
+        try:
+            pods = self.api.list_pods(settings.namespace, self._primary_pods(h))
+            if not pods:
+                return b""
+            newest = max(
+                pods,
+                key=lambda p: (
+                    (p.get("metadata") or {}).get("creationTimestamp") or "",
+                    (p.get("metadata") or {}).get("name") or "",
+                ),
+            )
+            stream = self.api.pod_log(
+                settings.namespace,
+                (newest.get("metadata") or {}).get("name") or "",
+                settings.primary_container,
+                follow=False,
+                read_timeout=self.api.request_timeout,
+                tail_lines=OUTPUT_TAIL_LINES,
+            )
+            data = b""
+            try:
+                for chunk in stream.chunks():
+                    data = (data + chunk)[-max_bytes:]
+            finally:
+                stream.close()
+            return data
+        except KubernetesError as e:
+            log.info(
+                "trial %s: its output could not be read to explain its end: %s", h.trial_name, e
+            )
+            return b""
+
     def open_output(self, handle: TrialHandle, position: int = 0) -> PodLogReader:
         h = self._own(handle)
         settings = h.job.settings
-        # The label the kind's controller puts on its pods (a Job's job-name, a training
-        # job's training.kubeflow.org/job-name...) and the primary pod's labels.
-        selector = Selector.equal(
-            {h.kind.pod_name_label or LABEL_TRIAL: h.job.job_name}
-        ) & Selector.equal(dict(settings.primary_pod_labels))
+        selector = self._primary_pods(h)
         reader = PodLogReader(
             self.api,
             settings.namespace,

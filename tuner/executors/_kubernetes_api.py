@@ -390,10 +390,19 @@ class KubernetesApi:
         return [dict(i) for i in selector.select(items)]
 
     def pod_log(
-        self, namespace: str, pod: str, container: str, *, follow: bool, read_timeout: float
+        self,
+        namespace: str,
+        pod: str,
+        container: str,
+        *,
+        follow: bool,
+        read_timeout: float,
+        tail_lines: int | None = None,
     ) -> ResponseStream:
-        """The container's log from its start; with ``follow`` it stays open while it runs."""
+        """The container's log from its start (its last ``tail_lines`` lines, if given);
+        with ``follow`` it stays open while it runs."""
         what = f"log of container {container} of Pod {namespace}/{pod}"
+        tail = {} if tail_lines is None else {"tail_lines": tail_lines}
         response = self._call(
             what,
             self._core.read_namespaced_pod_log,
@@ -403,6 +412,7 @@ class KubernetesApi:
             follow=follow,
             _preload_content=False,
             _request_timeout=(self.request_timeout, read_timeout),
+            **tail,
         )
         return ResponseStream(response, what)
 
