@@ -27,8 +27,11 @@ DB_TIMEOUT_SECONDS = 30.0
 class _Histories:
     """Succeeded trials' objective logs, cached per (experiment, address, metric)."""
 
-    def __init__(self, max_experiments: int = 256) -> None:
+    def __init__(
+        self, max_experiments: int = 256, credentials: grpc.ChannelCredentials | None = None
+    ) -> None:
         self.max_experiments = max_experiments
+        self.credentials = credentials
         self._cache: OrderedDict[tuple[str, str, str], dict[str, list[float]]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -40,7 +43,7 @@ class _Histories:
             known = dict(self._cache.get(key, {}))
         missing = [t for t in trials if t.name not in known]
         if missing and address:
-            known.update(_read_logs(address, metric, [t.name for t in missing]))
+            known.update(_read_logs(address, metric, [t.name for t in missing], self.credentials))
         elif missing:
             for i, t in enumerate(missing):
                 value = _convert.objective_value(t, metric, f"trials[{i}] ({t.name})")
@@ -53,9 +56,19 @@ class _Histories:
         return {t.name: known[t.name] for t in trials}
 
 
-def _read_logs(address: str, metric: str, names: Sequence[str]) -> dict[str, list[float]]:
+def _read_logs(
+    address: str,
+    metric: str,
+    names: Sequence[str],
+    credentials: grpc.ChannelCredentials | None = None,
+) -> dict[str, list[float]]:
     logs: dict[str, list[float]] = {}
-    with grpc.insecure_channel(address) as channel:
+    channel = (
+        grpc.insecure_channel(address)
+        if credentials is None
+        else grpc.secure_channel(address, credentials)
+    )
+    with channel:
         stub = api_pb2_grpc.DBManagerStub(channel)
         for name in names:
             try:
@@ -73,10 +86,11 @@ def _read_logs(address: str, metric: str, names: Sequence[str]) -> dict[str, lis
 
 
 class EarlyStoppingServicer(api_pb2_grpc.EarlyStoppingServicer):
-    """Computes medianstop rules from the request's trials and the DBManager's logs."""
+    """Computes medianstop rules from the request's trials and the DBManager's logs, read
+    over TLS with ``dbmanager_credentials`` if given."""
 
-    def __init__(self) -> None:
-        self._histories = _Histories()
+    def __init__(self, dbmanager_credentials: grpc.ChannelCredentials | None = None) -> None:
+        self._histories = _Histories(credentials=dbmanager_credentials)
 
     @rpc()
     def GetEarlyStoppingRules(

@@ -22,7 +22,13 @@ from tuner.cli._common import DEFAULT_DB_URL, db_url
 from tuner.executors import DEFAULT_EXECUTOR, DEFAULT_RUN_DIR, executor_names
 from tuner.redact import mask_urls
 from tuner.spec import Experiment, SpecError, load_file
-from tuner.tls import TLSError, add_client_options, channel_credentials
+from tuner.tls import (
+    TLSError,
+    add_client_options,
+    add_dbmanager_options,
+    channel_credentials,
+    dbmanager_tls,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -53,6 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_executor_options(parser)
     add_client_options(parser, "--suggestion-tls", "the suggestion service (--suggestion-address)")
+    add_dbmanager_options(parser)
     parser.add_argument(
         "--dry-run",
         action="store_true",
@@ -149,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     try:
         args.suggestion_credentials = suggestion_credentials(args)
+        args.dbmanager_tls = dbmanager_tls(args)
     except TLSError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_INVALID
@@ -286,6 +294,7 @@ def _run_all(
         sigterm_as_interrupt=True,
         executor_options=executor_options,
         suggestion_credentials=args.suggestion_credentials,
+        dbmanager_tls=args.dbmanager_tls,
     )
     if args.output:
         documents = [r.to_json() for r in results]

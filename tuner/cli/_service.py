@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from tuner.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_db_option
 from tuner.cli._run import add_executor_options, executor_options, suggestion_credentials
-from tuner.tls import TLSError, add_client_options
+from tuner.tls import TLSError, add_client_options, add_dbmanager_options, dbmanager_tls
 
 if TYPE_CHECKING:
     from tuner.executors import Executor
@@ -78,6 +78,7 @@ def _register_controller(sub: argparse._SubParsersAction) -> None:
         metavar="HOST:PORT",
         help="a running suggestion service (default: start one in-process on 127.0.0.1:0)",
     )
+    add_dbmanager_options(parser)
     add_executor_options(parser)
     parser.add_argument(
         "--run-dir",
@@ -279,6 +280,7 @@ def controller(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         credentials = suggestion_credentials(args)
+        tls = dbmanager_tls(args)
     except TLSError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -287,13 +289,14 @@ def controller(args: argparse.Namespace) -> int:
         return opened
     executor, store = opened
     try:
-        with executor, serve_suggestions(args.suggestion_address) as address:
+        with executor, serve_suggestions(args.suggestion_address, tls) as address:
             settings = ServiceSettings(
                 suggestion_address=address,
                 lease_seconds=args.lease_seconds,
                 poll_interval=args.poll_interval,
                 max_concurrent_experiments=args.max_concurrent_experiments,
                 suggestion_credentials=credentials,
+                dbmanager_tls=tls,
             )
             metrics = ServiceMetrics()
             service = ControllerService(store, executor, settings, metrics=metrics)

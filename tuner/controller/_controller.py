@@ -36,6 +36,7 @@ from tuner.controller._errors import ControllerError, ExperimentRefusedError, Su
 from tuner.controller._result import RunResult
 from tuner.controller._suggestions import SuggestionClient
 from tuner.controller._trials import TrialRunner
+from tuner.dbmanager import DBManagerError
 from tuner.executors import Executor
 from tuner.spec import Experiment
 from tuner.store import (
@@ -46,6 +47,7 @@ from tuner.store import (
     TrialRecord,
     TrialStatus,
 )
+from tuner.tls import DBManagerTLS
 from tuner.tokens import ReportPolicy
 
 log = logging.getLogger(__name__)
@@ -76,8 +78,9 @@ class Controller:
     Killed) and leaves the experiment resumable. Not thread-safe.
 
     Trials may push metrics to ``db_manager_address`` (a DBManager serving this store), else
-    to one `run` serves on 127.0.0.1. ``spec.earlyStopping`` rules come from the suggestion
-    service's EarlyStopping service (docs/controller.md, "Early stopping").
+    to one `run` serves on 127.0.0.1 (over TLS given ``dbmanager_tls``).
+    ``spec.earlyStopping`` rules come from the suggestion service's EarlyStopping service
+    (docs/controller.md, "Early stopping").
     """
 
     def __init__(
@@ -91,6 +94,7 @@ class Controller:
         on_progress: Callable[[Snapshot], None] | None = None,
         lease_ttl: float = 60.0,
         db_manager_address: str | None = None,
+        dbmanager_tls: DBManagerTLS | None = None,
     ) -> None:
         self.store = store
         self.experiment = experiment
@@ -101,6 +105,7 @@ class Controller:
         self.on_progress = on_progress
         self.lease_ttl = lease_ttl
         self.db_manager_address = db_manager_address
+        self.dbmanager_tls = dbmanager_tls
         self.space = experiment.search_space()
         self._spec = experiment.to_dict()["spec"]
         self._owner = _lease.own_owner()
@@ -166,8 +171,13 @@ class Controller:
         with contextlib.ExitStack() as services:
             try:
                 address = self.db_manager_address or services.enter_context(
-                    serve_dbmanager(self.store, self.executor, self.name, policy)
+                    serve_dbmanager(
+                        self.store, self.executor, self.name, policy, self.dbmanager_tls
+                    )
                 )
+            except DBManagerError as e:
+                self.store.release_lease(self.name, self._owner)
+                raise ControllerError(f"experiment {self.name!r}: {e}") from e
             except BaseException:
                 self.store.release_lease(self.name, self._owner)
                 raise
@@ -184,6 +194,8 @@ class Controller:
             self.executor,
             db_manager_address=db_manager_address,
             report_token=None if policy is None else policy.token,
+            # Trials of another DBManager (db_manager_address) get that one's settings.
+            dbmanager_tls=None if self.db_manager_address else self.dbmanager_tls,
         )
         if self.experiment.spec.early_stopping is not None:
             self._stopper = EarlyStopper(

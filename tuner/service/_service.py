@@ -22,6 +22,7 @@ from tuner.store import (
     StoreError,
     TrialStatus,
 )
+from tuner.tls import DBManagerTLS
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,8 @@ class ServiceSettings:
     max_concurrent_experiments: int = 10
     suggestion_credentials: Any = None
     """``grpc.ChannelCredentials`` for TLS to the suggestion service (None: plaintext)."""
+    dbmanager_tls: DBManagerTLS | None = None
+    """TLS of the DBManager each driven experiment serves its trials (None: plaintext)."""
 
     def __post_init__(self) -> None:
         for field, value in (
@@ -187,6 +190,7 @@ class ControllerService:
             suggestion_address=self.settings.suggestion_address,
             poll_interval=self.settings.poll_interval,
             suggestion_credentials=self.settings.suggestion_credentials,
+            dbmanager_tls=self.settings.dbmanager_tls,
         )
         self._held_elsewhere.pop(name, None)
         with self._lock:
