@@ -175,7 +175,7 @@ def _send(
             )
             raise RuntimeError(
                 f"tuner.report_metrics: trial {trial!r} could not report to the DBManager at"
-                f" {address} over {how}: {code.name}: {e.details()}"
+                f" {address}: {code.name}: {e.details()} (over {how})"
             ) from e
 
 

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 import support
@@ -19,7 +20,7 @@ import yaml
 from support.pki import Pki, make_pki
 
 from tuner.dbmanager import DBManagerError, serve
-from tuner.store import Store
+from tuner.store import Store, TrialStatus
 from tuner.tls import (
     DBMANAGER_TLS_CA_ENV,
     DBMANAGER_TLS_CERT_ENV,
@@ -89,7 +90,8 @@ def test_a_plaintext_client_is_refused_by_a_tls_dbmanager(pki: Pki, store: Store
         plain = report(address, {})
         served = report(address, tls.trial_environment())
     assert plain.returncode != 0
-    assert f"over plaintext ({DBMANAGER_TLS_CA_ENV} is not set): UNAVAILABLE" in plain.stderr
+    assert ": UNAVAILABLE" in plain.stderr
+    assert f"(over plaintext ({DBMANAGER_TLS_CA_ENV} is not set))" in plain.stderr
     # Server-only TLS: the trial trusts the DBManager's certificate and presents none.
     assert served.returncode == 0, served.stderr
     assert [o.value for o in store.get_observations("exp-a")] == [0.5]
@@ -166,21 +168,14 @@ tuner.report_metrics({"loss": float(x)}, step=0)
 """
 
 
-def run_push_experiment(tmp_path: Path, *options: str) -> subprocess.CompletedProcess[str]:
-    """``tuner run`` of a Push experiment whose trials report with ``tuner.report_metrics``."""
-    trial = tmp_path / "trial.py"
-    trial.write_text(TRIAL, encoding="utf-8")
-    document = support.experiment_document(
-        "tls-push",
-        command=[sys.executable, str(trial), "${trialParameters.x}"],
-        parameters=[support.int_parameter("x", 1, 3)],
-        algorithm="grid",
-        parallel=1,
-        max_trials=3,
-        metricsCollectorSpec={"collector": {"kind": "Push"}},
-    )
+def tuner_run(
+    tmp_path: Path, document: Mapping[str, Any], script: str, *options: str
+) -> subprocess.CompletedProcess[str]:
+    """``tuner run`` of ``document`` whose trials run ``script`` (trial.py), with
+    ``options``; the environment without KATIB_/TUNER_ variables."""
+    (tmp_path / "trial.py").write_text(script, encoding="utf-8")
     spec = tmp_path / "exp.yaml"
-    spec.write_text(yaml.safe_dump(document), encoding="utf-8")
+    spec.write_text(yaml.safe_dump(dict(document)), encoding="utf-8")
     return subprocess.run(
         [
             sys.executable,
@@ -189,6 +184,8 @@ def run_push_experiment(tmp_path: Path, *options: str) -> subprocess.CompletedPr
             "run",
             str(spec),
             "--no-progress",
+            "--poll-interval",
+            "0.05",
             "--db",
             f"sqlite:///{tmp_path / 't.db'}",
             "--run-dir",
@@ -201,7 +198,22 @@ def run_push_experiment(tmp_path: Path, *options: str) -> subprocess.CompletedPr
         text=True,
         timeout=TIMEOUT,
         cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if not k.startswith(("KATIB_", "TUNER_"))},
     )
+
+
+def run_push_experiment(tmp_path: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    """``tuner run`` of a Push experiment whose trials report with ``tuner.report_metrics``."""
+    document = support.experiment_document(
+        "tls-push",
+        command=[sys.executable, "trial.py", "${trialParameters.x}"],
+        parameters=[support.int_parameter("x", 1, 3)],
+        algorithm="grid",
+        parallel=1,
+        max_trials=3,
+        metricsCollectorSpec={"collector": {"kind": "Push"}},
+    )
+    return tuner_run(tmp_path, document, TRIAL, *options)
 
 
 def tls_options(pki: Pki, client_cert: Path, client_key: Path) -> list[str]:
@@ -237,3 +249,49 @@ def test_tuner_run_refuses_dbmanager_tls_files_that_do_not_fit(pki: Pki, tmp_pat
     assert foreign.returncode == 1
     assert "a client with the TLS files given to its trials cannot connect" in foreign.stderr
     assert "Traceback" not in foreign.stderr
+
+
+CURVES = """
+import sys, time, tuner
+if sys.argv[1] == "bad":
+    for step in range(600):
+        tuner.report_metrics({"loss": 5.0 + step}, step=step)
+        time.sleep(0.05)
+else:
+    for step in range(3):
+        tuner.report_metrics({"loss": 1.0 - 0.1 * step}, step=step)
+"""
+
+
+def test_early_stopping_reads_the_trials_logs_from_a_mutual_tls_dbmanager(
+    pki: Pki, tmp_path: Path
+) -> None:
+    # The in-process suggestion server reads the good trial's log back from the run's
+    # DBManager over mutual TLS to make the rule that stops the bad one.
+    document = support.experiment_document(
+        "tls-stop",
+        command=[sys.executable, "trial.py", "${trialParameters.curve}"],
+        parameters=[
+            {
+                "name": "curve",
+                "parameterType": "categorical",
+                "feasibleSpace": {"list": ["good", "bad"]},
+            }
+        ],
+        algorithm="grid",
+        parallel=1,
+        max_trials=2,
+        earlyStopping={
+            "algorithmName": "medianstop",
+            "algorithmSettings": [
+                {"name": "min_trials_required", "value": "1"},
+                {"name": "start_step", "value": "2"},
+            ],
+        },
+        metricsCollectorSpec={"collector": {"kind": "Push"}},
+    )
+    done = tuner_run(tmp_path, document, CURVES, *tls_options(pki, pki.client_cert, pki.client_key))
+    assert done.returncode == 0, done.stderr
+    with Store.open(f"sqlite:///{tmp_path / 't.db'}") as store:
+        statuses = {t.parameters["curve"]: t.status for t in store.list_trials("tls-stop")}
+    assert statuses == {"good": TrialStatus.SUCCEEDED, "bad": TrialStatus.EARLY_STOPPED}
