@@ -162,6 +162,24 @@ def dry_run(
     return documents
 
 
+def algorithm_problems(experiments: Sequence[Experiment]) -> list[str]:
+    """What a run without a suggestion address refuses in the experiments' algorithms
+    (unknown name, settings, a parameter the algorithm cannot honour) and early-stopping
+    settings: asked of a suggestion server in this process exactly as `run_experiments`
+    asks it, one message per refused experiment. Raises ``SuggestionError`` when the
+    server cannot be asked."""
+    from tuner.controller import ExperimentRefusedError, SuggestionClient, check_algorithms
+
+    problems = []
+    with serve_suggestions(None) as address, SuggestionClient(address) as client:
+        for experiment in experiments:
+            try:
+                check_algorithms(client, experiment)
+            except ExperimentRefusedError as e:
+                problems.append(str(e))
+    return problems
+
+
 @contextlib.contextmanager
 def serve_suggestions(
     address: str | None, dbmanager_tls: DBManagerTLS | None = None

@@ -8,7 +8,9 @@ import os
 from pathlib import Path
 
 from tuner.controller._collection import TRIAL_ENV_NAMES, collection_problem
+from tuner.controller._early_stopping import validate_early_stopping
 from tuner.controller._errors import ExperimentRefusedError
+from tuner.controller._suggestions import SuggestionClient
 from tuner.controller._trials import collector_config
 from tuner.executors import Executor, LaunchError
 from tuner.metrics import MetricsError, UnknownCollectorError, create_collector
@@ -43,6 +45,16 @@ def check_runnable(experiment: Experiment, executor: type[Executor]) -> None:
         executor.check_template(rendered, provided_env=TRIAL_ENV_NAMES)
     except LaunchError as e:
         raise ExperimentRefusedError(str(e)) from e
+
+
+def check_algorithms(client: SuggestionClient, experiment: Experiment) -> None:
+    """The algorithm (name and settings, against the search space) and the early-stopping
+    settings, as the suggestion service behind ``client`` validates them. Raises
+    `ExperimentRefusedError` (`InvalidSettingsError`) with the service's message, and
+    `SuggestionError` when the service cannot be asked."""
+    client.validate(experiment)
+    if experiment.spec.early_stopping is not None:
+        validate_early_stopping(client, experiment)
 
 
 def prepare_executor(executor: Executor, experiment: Experiment) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tuner.controller import _lease
-from tuner.controller._checks import check_runnable, prepare_executor
+from tuner.controller._checks import check_algorithms, check_runnable, prepare_executor
 from tuner.controller._collection import report_policy, serve_dbmanager
 from tuner.controller._decide import (
     REASON_FAILED,
@@ -31,7 +31,7 @@ from tuner.controller._decide import (
     resume_decision,
     trials_to_add,
 )
-from tuner.controller._early_stopping import EarlyStopper, validate_early_stopping
+from tuner.controller._early_stopping import EarlyStopper
 from tuner.controller._errors import ControllerError, ExperimentRefusedError, SuggestionError
 from tuner.controller._result import RunResult
 from tuner.controller._suggestions import SuggestionClient
@@ -126,9 +126,7 @@ class Controller:
         Also the executor's per-experiment setup (``executor.prepare``), which must precede
         every launch, adoption or look-up of the experiment's trials."""
         check_runnable(self.experiment, type(self.executor))
-        self.suggestions.validate(self.experiment)
-        if self.experiment.spec.early_stopping is not None:
-            validate_early_stopping(self.suggestions, self.experiment)
+        check_algorithms(self.suggestions, self.experiment)
         prepare_executor(self.executor, self.experiment)
         try:
             stored = self.store.get_experiment(self.name)
