@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import optuna
 from optuna.distributions import (
@@ -111,7 +111,7 @@ class TPE(Algorithm):
 
     name = "tpe"
     multivariate = False
-    settings_spec = (
+    settings_spec: ClassVar[tuple[SettingSpec, ...]] = (
         SettingSpec("n_startup_trials", integer(minimum=0), 10),
         SettingSpec("n_ei_candidates", integer(minimum=1), 24),
         RANDOM_STATE,
