@@ -57,6 +57,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="HOST:PORT",
         help="a running suggestion service (default: start one in-process on 127.0.0.1:0)",
     )
+    parser.add_argument(
+        "--suggestion-multi-experiment",
+        action="store_true",
+        help="--suggestion-address serves many experiments (tuner suggestion-server does). "
+        "Without it the address is taken for a Katib suggestion image, which holds one "
+        "experiment's state per process, and a FILE with several Experiments is refused",
+    )
     add_executor_options(parser)
     add_client_options(parser, "--suggestion-tls", "the suggestion service (--suggestion-address)")
     add_dbmanager_options(parser)
@@ -145,6 +152,18 @@ def run(args: argparse.Namespace) -> int:
     path = args.file
     experiments = _load(path)
     if experiments is None:
+        return EXIT_INVALID
+    if args.suggestion_address and len(experiments) > 1 and not args.suggestion_multi_experiment:
+        names = ", ".join(repr(e.metadata.name) for e in experiments)
+        print(
+            f"{path}: experiments {names} would all be sent to the suggestion service at"
+            f" {args.suggestion_address}, which is taken for a single-experiment service (a"
+            " Katib suggestion image keeps the first experiment's state for the life of its"
+            " process, so the next would get wrong suggestions); run each with a suggestion"
+            " service of its own, or pass --suggestion-multi-experiment if the service"
+            " serves many (tuner suggestion-server does)",
+            file=sys.stderr,
+        )
         return EXIT_INVALID
     try:
         options = executor_options(args)

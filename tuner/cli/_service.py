@@ -78,6 +78,14 @@ def _register_controller(sub: argparse._SubParsersAction) -> None:
         metavar="HOST:PORT",
         help="a running suggestion service (default: start one in-process on 127.0.0.1:0)",
     )
+    parser.add_argument(
+        "--suggestion-multi-experiment",
+        action="store_true",
+        help="--suggestion-address serves many experiments at once (tuner suggestion-server "
+        "does). Without it the address is taken for a Katib suggestion image, which holds one "
+        "experiment's state per process: only the first experiment driven is sent to it, and "
+        "every other is refused with an error naming both",
+    )
     add_dbmanager_options(parser)
     add_executor_options(parser)
     parser.add_argument(
@@ -297,6 +305,10 @@ def controller(args: argparse.Namespace) -> int:
                 max_concurrent_experiments=args.max_concurrent_experiments,
                 suggestion_credentials=credentials,
                 dbmanager_tls=tls,
+                # tuner's own in-process server serves many experiments.
+                suggestion_multi_experiment=(
+                    not args.suggestion_address or args.suggestion_multi_experiment
+                ),
             )
             metrics = ServiceMetrics()
             service = ControllerService(store, executor, settings, metrics=metrics)
