@@ -18,10 +18,13 @@ from tuner.space import Parameter, Value
 from tuner.spec import Experiment, SpecError, render_trial
 
 
-def check_runnable(experiment: Experiment, executor: type[Executor]) -> None:
+def check_runnable(
+    experiment: Experiment, executor: type[Executor], reachable_dbmanager: bool = False
+) -> None:
     """Render the template once and build its metrics collector; refuse what ``executor``
     (the class: no instance is needed) cannot run, asking its capabilities and the
-    collector's. Raises `ExperimentRefusedError` naming the field."""
+    collector's (``reachable_dbmanager``: see `collection_problem`). Raises
+    `ExperimentRefusedError` naming the field."""
     name = experiment.metadata.name
     space = experiment.search_space()
     probe: dict[str, Value] = {p.name: _probe_value(p) for p in space.parameters}
@@ -37,7 +40,7 @@ def check_runnable(experiment: Experiment, executor: type[Executor]) -> None:
     except (SpecError, MetricsError) as e:
         # Anything else is a bug in tuner, not in the spec: let it surface as one.
         raise ExperimentRefusedError(str(e)) from e
-    problem = collection_problem(experiment, executor)
+    problem = collection_problem(experiment, executor, reachable_dbmanager)
     if problem is not None:
         raise ExperimentRefusedError(f"spec.{problem}")
     try:

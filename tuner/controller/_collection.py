@@ -36,12 +36,19 @@ TRIAL_ENV_NAMES = frozenset(
 """Variables tuner sets in a trial's environment (they override the container's ``env``)."""
 
 
-def collection_problem(experiment: Experiment, executor: type[Executor]) -> str | None:
+def collection_problem(
+    experiment: Experiment, executor: type[Executor], reachable_dbmanager: bool = False
+) -> str | None:
     """Why trials of ``experiment`` cannot deliver metrics through ``executor``, or None.
-    Raises ``UnknownCollectorError`` for a kind without a collector."""
+    ``reachable_dbmanager``: the trials report to a DBManager served on an address they can
+    reach wherever they run (``tuner controller --dbmanager-address``). Raises
+    ``UnknownCollectorError`` for a kind without a collector."""
     kind = experiment.spec.metrics_collector_spec.collector.kind
-    why = collector_class(kind).needs_shared_host
+    cls = collector_class(kind)
+    why = cls.needs_shared_host
     if why is None or executor.shares_host:
+        return None
+    if reachable_dbmanager and cls.pushes_to_dbmanager:
         return None
     offered = " or ".join(cls.name for cls in executor_classes(lambda cls: cls.shares_host))
     return (

@@ -77,8 +77,10 @@ class Controller:
     experiment). KeyboardInterrupt during `run` kills the running trials (recorded as
     Killed) and leaves the experiment resumable. Not thread-safe.
 
-    Trials may push metrics to ``db_manager_address`` (a DBManager serving this store), else
-    to one `run` serves on 127.0.0.1 (over TLS given ``dbmanager_tls``).
+    Trials may push metrics to ``db_manager_address`` (a DBManager serving this store that
+    they can reach wherever they run, so Push is allowed with any executor), else to one
+    `run` serves on 127.0.0.1. ``dbmanager_tls``: that DBManager serves TLS (the one `run`
+    serves is started with it); trials get its client files.
     ``spec.earlyStopping`` rules come from the suggestion service's EarlyStopping service
     (docs/controller.md, "Early stopping").
     """
@@ -125,7 +127,10 @@ class Controller:
         """Check everything that can be checked before writing; return what `run` will do.
         Also the executor's per-experiment setup (``executor.prepare``), which must precede
         every launch, adoption or look-up of the experiment's trials."""
-        check_runnable(self.experiment, type(self.executor))
+        # A DBManager given to the controller is served for trials wherever they run.
+        check_runnable(
+            self.experiment, type(self.executor), reachable_dbmanager=bool(self.db_manager_address)
+        )
         check_algorithms(self.suggestions, self.experiment)
         prepare_executor(self.executor, self.experiment)
         try:
@@ -192,8 +197,7 @@ class Controller:
             self.executor,
             db_manager_address=db_manager_address,
             report_token=None if policy is None else policy.token,
-            # Trials of another DBManager (db_manager_address) get that one's settings.
-            dbmanager_tls=None if self.db_manager_address else self.dbmanager_tls,
+            dbmanager_tls=self.dbmanager_tls,
         )
         if self.experiment.spec.early_stopping is not None:
             self._stopper = EarlyStopper(

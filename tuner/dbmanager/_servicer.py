@@ -171,7 +171,7 @@ class DBManagerServicer(api_pb2_grpc.DBManagerServicer):
             raise ReportRefused(
                 f"a report for trial {trial!r} without a token: its experiment does not"
                 " allow tokenless reports (annotation"
-                " tuner.kubeflow.org/allow-tokenless-reports: \"true\" allows them)"
+                ' tuner.kubeflow.org/allow-tokenless-reports: "true" allows them)'
             )
         if policy.experiment is not None:
             owner = self.store.get_trial(trial).experiment_name

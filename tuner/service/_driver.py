@@ -109,9 +109,11 @@ class ExperimentDriver:
         poll_interval: float,
         suggestion_credentials: Any = None,
         dbmanager_tls: DBManagerTLS | None = None,
+        db_manager_address: str | None = None,
     ) -> None:
         self.name = name
         self.dbmanager_tls = dbmanager_tls
+        self.db_manager_address = db_manager_address
         self.suggestion_credentials = suggestion_credentials
         self.store = store
         self.executor = executor
@@ -201,6 +203,7 @@ class ExperimentDriver:
                 on_progress=lambda _snapshot: self.checkpoint(),
                 lease_ttl=self.keeper.ttl,
                 dbmanager_tls=self.dbmanager_tls,
+                db_manager_address=self.db_manager_address,
             )
             try:
                 decision = controller.prepare()

@@ -48,6 +48,10 @@ class ServiceSettings:
     """``grpc.ChannelCredentials`` for TLS to the suggestion service (None: plaintext)."""
     dbmanager_tls: DBManagerTLS | None = None
     """TLS of the DBManager each driven experiment serves its trials (None: plaintext)."""
+    db_manager_address: str | None = None
+    """A DBManager for this store that trials reach wherever they run (``tuner controller
+    --dbmanager-address``): every driven experiment's trials and early stopping are given
+    it, instead of a DBManager per experiment on 127.0.0.1."""
     suggestion_multi_experiment: bool = True
     """Whether the suggestion service serves many experiments (tuner's does). False (a Katib
     suggestion image, which keeps the state of the first experiment it is asked about for
@@ -224,6 +228,7 @@ class ControllerService:
             poll_interval=self.settings.poll_interval,
             suggestion_credentials=self.settings.suggestion_credentials,
             dbmanager_tls=self.settings.dbmanager_tls,
+            db_manager_address=self.settings.db_manager_address,
         )
         self._held_elsewhere.pop(name, None)
         if not self.settings.suggestion_multi_experiment:
