@@ -20,7 +20,7 @@ DEFAULT_TIMEOUT_SECONDS = 10.0
 # retry of a call that did arrive is not stored twice.
 _RETRY_DELAYS = (0.2, 1.0)
 
-_channels: dict[tuple[int, str], Any] = {}
+_channels: dict[tuple[int, str, bool], Any] = {}
 _channels_lock = threading.Lock()
 # The last value sent of each metric, so the function runner does not store a returned
 # value the function already reported (tuner/api/_fn_runner.py).
@@ -49,15 +49,18 @@ def report_metrics(
     the one with the latest timestamp.
 
     Works inside a trial that tuner started: the controller sets ``KATIB_TRIAL_NAME`` and
-    ``TUNER_DBMANAGER_ADDRESS`` in its environment. Used with the experiment's collector
-    ``Push`` (or ``None``), the objective is computed from these reports when the trial
-    ends; a trial that exits 0 without reporting the objective is MetricsUnavailable.
+    ``TUNER_DBMANAGER_ADDRESS`` in its environment, and ``TUNER_DBMANAGER_TLS_CA`` (with
+    ``TUNER_DBMANAGER_TLS_CERT``/``_KEY`` for mutual TLS) when its DBManager serves TLS.
+    Used with the experiment's collector ``Push`` (or ``None``), the objective is computed
+    from these reports when the trial ends; a trial that exits 0 without reporting the
+    objective is MetricsUnavailable.
 
     Outside a trial (``KATIB_TRIAL_NAME`` unset: an objective called directly to try it)
     nothing is stored: the values are printed on stderr, with a notice the first time.
 
-    Raises ``RuntimeError`` inside a trial without ``TUNER_DBMANAGER_ADDRESS`` or when the
-    controller cannot be reached after a few attempts (each with ``timeout`` seconds);
+    Raises ``RuntimeError`` inside a trial without ``TUNER_DBMANAGER_ADDRESS``, for a TLS
+    file that is missing or not PEM (naming its variable), or when the controller cannot be
+    reached after a few attempts (each with ``timeout`` seconds);
     ``ValueError`` / ``TypeError`` for a malformed metric, step or timestamp.
     """
     from tuner.metrics import DBMANAGER_ADDRESS_ENV, TRIAL_NAME_ENV
@@ -181,7 +184,13 @@ def _send(
         metadata.append((TOKEN_METADATA_KEY, token))
     if step is not None:
         metadata.append((STEP_METADATA_KEY, str(int(step))))
-    stub = api_pb2_grpc.DBManagerStub(_channel(address, grpc))
+    from tuner.tls import DBMANAGER_TLS_CA_ENV, TLSError, trial_channel_credentials
+
+    try:
+        credentials = trial_channel_credentials()
+    except TLSError as e:
+        raise RuntimeError(f"tuner.report_metrics: {e}") from e
+    stub = api_pb2_grpc.DBManagerStub(_channel(address, credentials, grpc))
     retryable = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
     for attempt in range(len(_RETRY_DELAYS) + 1):
         try:
@@ -192,18 +201,27 @@ def _send(
             if code in retryable and attempt < len(_RETRY_DELAYS):
                 time.sleep(random.uniform(0.5, 1.0) * _RETRY_DELAYS[attempt])
                 continue
+            how = (
+                f"plaintext ({DBMANAGER_TLS_CA_ENV} is not set)"
+                if credentials is None
+                else f"TLS trusting {DBMANAGER_TLS_CA_ENV}={os.environ[DBMANAGER_TLS_CA_ENV]}"
+            )
             raise RuntimeError(
                 f"tuner.report_metrics: trial {trial!r} could not report to the DBManager at"
-                f" {address}: {code.name}: {e.details()}"
+                f" {address}: {code.name}: {e.details()} (over {how})"
             ) from e
 
 
-def _channel(address: str, grpc: Any) -> Any:
+def _channel(address: str, credentials: Any, grpc: Any) -> Any:
     # One channel per process and address, reused by every report; keyed by pid because a
     # gRPC channel must not be used across fork().
-    key = (os.getpid(), address)
+    key = (os.getpid(), address, credentials is not None)
     with _channels_lock:
         channel = _channels.get(key)
         if channel is None:
-            channel = _channels[key] = grpc.insecure_channel(address)
+            channel = _channels[key] = (
+                grpc.insecure_channel(address)
+                if credentials is None
+                else grpc.secure_channel(address, credentials)
+            )
         return channel

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from tuner.controller import RunResult, Snapshot
     from tuner.spec import Experiment
     from tuner.store import Store
+    from tuner.tls import DBManagerTLS
 
 
 class RunView(Protocol):
@@ -48,6 +49,7 @@ def run_experiments(
     sigterm_as_interrupt: bool = False,
     executor_options: Mapping[str, Any] | None = None,
     suggestion_credentials: Any = None,
+    dbmanager_tls: DBManagerTLS | None = None,
 ) -> list[RunResult]:
     """Run (or resume) ``experiments`` one after the other, to their end; their results.
 
@@ -62,6 +64,9 @@ def run_experiments(
       configuration in a pod, else the default kubeconfig). See ``ExecutorOptions``.
     - ``suggestion_credentials``: ``grpc.ChannelCredentials`` to reach
       ``suggestion_address`` over TLS (``tuner.tls.channel_credentials``).
+    - ``dbmanager_tls``: serve each experiment's DBManager over TLS; its trials get the
+      files to reach it in ``TUNER_DBMANAGER_TLS_*``, and the in-process suggestion server
+      (early stopping) reads from it with the same files.
     - ``sigterm_as_interrupt``: turn SIGTERM into KeyboardInterrupt while trials run (only
       from the main thread), so that ``kill`` stops a run as cleanly as Ctrl-C.
 
@@ -75,7 +80,7 @@ def run_experiments(
 
     options = ExecutorOptions(run_dir, working_dir, dict(executor_options or {}))
     with (
-        serve_suggestions(suggestion_address) as address,
+        serve_suggestions(suggestion_address, dbmanager_tls) as address,
         SuggestionClient(
             address, credentials=suggestion_credentials if suggestion_address else None
         ) as client,
@@ -89,6 +94,7 @@ def run_experiments(
                 runner,
                 poll_interval=poll_interval,
                 on_progress=view.update if view is not None else None,
+                dbmanager_tls=dbmanager_tls,
             )
             for experiment in experiments
         ]
@@ -156,17 +162,41 @@ def dry_run(
     return documents
 
 
+def algorithm_problems(experiments: Sequence[Experiment]) -> list[str]:
+    """What a run without a suggestion address refuses in the experiments' algorithms
+    (unknown name, settings, a parameter the algorithm cannot honour) and early-stopping
+    settings: asked of a suggestion server in this process exactly as `run_experiments`
+    asks it, one message per refused experiment. Raises ``SuggestionError`` when the
+    server cannot be asked."""
+    from tuner.controller import ExperimentRefusedError, SuggestionClient, check_algorithms
+
+    problems = []
+    with serve_suggestions(None) as address, SuggestionClient(address) as client:
+        for experiment in experiments:
+            try:
+                check_algorithms(client, experiment)
+            except ExperimentRefusedError as e:
+                problems.append(str(e))
+    return problems
+
+
 @contextlib.contextmanager
-def serve_suggestions(address: str | None) -> Iterator[str]:
+def serve_suggestions(
+    address: str | None, dbmanager_tls: DBManagerTLS | None = None
+) -> Iterator[str]:
     """``address`` itself, or the address of a suggestion server started in this process on
-    a loopback ephemeral port and stopped on exit."""
+    a loopback ephemeral port and stopped on exit (its early stopping reaching DBManagers
+    with ``dbmanager_tls``'s client files)."""
     if address:
         yield address
         return
     from suggestion.service import create_server
 
     _route_optuna_logs()
-    server, port = create_server("127.0.0.1:0")
+    server, port = create_server(
+        "127.0.0.1:0",
+        dbmanager_credentials=None if dbmanager_tls is None else dbmanager_tls.client_credentials(),
+    )
     try:
         yield f"127.0.0.1:{port}"
     finally:

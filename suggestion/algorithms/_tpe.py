@@ -10,6 +10,7 @@ own names, and TPE ignores failed trials.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -23,12 +24,58 @@ from optuna.distributions import (
 from optuna.trial import TrialState as OptunaState
 from optuna.trial import create_trial
 
-from suggestion.algorithms._base import Algorithm, SpaceNotSupportedError, TrialState, TrialView
-from suggestion.algorithms._settings import RANDOM_STATE, SettingSpec, integer
+from suggestion.algorithms._base import (
+    Algorithm,
+    SettingsError,
+    SpaceNotSupportedError,
+    TrialState,
+    TrialView,
+)
+from suggestion.algorithms._settings import (
+    RANDOM_STATE,
+    RuleViolationError,
+    SettingSpec,
+    integer,
+    positive_float,
+)
 from suggestion.algorithms._unit import Coordinate
 from tuner.space import Assignment, Distribution, SearchSpace
 
 _HONOURED = (Distribution.UNIFORM, Distribution.LOG_UNIFORM)
+
+# hyperopt's cap on the number of "good" trials (its ``linear_forgetting``, 25).
+_HYPEROPT_MAX_GOOD = 25
+
+
+def _open_unit_interval(text: str) -> float:
+    rule = "is not a number in the open interval (0, 1)"
+    try:
+        value = float(text.strip())
+    except ValueError as e:
+        raise RuleViolationError(rule) from e
+    if not 0 < value < 1:
+        raise RuleViolationError(rule)
+    return value
+
+
+class _HyperoptGamma:
+    """hyperopt's split of ``n`` completed trials into good and bad, as Optuna's ``gamma``:
+    ``min(ceil(gamma * sqrt(n)), 25)`` good ones (picklable, unlike a lambda)."""
+
+    def __init__(self, gamma: float) -> None:
+        self.gamma = gamma
+
+    def __call__(self, n: int) -> int:
+        return min(math.ceil(self.gamma * math.sqrt(n)), _HYPEROPT_MAX_GOOD)
+
+
+# Katib's default configuration serves tpe with hyperopt, whose settings are these (with
+# its validator's rules); Katib YAML written for it runs unchanged.
+HYPEROPT_SETTINGS = (
+    SettingSpec("gamma", _open_unit_interval, None),
+    SettingSpec("prior_weight", positive_float, None),
+    SettingSpec("n_EI_candidates", integer(minimum=1), None),
+)
 
 
 def optuna_distribution(c: Coordinate) -> BaseDistribution:
@@ -54,9 +101,13 @@ class TPE(Algorithm):
     """Optuna's TPESampler (independent), with Katib's settings and constant liar on.
 
     Settings: ``n_startup_trials`` (default 10), ``n_ei_candidates`` (default 24),
-    ``random_state``. Honours uniform and logUniform; normal and logNormal are refused.
-    With several objectives the study has one direction per objective and Optuna's TPE is
-    its multi-objective variant (MOTPE).
+    ``random_state`` (Katib's Optuna names), and Katib's hyperopt names: ``n_EI_candidates``
+    (the same as ``n_ei_candidates``; give one of the two), ``gamma`` (0 < gamma < 1:
+    hyperopt's split, ``min(ceil(gamma * sqrt(n)), 25)`` of ``n`` completed trials are the
+    good ones; unset: Optuna's default split) and ``prior_weight`` (> 0, Optuna's
+    ``prior_weight``, default 1.0). Honours uniform and logUniform; normal and logNormal
+    are refused. With several objectives the study has one direction per objective and
+    Optuna's TPE is its multi-objective variant (MOTPE).
     """
 
     name = "tpe"
@@ -66,7 +117,24 @@ class TPE(Algorithm):
         SettingSpec("n_startup_trials", integer(minimum=0), 10),
         SettingSpec("n_ei_candidates", integer(minimum=1), 24),
         RANDOM_STATE,
+        *HYPEROPT_SETTINGS,
     )
+
+    @classmethod
+    def parse(cls, settings: Sequence[tuple[str, str]]) -> Mapping[str, Any]:
+        parsed = dict(super().parse(settings))
+        if "n_EI_candidates" in parsed:
+            given = dict(settings)
+            if "n_ei_candidates" in given and "n_EI_candidates" in given:
+                raise SettingsError(
+                    "n_EI_candidates",
+                    given["n_EI_candidates"],
+                    "is hyperopt's name of n_ei_candidates, which is also given; set one",
+                )
+            hyperopt = parsed.pop("n_EI_candidates")
+            if hyperopt is not None:
+                parsed["n_ei_candidates"] = hyperopt
+        return parsed
 
     @classmethod
     def check_space(cls, space: SearchSpace, settings: Mapping[str, Any]) -> None:
@@ -106,13 +174,25 @@ class TPE(Algorithm):
     def _sampler(self, n_trials: int) -> optuna.samplers.BaseSampler:
         # A fresh sampler seeded from the request: the draws do not depend on how many
         # calls this instance served, so a restarted server answers the same.
-        return optuna.samplers.TPESampler(
-            n_startup_trials=self.settings["n_startup_trials"],
-            n_ei_candidates=self.settings["n_ei_candidates"],
-            seed=self.seed_for(n_trials),
-            multivariate=self.multivariate,
-            constant_liar=True,
-        )
+        options: dict[str, Any] = {}
+        if self.settings.get("gamma") is not None:
+            options["gamma"] = _HyperoptGamma(self.settings["gamma"])
+        if self.settings.get("prior_weight") is not None:
+            options["prior_weight"] = self.settings["prior_weight"]
+        with warnings.catch_warnings():
+            # Optuna 4.9 deprecated both (removal planned for 6.0; pyproject keeps < 6):
+            # the user asked for them by Katib's names, so no warning on every call.
+            warnings.filterwarnings(
+                "ignore", r"`(gamma|prior_weight)` has been deprecated", FutureWarning
+            )
+            return optuna.samplers.TPESampler(
+                n_startup_trials=self.settings["n_startup_trials"],
+                n_ei_candidates=self.settings["n_ei_candidates"],
+                seed=self.seed_for(n_trials),
+                multivariate=self.multivariate,
+                constant_liar=True,
+                **options,
+            )
 
     def _sync(self, trials: Sequence[TrialView]) -> None:
         seen: set[str] = set()
@@ -198,3 +278,5 @@ class MultivariateTPE(TPE):
 
     name = "multivariate-tpe"
     multivariate = True
+    # Katib serves multivariate-tpe with Optuna only: its names only.
+    settings_spec = tuple(s for s in TPE.settings_spec if s not in HYPEROPT_SETTINGS)

@@ -54,8 +54,11 @@ _FINISHED = {
 class _Histories:
     """Succeeded trials' objective logs, cached per (experiment, address, metric)."""
 
-    def __init__(self, max_experiments: int = 256) -> None:
+    def __init__(
+        self, max_experiments: int = 256, credentials: grpc.ChannelCredentials | None = None
+    ) -> None:
         self.max_experiments = max_experiments
+        self.credentials = credentials
         self._cache: OrderedDict[tuple[str, str, str], dict[str, list[float]]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -67,7 +70,7 @@ class _Histories:
             known = dict(self._cache.get(key, {}))
         missing = [t for t in trials if t.name not in known]
         if missing and address:
-            known.update(_read_logs(address, metric, [t.name for t in missing]))
+            known.update(_read_logs(address, metric, [t.name for t in missing], self.credentials))
         elif missing:
             for i, t in enumerate(missing):
                 value = _convert.objective_value(t, metric, f"trials[{i}] ({t.name})")
@@ -80,17 +83,25 @@ class _Histories:
         return {t.name: known[t.name] for t in trials}
 
 
-def _dbmanager_channel(address: str) -> grpc.Channel:
+def _dbmanager_channel(
+    address: str, credentials: grpc.ChannelCredentials | None = None
+) -> grpc.Channel:
     # Steps of long logs travel in the trailing metadata: allow more than gRPC's 8 KB.
-    return grpc.insecure_channel(address, options=[("grpc.max_metadata_size", 16 << 20)])
+    options = [("grpc.max_metadata_size", 16 << 20)]
+    if credentials is None:
+        return grpc.insecure_channel(address, options=options)
+    return grpc.secure_channel(address, credentials, options=options)
 
 
 class _Curves:
     """Every trial's objective reports with steps; finished trials' cached per (experiment,
     address, metric), running trials' read again at every call."""
 
-    def __init__(self, max_experiments: int = 256) -> None:
+    def __init__(
+        self, max_experiments: int = 256, credentials: grpc.ChannelCredentials | None = None
+    ) -> None:
         self.max_experiments = max_experiments
+        self.credentials = credentials
         self._cache: OrderedDict[tuple[str, str, str], dict[str, list[earlystopping.Report]]]
         self._cache = OrderedDict()
         self._lock = threading.Lock()
@@ -108,7 +119,7 @@ class _Curves:
             known = dict(self._cache.get(key, {}))
         missing = [t.name for t in trials if t.name not in known]
         curves = dict(known)
-        curves.update(_read_curves(address, metric, missing))
+        curves.update(_read_curves(address, metric, missing, self.credentials))
         finished = {t.name for t in trials if t.status.condition in _FINISHED}
         with self._lock:
             cached = self._cache.setdefault(key, {})
@@ -120,12 +131,15 @@ class _Curves:
 
 
 def _read_curves(
-    address: str, metric: str, names: Sequence[str]
+    address: str,
+    metric: str,
+    names: Sequence[str],
+    credentials: grpc.ChannelCredentials | None = None,
 ) -> dict[str, list[earlystopping.Report]]:
     curves: dict[str, list[earlystopping.Report]] = {}
     if not names:
         return curves
-    with _dbmanager_channel(address) as channel:
+    with _dbmanager_channel(address, credentials) as channel:
         stub = api_pb2_grpc.DBManagerStub(channel)
         for name in names:
             try:
@@ -147,9 +161,14 @@ def _read_curves(
     return curves
 
 
-def _read_logs(address: str, metric: str, names: Sequence[str]) -> dict[str, list[float]]:
+def _read_logs(
+    address: str,
+    metric: str,
+    names: Sequence[str],
+    credentials: grpc.ChannelCredentials | None = None,
+) -> dict[str, list[float]]:
     logs: dict[str, list[float]] = {}
-    with _dbmanager_channel(address) as channel:
+    with _dbmanager_channel(address, credentials) as channel:
         stub = api_pb2_grpc.DBManagerStub(channel)
         for name in names:
             try:
@@ -168,11 +187,11 @@ def _read_logs(address: str, metric: str, names: Sequence[str]) -> dict[str, lis
 
 class EarlyStoppingServicer(api_pb2_grpc.EarlyStoppingServicer):
     """Computes early-stopping rules (medianstop) or per-trial stops (asha) from the request's
-    trials and the DBManager's logs."""
+    trials and the DBManager's logs, read over TLS with ``dbmanager_credentials`` if given."""
 
-    def __init__(self) -> None:
-        self._histories = _Histories()
-        self._curves = _Curves()
+    def __init__(self, dbmanager_credentials: grpc.ChannelCredentials | None = None) -> None:
+        self._histories = _Histories(credentials=dbmanager_credentials)
+        self._curves = _Curves(credentials=dbmanager_credentials)
 
     @rpc()
     def GetEarlyStoppingRules(

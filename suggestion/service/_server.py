@@ -57,6 +57,7 @@ def create_server(
     max_calls_per_experiment: int = MAX_CALLS_PER_EXPERIMENT,
     max_concurrent_calls: int | None = None,
     credentials: grpc.ServerCredentials | None = None,
+    dbmanager_credentials: grpc.ChannelCredentials | None = None,
 ) -> tuple[grpc.Server, int]:
     """Start a server on ``address`` (port 0 picks a free port); return it and its port.
 
@@ -64,8 +65,9 @@ def create_server(
     flight (and ``max_concurrent_calls`` in all, if given); more are refused with
     RESOURCE_EXHAUSTED, so one experiment cannot take every thread from health checks and
     other experiments. ``credentials``: serve TLS (see ``tuner.tls.server_credentials``);
-    None: plaintext. The caller stops it with ``server.stop(grace)``; `stop_server` also
-    makes running computations stop.
+    None: plaintext. ``dbmanager_credentials``: TLS to the DBManagers early stopping reads
+    (``tuner.tls.channel_credentials``); None: plaintext. The caller stops it with
+    ``server.stop(grace)``; `stop_server` also makes running computations stop.
     """
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="suggestion"),
@@ -80,7 +82,9 @@ def create_server(
     engine = engine or SuggestionEngine()
     api_pb2_grpc.add_SuggestionServicer_to_server(SuggestionServicer(engine, admission), server)
     _SERVED[server] = (engine, admission)
-    api_pb2_grpc.add_EarlyStoppingServicer_to_server(EarlyStoppingServicer(), server)
+    api_pb2_grpc.add_EarlyStoppingServicer_to_server(
+        EarlyStoppingServicer(dbmanager_credentials), server
+    )
     health_servicer = health.HealthServicer()
     for name in HEALTH_SERVICES:
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -119,7 +123,12 @@ def stop_server(server: grpc.Server, grace: float | None) -> threading.Event:
     return stopped
 
 
-def run_server(address: str, *, credentials: grpc.ServerCredentials | None = None) -> int:
+def run_server(
+    address: str,
+    *,
+    credentials: grpc.ServerCredentials | None = None,
+    dbmanager_credentials: grpc.ChannelCredentials | None = None,
+) -> int:
     """Serve until SIGTERM or SIGINT, then stop gracefully; return the exit code.
 
     Prints the bound address (``listening on HOST:PORT``) once the server accepts calls.
@@ -127,7 +136,9 @@ def run_server(address: str, *, credentials: grpc.ServerCredentials | None = Non
     """
     _route_optuna_logs()
     try:
-        server, port = create_server(address, credentials=credentials)
+        server, port = create_server(
+            address, credentials=credentials, dbmanager_credentials=dbmanager_credentials
+        )
     except ServerError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -24,6 +24,19 @@ CLIENT_FLAGS = {
     "--suggestion-tls-cert": "tls.crt",
     "--suggestion-tls-key": "tls.key",
 }
+DBMANAGER_FLAGS = {
+    "--dbmanager-tls-cert": "tls.crt",
+    "--dbmanager-tls-key": "tls.key",
+    "--dbmanager-tls-ca": "ca.crt",
+    "--dbmanager-tls-client-cert": "tls.crt",
+    "--dbmanager-tls-client-key": "tls.key",
+}
+# What the suggestion server's early stopping reads DBManagers with.
+DBMANAGER_CLIENT_FLAGS = {
+    "--dbmanager-tls-ca": "ca.crt",
+    "--dbmanager-tls-cert": "tls.crt",
+    "--dbmanager-tls-key": "tls.key",
+}
 PEM_MARKERS = ("-----BEGIN", "PRIVATE KEY")
 
 Objects = list[dict[str, Any]]
@@ -96,6 +109,9 @@ def test_suggestion_server_serves_tls_from_the_mount_with_tcp_probes(objects):
     assert {flag: given.get(flag) for flag in SERVER_FLAGS} == {
         flag: f"{directory}/{key}" for flag, key in SERVER_FLAGS.items()
     }
+    assert {flag: given.get(flag) for flag in DBMANAGER_CLIENT_FLAGS} == {
+        flag: f"{directory}/{key}" for flag, key in DBMANAGER_CLIENT_FLAGS.items()
+    }
     assert given["--address"].endswith(":6789")
     assert set(given) <= subcommand_options("suggestion-server")
     for probe in (container["readinessProbe"], container["livenessProbe"]):
@@ -112,6 +128,10 @@ def test_controller_dials_the_suggestion_service_with_tls_from_the_mount(objects
         flag: f"{directory}/{key}" for flag, key in CLIENT_FLAGS.items()
     }
     assert given["--suggestion-address"] == "$(TUNER_SUGGESTION_ADDRESS)"
+    # Its DBManagers serve mutual TLS with the same files.
+    assert {flag: given.get(flag) for flag in DBMANAGER_FLAGS} == {
+        flag: f"{directory}/{key}" for flag, key in DBMANAGER_FLAGS.items()
+    }
     assert set(given) <= subcommand_options("controller")
     assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"  # :8080 stays HTTP
 

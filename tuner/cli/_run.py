@@ -22,7 +22,13 @@ from tuner.cli._common import DEFAULT_DB_URL, db_url
 from tuner.executors import DEFAULT_EXECUTOR, DEFAULT_RUN_DIR, executor_names
 from tuner.redact import mask_urls
 from tuner.spec import Experiment, SpecError, load_file
-from tuner.tls import TLSError, add_client_options, channel_credentials
+from tuner.tls import (
+    TLSError,
+    add_client_options,
+    add_dbmanager_options,
+    channel_credentials,
+    dbmanager_tls,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -52,8 +58,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="HOST:PORT",
         help="a running suggestion service (default: start one in-process on 127.0.0.1:0)",
     )
+    parser.add_argument(
+        "--suggestion-multi-experiment",
+        action="store_true",
+        help="--suggestion-address serves many experiments (tuner suggestion-server does). "
+        "Without it the address is taken for a Katib suggestion image, which holds one "
+        "experiment's state per process, and a FILE with several Experiments is refused",
+    )
     add_executor_options(parser)
     add_client_options(parser, "--suggestion-tls", "the suggestion service (--suggestion-address)")
+    add_dbmanager_options(parser)
     parser.add_argument(
         "--dry-run",
         action="store_true",
@@ -148,6 +162,18 @@ def run(args: argparse.Namespace) -> int:
     experiments = _load(path)
     if experiments is None:
         return EXIT_INVALID
+    if args.suggestion_address and len(experiments) > 1 and not args.suggestion_multi_experiment:
+        names = ", ".join(repr(e.metadata.name) for e in experiments)
+        print(
+            f"{path}: experiments {names} would all be sent to the suggestion service at"
+            f" {args.suggestion_address}, which is taken for a single-experiment service (a"
+            " Katib suggestion image keeps the first experiment's state for the life of its"
+            " process, so the next would get wrong suggestions); run each with a suggestion"
+            " service of its own, or pass --suggestion-multi-experiment if the service"
+            " serves many (tuner suggestion-server does)",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
     try:
         options = executor_options(args)
     except UnknownExecutorError as e:
@@ -158,6 +184,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     try:
         args.suggestion_credentials = suggestion_credentials(args)
+        args.dbmanager_tls = dbmanager_tls(args)
     except TLSError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_INVALID
@@ -295,6 +322,7 @@ def _run_all(
         sigterm_as_interrupt=True,
         executor_options=executor_options,
         suggestion_credentials=args.suggestion_credentials,
+        dbmanager_tls=args.dbmanager_tls,
     )
     if args.output:
         documents = [r.to_json() for r in results]

@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING
 
 from tuner.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_db_option
 from tuner.cli._run import add_executor_options, executor_options, suggestion_credentials
-from tuner.tls import TLSError, add_client_options
+from tuner.tls import (
+    DBManagerTLS,
+    TLSError,
+    add_client_options,
+    add_dbmanager_options,
+    dbmanager_tls,
+)
 
 if TYPE_CHECKING:
     from tuner.executors import Executor
@@ -49,6 +55,12 @@ def _register_submit(sub: argparse._SubParsersAction) -> None:
         help="suggestion service that checks the algorithm settings (default: one started "
         "in-process on 127.0.0.1:0)",
     )
+    parser.add_argument(
+        "--dbmanager-advertise-address",
+        metavar="HOST:PORT",
+        help="the controller serves its trials one DBManager at this address (its "
+        "--dbmanager-advertise-address), so the Push collector is accepted with any executor",
+    )
     add_executor_options(
         parser,
         "the executor the controller uses, whose checks apply (default local: the "
@@ -77,6 +89,33 @@ def _register_controller(sub: argparse._SubParsersAction) -> None:
         "--suggestion-address",
         metavar="HOST:PORT",
         help="a running suggestion service (default: start one in-process on 127.0.0.1:0)",
+    )
+    parser.add_argument(
+        "--suggestion-multi-experiment",
+        action="store_true",
+        help="--suggestion-address serves many experiments at once (tuner suggestion-server "
+        "does). Without it the address is taken for a Katib suggestion image, which holds one "
+        "experiment's state per process: only the first experiment driven is sent to it, and "
+        "every other is refused with an error naming both",
+    )
+    add_dbmanager_options(parser)
+    group = parser.add_argument_group(
+        "a DBManager for every experiment",
+        "Serve one DBManager for the whole database on an address trials reach wherever they "
+        "run (Kubernetes pods, Katib's SDK), instead of one per experiment on 127.0.0.1; Push "
+        "is then allowed with every executor. Its reports carry no per-trial token, so "
+        "TUNER_ALLOW_TOKENLESS_REPORTS=true must be set (docs/security.md).",
+    )
+    group.add_argument(
+        "--dbmanager-address",
+        metavar="HOST:PORT",
+        help="where to serve it, e.g. 0.0.0.0:6789 in a pod",
+    )
+    group.add_argument(
+        "--dbmanager-advertise-address",
+        metavar="HOST:PORT",
+        help="the address trials and early stopping dial (default --dbmanager-address; "
+        "required when that binds every interface), e.g. tuner-dbmanager.tuner:6789",
     )
     add_executor_options(parser)
     parser.add_argument(
@@ -157,6 +196,9 @@ def submit(args: argparse.Namespace) -> int:
     except TLSError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    # The controller's DBManager for every experiment, if it serves one (Push is then allowed
+    # with every executor).
+    dbmanager = {"db_manager_address": args.dbmanager_advertise_address}
     opened = _open_executor_and_store(args, DEFAULT_RUN_DIR)
     if isinstance(opened, int):
         return opened
@@ -170,7 +212,7 @@ def submit(args: argparse.Namespace) -> int:
             checked, problems = [], []
             for path, experiment in loaded:
                 try:
-                    checked.append(check(store, experiment, client, executor))
+                    checked.append(check(store, experiment, client, executor, **dbmanager))
                 except ExperimentRefusedError as e:
                     problems.append(f"{path}: {describe_problem(experiment, e)}")
             for problem in problems:
@@ -178,7 +220,7 @@ def submit(args: argparse.Namespace) -> int:
             if problems:
                 return EXIT_USAGE
             for item in checked:
-                done = apply(store, item, client, executor)
+                done = apply(store, item, client, executor, **dbmanager)
                 print(f"experiment {done.name!r}: {done.message} ({done.status.value})")
     except ExperimentRefusedError as e:  # a concurrent submission stored another spec
         print(f"error: {e}", file=sys.stderr)
@@ -261,6 +303,7 @@ def _open_executor_and_store(
 
 def controller(args: argparse.Namespace) -> int:
     from tuner._session import serve_suggestions
+    from tuner.dbmanager import DBManagerError
     from tuner.executors import ExecutorError
     from tuner.service import (
         AddressError,
@@ -279,21 +322,36 @@ def controller(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         credentials = suggestion_credentials(args)
+        tls = dbmanager_tls(args)
     except TLSError as e:
         print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    problem = _shared_dbmanager_problem(args)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
         return EXIT_USAGE
     opened = _open_executor_and_store(args, args.run_dir)
     if isinstance(opened, int):
         return opened
     executor, store = opened
     try:
-        with executor, serve_suggestions(args.suggestion_address) as address:
+        with (
+            executor,
+            serve_suggestions(args.suggestion_address, tls) as address,
+            _shared_dbmanager(args, store, tls) as dbmanager,
+        ):
             settings = ServiceSettings(
                 suggestion_address=address,
                 lease_seconds=args.lease_seconds,
                 poll_interval=args.poll_interval,
                 max_concurrent_experiments=args.max_concurrent_experiments,
                 suggestion_credentials=credentials,
+                dbmanager_tls=tls,
+                db_manager_address=dbmanager,
+                # tuner's own in-process server serves many experiments.
+                suggestion_multi_experiment=(
+                    not args.suggestion_address or args.suggestion_multi_experiment
+                ),
             )
             metrics = ServiceMetrics()
             service = ControllerService(store, executor, settings, metrics=metrics)
@@ -302,7 +360,9 @@ def controller(args: argparse.Namespace) -> int:
             try:
                 print(
                     f"controller {service.owner} on {store.url}: executor {executor.name}, "
-                    f"suggestion service {address}, metrics http://{server.address}/metrics, "
+                    f"suggestion service {address}, "
+                    + (f"DBManager {dbmanager}, " if dbmanager else "")
+                    + f"metrics http://{server.address}/metrics, "
                     f"health http://{server.address}/healthz",
                     flush=True,
                 )
@@ -314,12 +374,67 @@ def controller(args: argparse.Namespace) -> int:
     except AddressError as e:
         print(f"error: --metrics-address: {e}", file=sys.stderr)
         return EXIT_FAILED
-    except (ExecutorError, StoreError) as e:
+    except (DBManagerError, ExecutorError, StoreError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_FAILED
     finally:
         store.close()
     return EXIT_OK
+
+
+def _shared_dbmanager_problem(args: argparse.Namespace) -> str | None:
+    """Why ``--dbmanager-address``/``--dbmanager-advertise-address`` cannot work, or None."""
+    from tuner.dbmanager import WILDCARD_HOSTS
+    from tuner.tokens import ALLOW_TOKENLESS_ENV, allows_tokenless
+
+    if args.dbmanager_address is None:
+        if args.dbmanager_advertise_address is not None:
+            return "--dbmanager-advertise-address needs --dbmanager-address (where to serve it)"
+        return None
+    host, colon, port = args.dbmanager_address.rpartition(":")
+    if not colon or not port.isdigit():
+        return f"--dbmanager-address: {args.dbmanager_address!r} is not HOST:PORT"
+    if host in WILDCARD_HOSTS and args.dbmanager_advertise_address is None:
+        return (
+            f"--dbmanager-address {args.dbmanager_address} binds every interface, which is no"
+            " address a trial can dial: add --dbmanager-advertise-address HOST:PORT (e.g. the"
+            " DBManager's Service, tuner-dbmanager.tuner:6789)"
+        )
+    if not allows_tokenless({}):
+        return (
+            "--dbmanager-address serves every experiment's trials, which get no per-trial"
+            f" token: set {ALLOW_TOKENLESS_ENV}=true in the controller's environment to accept"
+            " their reports (anyone who can reach the address can then report for any trial"
+            " of the database: keep it behind a NetworkPolicy, or use --dbmanager-tls-ca)"
+        )
+    return None
+
+
+@contextlib.contextmanager
+def _shared_dbmanager(
+    args: argparse.Namespace, store: Store, tls: DBManagerTLS | None
+) -> Iterator[str | None]:
+    """The address trials are given for the DBManager ``--dbmanager-address`` serves while
+    the block runs, or None without that option (a DBManager per experiment)."""
+    if args.dbmanager_address is None:
+        yield None
+        return
+    import secrets
+
+    from tuner.dbmanager import serve
+    from tuner.tokens import ReportPolicy
+
+    # Tokenless reports for any trial of the store (checked by _shared_dbmanager_problem).
+    policy = ReportPolicy(key=secrets.token_bytes(32), experiment=None, allow_tokenless=True)
+    with serve(
+        store,
+        args.dbmanager_address,
+        policy=policy,
+        credentials=None if tls is None else tls.server_credentials(),
+        client_credentials=None if tls is None else tls.client_credentials(),
+        advertised=args.dbmanager_advertise_address,
+    ) as bound:
+        yield args.dbmanager_advertise_address or bound
 
 
 @contextlib.contextmanager

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tuner.tls import TLSError, add_server_options, server_credentials
+from tuner.tls import (
+    TLSError,
+    add_client_options,
+    add_server_options,
+    channel_credentials,
+    server_credentials,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,6 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="HOST:PORT to listen on (default 127.0.0.1:6789; use 0.0.0.0:6789 in a container)",
     )
     add_server_options(parser)
+    add_client_options(
+        parser, "--dbmanager-tls", "the DBManagers early stopping reads trial logs from"
+    )
     parser.set_defaults(handler=run)
 
 
@@ -31,7 +40,13 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         credentials = server_credentials(args.tls_cert, args.tls_key, args.tls_ca)
+        dbmanager = channel_credentials(
+            args.dbmanager_tls_ca,
+            args.dbmanager_tls_cert,
+            args.dbmanager_tls_key,
+            prefix="--dbmanager-tls",
+        )
     except TLSError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    return run_server(args.address, credentials=credentials)
+    return run_server(args.address, credentials=credentials, dbmanager_credentials=dbmanager)

@@ -1,7 +1,8 @@
 """`tuner validate FILE...`: check Experiment files without running anything: the spec, that
 tuner has a collector of each experiment's metrics collector kind (asked of the collectors'
-registry, which the spec does not know), and that a multi-objective experiment's algorithm
-serves several objectives."""
+registry, which the spec does not know), that a multi-objective experiment's algorithm
+serves several objectives, and the algorithm and early-stopping settings, as `tuner run`
+checks them with its in-process suggestion server."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "validate",
         help="check Experiment YAML files",
-        description="Check Katib v1beta1 Experiment files. Prints 'FILE: valid' or every error; "
-        "exits 0 when all files are valid, 2 otherwise.",
+        description="Check Katib v1beta1 Experiment files: the spec, the metrics collector, and "
+        "the algorithm and early-stopping names and settings as 'tuner run' checks them "
+        "without --suggestion-address (tuner's own algorithms). Prints 'FILE: valid' or every "
+        "error; exits 0 when all files are valid, 2 otherwise.",
     )
     parser.add_argument("files", nargs="+", metavar="FILE", help="Experiment YAML file(s)")
     parser.set_defaults(handler=run)
@@ -36,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
             status = 2
             print(f"{path}: cannot read: {e.strerror or e}")
             continue
-        problems = _unsupported(experiments)
+        problems = _unsupported(experiments) or _algorithm_problems(experiments)
         for problem in problems:
             print(f"{path}: {problem}")
         if problems:
@@ -74,3 +77,8 @@ def _objectives_problems(experiment: Experiment) -> list[str]:
     except algorithms.ObjectivesNotSupportedError as e:
         return [f"spec.algorithm.algorithmName: {e}"]
     return []
+def _algorithm_problems(experiments: list[Experiment]) -> list[str]:
+    # Imported here: only files whose spec is valid pay for gRPC and the algorithms.
+    from tuner._session import algorithm_problems
+
+    return algorithm_problems(experiments)

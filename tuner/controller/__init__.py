@@ -8,6 +8,7 @@ describes the loop, what counts against the budget, resume semantics and the out
 
 from __future__ import annotations
 
+from tuner.controller._checks import check_algorithms
 from tuner.controller._controller import Controller, Snapshot
 from tuner.controller._decide import (
     EDITABLE_FIELDS,
@@ -56,6 +57,7 @@ __all__ = [
     "Snapshot",
     "SuggestionClient",
     "SuggestionError",
+    "check_algorithms",
     "Suggestions",
     "TrialCounts",
     "dry_run_documents",

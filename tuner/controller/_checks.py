@@ -8,7 +8,9 @@ import os
 from pathlib import Path
 
 from tuner.controller._collection import TRIAL_ENV_NAMES, collection_problem
+from tuner.controller._early_stopping import validate_early_stopping
 from tuner.controller._errors import ExperimentRefusedError
+from tuner.controller._suggestions import SuggestionClient
 from tuner.controller._trials import collector_config
 from tuner.executors import Executor, LaunchError
 from tuner.metrics import MetricsError, UnknownCollectorError, create_collector
@@ -16,10 +18,13 @@ from tuner.space import Parameter, Value
 from tuner.spec import Experiment, SpecError, render_trial
 
 
-def check_runnable(experiment: Experiment, executor: type[Executor]) -> None:
+def check_runnable(
+    experiment: Experiment, executor: type[Executor], reachable_dbmanager: bool = False
+) -> None:
     """Render the template once and build its metrics collector; refuse what ``executor``
     (the class: no instance is needed) cannot run, asking its capabilities and the
-    collector's. Raises `ExperimentRefusedError` naming the field."""
+    collector's (``reachable_dbmanager``: see `collection_problem`). Raises
+    `ExperimentRefusedError` naming the field."""
     name = experiment.metadata.name
     space = experiment.search_space()
     probe: dict[str, Value] = {p.name: _probe_value(p) for p in space.parameters}
@@ -35,7 +40,7 @@ def check_runnable(experiment: Experiment, executor: type[Executor]) -> None:
     except (SpecError, MetricsError) as e:
         # Anything else is a bug in tuner, not in the spec: let it surface as one.
         raise ExperimentRefusedError(str(e)) from e
-    problem = collection_problem(experiment, executor)
+    problem = collection_problem(experiment, executor, reachable_dbmanager)
     if problem is not None:
         raise ExperimentRefusedError(f"spec.{problem}")
     try:
@@ -43,6 +48,16 @@ def check_runnable(experiment: Experiment, executor: type[Executor]) -> None:
         executor.check_template(rendered, provided_env=TRIAL_ENV_NAMES)
     except LaunchError as e:
         raise ExperimentRefusedError(str(e)) from e
+
+
+def check_algorithms(client: SuggestionClient, experiment: Experiment) -> None:
+    """The algorithm (name and settings, against the search space) and the early-stopping
+    settings, as the suggestion service behind ``client`` validates them. Raises
+    `ExperimentRefusedError` (`InvalidSettingsError`) with the service's message, and
+    `SuggestionError` when the service cannot be asked."""
+    client.validate(experiment)
+    if experiment.spec.early_stopping is not None:
+        validate_early_stopping(client, experiment)
 
 
 def prepare_executor(executor: Executor, experiment: Experiment) -> None:

@@ -26,20 +26,29 @@ from tuner.metrics import (
 )
 from tuner.spec import Experiment
 from tuner.store import MetricSummary, Observation, Store
+from tuner.tls import DBMANAGER_TLS_ENV_NAMES, DBManagerTLS
 from tuner.tokens import TRIAL_TOKEN_ENV, ReportPolicy, allows_tokenless, forget_key, load_key
 
 TRIAL_ENV_NAMES = frozenset(
     {TRIAL_NAME_ENV, DBMANAGER_ADDRESS_ENV, METRICS_FILE_ENV, TRIAL_TOKEN_ENV}
+    | set(DBMANAGER_TLS_ENV_NAMES)
 )
 """Variables tuner sets in a trial's environment (they override the container's ``env``)."""
 
 
-def collection_problem(experiment: Experiment, executor: type[Executor]) -> str | None:
+def collection_problem(
+    experiment: Experiment, executor: type[Executor], reachable_dbmanager: bool = False
+) -> str | None:
     """Why trials of ``experiment`` cannot deliver metrics through ``executor``, or None.
-    Raises ``UnknownCollectorError`` for a kind without a collector."""
+    ``reachable_dbmanager``: the trials report to a DBManager served on an address they can
+    reach wherever they run (``tuner controller --dbmanager-address``). Raises
+    ``UnknownCollectorError`` for a kind without a collector."""
     kind = experiment.spec.metrics_collector_spec.collector.kind
-    why = collector_class(kind).needs_shared_host
+    cls = collector_class(kind)
+    why = cls.needs_shared_host
     if why is None or executor.shares_host:
+        return None
+    if reachable_dbmanager and cls.pushes_to_dbmanager:
         return None
     offered = " or ".join(cls.name for cls in executor_classes(lambda cls: cls.shares_host))
     return (
@@ -72,13 +81,25 @@ def report_policy(store: Store, executor: Executor, experiment: Experiment) -> R
 
 @contextlib.contextmanager
 def serve_dbmanager(
-    store: Store, executor: Executor, experiment_name: str, policy: ReportPolicy | None = None
+    store: Store,
+    executor: Executor,
+    experiment_name: str,
+    policy: ReportPolicy | None = None,
+    tls: DBManagerTLS | None = None,
 ) -> Iterator[str]:
-    """An in-process DBManager for the trials of one run. Its port (and token key) is kept
-    in `address_file` until the run ends with no trial left running (finished, or
-    interrupted and drained)."""
+    """An in-process DBManager for the trials of one run (over ``tls`` if given: checked
+    at start with the files its trials get). Its port (and token key) is kept in
+    `address_file` until the run ends with no trial left running (finished, or interrupted
+    and drained)."""
     path = address_file(store.url, executor, experiment_name)
-    with serve(store, address_file=path, policy=policy) as address:
+    served = serve(
+        store,
+        address_file=path,
+        policy=policy,
+        credentials=None if tls is None else tls.server_credentials(),
+        client_credentials=None if tls is None else tls.client_credentials(),
+    )
+    with served as address:
         try:
             yield address
         except KeyboardInterrupt:
@@ -135,6 +156,7 @@ def trial_command(
     db_manager_address: str | None,
     metrics_path: Path | None,
     report_token: str | None = None,
+    tls: DBManagerTLS | None = None,
 ) -> tuple[list[str], dict[str, str]]:
     """The argv and env a trial runs with: tuner's variables added, and the spec's metrics
     file path replaced by the trial's own wherever argv or env values mention it."""
@@ -152,6 +174,8 @@ def trial_command(
         out_env[DBMANAGER_ADDRESS_ENV] = db_manager_address
         if report_token:
             out_env[TRIAL_TOKEN_ENV] = report_token
+        if tls is not None:
+            out_env.update(tls.trial_environment())
     return out_argv, out_env
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tuner.controller import _lease
-from tuner.controller._checks import check_runnable, prepare_executor
+from tuner.controller._checks import check_algorithms, check_runnable, prepare_executor
 from tuner.controller._collection import report_policy, serve_dbmanager
 from tuner.controller._decide import (
     REASON_FAILED,
@@ -32,11 +32,12 @@ from tuner.controller._decide import (
     resume_decision,
     trials_to_add,
 )
-from tuner.controller._early_stopping import EarlyStopper, validate_early_stopping
+from tuner.controller._early_stopping import EarlyStopper
 from tuner.controller._errors import ControllerError, ExperimentRefusedError, SuggestionError
 from tuner.controller._result import RunResult
 from tuner.controller._suggestions import SuggestionClient
 from tuner.controller._trials import TrialRunner
+from tuner.dbmanager import DBManagerError
 from tuner.executors import Executor
 from tuner.spec import Experiment
 from tuner.store import (
@@ -47,6 +48,7 @@ from tuner.store import (
     TrialRecord,
     TrialStatus,
 )
+from tuner.tls import DBManagerTLS
 from tuner.tokens import ReportPolicy
 
 log = logging.getLogger(__name__)
@@ -76,9 +78,12 @@ class Controller:
     experiment). KeyboardInterrupt during `run` kills the running trials (recorded as
     Killed) and leaves the experiment resumable. Not thread-safe.
 
-    Trials may push metrics to ``db_manager_address`` (a DBManager serving this store), else
-    to one `run` serves on 127.0.0.1. ``spec.earlyStopping`` rules come from the suggestion
-    service's EarlyStopping service (docs/controller.md, "Early stopping").
+    Trials may push metrics to ``db_manager_address`` (a DBManager serving this store that
+    they can reach wherever they run, so Push is allowed with any executor), else to one
+    `run` serves on 127.0.0.1. ``dbmanager_tls``: that DBManager serves TLS (the one `run`
+    serves is started with it); trials get its client files.
+    ``spec.earlyStopping`` rules come from the suggestion service's EarlyStopping service
+    (docs/controller.md, "Early stopping").
     """
 
     def __init__(
@@ -92,6 +97,7 @@ class Controller:
         on_progress: Callable[[Snapshot], None] | None = None,
         lease_ttl: float = 60.0,
         db_manager_address: str | None = None,
+        dbmanager_tls: DBManagerTLS | None = None,
     ) -> None:
         self.store = store
         self.experiment = experiment
@@ -102,6 +108,7 @@ class Controller:
         self.on_progress = on_progress
         self.lease_ttl = lease_ttl
         self.db_manager_address = db_manager_address
+        self.dbmanager_tls = dbmanager_tls
         self.space = experiment.search_space()
         self._spec = experiment.to_dict()["spec"]
         self._owner = _lease.own_owner()
@@ -127,10 +134,11 @@ class Controller:
         """Check everything that can be checked before writing; return what `run` will do.
         Also the executor's per-experiment setup (``executor.prepare``), which must precede
         every launch, adoption or look-up of the experiment's trials."""
-        check_runnable(self.experiment, type(self.executor))
-        self.suggestions.validate(self.experiment)
-        if self.experiment.spec.early_stopping is not None:
-            validate_early_stopping(self.suggestions, self.experiment)
+        # A DBManager given to the controller is served for trials wherever they run.
+        check_runnable(
+            self.experiment, type(self.executor), reachable_dbmanager=bool(self.db_manager_address)
+        )
+        check_algorithms(self.suggestions, self.experiment)
         prepare_executor(self.executor, self.experiment)
         try:
             stored = self.store.get_experiment(self.name)
@@ -173,8 +181,13 @@ class Controller:
         with contextlib.ExitStack() as services:
             try:
                 address = self.db_manager_address or services.enter_context(
-                    serve_dbmanager(self.store, self.executor, self.name, policy)
+                    serve_dbmanager(
+                        self.store, self.executor, self.name, policy, self.dbmanager_tls
+                    )
                 )
+            except DBManagerError as e:
+                self.store.release_lease(self.name, self._owner)
+                raise ControllerError(f"experiment {self.name!r}: {e}") from e
             except BaseException:
                 self.store.release_lease(self.name, self._owner)
                 raise
@@ -191,6 +204,7 @@ class Controller:
             self.executor,
             db_manager_address=db_manager_address,
             report_token=None if policy is None else policy.token,
+            dbmanager_tls=self.dbmanager_tls,
         )
         if self.experiment.spec.early_stopping is not None:
             self._stopper = EarlyStopper(

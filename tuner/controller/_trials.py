@@ -43,6 +43,7 @@ from tuner.redact import mask_urls
 from tuner.space import SpaceError
 from tuner.spec import Experiment, SpecError, render_trial
 from tuner.store import MetricSummary, Observation, Store, TrialRecord, TrialStatus
+from tuner.tls import DBManagerTLS
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,8 @@ class TrialRunner:
     """Launches, polls, kills and adopts the trials of one experiment.
 
     Every trial gets ``KATIB_TRIAL_NAME`` and, given ``db_manager_address``,
-    ``TUNER_DBMANAGER_ADDRESS`` in its environment; with the File collector also
+    ``TUNER_DBMANAGER_ADDRESS`` (and ``TUNER_DBMANAGER_TLS_*`` given ``dbmanager_tls``) in
+    its environment; with the File collector also
     ``TUNER_METRICS_FILE`` (see ``tuner.metrics.trial_metrics_path``). Not thread-safe: the
     reconcile loop calls it from one thread.
     """
@@ -117,6 +119,7 @@ class TrialRunner:
         *,
         db_manager_address: str | None = None,
         report_token: Callable[[str], str] | None = None,
+        dbmanager_tls: DBManagerTLS | None = None,
     ) -> None:
         self.store = store
         self.experiment = experiment
@@ -124,6 +127,8 @@ class TrialRunner:
         self.db_manager_address = db_manager_address
         # The trial name -> its DBManager report token (``TUNER_TRIAL_TOKEN``), if any.
         self._report_token = report_token
+        # The TLS files of the DBManager (``TUNER_DBMANAGER_TLS_*``), if it serves TLS.
+        self._dbmanager_tls = dbmanager_tls
         # Where the executor puts each trial's directory (a remapped metrics file goes
         # there); None for executors without one.
         self._run_dir: Path | None = executor.run_dir
@@ -167,6 +172,7 @@ class TrialRunner:
                 self.db_manager_address,
                 None if file is None else file.path,
                 None if self._report_token is None else self._report_token(trial.name),
+                self._dbmanager_tls,
             )
             manifest = rendered.manifest
             # pbt's checkpoints (``suggestion_trial_dir``): a directory here, or a volume.

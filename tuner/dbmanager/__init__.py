@@ -8,12 +8,19 @@ The controller serves it in-process on a loopback port for the duration of a run
 from __future__ import annotations
 
 from tuner.dbmanager._convert import UNAVAILABLE_VALUE, RequestError
-from tuner.dbmanager._server import SERVICE_NAME, DBManagerError, create_server, serve
+from tuner.dbmanager._server import (
+    SERVICE_NAME,
+    WILDCARD_HOSTS,
+    DBManagerError,
+    create_server,
+    serve,
+)
 from tuner.dbmanager._servicer import DBManagerServicer
 
 __all__ = [
     "SERVICE_NAME",
     "UNAVAILABLE_VALUE",
+    "WILDCARD_HOSTS",
     "DBManagerError",
     "DBManagerServicer",
     "RequestError",

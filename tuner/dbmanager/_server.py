@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 
 SERVICE_NAME = api_pb2.DESCRIPTOR.services_by_name["DBManager"].full_name
 STOP_GRACE_SECONDS = 1.0
+CHECK_TIMEOUT_SECONDS = 10.0
+WILDCARD_HOSTS = frozenset({"0.0.0.0", "", "[::]", "::"})
+"""Hosts that bind every interface: not an address a client can be given."""
 
 
 class DBManagerError(TunerError, RuntimeError):
@@ -70,8 +73,17 @@ def serve(
     *,
     address_file: Path | None = None,
     policy: ReportPolicy | None = None,
+    credentials: grpc.ServerCredentials | None = None,
+    client_credentials: grpc.ChannelCredentials | None = None,
+    advertised: str | None = None,
 ) -> Iterator[str]:
     """A DBManager for ``store`` while the block runs; yields its ``host:port``.
+
+    ``credentials``: serve TLS. ``client_credentials``: what its clients will use; the
+    server is called once with them before the block runs, so that a certificate that does
+    not fit (another CA, a name other than the host clients dial: ``advertised``'s host if
+    given, else ``address``'s) is a `DBManagerError` at start rather than a failed report
+    in every trial.
 
     ``address_file`` keeps the port between runs: when ``address`` asks for any port (0),
     the port the file holds is tried first (on ``address``'s host), and the port bound is
@@ -83,17 +95,44 @@ def serve(
     previous = _read_port(address_file) if wanted == "0" else None
     if previous is not None:
         try:
-            server, port = create_server(store, f"{host}:{previous}", policy=policy)
+            server, port = create_server(
+                store, f"{host}:{previous}", policy=policy, credentials=credentials
+            )
         except DBManagerError as e:
             log.warning("%s; serving on another port", e)
     if server is None:
-        server, port = create_server(store, address, policy=policy)
+        server, port = create_server(store, address, policy=policy, credentials=credentials)
     try:
+        if client_credentials is not None:
+            _check_client(host, port, client_credentials, advertised)
         if address_file is not None and port != previous:
             _write_port(address_file, port)
         yield f"{host}:{port}"
     finally:
         server.stop(STOP_GRACE_SECONDS).wait()
+
+
+def _check_client(
+    host: str, port: int, credentials: grpc.ChannelCredentials, advertised: str | None
+) -> None:
+    # A wildcard bind is reached on loopback; the certificate is checked against the name
+    # clients dial.
+    dial = "127.0.0.1" if host in WILDCARD_HOSTS else host
+    address = f"{dial}:{port}"
+    name = (advertised or "").rpartition(":")[0] or dial
+    options = [("grpc.ssl_target_name_override", name)] if name != dial else []
+    with grpc.secure_channel(address, credentials, options=options) as channel:
+        try:
+            health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=SERVICE_NAME), timeout=CHECK_TIMEOUT_SECONDS
+            )
+        except grpc.RpcError as e:
+            raise DBManagerError(
+                f"DBManager at {address}: a client with the TLS files given to its trials"
+                f" cannot connect to it as {name!r} ({e.code().name}: {e.details()}); check"
+                f" that --dbmanager-tls-cert names {name!r} (an IP SAN 127.0.0.1 for local"
+                " trials) and that --dbmanager-tls-ca signed --dbmanager-tls-client-cert"
+            ) from e
 
 
 def _read_port(path: Path | None) -> int | None:

@@ -80,6 +80,9 @@ class MetricsCollector(abc.ABC):
       (``CollectorConfig.file_path``), which the controller then places per trial.
     - :attr:`needs_shared_host` (None): why it works only with an executor whose trials
       share the controller's machine (``Executor.shares_host``); None: any executor.
+    - :attr:`pushes_to_dbmanager` (False): the trial pushes its metrics to a DBManager, so
+      a DBManager the trials can reach from anywhere (``tuner controller
+      --dbmanager-address``) lifts ``needs_shared_host``.
     """
 
     kind: ClassVar[str]
@@ -91,6 +94,8 @@ class MetricsCollector(abc.ABC):
     needs_shared_host: ClassVar[str | None] = None
     """Why trials must run on the controller's machine for this collector (a phrase that
     follows the kind: "reads the metrics file on this machine"), or None."""
+    pushes_to_dbmanager: ClassVar[bool] = False
+    """Whether the trial pushes its metrics to a DBManager (which then need not be local)."""
 
     @abc.abstractmethod
     def collect(self, *, final: bool = False, max_bytes: int | None = None) -> list[MetricPoint]:

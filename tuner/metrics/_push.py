@@ -61,6 +61,7 @@ class PushCollector(MetricsCollector):
     needs_shared_host: ClassVar[str | None] = (
         "needs the trial to reach the controller's DBManager on 127.0.0.1"
     )
+    pushes_to_dbmanager: ClassVar[bool] = True
 
     def __init__(self, config: CollectorConfig, checkpoint: CollectorCheckpoint | None = None):
         self._checkpoint = checkpoint or CollectorCheckpoint()

@@ -30,6 +30,7 @@ from tuner.store import (
     Store,
     StoreError,
 )
+from tuner.tls import DBManagerTLS
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +108,12 @@ class ExperimentDriver:
         suggestion_address: str,
         poll_interval: float,
         suggestion_credentials: Any = None,
+        dbmanager_tls: DBManagerTLS | None = None,
+        db_manager_address: str | None = None,
     ) -> None:
         self.name = name
+        self.dbmanager_tls = dbmanager_tls
+        self.db_manager_address = db_manager_address
         self.suggestion_credentials = suggestion_credentials
         self.store = store
         self.executor = executor
@@ -197,6 +202,8 @@ class ExperimentDriver:
                 # Called once per pass, after the pass's writes: a safe point to leave.
                 on_progress=lambda _snapshot: self.checkpoint(),
                 lease_ttl=self.keeper.ttl,
+                dbmanager_tls=self.dbmanager_tls,
+                db_manager_address=self.db_manager_address,
             )
             try:
                 decision = controller.prepare()

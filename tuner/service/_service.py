@@ -22,6 +22,7 @@ from tuner.store import (
     StoreError,
     TrialStatus,
 )
+from tuner.tls import DBManagerTLS
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,17 @@ class ServiceSettings:
     max_concurrent_experiments: int = 10
     suggestion_credentials: Any = None
     """``grpc.ChannelCredentials`` for TLS to the suggestion service (None: plaintext)."""
+    dbmanager_tls: DBManagerTLS | None = None
+    """TLS of the DBManager each driven experiment serves its trials (None: plaintext)."""
+    db_manager_address: str | None = None
+    """A DBManager for this store that trials reach wherever they run (``tuner controller
+    --dbmanager-address``): every driven experiment's trials and early stopping are given
+    it, instead of a DBManager per experiment on 127.0.0.1."""
+    suggestion_multi_experiment: bool = True
+    """Whether the suggestion service serves many experiments (tuner's does). False (a Katib
+    suggestion image, which keeps the state of the first experiment it is asked about for
+    the life of its process): only the first experiment this replica drives is ever sent
+    to it; every other is refused, with an error in the log naming both."""
 
     def __post_init__(self) -> None:
         for field, value in (
@@ -107,6 +119,10 @@ class ControllerService:
         self._trial_counts: dict[tuple[str, object], dict[TrialStatus, int]] = {}
         self._stopping = threading.Event()
         self._last_read: float | None = None  # monotonic time of the last good store read
+        # Single-experiment suggestion service: the experiment it serves, and the others
+        # refused so far (each said once).
+        self._suggestion_owner: str | None = None
+        self._refused: set[str] = set()
 
     # -- control -----------------------------------------------------------------------
 
@@ -164,7 +180,31 @@ class ControllerService:
                 continue
             if now < self._held_elsewhere.get(record.name, 0.0):
                 continue
+            if not self._suggestions_serve(record.name):
+                continue
             self._try_start(record.name)
+
+    def _suggestions_serve(self, name: str) -> bool:
+        """Whether experiment ``name`` may be sent to the suggestion service (say why not,
+        once)."""
+        owner = self._suggestion_owner
+        if self.settings.suggestion_multi_experiment or owner in (None, name):
+            return True
+        if name not in self._refused:
+            self._refused.add(name)
+            log.error(
+                "experiment %s: not driven: the suggestion service at %s already serves"
+                " experiment %s, and it is a single-experiment service (a Katib suggestion"
+                " image keeps the first experiment's state for the life of its process, so a"
+                " second experiment would get wrong suggestions); run one suggestion service"
+                " and one 'tuner controller' per experiment, or pass"
+                " --suggestion-multi-experiment if the service serves many (tuner"
+                " suggestion-server does)",
+                name,
+                self.settings.suggestion_address,
+                owner,
+            )
+        return False
 
     def _try_start(self, name: str) -> None:
         try:
@@ -187,8 +227,12 @@ class ControllerService:
             suggestion_address=self.settings.suggestion_address,
             poll_interval=self.settings.poll_interval,
             suggestion_credentials=self.settings.suggestion_credentials,
+            dbmanager_tls=self.settings.dbmanager_tls,
+            db_manager_address=self.settings.db_manager_address,
         )
         self._held_elsewhere.pop(name, None)
+        if not self.settings.suggestion_multi_experiment:
+            self._suggestion_owner = name
         with self._lock:
             self._drivers[name] = driver
         driver.start()

@@ -46,12 +46,21 @@ class Checked:
 
 
 def check(
-    store: Store, experiment: Experiment, suggestions: SuggestionClient, executor: Executor
+    store: Store,
+    experiment: Experiment,
+    suggestions: SuggestionClient,
+    executor: Executor,
+    *,
+    db_manager_address: str | None = None,
 ) -> Checked:
     """Check one experiment as `tuner run` does before writing (the algorithm settings with
     the suggestion service, the template against the executor, the resume rules against a
-    stored experiment of the same name). Writes nothing; raises `ExperimentRefusedError`."""
-    decision = Controller(store, experiment, suggestions, executor).prepare()
+    stored experiment of the same name). ``db_manager_address``: the controller serves its
+    trials that DBManager (``tuner controller --dbmanager-advertise-address``), so Push is
+    allowed with any executor. Writes nothing; raises `ExperimentRefusedError`."""
+    decision = Controller(
+        store, experiment, suggestions, executor, db_manager_address=db_manager_address
+    ).prepare()
     changes = ""
     if decision.spec_changed:
         stored = store.get_experiment(experiment.metadata.name).spec
@@ -65,10 +74,16 @@ def check(
 
 
 def apply(
-    store: Store, checked: Checked, suggestions: SuggestionClient, executor: Executor
+    store: Store,
+    checked: Checked,
+    suggestions: SuggestionClient,
+    executor: Executor,
+    *,
+    db_manager_address: str | None = None,
 ) -> Submission:
-    """Store a checked experiment for the service. Raises `ExperimentRefusedError` when a
-    concurrent submission of the same name stored a spec this one may not change."""
+    """Store a checked experiment for the service (``db_manager_address`` as for `check`).
+    Raises `ExperimentRefusedError` when a concurrent submission of the same name stored a
+    spec this one may not change."""
     experiment, decision = checked.experiment, checked.decision
     name = experiment.metadata.name
     spec = experiment.to_dict()["spec"]
@@ -76,9 +91,10 @@ def apply(
         try:
             record = store.create_experiment(name, experiment.metadata.namespace, spec)
         except ExperimentExistsError:  # submitted by someone else since we checked: check again
-            return apply(
-                store, check(store, experiment, suggestions, executor), suggestions, executor
+            again = check(
+                store, experiment, suggestions, executor, db_manager_address=db_manager_address
             )
+            return apply(store, again, suggestions, executor, db_manager_address=db_manager_address)
         return Submission(name, "created", record.status, "submitted")
     if decision.action == "restart":
         store.update_experiment_spec(name, spec)
