@@ -144,6 +144,14 @@ async def test_experiment_runs_as_jobs_with_objectives_from_pod_logs(bench, clus
         assert trial.executor_kind == "kubernetes"
     names = {t.name for t in result.trials}
     assert creates(cluster) == dict.fromkeys(names, 1)
+    # A pod gets no environment from the controller: its trial name is in the Job itself
+    # (no DBManager address: this controller's is on loopback, out of a pod's reach).
+    for request in cluster.calls():
+        if request.action.name == "CREATE":
+            [container] = request.data["spec"]["template"]["spec"]["containers"]
+            env = {e["name"]: e.get("value") for e in container.get("env") or []}
+            assert env.get("KATIB_TRIAL_NAME") == request.data["metadata"]["name"]
+            assert "TUNER_DBMANAGER_ADDRESS" not in env
     deletes = [r for r in cluster.calls() if r.action.name == "DELETE"]
     if retain:
         assert not deletes

@@ -23,6 +23,7 @@ from tuner.controller._checkpoints import local_command, mount_volume, prepare_l
 from tuner.controller._collection import metrics_file, stored_summary, trial_command
 from tuner.controller._decide import TRIAL_REASON_DEADLINE, TRIAL_REASON_LOST
 from tuner.controller._signals import deferred_interrupts
+from tuner.controller._trial_env import pod_environment, with_container_env
 from tuner.executors import (
     Executor,
     ExecutorError,
@@ -181,8 +182,12 @@ class TrialRunner:
                 if checkpoint is not None:
                     argv, env = local_command(checkpoint, argv, env)
             else:
+                # The pod gets no environment from here: tuner's variables go in the object.
+                manifest, primary = with_container_env(
+                    manifest, rendered.primary_container, pod_environment(env)
+                )
                 manifest = mount_volume(
-                    self.experiment, trial.name, trial.labels, manifest, rendered.primary_container
+                    self.experiment, trial.name, trial.labels, manifest, primary
                 )
         except (SpecError, SpaceError, ExecutorError, MetricsError, OSError) as e:
             return self._launch_failed(trial, e)
