@@ -587,7 +587,10 @@ def _wait_for_exit(popen: subprocess.Popen[bytes], timeout: float | None) -> boo
             pidfd = -1
         if pidfd >= 0:
             try:
-                ready, _, _ = select.select([pidfd], [], [], timeout)
+                # poll, not select: a busy controller's descriptors may pass FD_SETSIZE.
+                waiter = select.poll()
+                waiter.register(pidfd, select.POLLIN)
+                ready = waiter.poll(None if timeout is None else max(timeout, 0.0) * 1000)
             finally:
                 os.close(pidfd)
             if not ready:
