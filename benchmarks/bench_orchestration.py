@@ -1,13 +1,14 @@
-"""Orchestration overhead: N no-op trials, random search, 4 in parallel, tuner vs Optuna.
+"""Orchestration overhead: N quick trials, random search, tuner vs Optuna.
 
-The trial is a command that prints one metric and exits. tuner runs it through `tuner run`
-(SQLite store, in-process suggestion server over gRPC, local executor with a supervisor
-process per trial); Optuna runs the same command with ``subprocess.run`` inside
-``study.optimize(n_jobs=4)`` with SQLite RDB storage. Both are measured end to end, in one
-run of this script, and compared with the time the command alone needs (run sequentially):
+The trial is a command that prints one metric and exits: ``/bin/echo loss=1`` and a Python
+no-op. tuner runs it through `tuner run` (SQLite store, in-process suggestion server over
+gRPC, local executor with a supervisor process per trial); Optuna runs the same command with
+``subprocess.run`` inside ``study.optimize(n_jobs=P)`` with SQLite RDB storage. Both are
+measured end to end, in one run of this script, at parallelism 1 and 4, and compared with
+the time the command alone needs (run sequentially):
 overhead per trial = (wall time x parallelism - trials x command time) / trials.
 
-    python benchmarks/bench_orchestration.py            # 500 trials, writes RESULTS.md
+    python benchmarks/bench_orchestration.py            # 300 trials, writes RESULTS.md
     python benchmarks/bench_orchestration.py --trials 40 --no-write
 """
 
@@ -26,28 +27,37 @@ from pathlib import Path
 
 import yaml
 
-PARALLEL = 4
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
 SECTION = "## Orchestration overhead"
 NOOP = "import sys; print('loss=' + sys.argv[1])"
+# Each command as the trial template gives it (``${trialParameters.x}`` substituted) and as
+# Optuna runs it (``{x}``); both print ``loss=...``.
+COMMANDS: dict[str, list[str]] = {
+    "echo": ["/bin/echo", "loss=1", "x={x}"],
+    "python": ["python3", "-c", NOOP, "{x}"],
+}
 
 
-def noop_argv(value: str) -> list[str]:
-    return [sys.executable, "-c", NOOP, value]
+def argv(kind: str, value: str) -> list[str]:
+    command = [a.replace("{x}", value) for a in COMMANDS[kind]]
+    if command[0] == "python3":
+        command[0] = sys.executable  # as tuner's local executor maps it
+    return command
 
 
-def command_seconds(samples: int = 20) -> float:
-    """Median wall time of the no-op command alone."""
+def command_seconds(kind: str, samples: int = 20) -> float:
+    """Median wall time of the command alone."""
     times = []
     for i in range(samples):
         start = time.perf_counter()
-        subprocess.run(noop_argv(str(i)), check=True, capture_output=True)
+        subprocess.run(argv(kind, str(i)), check=True, capture_output=True)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
 
-def experiment(trials: int) -> dict:
+def experiment(trials: int, kind: str, parallel: int) -> dict:
+    command = [a.replace("{x}", "${trialParameters.x}") for a in COMMANDS[kind]]
     return {
         "apiVersion": "kubeflow.org/v1beta1",
         "kind": "Experiment",
@@ -58,7 +68,7 @@ def experiment(trials: int) -> dict:
                 "algorithmName": "random",
                 "algorithmSettings": [{"name": "random_state", "value": "1"}],
             },
-            "parallelTrialCount": PARALLEL,
+            "parallelTrialCount": parallel,
             "maxTrialCount": trials,
             "parameters": [
                 {
@@ -78,11 +88,7 @@ def experiment(trials: int) -> dict:
                             "spec": {
                                 "restartPolicy": "Never",
                                 "containers": [
-                                    {
-                                        "name": "main",
-                                        "image": "python:3.11",
-                                        "command": ["python3", "-c", NOOP, "${trialParameters.x}"],
-                                    }
+                                    {"name": "main", "image": "python:3.11", "command": command}
                                 ],
                             }
                         }
@@ -93,9 +99,9 @@ def experiment(trials: int) -> dict:
     }
 
 
-def run_tuner(trials: int, work: Path, poll_interval: float) -> float:
+def run_tuner(trials: int, kind: str, parallel: int, work: Path, poll_interval: float) -> float:
     path = work / "experiment.yaml"
-    path.write_text(yaml.safe_dump(experiment(trials), sort_keys=False))
+    path.write_text(yaml.safe_dump(experiment(trials, kind, parallel), sort_keys=False))
     tuner = Path(sys.executable).with_name("tuner")
     start = time.perf_counter()
     subprocess.run(
@@ -118,14 +124,14 @@ def run_tuner(trials: int, work: Path, poll_interval: float) -> float:
     return time.perf_counter() - start
 
 
-def run_optuna(trials: int, work: Path) -> float:
+def run_optuna(trials: int, kind: str, parallel: int, work: Path) -> float:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
     def objective(trial: optuna.Trial) -> float:
         x = trial.suggest_float("x", -10, 10)
-        out = subprocess.run(noop_argv(repr(x)), check=True, capture_output=True, text=True)
+        out = subprocess.run(argv(kind, repr(x)), check=True, capture_output=True, text=True)
         match = re.search(r"loss=(\S+)", out.stdout)
         assert match is not None
         return float(match.group(1))
@@ -135,13 +141,12 @@ def run_optuna(trials: int, work: Path) -> float:
         storage=f"sqlite:///{work / 'optuna.db'}",
         sampler=optuna.samplers.RandomSampler(seed=1),
     )
-    study.optimize(objective, n_trials=trials, n_jobs=PARALLEL)
+    study.optimize(objective, n_trials=trials, n_jobs=parallel)
     return time.perf_counter() - start
 
 
-def row(name: str, trials: int, wall: float, alone: float) -> str:
-    per_trial = (wall * PARALLEL - trials * alone) / trials
-    return f"| {name} | {trials} | {wall:.1f} | {trials / wall:.1f} | {per_trial * 1000:.0f} |"
+def overhead(trials: int, parallel: int, wall: float, alone: float) -> float:
+    return (wall * parallel - trials * alone) / trials
 
 
 def write_section(text: str) -> None:
@@ -159,7 +164,9 @@ def write_section(text: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=500)
+    parser.add_argument("--trials", type=int, default=300)
+    parser.add_argument("--parallel", default="1,4", help="comma-separated (default 1,4)")
+    parser.add_argument("--commands", default="echo,python", help="echo, python or both")
     parser.add_argument(
         "--poll-interval",
         type=float,
@@ -168,44 +175,54 @@ def main() -> None:
     )
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
-
-    alone = command_seconds()
-    with tempfile.TemporaryDirectory(prefix="bench-orch-") as tmp:
-        work = Path(tmp)
-        (work / "tuner").mkdir()
-        (work / "optuna").mkdir()
-        tuner_wall = run_tuner(args.trials, work / "tuner", args.poll_interval)
-        optuna_wall = run_optuna(args.trials, work / "optuna")
+    kinds = args.commands.split(",")
+    parallels = [int(p) for p in args.parallel.split(",")]
 
     import optuna
 
+    rows = []
+    for kind in kinds:
+        alone = command_seconds(kind)
+        for parallel in parallels:
+            with tempfile.TemporaryDirectory(prefix="bench-orch-") as tmp:
+                work = Path(tmp)
+                (work / "tuner").mkdir()
+                (work / "optuna").mkdir()
+                tuner_wall = run_tuner(
+                    args.trials, kind, parallel, work / "tuner", args.poll_interval
+                )
+                optuna_wall = run_optuna(args.trials, kind, parallel, work / "optuna")
+            t_over = overhead(args.trials, parallel, tuner_wall, alone)
+            o_over = overhead(args.trials, parallel, optuna_wall, alone)
+            rows.append(
+                f"| `{' '.join(COMMANDS[kind])}` ({alone * 1000:.1f} ms) | {parallel} "
+                f"| {args.trials / tuner_wall:.1f} | {args.trials / optuna_wall:.1f} "
+                f"| {t_over * 1000:.1f} | {o_over * 1000:.1f} | {t_over / o_over:.2f} |"
+            )
+            print(rows[-1], flush=True)
+
     command = "python benchmarks/bench_orchestration.py" + (
-        f" --trials {args.trials}" if args.trials != 500 else ""
+        f" --trials {args.trials}" if args.trials != 300 else ""
     )
     lines = [
         SECTION,
         "",
-        f"{args.trials} no-op trials (a Python command printing one metric), random search, "
-        f"{PARALLEL} in parallel, SQLite storage for both; wall time end to end (tuner: the "
-        "`tuner run` process including its start-up and in-process gRPC suggestion server; "
-        "Optuna: `create_study` + `study.optimize(n_jobs=4)` running the command with "
-        "`subprocess.run`). Overhead per trial = (wall x 4 - trials x command time) / trials; "
-        f"the command alone takes {alone * 1000:.0f} ms.",
+        f"{args.trials} quick trials (a command printing one metric), random search, SQLite "
+        "storage for both; wall time end to end (tuner: the `tuner run` process including "
+        "its start-up and in-process gRPC suggestion server; Optuna: `create_study` + "
+        "`study.optimize(n_jobs=P)` running the command with `subprocess.run`). Overhead per "
+        "trial = (wall x P - trials x command time) / trials, with the command's time alone "
+        "(median of 20 sequential runs) in the first column. Ratio = tuner's overhead / "
+        "Optuna's (below 1: tuner adds less).",
         "",
-        "| runner | trials | wall s | trials/s | overhead per trial ms |",
-        "|---|---:|---:|---:|---:|",
-        row(f"tuner run (--poll-interval {args.poll_interval:g})", args.trials, tuner_wall, alone),
-        row(f"Optuna {optuna.__version__} study.optimize", args.trials, optuna_wall, alone),
+        "| command (alone) | P | tuner trials/s | Optuna trials/s | tuner overhead ms "
+        "| Optuna overhead ms | ratio |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        *rows,
         "",
-        "Per trial, tuner starts a supervisor process besides the command (what lets a "
-        "trial survive and be re-adopted after a controller crash), stores the trial row "
-        "before launching it, its running state, its observations and its end in separate "
-        "transactions, and asks the suggestion server over gRPC once per batch of free "
-        "slots; Optuna keeps the trial in-process. With 4 parallel trials on fewer than 4 "
-        "CPUs both runners are CPU-bound, so the overhead column includes waiting for a CPU.",
-        "",
-        f"Machine: {os.cpu_count()} CPUs, {platform.system()} {platform.machine()}, "
-        f"Python {platform.python_version()}. Command: `{command}`",
+        f"tuner with `--poll-interval {args.poll_interval:g}` (its default), Optuna "
+        f"{optuna.__version__}. Machine: {os.cpu_count()} CPUs, {platform.system()} "
+        f"{platform.machine()}, Python {platform.python_version()}. Command: `{command}`",
         "",
     ]
     text = "\n".join(lines)

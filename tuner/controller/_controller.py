@@ -126,6 +126,9 @@ class Controller:
         # re-reading every trial from the store for each request. A record is replaced when
         # its trial changes: the client converts only those since its last request.
         self._trials: dict[str, TrialRecord] = {}
+        # How many of them are in each state, kept with them: each pass decides from these
+        # instead of counting rows in the store (which only this controller changes).
+        self._tally: dict[TrialStatus, int] = dict.fromkeys(TrialStatus, 0)
         self._stopper: EarlyStopper | None = None
 
     # -- prepare ---------------------------------------------------------------------
@@ -269,6 +272,8 @@ class Controller:
         limits = Limits(
             spec.parallel_trial_count, spec.max_trial_count, spec.max_failed_trial_count
         )
+        best: TrialRecord | None = None
+        first = True
         while True:
             self._renew_lease()
             ended = runner.poll()
@@ -283,8 +288,10 @@ class Controller:
             if isinstance(stopper_failed, Completion):
                 self._complete(runner, stopper_failed)
                 return
-            counts = self._counts()
-            best = self.store.best_trial(self.name)
+            counts = self._live_counts()
+            if ended or first:  # only an ended trial can change the best one
+                best = self.store.best_trial(self.name)
+                first = False
             best_value = best.objective_value if best is not None else None
             done = completion(
                 counts,
@@ -318,7 +325,7 @@ class Controller:
                             Completion(False, REASON_FAILED, f"Suggestion has failed: {e}"),
                         )
                         return
-                counts = self._counts()
+                counts = self._live_counts()
             self._progress(counts, best)
             runner.wait(self.poll_interval)
 
@@ -384,7 +391,25 @@ class Controller:
             self.store.finish_trial(trial.name, TrialStatus.KILLED, message=f"never started: {why}")
 
     def _remember(self, trial: TrialRecord) -> None:
+        old = self._trials.get(trial.name)
+        if old is not None:
+            self._tally[old.status] -= 1
+        self._tally[trial.status] += 1
         self._trials[trial.name] = trial
+
+    def _live_counts(self) -> TrialCounts:
+        """The counts of the remembered trials: every trial of the experiment once
+        `_adopt` has run, each as this controller last stored it."""
+        t = self._tally
+        return TrialCounts(
+            created=t[TrialStatus.CREATED],
+            running=t[TrialStatus.RUNNING],
+            succeeded=t[TrialStatus.SUCCEEDED],
+            failed=t[TrialStatus.FAILED],
+            killed=t[TrialStatus.KILLED],
+            early_stopped=t[TrialStatus.EARLY_STOPPED],
+            metrics_unavailable=t[TrialStatus.METRICS_UNAVAILABLE],
+        )
 
     def _counts(self) -> TrialCounts:
         by_status = self.store.count_trials(self.name)

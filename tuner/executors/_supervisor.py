@@ -217,11 +217,35 @@ def _become_subreaper() -> None:
     if not sys.platform.startswith("linux"):
         return
     try:
+        _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+    except (OSError, AttributeError, ImportError, TypeError):  # pragma: no cover - exotic libc
+        pass
+
+
+def _prctl(option: int, value: int) -> None:
+    """Call libc's ``prctl`` through ``_ctypes`` alone: importing ``ctypes`` (its many
+    classes) takes a millisecond or two of every trial's start; this, a few hundred
+    microseconds. ``ctypes`` is the fallback should the C core differ."""
+    try:
+        import _ctypes
+
+        class _Int(_ctypes._SimpleCData):
+            _type_ = "i"
+
+        class _Libc:
+            _handle = _ctypes.dlopen(None)  # type: ignore[arg-type]  # None: the program
+
+        class _Function(_ctypes.CFuncPtr):
+            _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
+            _restype_ = _Int
+
+        prctl = _Function(("prctl", _Libc()))  # type: ignore[arg-type]  # has _handle
+    except (ImportError, AttributeError, TypeError, OSError):  # pragma: no cover
         import ctypes
 
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    except (OSError, AttributeError):  # pragma: no cover - exotic libc
-        pass
+        ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
+        return
+    prctl(option, value, 0, 0, 0)
 
 
 def _signal_name(signum: int) -> str:

@@ -1,0 +1,204 @@
+"""Where a quick trial's time goes in `tuner run`: wall time per trial by phase.
+
+Runs `tuner run` in this process (``tuner.cli.main``) on N ``/bin/echo loss=1`` trials with
+random search and SQLite, with timers around the store's calls, the GetSuggestions round
+trip, the executor's launch (the supervisor's fork and exec), the loop's wait for a trial
+to end, and the rest of each loop pass. Also times, alone: the supervisor running the same
+command (``python -I -S _supervisor.py ... -- /bin/echo``), ``/bin/echo`` itself, and
+`tuner run` of a single trial (start-up and shut-down).
+
+    python benchmarks/bench_overhead_breakdown.py --trials 200 --parallel 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import functools
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tuner.cli import main as tuner_main
+from tuner.controller import _controller, _suggestions, _trials
+from tuner.executors import _local
+from tuner.executors import _supervisor as sv
+from tuner.store import Store
+
+TIMES: dict[str, float] = collections.defaultdict(float)
+CALLS: collections.Counter[str] = collections.Counter()
+
+
+def timed(owner: Any, attribute: str, label: str) -> None:
+    original: Callable[..., Any] = getattr(owner, attribute)
+
+    @functools.wraps(original)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            TIMES[label] += time.perf_counter() - start
+            CALLS[label] += 1
+
+    setattr(owner, attribute, wrapper)
+
+
+def experiment(trials: int, parallel: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "kubeflow.org/v1beta1",
+        "kind": "Experiment",
+        "metadata": {"name": "breakdown"},
+        "spec": {
+            "objective": {"type": "minimize", "objectiveMetricName": "loss"},
+            "algorithm": {"algorithmName": "random"},
+            "parallelTrialCount": parallel,
+            "maxTrialCount": trials,
+            "parameters": [
+                {
+                    "name": "x",
+                    "parameterType": "double",
+                    "feasibleSpace": {"min": "-10", "max": "10"},
+                }
+            ],
+            "trialTemplate": {
+                "primaryContainerName": "main",
+                "trialParameters": [{"name": "x", "reference": "x"}],
+                "trialSpec": {
+                    "apiVersion": "batch/v1",
+                    "kind": "Job",
+                    "spec": {
+                        "template": {
+                            "spec": {
+                                "restartPolicy": "Never",
+                                "containers": [
+                                    {
+                                        "name": "main",
+                                        "image": "none",
+                                        "command": [
+                                            "/bin/echo",
+                                            "loss=1",
+                                            "x=${trialParameters.x}",
+                                        ],
+                                    }
+                                ],
+                            }
+                        }
+                    },
+                },
+            },
+        },
+    }
+
+
+def run(work: Path, trials: int, parallel: int) -> float:
+    path = work / "experiment.yaml"
+    path.write_text(yaml.safe_dump(experiment(trials, parallel), sort_keys=False))
+    argv = ["run", str(path), "--db", f"sqlite:///{work / 'tuner.db'}"]
+    argv += ["--run-dir", str(work / "runs"), "--no-progress"]
+    start = time.perf_counter()
+    with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
+        code = tuner_main(argv)
+    wall = time.perf_counter() - start
+    if code != 0:
+        raise SystemExit(f"tuner run exited with {code}")
+    return wall
+
+
+def median_seconds(argv: list[str], samples: int = 30, **kwargs: Any) -> float:
+    times = []
+    for _ in range(samples):
+        start = time.perf_counter()
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, **kwargs)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def supervisor_seconds(work: Path) -> float:
+    times = []
+    for i in range(30):
+        trial_dir = work / f"sv{i}"
+        trial_dir.mkdir()
+        lock = os.open(trial_dir / sv.LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        argv = [sys.executable, "-I", "-S", sv.__file__, str(trial_dir), str(work), "-", "1"]
+        start = time.perf_counter()
+        subprocess.run(
+            [*argv, str(lock), "--", "/bin/echo", "loss=1"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            pass_fds=(lock,),
+        )
+        times.append(time.perf_counter() - start)
+        os.close(lock)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=200)
+    parser.add_argument("--parallel", type=int, default=1)
+    args = parser.parse_args()
+
+    for name in (
+        "create_trials",
+        "update_trial",
+        "finish_trial",
+        "best_trial",
+        "count_trials",
+        "list_trials",
+        "add_observations",
+        "get_observations",
+        "renew_lease",
+    ):
+        timed(Store, name, f"store.{name}")
+    timed(_suggestions.SuggestionClient, "suggest", "GetSuggestions (gRPC round trip)")
+    timed(_local.LocalExecutor, "launch", "executor.launch (supervisor fork+exec)")
+    timed(_local.LocalExecutor, "poll", "executor.poll")
+    timed(_trials.TrialRunner, "wait", "loop wait for a trial to end")
+    timed(_controller.Controller, "_loop", "loop total")
+
+    with tempfile.TemporaryDirectory(prefix="bench-breakdown-") as tmp:
+        work = Path(tmp)
+        (work / "one").mkdir()
+        one = run(work / "one", 1, 1)
+        TIMES.clear()
+        CALLS.clear()
+        (work / "many").mkdir()
+        wall = run(work / "many", args.trials, args.parallel)
+        supervisor = supervisor_seconds(work)
+    echo = median_seconds(["/bin/echo", "loss=1"])
+
+    n = args.trials
+    print("| phase | calls | ms per trial |")
+    print("|---|---:|---:|")
+    loop = TIMES.pop("loop total")
+    accounted = 0.0
+    for label, seconds in sorted(TIMES.items(), key=lambda kv: -kv[1]):
+        accounted += seconds
+        print(f"| {label} | {CALLS[label]} | {seconds / n * 1000:.2f} |")
+    print(
+        f"| rest of the loop (collection, records, decisions) | | "
+        f"{(loop - accounted) / n * 1000:.2f} |"
+    )
+    print(f"| loop total | | {loop / n * 1000:.2f} |")
+    print(f"| `tuner run` wall / trials | | {wall / n * 1000:.2f} |")
+    print()
+    print(
+        f"`tuner run` of 1 trial (start-up, shut-down): {one * 1000:.0f} ms; supervisor "
+        f"running `/bin/echo loss=1` alone: {supervisor * 1000:.1f} ms; `/bin/echo loss=1` "
+        f"alone: {echo * 1000:.1f} ms. {n} trials, parallel {args.parallel}, "
+        f"{os.cpu_count()} CPUs."
+    )
+
+
+if __name__ == "__main__":
+    main()
