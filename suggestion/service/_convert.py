@@ -211,10 +211,13 @@ class TrialDecoder:
         # Stepless doubles (random, TPE and BO spaces: every value distinct, a memo only
         # costs) are read inline: a plain decimal literal within [min, max]; anything else
         # takes the general path, which gives the same value or the same error.
-        self._bounds: dict[str, tuple[Value, Value]] = {
+        self._bounds: dict[str, tuple[float, float]] = {
             p.name: (p.min, p.max)
             for p in space.parameters
-            if p.type is ParameterType.DOUBLE and p.step is None
+            if p.type is ParameterType.DOUBLE
+            and p.step is None
+            and p.min is not None
+            and p.max is not None
         }
         # The previous request's trials in order: (name, condition, size, view) of those
         # that had finished. Katib only appends trials and never changes a finished one, so a
@@ -273,7 +276,7 @@ class TrialDecoder:
             span = bounds.get(p.name)
             if span is not None and _DECIMAL.fullmatch(text):
                 number = float(text)
-                if math.isfinite(number) and span[0] <= number <= span[1]:  # type: ignore[operator]
+                if math.isfinite(number) and span[0] <= number <= span[1]:
                     assignment[p.name] = number
                     continue
             memo = self._values[p.name]
