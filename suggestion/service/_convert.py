@@ -192,10 +192,13 @@ class TrialDecoder:
 
     Per parameter it keeps the wire strings met with their typed value and feasibility (a
     grid's trials repeat a few strings, so the exact grid check runs once per string), and
-    whole trials by their serialised bytes: a warm call, whose request repeats the earlier
-    trials and adds a few, only serialises the known ones (C code) and decodes the new or
-    changed ones. Messages and errors are those of a cold decode. Thread-safe enough for
-    concurrent calls of one experiment: entries are only ever added or wholly replaced.
+    whole trials by their serialised bytes. A warm call's request repeats the earlier trials
+    and adds a few: its leading trials that had finished in the previous request, with the
+    same name, condition and serialised size at the same position, are taken as they were
+    (Katib never rewrites a finished trial); the others are serialised (C code) and looked
+    up, and only new or changed ones decoded. Stepless doubles are read inline, without the
+    memo. Messages and errors are those of a cold decode. Thread-safe enough for concurrent
+    calls of one experiment: entries are only ever added or wholly replaced.
     """
 
     MEMO_LIMIT = 200_000
