@@ -26,6 +26,14 @@ def decode_seconds(request: api_pb2.GetSuggestionsRequest, space: SearchSpace) -
     return time.perf_counter() - start
 
 
+def parse_seconds(request: api_pb2.GetSuggestionsRequest) -> float:
+    """Parse the serialised request alone (protobuf's C parser): the floor under decoding."""
+    data = request.SerializeToString()
+    start = time.perf_counter()
+    api_pb2.GetSuggestionsRequest.FromString(data)
+    return time.perf_counter() - start
+
+
 def skopt_seconds(xs: np.ndarray, ys: Sequence[float], count: int, seed: int = 1) -> float:
     """Katib's skopt service: a new `Optimizer` (GP, gp_hedge, auto, 10 initial points) told
     every trial at once, then asked (``n_points=count`` for several, strategy cl_min).

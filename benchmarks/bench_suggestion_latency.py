@@ -267,7 +267,8 @@ def measure_anchor(c: Cell, *, skopt_limit: int, reps: int) -> Anchor:
         cold = float(np.median([r[0] for r in runs]))
         warm = float(np.median([r[1] for r in runs]))
         return Anchor(f"Optuna TPESampler cold (warm ask {warm * 1000:,.1f} ms)", cold)
-    return Anchor("decode only", decode)
+    parse = _anchors.median_of(lambda: _anchors.parse_seconds(req), 2 * reps)
+    return Anchor(f"decode only (protobuf parse alone {parse * 1000:,.1f} ms)", decode)
 
 
 def anchor_rows(cells: Sequence[Cell], anchors: Sequence[Anchor]) -> list[list[str]]:

@@ -22,6 +22,7 @@ from tuner.space import (
     Direction,
     ObjectivesError,
     Parameter,
+    ParameterType,
     SearchSpace,
     SpaceError,
     Value,
@@ -59,6 +60,9 @@ _STATES = {
     _Condition.KILLED: TrialState.FAILED,
     _Condition.METRICSUNAVAILABLE: TrialState.FAILED,
 }
+
+# A plain decimal literal, as tuner.space reads doubles (no sign of whitespace, nan or inf).
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 # Katib's metrics collector writes this when a metric was never reported.
 _UNAVAILABLE = "unavailable"
@@ -188,10 +192,13 @@ class TrialDecoder:
 
     Per parameter it keeps the wire strings met with their typed value and feasibility (a
     grid's trials repeat a few strings, so the exact grid check runs once per string), and
-    whole trials by their serialised bytes: a warm call, whose request repeats the earlier
-    trials and adds a few, only serialises the known ones (C code) and decodes the new or
-    changed ones. Messages and errors are those of a cold decode. Thread-safe enough for
-    concurrent calls of one experiment: entries are only ever added or wholly replaced.
+    whole trials by their serialised bytes. A warm call's request repeats the earlier trials
+    and adds a few: its leading trials that had finished in the previous request, with the
+    same name, condition and serialised size at the same position, are taken as they were
+    (Katib never rewrites a finished trial); the others are serialised (C code) and looked
+    up, and only new or changed ones decoded. Stepless doubles are read inline, without the
+    memo. Messages and errors are those of a cold decode. Thread-safe enough for concurrent
+    calls of one experiment: entries are only ever added or wholly replaced.
     """
 
     MEMO_LIMIT = 200_000
@@ -204,26 +211,57 @@ class TrialDecoder:
         self._names = set(space.names)
         self._values: dict[str, dict[str, tuple[Value, bool]]] = {n: {} for n in space.names}
         self._trials: dict[bytes, TrialView] = {}
+        # Stepless doubles (random, TPE and BO spaces: every value distinct, a memo only
+        # costs) are read inline: a plain decimal literal within [min, max]; anything else
+        # takes the general path, which gives the same value or the same error.
+        self._bounds: dict[str, tuple[float, float]] = {
+            p.name: (p.min, p.max)
+            for p in space.parameters
+            if p.type is ParameterType.DOUBLE
+            and p.step is None
+            and p.min is not None
+            and p.max is not None
+        }
+        # The previous request's trials in order: (name, condition, size, view) of those
+        # that had finished. Katib only appends trials and never changes a finished one, so a
+        # warm request's prefix is recognised by name, condition and serialised size
+        # without serialising it; anything else goes through the memo by bytes.
+        self._prefix: list[tuple[str, int, int, TrialView]] = []
+        self._times: dict[str, tuple[datetime | None]] = {}
 
     def decode(self, messages: Iterable[api_pb2.Trial]) -> list[TrialView]:
         views: list[TrialView] = []
         names: set[str] = set()
         if len(self._trials) > self.MEMO_LIMIT:
             self._trials = {}
+        prefix = self._prefix
+        known = len(prefix)
+        seen: list[tuple[str, int, int, TrialView]] = []
         for i, t in enumerate(messages):
-            where = f"trials[{i}]"
-            if not t.name:
-                raise RequestError(f"{where}.name: must not be empty")
-            if t.name in names:
+            name = t.name
+            if not name:
+                raise RequestError(f"trials[{i}].name: must not be empty")
+            if name in names:
                 raise RequestError(
-                    f"{where}.name: {t.name!r} appears twice; trial names are unique"
+                    f"trials[{i}].name: {name!r} appears twice; trial names are unique"
                 )
-            names.add(t.name)
+            names.add(name)
+            condition = t.status.condition
+            size = t.ByteSize()
+            if i < known:
+                entry = prefix[i]
+                if entry[0] == name and entry[1] == condition and entry[2] == size:
+                    views.append(entry[3])
+                    seen.append(entry)
+                    continue
             data = t.SerializeToString(deterministic=True)
             view = self._trials.get(data)
             if view is None:
-                view = self._trials[data] = self._decode(t, f"trials[{i}] ({t.name})")
+                view = self._trials[data] = self._decode(t, f"trials[{i}] ({name})")
             views.append(view)
+            if view.state is not TrialState.PENDING:
+                seen.append((name, condition, size, view))
+        self._prefix = seen
         return views
 
     def _decode(self, t: api_pb2.Trial, where: str) -> TrialView:
@@ -235,8 +273,15 @@ class TrialDecoder:
                 raise RequestError(f"{where}.spec.parameterAssignments: {e}") from e
         assignment: Assignment = {}
         outside: list[str] = []
+        bounds = self._bounds
         for p in self.space.parameters:
             text = wire[p.name]
+            span = bounds.get(p.name)
+            if span is not None and _DECIMAL.fullmatch(text):
+                number = float(text)
+                if math.isfinite(number) and span[0] <= number <= span[1]:
+                    assignment[p.name] = number
+                    continue
             memo = self._values[p.name]
             known = memo.get(text)
             if known is None:
@@ -264,8 +309,9 @@ class TrialDecoder:
                 state = TrialState.FAILED  # finished without a usable value of each objective
             else:
                 values = tuple(v for v in found if v is not None)
-        completed_at = _time(t.status.completion_time, f"{where}.status.completionTime")
-        started_at = _time(t.status.start_time, f"{where}.status.startTime")
+        status = t.status
+        completed_at = self._time(status.completion_time, where, "completionTime")
+        started_at = self._time(status.start_time, where, "startTime")
         return TrialView(
             t.name,
             assignment,
@@ -276,6 +322,15 @@ class TrialDecoder:
             values=values,
             labels=dict(t.spec.labels),
         )
+
+    def _time(self, text: str, where: str, field: str) -> datetime | None:
+        """`_time`, remembering each text read (trials often share their times)."""
+        known = self._times.get(text)
+        if known is None:
+            if len(self._times) > self.MEMO_LIMIT:
+                self._times.clear()
+            known = self._times[text] = (_time(text, f"{where}.status.{field}"),)
+        return known[0]
 
 
 def objective_value(t: api_pb2.Trial, metric: str, where: str) -> float | None:
