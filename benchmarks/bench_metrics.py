@@ -42,7 +42,7 @@ def write_log(path: Path, lines: int) -> None:
             f.write(
                 "".join(
                     f"epoch {i // 10_000}/1000 step={i} loss={1 / (i + 1):.8f}"
-                    f" accuracy={(i % 1000) / 1000:.4f} lr=0.00100 time=0.0123s ok\n"
+                    f" accuracy={(i % 1000) / 1000:.4f} lr=0.00100 time=0.0123s batch 64/64 ok\n"
                     for i in range(start, min(lines, start + 100_000))
                 )
             )
@@ -131,9 +131,10 @@ def main() -> None:
         [
             "## Metrics collection",
             f"Run {_benchkit.today()}: `{command}`",
-            "Lines of about 100 bytes (`epoch 3/1000 step=31234 loss=0.00003201 accuracy=0.2340"
-            " lr=0.00100 time=0.0123s ok`), objective `loss`, StdOut collector with Katib's"
-            " default filter, each path in its own process (peak RSS of that process)."
+            "Lines of about 100 bytes (`epoch 3/1000 step=31234 loss=0.00003201"
+            " accuracy=0.2340 lr=0.00100 time=0.0123s batch 64/64 ok`), objective `loss`,"
+            " StdOut collector with Katib's default filter, each path in its own process"
+            " (peak RSS of that process)."
             " `re-floor`: a plain `re` scan line by line, nothing parsed or kept; `line`: the"
             " collector parsing line by line (the path before this change, still used for"
             " custom filters and timestamped lines); `block`: the collector as it runs now"
