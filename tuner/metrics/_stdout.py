@@ -103,7 +103,7 @@ class StdOutParser(LineParser):
         text = block.decode("utf-8", errors="replace")
         steps, name_chars = self._steps, _NAME_CHARS
         saved = dict(steps)
-        points = []
+        points: list[MetricPoint] = []
         append = points.append
         for match in regex.finditer(text):
             start = match.start()

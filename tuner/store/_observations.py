@@ -98,7 +98,9 @@ class ObservationMethods(Transactions):
                     .order_by(ObservationRow.timestamp.desc(), ObservationRow.id.desc())
                     .limit(1)
                 ).one()
-                summary[str(name)] = MetricSummary(float(low), float(high), float(latest))
+                # The filter keeps only stored finite values.
+                assert low is not None and high is not None and latest is not None
+                summary[str(name)] = MetricSummary(float(low), float(high), latest)
             return summary
 
     def get_observations(
