@@ -185,3 +185,38 @@ def test_a_line_of_exactly_the_cap_is_kept() -> None:
     parser = StdOutParser(["loss"], max_line_bytes=100)
     assert _values(parser.feed(line + b"\n")) == [("loss", 5.0)]
     assert parser.discarded_lines == 0
+
+
+def _line_by_line(text: str, names: tuple[str, ...]) -> list[MetricPoint]:
+    """What Katib's filter reports, one line at a time (the reference for the block scan)."""
+    parser = StdOutParser(names)
+    points: list[MetricPoint] = []
+    for line in text.replace("\r", "\n").split("\n")[:-1]:
+        points += parser._parse_line(line.encode())
+    return points
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "epoch 1 loss=0.5 accuracy=0.25\nval_loss=9 loss = 0.4\n",
+        "x=1loss=2 loss=3\nloss=4\n",  # Katib reports a name glued to an earlier value
+        "a-loss=1 a|loss=2 loss|x=3 loss-=4 loss=1e999 loss=e5 loss=- loss=.5\n",
+        "loss\n=1\nloss=2\rloss=3\r\n",  # a match never crosses a line end
+        "2024-01-01T00:00:00Z loss=1\nloss=2\n",  # timestamped lines keep their time
+        "noise\nmore noise accuracy=0.5\n\n\nloss=7 accuracy=0.1\n",
+    ],
+)
+def test_whole_chunks_give_what_the_line_by_line_parse_gives(text: str) -> None:
+    names = ("loss", "accuracy")
+    parser = StdOutParser(names)
+    # Blank first line: the chunk's lines after it go through the block parse.
+    chunked = parser.feed(b"\n" + text.encode())
+    assert chunked == _line_by_line(text, names)
+    assert parser.position == len(text.encode()) + 1
+
+
+def test_steps_continue_across_block_and_line_parses() -> None:
+    parser = StdOutParser(["loss"])
+    points = parser.feed(b"\nloss=1\nloss=2\n") + parser.feed(b"x=1loss=3\n\nloss=4\n")
+    assert [(p.value, p.step) for p in points] == [(1, 0), (2, 1), (3, 2), (4, 3)]

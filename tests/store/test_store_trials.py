@@ -281,3 +281,45 @@ def test_add_observations_checks_the_trial(store: Store, build: Build) -> None:
     with pytest.raises(TrialNotFoundError):
         store.add_observations("nope", [Observation("nope", "loss", 1.0)])
     assert store.get_observations("exp-1") == []
+
+
+def test_collector_checkpoint_is_stored_with_its_batch_and_cleared_on_delete(
+    store: Store, build: Build
+) -> None:
+    build.experiment(store)
+    build.trials(store, "exp", "exp-1")
+    assert store.collector_checkpoint("exp-1") is None
+    checkpoint = {"position": 120, "steps": {"loss": 2}}
+    batch = [Observation("exp-1", "loss", v, i) for i, v in enumerate((1.0, 2.0))]
+    store.add_observations("exp-1", batch, checkpoint=checkpoint)
+    assert store.collector_checkpoint("exp-1") == checkpoint
+
+    # A batch refused (an observation of another trial) leaves the checkpoint as it was.
+    with pytest.raises(ValueError):
+        store.add_observations(
+            "exp-1", [Observation("exp-2", "loss", 3.0)], checkpoint={"position": 999}
+        )
+    assert store.collector_checkpoint("exp-1") == checkpoint
+
+    store.delete_observations("exp-1")
+    assert store.collector_checkpoint("exp-1") is None
+
+
+def test_observation_summary_is_min_max_latest_of_finite_values(store: Store, build: Build) -> None:
+    build.experiment(store)
+    build.trials(store, "exp", "exp-1")
+    tick = timedelta(microseconds=1)
+    store.add_observations(
+        "exp-1",
+        [
+            Observation("exp-1", "loss", 0.5, 0, T0 + 2 * tick),  # newest
+            Observation("exp-1", "loss", 0.2, 1, T0),
+            Observation("exp-1", "loss", 0.9, 2, T0 + tick),
+            Observation("exp-1", "loss", math.inf, 3, T0 + 3 * tick),  # not finite: left out
+            Observation("exp-1", "acc", 0.7, 0, T0),
+            Observation("exp-1", "other", 1.0, 0, T0),
+        ],
+    )
+
+    summary = store.observation_summary("exp-1", ["loss", "acc", "never"])
+    assert summary == {"loss": MetricSummary(0.2, 0.9, 0.5), "acc": MetricSummary(0.7, 0.7, 0.7)}

@@ -1,5 +1,6 @@
 """How a trial's metrics reach the store: the environment tuner gives every trial, where a
-File collector's metrics file is on this machine, and a trial's metrics read back from the
+File collector's metrics file is on this machine, a collector's output streamed to the store
+in bounded batches (each with its checkpoint), and a trial's metrics read back from the
 store when it ends (its observation log, whoever wrote it: a collector or the trial)."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from tuner.dbmanager import serve
@@ -20,6 +22,7 @@ from tuner.metrics import (
     METRICS_FILE_ENV,
     TRIAL_NAME_ENV,
     MetricPoint,
+    MetricsCollector,
     collector_class,
     summarize,
     trial_metrics_path,
@@ -192,3 +195,67 @@ def stored_summary(
         if o.metric_name in wanted and math.isfinite(o.value)
     ]
     return {name: MetricSummary(s.min, s.max, s.latest) for name, s in summarize(points).items()}
+
+
+COLLECT_BATCH_BYTES = 256 * 1024
+"""Output parsed per stored batch: the points of one batch (a few tens of thousands for short
+lines) are all the controller holds of a trial's metrics at any time."""
+
+
+def collect_into_store(
+    store: Store,
+    trial_name: str,
+    collector: MetricsCollector,
+    *,
+    final: bool,
+    max_bytes: int | None,
+    batch_bytes: int = COLLECT_BATCH_BYTES,
+) -> int:
+    """Read the trial's new output, up to ``max_bytes`` (None, or ``final``: all of it), in
+    batches of ``batch_bytes``; store each batch's points together with the collector's
+    checkpoint in one transaction, so that a controller killed at any instant resumes
+    after the last stored batch and stores no observation twice. Returns the points stored.
+
+    With ``final`` (the trial has ended) the last line without newline is parsed too. A
+    batch without points stores its checkpoint only when it moved a whole batch on (a
+    trial writing much else than metrics is then not re-read from the start).
+    """
+    stored = 0
+    spent = 0
+    last = collector.checkpoint.position
+    while final or max_bytes is None or spent < max_bytes:
+        before = collector.bytes_read
+        budget = batch_bytes if final or max_bytes is None else min(batch_bytes, max_bytes - spent)
+        points = collector.collect(max_bytes=budget)
+        read = collector.bytes_read - before
+        spent += read
+        last = _store_batch(store, trial_name, collector, points, last, batch_bytes)
+        stored += len(points)
+        if read == 0:
+            break
+    if final:
+        points = collector.collect(final=True)
+        _store_batch(store, trial_name, collector, points, last, 0)
+        stored += len(points)
+    return stored
+
+
+def _store_batch(
+    store: Store,
+    trial_name: str,
+    collector: MetricsCollector,
+    points: list[MetricPoint],
+    last_position: int,
+    min_advance: int,
+) -> int:
+    checkpoint = collector.checkpoint
+    advanced = checkpoint.position - last_position
+    if not points and (advanced <= 0 or advanced < min_advance):
+        return last_position
+    now = datetime.now(timezone.utc)
+    store.add_observations(
+        trial_name,
+        [Observation(trial_name, p.name, p.value, p.step, p.timestamp or now) for p in points],
+        checkpoint=checkpoint.to_dict() if collector.reads_output else None,
+    )
+    return checkpoint.position

@@ -1,11 +1,12 @@
 """Running trials: launch through the executor, follow their metrics, record how they ended.
 
 `TrialRunner` owns the live side of the reconcile loop. Each launched or adopted trial has a
-metrics collector that reads its log (or metrics file) while it runs; observations are stored
-once per poll, in one transaction per trial. Trials may also push observations through the
-DBManager. When a trial ends, its metrics are read back from the store. After a controller
-restart an adopted trial's collected observations are deleted and its output is parsed again
-from the start, so none is stored twice (pushed ones are kept: nothing could rebuild them).
+metrics collector that reads its log (or metrics file) while it runs; observations are
+stored in batches as they are parsed, each in one transaction. Trials may also push
+observations through the DBManager. When a trial ends, its metrics are summarized from the
+store. After a controller restart an adopted trial's collector resumes from the checkpoint
+stored with its last batch of observations (same transaction), so none is stored twice or
+lost.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from tuner.controller._checkpoints import local_command, mount_volume, prepare_local
-from tuner.controller._collection import metrics_file, stored_summary, trial_command
+from tuner.controller._collection import collect_into_store, metrics_file, trial_command
 from tuner.controller._decide import TRIAL_REASON_DEADLINE, TRIAL_REASON_LOST
 from tuner.controller._signals import deferred_interrupts
 from tuner.controller._trial_env import pod_environment, with_container_env
@@ -33,8 +34,8 @@ from tuner.executors import (
     TrialHandle,
 )
 from tuner.metrics import (
+    CollectorCheckpoint,
     CollectorConfig,
-    MetricPoint,
     MetricsCollector,
     MetricsError,
     OutputReader,
@@ -43,7 +44,7 @@ from tuner.metrics import (
 from tuner.redact import mask_urls
 from tuner.space import SpaceError
 from tuner.spec import Experiment, SpecError, render_trial
-from tuner.store import MetricSummary, Observation, Store, TrialRecord, TrialStatus
+from tuner.store import MetricSummary, Store, TrialRecord, TrialStatus
 from tuner.tls import DBManagerTLS
 
 log = logging.getLogger(__name__)
@@ -252,14 +253,18 @@ class TrialRunner:
                 handle = self.executor.find(trial.name)
             if handle is None:
                 return None
-            record = self._track(trial.name, handle)
-        if self._live[trial.name].collector.reads_output:
-            # Delete-and-reparse: what was stored before the crash is replaced by a full
-            # re-read (no collect has happened since _track).
+            stored = self.store.collector_checkpoint(trial.name)
+            checkpoint = None if stored is None else CollectorCheckpoint.from_dict(stored)
+            record = self._track(trial.name, handle, checkpoint)
+        if checkpoint is None and self._live[trial.name].collector.reads_output:
+            # Nothing collected was stored with a checkpoint: re-read from the start, and
+            # drop whatever an older version stored without one.
             self.store.delete_observations(trial.name)
         return record
 
-    def _track(self, name: str, handle: TrialHandle) -> TrialRecord:
+    def _track(
+        self, name: str, handle: TrialHandle, checkpoint: CollectorCheckpoint | None = None
+    ) -> TrialRecord:
         log_path = self.executor.log_path(handle)
         file = metrics_file(self.experiment, name, self._run_dir)
         collector = create_collector(
@@ -271,6 +276,7 @@ class TrialRunner:
                 # The output as the executor serves it: the local log file, a pod's log...
                 open_output=functools.partial(self.executor.open_output, handle),
             ),
+            checkpoint,
         )
         # Live before it is stored Running: should the store write fail, kill_all still
         # reaches the process.
@@ -305,8 +311,14 @@ class TrialRunner:
         for live in list(self._live.values()):
             outcome = self.executor.poll(live.handle)
             # Read after polling: once the outcome is known, the log is complete.
-            points = live.collector.collect(final=outcome is not None, max_bytes=READ_BUDGET_BYTES)
-            self._store_points(live, points)
+            # Streamed to the store in batches, each with the collector's checkpoint.
+            collect_into_store(
+                self.store,
+                live.name,
+                live.collector,
+                final=outcome is not None,
+                max_bytes=READ_BUDGET_BYTES,
+            )
             if outcome is not None:
                 ended.append(self._finish(live, outcome))
         return ended
@@ -335,15 +347,6 @@ class TrialRunner:
             live.collector.close()
         self._live.clear()
 
-    def _store_points(self, live: _Live, points: list[MetricPoint]) -> None:
-        if not points:
-            return
-        now = datetime.now(timezone.utc)
-        self.store.add_observations(
-            live.name,
-            [Observation(live.name, p.name, p.value, p.step, p.timestamp or now) for p in points],
-        )
-
     def _output_tail(self, handle: TrialHandle) -> str:
         try:
             return output_tail_lines(self.executor.output_tail(handle, OUTPUT_TAIL_BYTES))
@@ -357,8 +360,9 @@ class TrialRunner:
         objective = self.experiment.spec.objective
         metric = objective.objective_metric_name
         # Katib's trial controller reads the trial's observation log when it ends; so do we:
-        # collected and pushed values alike, in timestamp order.
-        summary = stored_summary(self.store.get_observations(live.name), objective.metric_names)
+        # collected and pushed values alike, in timestamp order; summarized by the database,
+        # as a trial may have reported millions.
+        summary = self.store.observation_summary(live.name, objective.metric_names)
         value = None
         if metric in summary:
             value = _pick(summary[metric], objective.strategy(metric).value)

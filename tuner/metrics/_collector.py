@@ -107,6 +107,12 @@ class MetricsCollector(abc.ABC):
     def checkpoint(self) -> CollectorCheckpoint:
         """Where to resume after this call's points are stored."""
 
+    @property
+    def bytes_read(self) -> int:
+        """Bytes of output read so far by this collector (0 for one that reads none): a
+        call that leaves it unchanged found nothing new."""
+        return 0
+
     def close(self) -> None:  # noqa: B027 - an optional hook
         """Release open files."""
 
@@ -131,6 +137,7 @@ class StdOutCollector(MetricsCollector):
             start_position=start.position,
             start_steps=start.steps,
         )
+        self._bytes_read = 0
         self._follower: OutputReader
         if config.open_output is not None:
             self._follower = config.open_output(start.position)
@@ -151,6 +158,7 @@ class StdOutCollector(MetricsCollector):
             )
             if not chunk:
                 break
+            self._bytes_read += len(chunk)
             points += self._parser.feed(chunk)
             if budget is not None:
                 budget -= len(chunk)
@@ -161,6 +169,10 @@ class StdOutCollector(MetricsCollector):
     @property
     def checkpoint(self) -> CollectorCheckpoint:
         return CollectorCheckpoint(self._parser.position, self._parser.steps)
+
+    @property
+    def bytes_read(self) -> int:
+        return self._bytes_read
 
     @property
     def discarded_lines(self) -> int:

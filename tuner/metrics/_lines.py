@@ -71,13 +71,41 @@ class LineParser(abc.ABC):
         """Parse the lines that ``chunk`` completes; keep its unfinished tail for later."""
         if self._closed:
             raise MetricsError("feed: the parser was closed")
+        chunk = chunk.replace(b"\r", b"\n")
+        last = chunk.rfind(b"\n")
+        if last < 0:
+            self._append(chunk)
+            return []
+        first = chunk.find(b"\n")
         points: list[MetricPoint] = []
-        pieces = chunk.replace(b"\r", b"\n").split(b"\n")
-        for piece in pieces[:-1]:  # each of these ends a line
-            line = self._end_line(piece, terminator=1)
-            if line is not None:
-                points += self._parse_line(line)
-        self._append(pieces[-1])
+        line = self._end_line(chunk[:first], terminator=1)  # completes the buffered line
+        if line is not None:
+            points += self._parse_line(line)
+        if last > first:
+            # Whole lines, each ending with a newline: parsed as one block (see _parse_block).
+            block = chunk[first + 1 : last + 1]
+            points += self._parse_block(block)
+            self._line_start += len(block)
+            self._position = self._line_start
+        self._append(chunk[last + 1 :])
+        return points
+
+    def _parse_block(self, block: bytes) -> list[MetricPoint]:
+        """The reports on ``block``: complete lines, each ending with ``\\n``. This one
+        parses line by line (discarding those longer than ``max_line_bytes``); a subclass
+        may parse the whole block at once when that gives the same reports."""
+        points: list[MetricPoint] = []
+        parse = self._parse_line
+        for line in block.split(b"\n")[:-1]:
+            if len(line) > self.max_line_bytes:
+                self.discarded_lines += 1
+                _log.warning(
+                    "metrics: discarded a line of %d bytes (longer than %d bytes)",
+                    len(line),
+                    self.max_line_bytes,
+                )
+                continue
+            points += parse(line)
         return points
 
     def close(self) -> list[MetricPoint]:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from tuner.errors import TunerError
 
@@ -25,9 +25,9 @@ class UnknownCollectorError(MetricsError, LookupError):
         )
 
 
-@dataclass(frozen=True)
-class MetricPoint:
-    """One report of one metric by a trial.
+class MetricPoint(NamedTuple):
+    """One report of one metric by a trial (a named tuple: parsers make millions of them,
+    and a tuple is several times cheaper to create than a frozen dataclass).
 
     ``timestamp`` is the time the trial wrote on the line (timezone-aware), None when the
     line had none: the caller then uses the time it read the line. ``step`` is the index of

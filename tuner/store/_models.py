@@ -179,6 +179,8 @@ class TrialRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Where the trial's metrics collector stopped, written with the observations it covers.
+    collector_checkpoint: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class ObservationRow(Base):

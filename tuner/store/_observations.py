@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 
 from ._convert import check_name, observation_record
-from ._domain import Observation, require_aware
+from ._domain import MetricSummary, Observation, require_aware
 from ._models import ObservationRow, encode_float
 from ._transactions import Transactions, trial_row
 
@@ -16,9 +17,18 @@ from ._transactions import Transactions, trial_row
 class ObservationMethods(Transactions):
     """Append, read and delete a trial's observations (a mixin of `Store`)."""
 
-    def add_observations(self, trial_name: str, observations: Iterable[Observation]) -> int:
+    def add_observations(
+        self,
+        trial_name: str,
+        observations: Iterable[Observation],
+        *,
+        checkpoint: Mapping[str, Any] | None = None,
+    ) -> int:
         """Append the trial's observations in one transaction; returns how many were added.
 
+        ``checkpoint``: where the trial's metrics collector stopped once these are stored (a
+        JSON object); written in the same transaction, so that a restarted controller resumes
+        from it and stores each observation exactly once (see `collector_checkpoint`).
         Raises `TrialNotFoundError`; `ValueError` if an observation names another trial.
         """
         batch = list(observations)
@@ -45,7 +55,53 @@ class ObservationMethods(Transactions):
                         }
                     )
                 s.execute(insert(ObservationRow), rows)
+            if checkpoint is not None:
+                trial.collector_checkpoint = dict(checkpoint)
             return len(batch)
+
+    def collector_checkpoint(self, trial_name: str) -> dict[str, Any] | None:
+        """The checkpoint last stored with the trial's observations (`add_observations`),
+        None if none was. Raises `TrialNotFoundError`."""
+        with self._read(f"reading the collector checkpoint of trial {trial_name!r}") as s:
+            trial, _ = trial_row(s, trial_name)
+            return None if trial.collector_checkpoint is None else dict(trial.collector_checkpoint)
+
+    def observation_summary(
+        self, trial_name: str, metric_names: Iterable[str]
+    ) -> dict[str, MetricSummary]:
+        """min / max / latest of each of ``metric_names`` over the trial's finite stored
+        observations, computed by the database (a trial may have millions): latest is the
+        newest by timestamp, then arrival, as `get_observations` orders them. Metrics never
+        reported are left out. Raises `TrialNotFoundError`."""
+        wanted = sorted(set(metric_names))
+        with self._read(f"summarizing observations of trial {trial_name!r}") as s:
+            trial, _ = trial_row(s, trial_name)
+            finite = (
+                (ObservationRow.trial_id == trial.id)
+                & ObservationRow.value_nonfinite.is_(None)
+                & ObservationRow.value.is_not(None)
+            )
+            bounds = s.execute(
+                select(
+                    ObservationRow.metric_name,
+                    func.min(ObservationRow.value),
+                    func.max(ObservationRow.value),
+                )
+                .where(finite & ObservationRow.metric_name.in_(wanted))
+                .group_by(ObservationRow.metric_name)
+            ).all()
+            summary = {}
+            for name, low, high in bounds:
+                latest = s.scalars(
+                    select(ObservationRow.value)
+                    .where(finite & (ObservationRow.metric_name == name))
+                    .order_by(ObservationRow.timestamp.desc(), ObservationRow.id.desc())
+                    .limit(1)
+                ).one()
+                # The filter keeps only stored finite values.
+                assert low is not None and high is not None and latest is not None
+                summary[str(name)] = MetricSummary(float(low), float(high), latest)
+            return summary
 
     def get_observations(
         self,
@@ -75,9 +131,11 @@ class ObservationMethods(Transactions):
             return [observation_record(row, trial_name) for row in s.scalars(stmt)]
 
     def delete_observations(self, trial_name: str) -> int:
-        """Delete all the trial's observations; returns how many. Raises `TrialNotFoundError`."""
+        """Delete all the trial's observations, and its collector checkpoint; returns how
+        many. Raises `TrialNotFoundError`."""
         with self._write(f"deleting observations of trial {trial_name!r}") as s:
             trial, _ = trial_row(s, trial_name)
+            trial.collector_checkpoint = None
             result = s.execute(
                 delete(ObservationRow).where(ObservationRow.trial_id == trial.id),
                 execution_options={"synchronize_session": False},
