@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tuner.controller._trial_env import path_to
 from tuner.errors import TunerError
 from tuner.spec import Experiment
 from tuner.store import TrialRecord
@@ -147,7 +148,7 @@ def mount_volume(
     if written is None:
         return dict(manifest)
     out = copy.deepcopy(dict(manifest))
-    pod, container = _pod_of(out, _path_to(manifest, primary_container))
+    pod, container = _pod_of(out, path_to(manifest, primary_container))
     if pod is None or container is None:
         return out
     experiment_dir = experiment.metadata.name
@@ -176,24 +177,6 @@ def mount_volume(
             }
         )
     return out
-
-
-def _path_to(node: Any, target: Any, path: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
-    """The keys leading from ``node`` to the object ``target`` (by identity)."""
-    if node is target:
-        return path
-    items = (
-        node.items()
-        if isinstance(node, dict)
-        else enumerate(node)
-        if isinstance(node, list)
-        else ()
-    )
-    for key, child in items:
-        found = _path_to(child, target, (*path, key))
-        if found is not None:
-            return found
-    return None
 
 
 def _pod_of(

@@ -38,7 +38,7 @@ def with_container_env(
     sets ``values`` in its ``env``, replacing entries of the same names (as the local
     executor's variables override the container's), and that container in the copy.
     Unchanged (and ``container`` itself) when the container is not inside the manifest."""
-    path = _path_to(manifest, container)
+    path = path_to(manifest, container)
     if path is None:
         return dict(manifest), container
     out = copy.deepcopy(dict(manifest))
@@ -54,7 +54,8 @@ def with_container_env(
     return out, node
 
 
-def _path_to(node: Any, target: Any, path: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
+def path_to(node: Any, target: Any, path: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
+    """The keys leading from ``node`` to the object ``target`` (by identity), or None."""
     if node is target:
         return path
     if isinstance(node, Mapping):
@@ -64,7 +65,7 @@ def _path_to(node: Any, target: Any, path: tuple[Any, ...] = ()) -> tuple[Any, .
     else:
         return None
     for key, child in items:
-        found = _path_to(child, target, (*path, key))
+        found = path_to(child, target, (*path, key))
         if found is not None:
             return found
     return None
