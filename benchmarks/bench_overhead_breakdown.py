@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import bench_orchestration  # a sibling: a script's own folder is first on sys.path
 import yaml
 
 from tuner.cli import main as tuner_main
@@ -54,50 +55,10 @@ def timed(owner: Any, attribute: str, label: str) -> None:
 
 
 def experiment(trials: int, parallel: int) -> dict[str, Any]:
-    return {
-        "apiVersion": "kubeflow.org/v1beta1",
-        "kind": "Experiment",
-        "metadata": {"name": "breakdown"},
-        "spec": {
-            "objective": {"type": "minimize", "objectiveMetricName": "loss"},
-            "algorithm": {"algorithmName": "random"},
-            "parallelTrialCount": parallel,
-            "maxTrialCount": trials,
-            "parameters": [
-                {
-                    "name": "x",
-                    "parameterType": "double",
-                    "feasibleSpace": {"min": "-10", "max": "10"},
-                }
-            ],
-            "trialTemplate": {
-                "primaryContainerName": "main",
-                "trialParameters": [{"name": "x", "reference": "x"}],
-                "trialSpec": {
-                    "apiVersion": "batch/v1",
-                    "kind": "Job",
-                    "spec": {
-                        "template": {
-                            "spec": {
-                                "restartPolicy": "Never",
-                                "containers": [
-                                    {
-                                        "name": "main",
-                                        "image": "none",
-                                        "command": [
-                                            "/bin/echo",
-                                            "loss=1",
-                                            "x=${trialParameters.x}",
-                                        ],
-                                    }
-                                ],
-                            }
-                        }
-                    },
-                },
-            },
-        },
-    }
+    """bench_orchestration's /bin/echo experiment (random over one double)."""
+    document = bench_orchestration.experiment(trials, "echo", parallel)
+    document["metadata"]["name"] = "breakdown"
+    return document
 
 
 def run(work: Path, trials: int, parallel: int) -> float:
