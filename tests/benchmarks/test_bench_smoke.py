@@ -72,7 +72,7 @@ def test_latency_benchmark_prints_one_row_per_cell(
     header, *rows = anchored
     assert header[:3] == ["algorithm", "per call", "trials"] and "anchor" in header
     assert [row[:3] for row in rows] == [["random", "1", "5"]]
-    assert rows[0][header.index("anchor")] == "decode only"
+    assert rows[0][header.index("anchor")].startswith("decode only")
 
 
 def test_concurrency_benchmark_reports_latency_and_memory(
