@@ -28,6 +28,8 @@ from tuner.executors._kubernetes_api import (  # noqa: E402
     role_rules,
 )
 from tuner.executors._kubernetes_jobs import render_job_manifests  # noqa: E402
+from tuner.executors._kubernetes_logs import PodLogReader  # noqa: E402
+from tuner.executors._labels import Selector  # noqa: E402
 from tuner.metrics import StdOutParser  # noqa: E402
 from tuner.spec import Experiment, loads, render_trial  # noqa: E402
 
@@ -298,6 +300,44 @@ async def test_retried_job_output_is_every_pod_oldest_first(cluster, executors):
     await run(executor.wait, handle, WAIT)
     reader = await run(executor.open_output, handle, 9)  # resumed after the first pod's log
     assert await read_all(reader) == b"loss=0.4\n"
+    await run(reader.close)
+
+
+async def test_a_pod_that_lives_and_ends_between_two_listings_is_still_read(cluster, executors):
+    """The trial's end is read before the pods are listed: a quick pod that is created, runs
+    and ends (and its Job completes) right before that check is in the listing that follows,
+    so its log is read, not skipped because the trial has ended."""
+    executor = executors()
+    await launch(executor, experiment(), "exp-q1")
+    loop = asyncio.get_running_loop()
+    calls = 0
+
+    async def whole_pod_life() -> None:
+        log = await cluster.start_pod("exp-q1", "exp-q1-a")
+        log.write(b"loss=0.3\n")
+        await cluster.end_pod("exp-q1-a")
+        await cluster.finish_job("exp-q1", "Complete")
+
+    def trial_ended() -> bool:
+        # The pod's whole life happens just before the reader first asks whether the trial
+        # has ended; a listing made before that question could not have shown the pod.
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            asyncio.run_coroutine_threadsafe(whole_pod_life(), loop).result(WAIT)
+        return True
+
+    reader = PodLogReader(
+        executor.api,
+        NS,
+        "exp-q1",
+        "main",
+        Selector.parse("job-name=exp-q1"),
+        trial_ended,
+        poll_seconds=0.05,
+        final_wait_seconds=WAIT,
+    )
+    assert await read_all(reader) == b"loss=0.3\n"
     await run(reader.close)
 
 

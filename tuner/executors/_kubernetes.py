@@ -262,7 +262,12 @@ class KubernetesExecutor(Executor):
             left = 1.0 if give_up is None else give_up - time.monotonic()
             if left <= 0:
                 return None
-            informer.wait_changed(generation, min(left, 1.0))
+            if self._stopping.is_set():
+                # Closed: the informer has stopped and nothing will change any more. Waiting
+                # out the timeout keeps a caller that waits in a loop from spinning.
+                time.sleep(min(left, 1.0))
+            else:
+                informer.wait_changed(generation, min(left, 1.0))
 
     def kill(self, handle: TrialHandle) -> None:
         h = self._own(handle)

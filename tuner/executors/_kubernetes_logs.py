@@ -136,9 +136,12 @@ class PodLogReader:
         try:
             finished: set[str] = set()
             while True:
+                # Whether the trial had ended is read before the pods are listed: a pod that
+                # started, ran and ended between a listing and that check would be missed.
+                ended = self._trial_ended()
                 pending = [p for p in self._pods() if _uid(p) not in finished]
                 if not pending:
-                    if self._trial_ended():
+                    if ended:
                         return
                     self._sleep(self.poll_seconds)
                     continue
@@ -179,6 +182,7 @@ class PodLogReader:
         uid, name = _uid(pod), _name(pod)
         self._consumed, restarts, clean_end, failures = 0, None, False, 0
         while True:
+            ended = self._trial_ended()  # before the listing, as in _run
             current = next((p for p in self._pods() if _uid(p) == uid), None)
             if current is None:
                 return  # deleted (killed, or cleaned up): nothing more will come
@@ -191,7 +195,7 @@ class PodLogReader:
             if state == "running" and clean_end:
                 self._sleep(min(1.0, self.poll_seconds))  # a dropped stream: not in a busy loop
             if state in (None, "waiting"):
-                if _phase(current) in _FINISHED_PHASES or self._trial_ended():
+                if _phase(current) in _FINISHED_PHASES or ended:
                     return  # it never ran, and never will
                 self._sleep(self.poll_seconds)
                 continue
