@@ -16,9 +16,21 @@ from datetime import datetime, timezone
 from typing import Any
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
-# Delays before the 2nd and 3rd attempt; each attempt carries the same report id, so a
-# retry of a call that did arrive is not stored twice.
-_RETRY_DELAYS = (0.2, 1.0)
+# How long an unreachable controller is waited for: a controller that crashed and is started
+# again (a new pod, a rerun of `tuner run`) takes seconds to serve its DBManager again. The
+# environment variable overrides the default for every report of a trial.
+DEFAULT_RETRY_SECONDS = 60.0
+RETRY_SECONDS_ENV = "TUNER_REPORT_RETRY_SECONDS"
+# Delays between attempts double from the first to the last; each attempt carries the same
+# report id, so a retry of a call that did arrive is not stored twice.
+_FIRST_DELAY, _MAX_DELAY = 0.2, 2.0
+# The channel reconnects as often as the attempts come (gRPC's default backoff grows to
+# two minutes).
+_CHANNEL_OPTIONS = (
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.min_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+)
 
 _channels: dict[tuple[int, str, bool], Any] = {}
 _channels_lock = threading.Lock()
@@ -34,6 +46,7 @@ def report_metrics(
     *,
     timestamp: datetime | float | None = None,
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    retry_seconds: float | None = None,
 ) -> None:
     """Store metric values of the running trial, e.g. once per epoch.
 
@@ -58,23 +71,56 @@ def report_metrics(
     Outside a trial (``KATIB_TRIAL_NAME`` unset: an objective called directly to try it)
     nothing is stored: the values are printed on stderr, with a notice the first time.
 
+    A controller that cannot be reached (UNAVAILABLE, or no answer within ``timeout``
+    seconds) is tried again, with growing delays, for ``retry_seconds`` (default
+    ``TUNER_REPORT_RETRY_SECONDS`` from the environment, else 60): long enough for a
+    controller that crashed to be started again and adopt the trial. The first retry says so
+    on stderr.
+
     Raises ``RuntimeError`` inside a trial without ``TUNER_DBMANAGER_ADDRESS``, for a TLS
-    file that is missing or not PEM (naming its variable), or when the controller cannot be
-    reached after a few attempts (each with ``timeout`` seconds);
-    ``ValueError`` / ``TypeError`` for a malformed metric, step or timestamp.
+    file that is missing or not PEM (naming its variable), or when the controller still
+    cannot be reached after ``retry_seconds``; ``ValueError`` / ``TypeError`` for a
+    malformed metric, step, timestamp or retry setting.
     """
     from tuner.metrics import DBMANAGER_ADDRESS_ENV, TRIAL_NAME_ENV
 
     values = _check_metrics(metrics)
     _check_step(step)
     stamp = _timestamp(timestamp)
+    budget = _retry_seconds(retry_seconds)
     trial = os.environ.get(TRIAL_NAME_ENV)
     if not trial:
         _print_outside_trial(values, step)
         return
     address = _environment(DBMANAGER_ADDRESS_ENV)
-    _send(trial, address, values, step, stamp, timeout)
+    _send(trial, address, values, step, stamp, timeout, budget)
     _last.update(values)
+
+
+def _retry_seconds(given: float | None) -> float:
+    """``retry_seconds`` checked, or the environment's, or the default."""
+    if given is None:
+        raw = os.environ.get(RETRY_SECONDS_ENV)
+        if raw is None or not raw.strip():
+            return DEFAULT_RETRY_SECONDS
+        try:
+            given = float(raw)
+        except ValueError:
+            raise ValueError(
+                f"tuner.report_metrics: {RETRY_SECONDS_ENV}={raw[:40]!r} is not a number of"
+                " seconds"
+            ) from None
+        where = f"{RETRY_SECONDS_ENV}={raw[:40]!r}"
+    else:
+        if isinstance(given, bool) or not isinstance(given, numbers.Real):
+            raise TypeError(
+                f"tuner.report_metrics: retry_seconds must be a number, not"
+                f" {type(given).__name__}"
+            )
+        where = f"retry_seconds={given!r}"
+    if not math.isfinite(given) or given < 0:
+        raise ValueError(f"tuner.report_metrics: {where} must be a finite number >= 0")
+    return float(given)
 
 
 def last_reported() -> dict[str, float]:
@@ -157,6 +203,7 @@ def _send(
     step: int | None,
     stamp: datetime,
     timeout: float,
+    retry_seconds: float,
 ) -> None:
     # Imported on first use: `import tuner` in a training script stays cheap.
     import grpc
@@ -192,14 +239,24 @@ def _send(
         raise RuntimeError(f"tuner.report_metrics: {e}") from e
     stub = api_pb2_grpc.DBManagerStub(_channel(address, credentials, grpc))
     retryable = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
-    for attempt in range(len(_RETRY_DELAYS) + 1):
+    give_up = time.monotonic() + retry_seconds
+    delay = _FIRST_DELAY
+    while True:
         try:
             stub.ReportObservationLog(request, timeout=timeout, metadata=metadata)
             return
         except grpc.RpcError as e:
             code = e.code()
-            if code in retryable and attempt < len(_RETRY_DELAYS):
-                time.sleep(random.uniform(0.5, 1.0) * _RETRY_DELAYS[attempt])
+            left = give_up - time.monotonic()
+            if code in retryable and left > 0:
+                if delay == _FIRST_DELAY:
+                    print(
+                        f"tuner.report_metrics: the DBManager at {address} is not answering"
+                        f" ({code.name}); trying again for up to {retry_seconds:g}s",
+                        file=sys.stderr,
+                    )
+                time.sleep(min(left, random.uniform(0.5, 1.0) * delay))
+                delay = min(delay * 2, _MAX_DELAY)
                 continue
             how = (
                 f"plaintext ({DBMANAGER_TLS_CA_ENV} is not set)"
@@ -220,8 +277,8 @@ def _channel(address: str, credentials: Any, grpc: Any) -> Any:
         channel = _channels.get(key)
         if channel is None:
             channel = _channels[key] = (
-                grpc.insecure_channel(address)
+                grpc.insecure_channel(address, options=_CHANNEL_OPTIONS)
                 if credentials is None
-                else grpc.secure_channel(address, credentials)
+                else grpc.secure_channel(address, credentials, options=_CHANNEL_OPTIONS)
             )
         return channel

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 import tuner
+from tuner.dbmanager import serve
 
 PUSHER = r"""
 import sys, tuner
@@ -125,15 +126,61 @@ def test_an_unknown_trial_name_raises_with_the_servers_answer(
         tuner.report_metrics({"loss": 1.0})
 
 
-def test_an_unreachable_dbmanager_raises_after_retrying(monkeypatch: pytest.MonkeyPatch) -> None:
+def free_port() -> int:
     with socket.socket() as probe:  # a port nobody listens on once the probe is closed
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+        return probe.getsockname()[1]
+
+
+def test_an_unreachable_dbmanager_raises_after_retrying(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = free_port()
     monkeypatch.setenv("KATIB_TRIAL_NAME", "exp-a")
     monkeypatch.setenv("TUNER_DBMANAGER_ADDRESS", f"127.0.0.1:{port}")
 
     with pytest.raises(RuntimeError, match=f"DBManager at 127.0.0.1:{port}: UNAVAILABLE"):
-        tuner.report_metrics({"loss": 1.0}, timeout=2)
+        tuner.report_metrics({"loss": 1.0}, timeout=2, retry_seconds=1)
+    assert (
+        f"the DBManager at 127.0.0.1:{port} is not answering (UNAVAILABLE); trying again for"
+        " up to 1s"
+    ) in capsys.readouterr().err
+
+
+def test_a_report_waits_for_a_controller_that_is_started_again(store: Any) -> None:
+    """A controller that crashed serves its DBManager again on the same port once it is
+    restarted; a trial reporting meanwhile retries until it is back, and the report is
+    stored once."""
+    port = free_port()
+    reporter = subprocess.Popen(
+        [sys.executable, "-c", "import tuner; tuner.report_metrics({'loss': 0.5}, step=3)"],
+        env=trial_env(f"127.0.0.1:{port}"),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # The first attempt has failed when the notice is printed; only then is it served.
+        assert reporter.stderr is not None
+        notice = reporter.stderr.readline()
+        assert f"DBManager at 127.0.0.1:{port} is not answering" in notice
+        with serve(store, f"127.0.0.1:{port}"):
+            rest = reporter.communicate(timeout=60)[1]
+    finally:
+        reporter.kill()
+    assert reporter.returncode == 0, rest
+    assert [(o.step, o.value) for o in store.get_observations("exp-a")] == [(3, 0.5)]
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "soon"])
+def test_a_bad_retry_setting_in_the_environment_is_named(
+    value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KATIB_TRIAL_NAME", "exp-a")
+    monkeypatch.setenv("TUNER_DBMANAGER_ADDRESS", "127.0.0.1:1")
+    monkeypatch.setenv("TUNER_REPORT_RETRY_SECONDS", value)
+
+    with pytest.raises(ValueError, match=f"TUNER_REPORT_RETRY_SECONDS={value!r}"):
+        tuner.report_metrics({"loss": 1.0})
 
 
 def test_import_tuner_and_looking_up_report_metrics_load_no_grpc() -> None:

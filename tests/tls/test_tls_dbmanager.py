@@ -60,6 +60,8 @@ def report(address: str, tls_env: Mapping[str, str]) -> subprocess.CompletedProc
     """``tuner.report_metrics`` for trial exp-a in a subprocess with ``tls_env``."""
     env = {k: v for k, v in os.environ.items() if k not in DBMANAGER_TLS_ENV_NAMES}
     env |= {"KATIB_TRIAL_NAME": "exp-a", "TUNER_DBMANAGER_ADDRESS": address, **tls_env}
+    # A refused handshake is UNAVAILABLE too; it will not get better by waiting.
+    env["TUNER_REPORT_RETRY_SECONDS"] = "1"
     return subprocess.run(
         [sys.executable, "-c", REPORT], env=env, capture_output=True, text=True, timeout=TIMEOUT
     )
