@@ -30,6 +30,7 @@ from optuna.samplers._tpe.sampler import (
 from optuna.trial import TrialState as OptunaState
 from optuna.trial import create_trial
 
+from suggestion.algorithms import _parzen
 from suggestion.algorithms._base import (
     Algorithm,
     SettingsError,
@@ -101,6 +102,13 @@ def optuna_distribution(c: Coordinate) -> BaseDistribution:
         top = float(c.value_at(c.size - 1))
         return FloatDistribution(c.lo, top, step=c.step)
     return FloatDistribution(c.lo, c.hi, log=log)
+
+
+def _dimension(d: BaseDistribution) -> _parzen.Dimension:
+    if isinstance(d, CategoricalDistribution):
+        return _parzen.Dimension(choices=len(d.choices))
+    assert isinstance(d, (FloatDistribution, IntDistribution))
+    return _parzen.Dimension(d.low, d.high, float(d.step or 0.0), d.log)
 
 
 class _StudyOwnedTrial(optuna.trial.FrozenTrial):
@@ -256,6 +264,12 @@ class TPE(Algorithm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._distributions = {c.name: optuna_distribution(c) for c in self.points.coordinates}
+        self._dimensions = [_dimension(d) for d in self._distributions.values()]
+        self._dimension_order_cached = self._dimension_order()
+        self._choice_index = [
+            {v: i for i, v in enumerate(c.values)} if c.is_list else {}
+            for c in self.points.coordinates
+        ]
         self._new_study()
 
     def _new_study(self) -> None:
@@ -353,6 +367,9 @@ class TPE(Algorithm):
         return params
 
     def _propose(self, trials: Sequence[TrialView], count: int) -> list[Assignment]:
+        fast = self._propose_columnar(trials, count)
+        if fast is not None:
+            return fast
         self._sync(trials)
         self._study.sampler = self._sampler(len(trials))
         asked = []
@@ -367,6 +384,79 @@ class TPE(Algorithm):
             trial_id = self._storage.get_trial_id_from_study_id_trial_number(self._study_id, number)
             self._storage.set_trial_state_values(trial_id, OptunaState.FAIL)
         return proposals
+
+    def _columnar(self) -> bool:
+        """Whether `_parzen` answers for this experiment: one objective and no parameter
+        with a single value (Optuna samples those apart). Otherwise the study answers."""
+        return len(self.goals) == 1 and not any(d.single() for d in self._distributions.values())
+
+    def _propose_columnar(self, trials: Sequence[TrialView], count: int) -> list[Assignment] | None:
+        """The same points as the study's asks (to rounding: see `_parzen`), from one array
+        of the trials; None where the study must answer (start-up trials, several
+        objectives, a non-finite value)."""
+        if not self._columnar():
+            return None
+        kept = [t for t in trials if t.state is not TrialState.FAILED]
+        pending = np.fromiter(
+            (t.state is TrialState.PENDING for t in kept), dtype=bool, count=len(kept)
+        )
+        if len(kept) - int(pending.sum()) < max(self.settings["n_startup_trials"], 1):
+            return None
+        values = np.fromiter(
+            (math.nan if t.value is None else t.value for t in kept), dtype=float, count=len(kept)
+        )
+        if not np.isfinite(values[~pending]).all():
+            return None
+        order = self._dimension_order()
+        rows = np.array([self._row(t.assignment) for t in kept], dtype=float)
+        rows = rows.reshape(len(kept), len(order))
+        gamma = self.settings.get("gamma")
+        points = _parzen.propose(
+            rows,
+            np.nan_to_num(values),
+            pending,
+            [self._dimensions[k] for k in order],
+            count=count,
+            maximize=self.goal.value == "maximize",
+            gamma=_parzen.default_gamma if gamma is None else _HyperoptGamma(gamma),
+            multivariate=self.multivariate,
+            options=_parzen.Options(
+                n_ei_candidates=self.settings["n_ei_candidates"],
+                prior_weight=self.settings.get("prior_weight") or 1.0,
+            ),
+            rng=np.random.RandomState(self.seed_for(len(trials))),
+        )
+        coordinates = self.points.coordinates
+        proposals = []
+        for point in points:
+            raw = dict(zip((coordinates[k].name for k in order), point.tolist(), strict=True))
+            proposals.append(
+                {c.name: self._value(c, self._external(c, raw[c.name])) for c in coordinates}
+            )
+        return proposals
+
+    def _dimension_order(self) -> list[int]:
+        """Coordinate indices in Optuna's sampling order: ask order (the coordinates')
+        for independent TPE, sorted by name for multivariate (Optuna's search space)."""
+        names = [c.name for c in self.points.coordinates]
+        order = list(range(len(names)))
+        return sorted(order, key=lambda k: names[k]) if self.multivariate else order
+
+    def _row(self, assignment: Assignment) -> list[float]:
+        """The trial's point in `_parzen`'s representation, in `_dimension_order`."""
+        params = self._params(assignment)
+        row = []
+        for k in self._dimension_order_cached:
+            c = self.points.coordinates[k]
+            value = params[c.name]
+            row.append(float(self._choice_index[k][value] if c.is_list else value))
+        return row
+
+    @staticmethod
+    def _external(c: Coordinate, internal: float) -> Any:
+        if c.is_list:
+            return c.values[int(internal)]
+        return int(internal) if c.is_int else float(internal)
 
     @staticmethod
     def _value(c: Coordinate, raw: Any) -> Any:
