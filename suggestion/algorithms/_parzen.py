@@ -70,13 +70,17 @@ def split(values: np.ndarray, n_below: int, maximize: bool) -> tuple[np.ndarray,
 
 
 class _Mixture:
-    """A Parzen estimator: one kernel per observation (a row of ``obs``) plus the prior."""
+    """A Parzen estimator: one kernel per observation (a row of ``obs``) plus the prior.
+
+    Read jointly it is multivariate TPE's estimator; read one dimension at a time (with
+    the same weights) it is the estimators of independent TPE, one per parameter.
+    """
 
     def __init__(self, obs: np.ndarray, dims: Sequence[Dimension], options: Options) -> None:
         m = obs.shape[0]
         weights = np.append(default_weights(m), options.prior_weight) if m else np.ones(1)
-        self.log_weights = np.log(weights / weights.sum())
         self.weights = weights / weights.sum()
+        self.log_weights = np.log(self.weights)
         self.dims = dims
         self.kernels: list[tuple[np.ndarray, ...]] = []
         for j, d in enumerate(dims):
@@ -85,20 +89,25 @@ class _Mixture:
                 self.kernels.append((_categorical(column, d.choices, options),))
             else:
                 self.kernels.append(_numerical(column, d, options))
+        # Continuous dimensions stacked: most of the work is theirs (candidates x kernels).
+        self.continuous = [j for j, d in enumerate(dims) if not d.choices and not d.step]
+        if self.continuous:
+            self.log_norm, self.scale, self.shift = (
+                np.stack([self.kernels[j][i] for j in self.continuous]) for i in (2, 3, 4)
+            )
 
     def sample(self, active: np.ndarray, quantiles: Sequence[np.ndarray]) -> np.ndarray:
-        """Candidates (one column per dimension) from the kernels ``active`` with the
-        uniform draws ``quantiles`` (one array per dimension)."""
-        out = np.empty((len(active), len(self.dims)))
+        """Candidates (one column per dimension) from the kernels ``active[j]`` of each
+        dimension ``j`` with the uniform draws ``quantiles[j]``."""
+        out = np.empty((active.shape[1], len(self.dims)))
         for j, (d, kernel, q) in enumerate(zip(self.dims, self.kernels, quantiles, strict=True)):
             if d.choices:
-                cum = np.cumsum(kernel[0][active], axis=-1)
+                cum = np.cumsum(kernel[0][active[j]], axis=-1)
                 cum[:, -1] = 1
                 out[:, j] = np.sum(cum < q[:, None], axis=-1)
                 continue
-            mu, sigma = kernel[:2]
             lo, hi = d.bounds
-            mu, sigma = mu[active], sigma[active]
+            mu, sigma = kernel[0][active[j]], kernel[1][active[j]]
             x = _truncnorm_ppf(q, (lo - mu) / sigma, (hi - mu) / sigma) * sigma + mu
             if d.log:
                 x = np.exp(x)
@@ -107,37 +116,64 @@ class _Mixture:
             out[:, j] = x
         return out
 
-    def log_pdf(self, x: np.ndarray) -> np.ndarray:
-        """Log density (mass, for stepped and categorical dimensions) at each row of ``x``."""
-        total = np.tile(self.log_weights, (len(x), 1))
-        for j, (d, kernel) in enumerate(zip(self.dims, self.kernels, strict=True)):
-            xj = x[:, j]
-            if d.choices:
-                total += np.log(kernel[0][:, xj.astype(np.int64)].T)
-                continue
-            mu, sigma, log_norm = kernel[:3]
-            total -= log_norm
-            if d.step:
-                left, right = xj - d.step / 2, xj + d.step / 2
-                if d.log:
-                    left, right = np.log(left), np.log(right)
-                total += _log_gauss_mass(
-                    (left[:, None] - mu) / sigma, (right[:, None] - mu) / sigma
-                )
-            else:
-                # In place, multiplications only: this is most of a call's time
-                # (candidates x kernels). z / sqrt(2) = x * scale - shift.
-                scale, shift = kernel[3], kernel[4]
-                z = np.multiply.outer(np.log(xj) if d.log else xj, scale)
-                z -= shift
-                np.square(z, out=z)
-                total -= z
-        peak = total.max(axis=1)
-        peak[np.isneginf(peak)] = 0
-        total -= peak[:, None]
-        np.exp(total, out=total)
-        with np.errstate(divide="ignore"):
-            return np.log(total.sum(axis=1)) + peak
+    def log_pdf(self, x: np.ndarray, *, joint: bool) -> np.ndarray:
+        """Log density (mass, for stepped and categorical dimensions) at each row of ``x``:
+        of the joint mixture (shape ``(n,)``), or of each dimension's own (``(n, dims)``)."""
+        n = len(x)
+        if self.continuous:
+            xc = x[:, self.continuous].T
+            for k, j in enumerate(self.continuous):
+                if self.dims[j].log:
+                    xc[k] = np.log(xc[k])
+            # -((x - mu) / (sigma sqrt 2))^2 - log normaliser, in place.
+            cont = np.multiply(xc[:, :, None], self.scale[:, None, :])
+            cont -= self.shift[:, None, :]
+            np.square(cont, out=cont)
+            cont += self.log_norm[:, None, :]
+        if joint:
+            total = np.tile(self.log_weights, (n, 1))
+            if self.continuous:
+                total -= cont.sum(axis=0)
+            for j in range(len(self.dims)):
+                if j not in self.continuous:
+                    total += self._terms(j, x[:, j])
+            return _logsumexp(total)
+        out = np.empty((n, len(self.dims)))
+        if self.continuous:
+            np.subtract(self.log_weights, cont, out=cont)
+            out[:, self.continuous] = _logsumexp(cont).T
+        for j in range(len(self.dims)):
+            if j not in self.continuous:
+                out[:, j] = _logsumexp(self.log_weights + self._terms(j, x[:, j]))
+        return out
+
+    def _terms(self, j: int, xj: np.ndarray) -> np.ndarray:
+        """Each kernel's log mass at ``xj`` (candidates x kernels), for a stepped or a
+        categorical dimension."""
+        d, kernel = self.dims[j], self.kernels[j]
+        if d.choices:
+            return np.log(kernel[0][:, xj.astype(np.int64)].T)
+        mu, sigma, log_norm = kernel[:3]
+        left, right = xj - d.step / 2, xj + d.step / 2
+        if d.log:
+            left, right = np.log(left), np.log(right)
+        mass = _log_gauss_mass((left[:, None] - mu) / sigma, (right[:, None] - mu) / sigma)
+        return mass - log_norm
+
+
+def _logsumexp(total: np.ndarray) -> np.ndarray:
+    """log(sum(exp)) over the last axis; ``total`` is overwritten."""
+    peak = total.max(axis=-1)
+    nowhere = np.isneginf(peak)
+    peak[nowhere] = 0
+    total -= peak[..., None]
+    # Terms below e^-60 of the largest (which is 1) cannot change the sum in doubles, and
+    # exp is ten times slower where it underflows: raise them to e^-60.
+    np.maximum(total, -60.0, out=total)
+    np.exp(total, out=total)
+    out = np.log(total.sum(axis=-1)) + peak
+    out[nowhere] = -np.inf
+    return out
 
 
 def _categorical(column: np.ndarray, n_choices: int, options: Options) -> np.ndarray:
@@ -182,16 +218,22 @@ def _numerical(column: np.ndarray, d: Dimension, options: Options) -> tuple[np.n
 
 def _log_gauss_mass(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """log(Phi(b) - Phi(a)) for a <= b, stable in both tails (as Optuna's)."""
+    out = np.empty(np.broadcast_shapes(a.shape, b.shape))
+    a, b = np.broadcast_to(a, out.shape), np.broadcast_to(b, out.shape)
     left = b <= 0
     right = a > 0
-    # Mirror the right tail onto the left; the central case needs no logs of tiny numbers.
-    lo = np.where(right, -b, a)
-    hi = np.where(right, -a, b)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_hi, log_lo = log_ndtr(hi), log_ndtr(lo)
-        tail = log_hi + np.log1p(-np.exp(log_lo - log_hi))
-        central = np.log1p(-ndtr(a) - ndtr(-b))
-    return np.where(left | right, tail, central)
+    central = ~(left | right)
+    # Most kernels straddle zero: no logs of tiny numbers there, and one special function.
+    out[central] = np.log1p(-ndtr(a[central]) - ndtr(-b[central]))
+    tails = ~central
+    if tails.any():
+        # Mirror the right tail onto the left.
+        at, bt, rt = a[tails], b[tails], right[tails]
+        lo, hi = np.where(rt, -bt, at), np.where(rt, -at, bt)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_hi = log_ndtr(hi)
+            out[tails] = log_hi + np.log1p(-np.exp(log_ndtr(lo) - log_hi))
+    return out
 
 
 def _truncnorm_ppf(q: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -230,29 +272,39 @@ def propose(
     below_idx, above_idx = split(values[done], gamma(len(done)), maximize)
     below_idx = done[below_idx]
     above_idx = np.sort(np.concatenate([done[above_idx], np.flatnonzero(pending)]))
-    below_rows, above_rows = rows[below_idx], rows[above_idx]
+    above_rows = rows[above_idx]
     n_ei = options.n_ei_candidates
-    groups = [list(range(len(dims)))] if multivariate else [[j] for j in range(len(dims))]
-    below = [_Mixture(below_rows[:, g], [dims[j] for j in g], options) for g in groups]
+    below = _Mixture(rows[below_idx], dims, options)
+    numeric = [j for j, d in enumerate(dims) if not d.choices]
     asked: list[np.ndarray] = []
     for _ in range(count):
-        above_all = np.vstack([above_rows, *asked]) if asked else above_rows
-        point = np.empty(len(dims))
-        for g, mpe_below in zip(groups, below, strict=True):
-            gdims = [dims[j] for j in g]
-            active = rng.choice(len(mpe_below.weights), p=mpe_below.weights, size=n_ei)
-            quantiles: list[np.ndarray] = [np.empty(0)] * len(g)
-            for k, d in enumerate(gdims):
+        # Optuna's draws, in its order: per estimator (all dimensions for multivariate,
+        # each for independent) the kernels, then a uniform per categorical dimension, then
+        # one block of uniforms for the numerical ones.
+        active = np.empty((len(dims), n_ei), dtype=np.int64)
+        quantiles: list[np.ndarray] = [np.empty(0)] * len(dims)
+        if multivariate:
+            active[:] = rng.choice(len(below.weights), p=below.weights, size=n_ei)
+            for j, d in enumerate(dims):
                 if d.choices:
-                    quantiles[k] = rng.rand(n_ei)
-            numeric = [k for k, d in enumerate(gdims) if not d.choices]
-            if numeric:
-                drawn = rng.uniform(low=0, high=1, size=(len(numeric), n_ei))
-                for row, k in enumerate(numeric):
-                    quantiles[k] = drawn[row]
-            samples = mpe_below.sample(active, quantiles)
-            mpe_above = _Mixture(above_all[:, g], gdims, options)
-            score = mpe_below.log_pdf(samples) - mpe_above.log_pdf(samples)
-            point[g] = samples[int(np.argmax(score))]
+                    quantiles[j] = rng.rand(n_ei)
+            block = rng.uniform(low=0, high=1, size=(len(numeric), n_ei))
+            for row, j in enumerate(numeric):
+                quantiles[j] = block[row]
+        else:
+            for j, d in enumerate(dims):
+                active[j] = rng.choice(len(below.weights), p=below.weights, size=n_ei)
+                quantiles[j] = (
+                    rng.rand(n_ei) if d.choices else rng.uniform(low=0, high=1, size=(1, n_ei))[0]
+                )
+        samples = below.sample(active, quantiles)
+        above = _Mixture(np.vstack([above_rows, *asked]) if asked else above_rows, dims, options)
+        score = below.log_pdf(samples, joint=multivariate) - above.log_pdf(
+            samples, joint=multivariate
+        )
+        if multivariate:
+            point = samples[int(np.argmax(score))]
+        else:
+            point = samples[np.argmax(score, axis=0), np.arange(len(dims))]
         asked.append(point[None, :])
     return np.vstack(asked)
