@@ -265,11 +265,18 @@ class TPE(Algorithm):
         super().__init__(*args, **kwargs)
         self._distributions = {c.name: optuna_distribution(c) for c in self.points.coordinates}
         self._dimensions = [_dimension(d) for d in self._distributions.values()]
-        self._dimension_order_cached = self._dimension_order()
-        self._choice_index = [
-            {v: i for i, v in enumerate(c.values)} if c.is_list else {}
-            for c in self.points.coordinates
-        ]
+        # How `_row` reads each coordinate, in `_parzen`'s order: the coordinate, its
+        # choices' indices (categorical) or the bounds a double is kept in (as `_params`).
+        self._readers: list[tuple[Coordinate, dict[Any, int] | None, tuple[float, float]]] = []
+        for k in self._dimension_order():
+            c = self.points.coordinates[k]
+            d = self._distributions[c.name]
+            index = {v: i for i, v in enumerate(c.values)} if c.is_list else None
+            clamp = (d.low, d.high) if isinstance(d, FloatDistribution) else (-math.inf, math.inf)
+            self._readers.append((c, index, clamp))
+        # trial name -> its row: a trial's assignment never changes, so a warm call reads
+        # only the new trials.
+        self._row_of: dict[str, list[float]] = {}
         self._new_study()
 
     def _new_study(self) -> None:
@@ -408,7 +415,9 @@ class TPE(Algorithm):
         if not np.isfinite(values[~pending]).all():
             return None
         order = self._dimension_order()
-        rows = np.array([self._row(t.assignment) for t in kept], dtype=float)
+        if len(self._row_of) > 2 * len(trials) + 1000:
+            self._row_of.clear()  # trials the controller no longer reports
+        rows = np.array([self._row(t) for t in kept], dtype=float)
         rows = rows.reshape(len(kept), len(order))
         gamma = self.settings.get("gamma")
         points = _parzen.propose(
@@ -442,14 +451,19 @@ class TPE(Algorithm):
         order = list(range(len(names)))
         return sorted(order, key=lambda k: names[k]) if self.multivariate else order
 
-    def _row(self, assignment: Assignment) -> list[float]:
-        """The trial's point in `_parzen`'s representation, in `_dimension_order`."""
-        params = self._params(assignment)
-        row = []
-        for k in self._dimension_order_cached:
-            c = self.points.coordinates[k]
-            value = params[c.name]
-            row.append(float(self._choice_index[k][value] if c.is_list else value))
+    def _row(self, t: TrialView) -> list[float]:
+        """The trial's point in `_parzen`'s representation (as `_params` gives it to the
+        study), in `_dimension_order`."""
+        row = self._row_of.get(t.name)
+        if row is None:
+            row = []
+            for c, index, (low, high) in self._readers:
+                value = c.canonical(t.assignment[c.name])
+                if index is not None:
+                    row.append(float(index[value]))
+                else:
+                    row.append(min(max(float(value), low), high))
+            self._row_of[t.name] = row
         return row
 
     @staticmethod
