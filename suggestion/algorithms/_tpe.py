@@ -265,18 +265,15 @@ class TPE(Algorithm):
         super().__init__(*args, **kwargs)
         self._distributions = {c.name: optuna_distribution(c) for c in self.points.coordinates}
         self._dimensions = [_dimension(d) for d in self._distributions.values()]
-        # How `_row` reads each coordinate, in `_parzen`'s order: the coordinate, its
+        # How `_row` reads each coordinate, in `_parzen`'s order: the coordinate's index, its
         # choices' indices (categorical) or the bounds a double is kept in (as `_params`).
-        self._readers: list[tuple[Coordinate, dict[Any, int] | None, tuple[float, float]]] = []
+        self._readers: list[tuple[int, dict[Any, int] | None, tuple[float, float]]] = []
         for k in self._dimension_order():
             c = self.points.coordinates[k]
             d = self._distributions[c.name]
             index = {v: i for i, v in enumerate(c.values)} if c.is_list else None
             clamp = (d.low, d.high) if isinstance(d, FloatDistribution) else (-math.inf, math.inf)
-            self._readers.append((c, index, clamp))
-        # trial name -> its row: a trial's assignment never changes, so a warm call reads
-        # only the new trials.
-        self._row_of: dict[str, list[float]] = {}
+            self._readers.append((k, index, clamp))
         self._new_study()
 
     def _new_study(self) -> None:
@@ -415,10 +412,7 @@ class TPE(Algorithm):
         if not np.isfinite(values[~pending]).all():
             return None
         order = self._dimension_order()
-        if len(self._row_of) > 2 * len(trials) + 1000:
-            self._row_of.clear()  # trials the controller no longer reports
-        rows = np.array([self._row(t) for t in kept], dtype=float)
-        rows = rows.reshape(len(kept), len(order))
+        rows = self._rows(kept)
         gamma = self.settings.get("gamma")
         points = _parzen.propose(
             rows,
@@ -451,20 +445,24 @@ class TPE(Algorithm):
         order = list(range(len(names)))
         return sorted(order, key=lambda k: names[k]) if self.multivariate else order
 
-    def _row(self, t: TrialView) -> list[float]:
-        """The trial's point in `_parzen`'s representation (as `_params` gives it to the
-        study), in `_dimension_order`."""
-        row = self._row_of.get(t.name)
-        if row is None:
-            row = []
-            for c, index, (low, high) in self._readers:
-                value = c.canonical(t.assignment[c.name])
-                if index is not None:
-                    row.append(float(index[value]))
-                else:
-                    row.append(min(max(float(value), low), high))
-            self._row_of[t.name] = row
-        return row
+    def _rows(self, trials: Sequence[TrialView]) -> np.ndarray:
+        """The trials' points in `_parzen`'s representation (as `_params` gives them to
+        the study), columns in `_dimension_order`."""
+        # `suggest` keyed every trial already (`used_keys`): their canonical values.
+        keys = [self.points.key(t.assignment) for t in trials]
+        order = [k for k, _, _ in self._readers]
+        if all(index is None for _, index, _ in self._readers):
+            table = np.array(keys, dtype=float).reshape(len(keys), len(order))[:, order]
+            low, high = (np.array([r[2][i] for r in self._readers]) for i in (0, 1))
+            return np.clip(table, low, high)
+        rows = [
+            [
+                float(index[key[k]]) if index is not None else min(max(float(key[k]), lo), hi)
+                for k, index, (lo, hi) in self._readers
+            ]
+            for key in keys
+        ]
+        return np.array(rows, dtype=float).reshape(len(keys), len(order))
 
     @staticmethod
     def _external(c: Coordinate, internal: float) -> Any:
