@@ -1,10 +1,12 @@
-"""TPE and multivariate TPE: Optuna's TPESampler driven through an in-memory study.
+"""TPE and multivariate TPE: Optuna's TPESampler, run by `_parzen` or through a study.
 
-The study mirrors the request's trials (completed ones with their value, running ones as
-RUNNING so the constant liar keeps new points away from them). A warm call only adds the
-trials it has not seen and updates the ones whose state changed. Points asked for a reply
-are marked FAIL afterwards: the next request brings them back as real trials under their
-own names, and TPE ignores failed trials.
+For one objective past the start-up trials, `_parzen` (Optuna's algorithm on one array of
+the trials) answers; otherwise Optuna's sampler on an in-memory study. The study mirrors
+the request's trials (completed ones with their value, running ones as RUNNING so the
+constant liar keeps new points away from them). A warm call only adds the trials it has
+not seen and updates the ones whose state changed. Points asked for a reply are marked
+FAIL afterwards: the next request brings them back as real trials under their own names,
+and TPE ignores failed trials.
 """
 
 from __future__ import annotations
@@ -217,7 +219,9 @@ class TPE(Algorithm):
     good ones; unset: Optuna's default split) and ``prior_weight`` (> 0, Optuna's
     ``prior_weight``, default 1.0). Honours uniform and logUniform; normal and logNormal
     are refused. With several objectives the study has one direction per objective and
-    Optuna's TPE is its multi-objective variant (MOTPE).
+    Optuna's TPE is its multi-objective variant (MOTPE). With one, once
+    ``n_startup_trials`` have completed, `_parzen` gives the study's points (to rounding)
+    without the study.
     """
 
     name = "tpe"
