@@ -48,7 +48,7 @@ from suggestion.algorithms._settings import (
     positive_float,
 )
 from suggestion.algorithms._unit import Coordinate
-from tuner.space import Assignment, Distribution, SearchSpace
+from tuner.space import Assignment, Direction, Distribution, SearchSpace
 
 _HONOURED = (Distribution.UNIFORM, Distribution.LOG_UNIFORM)
 
@@ -424,7 +424,7 @@ class TPE(Algorithm):
             pending,
             [self._dimensions[k] for k in order],
             count=count,
-            maximize=self.goal.value == "maximize",
+            maximize=self.goal is Direction.MAXIMIZE,
             gamma=_parzen.default_gamma if gamma is None else _HyperoptGamma(gamma),
             multivariate=self.multivariate,
             options=_parzen.Options(
