@@ -65,6 +65,9 @@ class NSGA2(TPE):
             seed=self.seed_for(n_trials),
         )
 
+    def _columnar(self) -> bool:
+        return False  # the columnar sampler is TPE's; NSGA-II always asks the study
+
     def _system_attrs(self, t: TrialView) -> dict[str, Any]:
         return {self._generation_key: self._generations[t.name]}
 

@@ -1,10 +1,12 @@
-"""TPE and multivariate TPE: Optuna's TPESampler driven through an in-memory study.
+"""TPE and multivariate TPE: Optuna's TPESampler, run by `_parzen` or through a study.
 
-The study mirrors the request's trials (completed ones with their value, running ones as
-RUNNING so the constant liar keeps new points away from them). A warm call only adds the
-trials it has not seen and updates the ones whose state changed. Points asked for a reply
-are marked FAIL afterwards: the next request brings them back as real trials under their
-own names, and TPE ignores failed trials.
+For one objective past the start-up trials, `_parzen` (Optuna's algorithm on one array of
+the trials) answers; otherwise Optuna's sampler on an in-memory study. The study mirrors
+the request's trials (completed ones with their value, running ones as RUNNING so the
+constant liar keeps new points away from them). A warm call only adds the trials it has
+not seen and updates the ones whose state changed. Points asked for a reply are marked
+FAIL afterwards: the next request brings them back as real trials under their own names,
+and TPE ignores failed trials.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from optuna.samplers._tpe.sampler import (
 from optuna.trial import TrialState as OptunaState
 from optuna.trial import create_trial
 
+from suggestion.algorithms import _parzen
 from suggestion.algorithms._base import (
     Algorithm,
     SettingsError,
@@ -45,7 +48,7 @@ from suggestion.algorithms._settings import (
     positive_float,
 )
 from suggestion.algorithms._unit import Coordinate
-from tuner.space import Assignment, Distribution, SearchSpace
+from tuner.space import Assignment, Direction, Distribution, SearchSpace
 
 _HONOURED = (Distribution.UNIFORM, Distribution.LOG_UNIFORM)
 
@@ -101,6 +104,13 @@ def optuna_distribution(c: Coordinate) -> BaseDistribution:
         top = float(c.value_at(c.size - 1))
         return FloatDistribution(c.lo, top, step=c.step)
     return FloatDistribution(c.lo, c.hi, log=log)
+
+
+def _dimension(d: BaseDistribution) -> _parzen.Dimension:
+    if isinstance(d, CategoricalDistribution):
+        return _parzen.Dimension(choices=len(d.choices))
+    assert isinstance(d, (FloatDistribution, IntDistribution))
+    return _parzen.Dimension(d.low, d.high, float(d.step or 0.0), d.log)
 
 
 class _StudyOwnedTrial(optuna.trial.FrozenTrial):
@@ -209,7 +219,9 @@ class TPE(Algorithm):
     good ones; unset: Optuna's default split) and ``prior_weight`` (> 0, Optuna's
     ``prior_weight``, default 1.0). Honours uniform and logUniform; normal and logNormal
     are refused. With several objectives the study has one direction per objective and
-    Optuna's TPE is its multi-objective variant (MOTPE).
+    Optuna's TPE is its multi-objective variant (MOTPE). With one, once
+    ``n_startup_trials`` have completed, `_parzen` gives the study's points (to rounding)
+    without the study.
     """
 
     name = "tpe"
@@ -256,6 +268,16 @@ class TPE(Algorithm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._distributions = {c.name: optuna_distribution(c) for c in self.points.coordinates}
+        self._dimensions = [_dimension(d) for d in self._distributions.values()]
+        # How `_row` reads each coordinate, in `_parzen`'s order: the coordinate's index, its
+        # choices' indices (categorical) or the bounds a double is kept in (as `_params`).
+        self._readers: list[tuple[int, dict[Any, int] | None, tuple[float, float]]] = []
+        for k in self._dimension_order():
+            c = self.points.coordinates[k]
+            d = self._distributions[c.name]
+            index = {v: i for i, v in enumerate(c.values)} if c.is_list else None
+            clamp = (d.low, d.high) if isinstance(d, FloatDistribution) else (-math.inf, math.inf)
+            self._readers.append((k, index, clamp))
         self._new_study()
 
     def _new_study(self) -> None:
@@ -353,6 +375,9 @@ class TPE(Algorithm):
         return params
 
     def _propose(self, trials: Sequence[TrialView], count: int) -> list[Assignment]:
+        fast = self._propose_columnar(trials, count)
+        if fast is not None:
+            return fast
         self._sync(trials)
         self._study.sampler = self._sampler(len(trials))
         asked = []
@@ -367,6 +392,87 @@ class TPE(Algorithm):
             trial_id = self._storage.get_trial_id_from_study_id_trial_number(self._study_id, number)
             self._storage.set_trial_state_values(trial_id, OptunaState.FAIL)
         return proposals
+
+    def _columnar(self) -> bool:
+        """Whether `_parzen` answers for this experiment: one objective and no parameter
+        with a single value (Optuna samples those apart). Otherwise the study answers."""
+        return len(self.goals) == 1 and not any(d.single() for d in self._distributions.values())
+
+    def _propose_columnar(self, trials: Sequence[TrialView], count: int) -> list[Assignment] | None:
+        """The same points as the study's asks (to rounding: see `_parzen`), from one array
+        of the trials; None where the study must answer (start-up trials, several
+        objectives, a non-finite value)."""
+        if not self._columnar():
+            return None
+        kept = [t for t in trials if t.state is not TrialState.FAILED]
+        pending = np.fromiter(
+            (t.state is TrialState.PENDING for t in kept), dtype=bool, count=len(kept)
+        )
+        if len(kept) - int(pending.sum()) < max(self.settings["n_startup_trials"], 1):
+            return None
+        values = np.fromiter(
+            (math.nan if t.value is None else t.value for t in kept), dtype=float, count=len(kept)
+        )
+        if not np.isfinite(values[~pending]).all():
+            return None
+        order = self._dimension_order()
+        rows = self._rows(kept)
+        gamma = self.settings.get("gamma")
+        points = _parzen.propose(
+            rows,
+            np.nan_to_num(values),
+            pending,
+            [self._dimensions[k] for k in order],
+            count=count,
+            maximize=self.goal is Direction.MAXIMIZE,
+            gamma=_parzen.default_gamma if gamma is None else _HyperoptGamma(gamma),
+            multivariate=self.multivariate,
+            options=_parzen.Options(
+                n_ei_candidates=self.settings["n_ei_candidates"],
+                prior_weight=self.settings.get("prior_weight") or 1.0,
+            ),
+            rng=np.random.RandomState(self.seed_for(len(trials))),
+        )
+        coordinates = self.points.coordinates
+        proposals = []
+        for point in points:
+            raw = dict(zip((coordinates[k].name for k in order), point.tolist(), strict=True))
+            proposals.append(
+                {c.name: self._value(c, self._external(c, raw[c.name])) for c in coordinates}
+            )
+        return proposals
+
+    def _dimension_order(self) -> list[int]:
+        """Coordinate indices in Optuna's sampling order: ask order (the coordinates')
+        for independent TPE, sorted by name for multivariate (Optuna's search space)."""
+        names = [c.name for c in self.points.coordinates]
+        order = list(range(len(names)))
+        return sorted(order, key=lambda k: names[k]) if self.multivariate else order
+
+    def _rows(self, trials: Sequence[TrialView]) -> np.ndarray:
+        """The trials' points in `_parzen`'s representation (as `_params` gives them to
+        the study), columns in `_dimension_order`."""
+        # `suggest` keyed every trial already (`used_keys`): their canonical values.
+        keys = [self.points.key(t.assignment) for t in trials]
+        order = [k for k, _, _ in self._readers]
+        if all(index is None for _, index, _ in self._readers):
+            table = np.array(keys, dtype=float).reshape(len(keys), len(order))[:, order]
+            low, high = (np.array([r[2][i] for r in self._readers]) for i in (0, 1))
+            return np.clip(table, low, high)
+        rows = [
+            [
+                float(index[key[k]]) if index is not None else min(max(float(key[k]), lo), hi)
+                for k, index, (lo, hi) in self._readers
+            ]
+            for key in keys
+        ]
+        return np.array(rows, dtype=float).reshape(len(keys), len(order))
+
+    @staticmethod
+    def _external(c: Coordinate, internal: float) -> Any:
+        if c.is_list:
+            return c.values[int(internal)]
+        return int(internal) if c.is_int else float(internal)
 
     @staticmethod
     def _value(c: Coordinate, raw: Any) -> Any:

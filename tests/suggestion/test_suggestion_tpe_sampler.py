@@ -1,8 +1,11 @@
-"""tpe and multivariate-tpe split and read the trials once per call instead of once per
-parameter and ask: their answers stay exactly those of Optuna's own TPESampler."""
+"""tpe and multivariate-tpe: the columnar TPE (`_parzen`) answers as Optuna's TPESampler
+driven through a study does (to rounding), and the study path, still used for several
+objectives and the start-up trials, splits and reads the trials once per call with answers
+exactly those of Optuna's own TPESampler."""
 
 from __future__ import annotations
 
+import math
 import random
 from typing import Any
 
@@ -20,6 +23,15 @@ SPACE = SearchSpace(
         Parameter.from_wire("lr", "double", min="0.0001", max="1", distribution="logUniform"),
         Parameter.from_wire("n", "int", min="1", max="20"),
         Parameter.from_wire("act", "categorical", values=["relu", "tanh", "gelu"]),
+    )
+)
+# Every kind of dimension `_parzen` has: continuous, log, int, categorical, stepped double,
+# log int (a stepped log scale).
+WIDE = SearchSpace(
+    (
+        *SPACE.parameters,
+        Parameter.from_wire("s", "double", min="0", max="2", step="0.25"),
+        Parameter.from_wire("b", "int", min="2", max="64", distribution="logUniform"),
     )
 )
 
@@ -43,18 +55,26 @@ def _history(goals: int) -> list[TrialView]:
     return trials
 
 
-def _answers(algorithm: str, goals: int) -> list[list[dict[str, Any]]]:
+def _answers(
+    algorithm: str,
+    goals: int,
+    *,
+    space: SearchSpace = SPACE,
+    trials: list[TrialView] | None = None,
+    settings: tuple[tuple[str, str], ...] = (("random_state", "7"),),
+    maximize: bool = False,
+) -> list[list[dict[str, Any]]]:
     engine = SuggestionEngine()
-    trials = _history(goals)
-    directions = (Direction.MINIMIZE, Direction.MAXIMIZE)[:goals]
+    trials = _history(goals) if trials is None else trials
+    directions = (Direction.MINIMIZE, Direction.MAXIMIZE)[int(maximize) : int(maximize) + goals]
     answers = []
     for call in range(2):  # cold, then warm with the first call's points running
         result = engine.suggest(
             SuggestionRequest(
                 experiment="e",
                 algorithm=algorithm,
-                settings=(("random_state", "7"),),
-                space=SPACE,
+                settings=settings,
+                space=space,
                 goal=directions[0],
                 goals=directions,
                 trials=trials,
@@ -82,9 +102,95 @@ def test_the_answers_are_those_of_optunas_own_sampler(
         return found
 
     monkeypatch.setattr(_tpe._OneCallTPESampler, "_observations", spy)
+    monkeypatch.setattr(_tpe.TPE, "_columnar", lambda self: False)
     ours = _answers(algorithm, goals)
     assert shared and all(shared)  # every ask went through the shared split
     monkeypatch.setattr(_tpe._OneCallTPESampler, "_sample", optuna.samplers.TPESampler._sample)
     assert ours == _answers(algorithm, goals)
     for answer in ours:
         assert len({tuple(sorted(a.items())) for a in answer}) == 8
+
+
+def _wide_history(n: int) -> list[TrialView]:
+    rng = random.Random(n)
+    trials = []
+    for i in range(n):
+        point: dict[str, float | int | str] = {
+            "x": rng.random(),
+            "lr": 10 ** rng.uniform(-4, 0),
+            "n": rng.randint(1, 20),
+            "act": rng.choice(["relu", "tanh", "gelu"]),
+            "s": rng.randint(0, 8) * 0.25,
+            "b": rng.randint(2, 64),
+        }
+        if i % 10 == 9:
+            trials.append(TrialView(f"t{i}", point, TrialState.PENDING))
+        elif i % 17 == 5:
+            trials.append(TrialView(f"t{i}", point, TrialState.FAILED))
+        else:
+            value = float(point["x"]) + int(point["n"]) / 20 + rng.random()
+            trials.append(TrialView(f"t{i}", point, TrialState.COMPLETED, value))
+    return trials
+
+
+def _same(ours: list[list[dict[str, Any]]], study: list[list[dict[str, Any]]]) -> bool:
+    def equal(a: Any, b: Any) -> bool:
+        if isinstance(b, float):
+            return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+        return bool(a == b)
+
+    return len(ours) == len(study) and all(
+        len(x) == len(y)
+        and all(
+            p.keys() == q.keys() and all(equal(p[k], q[k]) for k in q)
+            for p, q in zip(x, y, strict=True)
+        )
+        for x, y in zip(ours, study, strict=True)
+    )
+
+
+@pytest.mark.parametrize("algorithm", ["tpe", "multivariate-tpe"])
+@pytest.mark.parametrize("maximize", [False, True])
+@pytest.mark.parametrize("n", [30, 300])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        (("random_state", "7"),),
+        (("random_state", "3"), ("n_startup_trials", "5"), ("n_ei_candidates", "7")),
+    ],
+)
+def test_the_columnar_tpe_answers_as_the_study_does(
+    algorithm: str,
+    maximize: bool,
+    n: int,
+    settings: tuple[tuple[str, str], ...],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    trials = _wide_history(n)
+    asks = []
+
+    def no_study(self: Any, study: Any) -> None:
+        asks.append(study)
+
+    monkeypatch.setattr(optuna.Study, "ask", no_study)
+    ours = _answers(algorithm, 1, space=WIDE, trials=trials, settings=settings, maximize=maximize)
+    assert not asks  # the study was never asked
+    monkeypatch.undo()
+    monkeypatch.setattr(_tpe.TPE, "_columnar", lambda self: False)
+    study = _answers(algorithm, 1, space=WIDE, trials=trials, settings=settings, maximize=maximize)
+    assert _same(ours, study)
+    for answer in ours:
+        assert len({tuple(sorted(a.items())) for a in answer}) == 8
+
+
+@pytest.mark.parametrize("setting", [("gamma", "0.5"), ("prior_weight", "3")])
+def test_hyperopts_settings_act_alike_in_the_columnar_tpe(
+    setting: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trials = _wide_history(120)
+    settings = (("random_state", "5"), setting)
+    ours = _answers("tpe", 1, space=WIDE, trials=trials, settings=settings)
+    monkeypatch.setattr(_tpe.TPE, "_columnar", lambda self: False)
+    assert _same(ours, _answers("tpe", 1, space=WIDE, trials=trials, settings=settings))
+    default = _answers("tpe", 1, space=WIDE, trials=trials)
+    assert not _same(ours, default)
