@@ -204,3 +204,18 @@ def test_the_trial_inherits_no_descriptor_of_the_server_or_the_controller(
         assert not lock_is_held(run_dir / "fds")
     finally:
         executor.close()
+
+
+def test_without_a_fork_server_each_trial_gets_a_supervisor_process(
+    run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def cannot_start(self: forkserver.ForkServer, python_executable: str) -> None:
+        raise PermissionError(13, "Permission denied", python_executable)
+
+    monkeypatch.setattr(forkserver.ForkServer, "__init__", cannot_start)
+    executor = _fork_executor(run_dir)
+    handle = executor.launch("alone", ["/bin/echo", "loss=2"], {}, None, None)
+    outcome = executor.wait(handle, WAIT_SECONDS)
+    assert outcome is not None and outcome.succeeded
+    assert "loss=2" in executor.log_path(handle).read_text()
+    assert executor._server is None and handle.popen is not None  # a process of its own

@@ -459,6 +459,11 @@ class LocalExecutor(Executor):
                     return trial_state.identity_from_disk(trial_dir), lock_fd  # ran, ended
                 continue
             return ProcessId(pid, start_ticks, trial_state.this_boot()), lock_fd
+        log.warning(
+            "local executor: two fork servers in a row died; each trial now gets a supervisor"
+            " process of its own"
+        )
+        self._use_fork_server = False
         return _NOT_FORKED, lock_fd
 
     def _fork_server(self) -> forkserver.ForkServer | None:
@@ -472,7 +477,8 @@ class LocalExecutor(Executor):
             if self._server is not None:
                 self._server.close()
             try:
-                self._server = forkserver.ForkServer(self.python_executable)
+                # tuner's own interpreter, not the trials' (python_executable): a known one.
+                self._server = forkserver.ForkServer(sys.executable or self.python_executable)
             except OSError as e:
                 log.warning(
                     "local executor: cannot start its fork server (%s); each trial gets a"

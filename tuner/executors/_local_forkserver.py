@@ -42,6 +42,7 @@ class ForkServer:
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,  # Ctrl-C on the controller's terminal spares it
                 close_fds=True,
+                cwd="/",  # holds no directory of the controller's (each child moves on)
             )
         except BaseException:
             ours.close()
