@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -77,7 +78,8 @@ def test_a_trial_outlives_its_fork_server_and_the_next_launch_starts_a_new_one(
         second = executor.launch("b", ["/bin/echo", "loss=1"], {}, None, None)
         again = executor.wait(second, WAIT_SECONDS)
         assert again is not None and again.succeeded
-        assert executor._server is not first and executor._server.alive()
+        server = executor._server
+        assert server is not None and server is not first and server.alive()
         assert "loss=1" in executor.log_path(second).read_text()
     finally:
         executor.close()
@@ -88,7 +90,7 @@ def test_a_server_that_died_after_forking_does_not_start_the_trial_twice(
 ) -> None:
     real = forkserver.ForkServer.start_supervisor
 
-    def forks_then_dies(self: forkserver.ForkServer, **request: object) -> tuple[int, int]:
+    def forks_then_dies(self: forkserver.ForkServer, **request: Any) -> tuple[int, int | None]:
         real(self, **request)  # the supervisor is forked and runs the trial...
         self.process.kill()  # ...but its server dies before the answer arrives
         self.process.wait(WAIT_SECONDS)
@@ -115,7 +117,7 @@ def test_a_server_that_died_before_forking_is_replaced_and_the_trial_started_onc
     real = forkserver.ForkServer.start_supervisor
     calls: list[int] = []
 
-    def dies_first_time(self: forkserver.ForkServer, **request: object) -> tuple[int, int]:
+    def dies_first_time(self: forkserver.ForkServer, **request: Any) -> tuple[int, int | None]:
         calls.append(self.process.pid)
         if len(calls) == 1:
             self.process.kill()

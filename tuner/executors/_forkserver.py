@@ -19,6 +19,7 @@ import os
 import socket
 import struct
 import sys
+from typing import Any
 
 try:
     import _signal as signal
@@ -27,7 +28,7 @@ except ImportError:  # pragma: no cover - non-CPython
 
 if __name__ == "__main__":  # run by path with -I: the package is not importable
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import _supervisor as sv  # type: ignore[import-not-found]
+    import _supervisor as sv
 else:
     from tuner.executors import _supervisor as sv
 
@@ -36,7 +37,7 @@ MAX_FDS = 2  # the trial's log and lock
 _LOCK_FD = 3  # where the child keeps the lock (0-2 are stdin, stdout, stderr)
 
 
-def encode(request: object) -> bytes:
+def encode(request: Any) -> bytes:
     body = marshal.dumps(request)
     return HEADER.pack(len(body)) + body
 

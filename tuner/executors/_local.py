@@ -49,7 +49,6 @@ DEFAULT_GRACE_PERIOD_SECONDS = 10.0
 _TRIAL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,252}")
 _PYTHON_NAMES = frozenset({"python", "python3"})
 _EXPERIMENT_LABEL = "katib.kubeflow.org/experiment"
-_NOT_FORKED = object()  # no fork server to ask: start a supervisor process instead
 RESOURCES_FILE = "resources.json"
 """What a trial holds (devices, CPUs), written before its supervisor starts."""
 
@@ -370,34 +369,35 @@ class LocalExecutor(Executor):
             (trial_dir / RESOURCES_FILE).write_text(
                 json.dumps(allocation.to_json()), encoding="utf-8"
             )
-        cpus = "" if allocation is None or allocation.cpus is None else ",".join(
-            map(str, allocation.cpus)
+        cpus = (
+            ""
+            if allocation is None or allocation.cpus is None
+            else ",".join(map(str, allocation.cpus))
         )
-        log_fd = lock_fd = -1
+        fds = [-1, -1]  # the trial's log and lock, ours to close
         try:
             try:
-                log_fd = os.open(
+                fds[0] = os.open(
                     trial_dir / sv.LOG_FILE,
                     os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
                     0o644,
                 )
-                lock_fd = _locked(trial_dir)
+                fds[1] = _locked(trial_dir)
             except OSError as e:
                 raise LaunchError(f"trial {trial_name!r}: cannot create its files: {e}") from e
-            forked, lock_fd = self._fork_supervisor(
-                trial_dir, cwd, deadline, grace, command, child_env, cpus, log_fd, lock_fd
+            forked, supervisor = self._fork_supervisor(
+                trial_dir, cwd, deadline, grace, command, child_env, cpus, fds
             )
-            if forked is not _NOT_FORKED:
-                handle = LocalTrialHandle(trial_name, trial_dir, forked, None, allocation)
+            if forked:
+                handle = LocalTrialHandle(trial_name, trial_dir, supervisor, None, allocation)
             else:
                 popen = self._spawn_supervisor(
-                    trial_name, trial_dir, cwd, deadline, grace, command, child_env, cpus,
-                    log_fd, lock_fd,
+                    trial_name, trial_dir, cwd, deadline, grace, command, child_env, cpus, *fds
                 )
                 supervisor = ProcessId(popen.pid, sv.proc_start_ticks(popen.pid), sv.boot_id())
                 handle = LocalTrialHandle(trial_name, trial_dir, supervisor, popen, allocation)
         finally:
-            for fd in (log_fd, lock_fd):
+            for fd in fds:
                 if fd >= 0:
                     os.close(fd)
         with self._lock:
@@ -413,12 +413,12 @@ class LocalExecutor(Executor):
         command: list[str],
         env: Mapping[str, str],
         cpus: str,
-        log_fd: int,
-        lock_fd: int,
-    ) -> tuple[ProcessId | None | object, int]:
-        """Have the fork server fork the trial's supervisor: its id (None if it runs but is
-        not known yet), or ``_NOT_FORKED`` if there is no fork server to ask (then nothing
-        was started); and the lock descriptor to close (it may have been replaced).
+        fds: list[int],
+    ) -> tuple[bool, ProcessId | None]:
+        """Have the fork server fork the trial's supervisor: (True, its id or None if it
+        runs but is not known yet), or (False, None) if there is no fork server to ask (then
+        nothing was started). ``fds`` are the trial's log and lock; the lock may be
+        replaced.
 
         Should the server die mid-request, the trial's lock tells whether it forked the
         supervisor (which holds the lock, or has left its records): if so, that is the
@@ -428,7 +428,7 @@ class LocalExecutor(Executor):
         for _ in range(2):
             server = self._fork_server()
             if server is None:
-                return _NOT_FORKED, lock_fd
+                return False, None
             try:
                 pid, start_ticks = server.start_supervisor(
                     trial_dir=str(trial_dir),
@@ -438,8 +438,8 @@ class LocalExecutor(Executor):
                     argv=command,
                     env=env,
                     cpus=cpus,
-                    log_fd=log_fd,
-                    lock_fd=lock_fd,
+                    log_fd=fds[0],
+                    lock_fd=fds[1],
                 )
             except forkserver.RequestRefusedError as e:
                 raise LaunchError(
@@ -447,24 +447,24 @@ class LocalExecutor(Executor):
                 ) from e
             except forkserver.ServerGoneError as e:
                 log.warning("local executor: %s; starting a new one", e)
-                os.close(lock_fd)
-                lock_fd = -1
+                os.close(fds[1])
+                fds[1] = -1
                 try:
-                    lock_fd = _locked(trial_dir, blocking=False)
-                except BlockingIOError:
-                    return None, lock_fd  # a forked supervisor holds it: the trial runs
-                except OSError as e2:
-                    raise LaunchError(f"trial {trial_dir.name!r}: {e2}") from e2
+                    fds[1] = _locked(trial_dir, blocking=False)
+                except OSError:
+                    # BlockingIOError: a forked supervisor holds it, the trial runs. Other
+                    # errors: unknown, so taken as started (its records will tell).
+                    return True, None
                 if not _never_started(trial_dir, lock_checked=True):
-                    return trial_state.identity_from_disk(trial_dir), lock_fd  # ran, ended
+                    return True, trial_state.identity_from_disk(trial_dir)  # ran and ended
                 continue
-            return ProcessId(pid, start_ticks, trial_state.this_boot()), lock_fd
+            return True, ProcessId(pid, start_ticks, trial_state.this_boot())
         log.warning(
             "local executor: two fork servers in a row died; each trial now gets a supervisor"
             " process of its own"
         )
         self._use_fork_server = False
-        return _NOT_FORKED, lock_fd
+        return False, None
 
     def _fork_server(self) -> forkserver.ForkServer | None:
         """The live fork server, started if need be; None where supervisors are not forked

@@ -35,7 +35,7 @@ class ForkServer:
         try:
             self.process = subprocess.Popen(
                 [python_executable, "-I", "-S", fs.__file__],
-                stdin=theirs,
+                stdin=theirs.fileno(),
                 # Never the controller's stdout/stderr: the server outlives the controller
                 # while trials run, and would keep a pipe from it open.
                 stdout=subprocess.DEVNULL,
