@@ -18,6 +18,7 @@ import argparse
 import os
 import platform
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -46,14 +47,43 @@ def argv(kind: str, value: str) -> list[str]:
     return command
 
 
-def command_seconds(kind: str, samples: int = 20) -> float:
-    """Median wall time of the command alone."""
+def command_seconds(kind: str, samples: int = 20) -> tuple[float, float]:
+    """Median wall time of the command alone, and its mean CPU time."""
     times = []
+    cpu = children_cpu()
     for i in range(samples):
         start = time.perf_counter()
         subprocess.run(argv(kind, str(i)), check=True, capture_output=True)
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(times), (children_cpu() - cpu) / samples
+
+
+def children_cpu() -> float:
+    """CPU seconds (user + system) of the descendants this process has reaped."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def become_subreaper() -> None:
+    """Orphaned descendants (tuner's fork server, outliving `tuner run` by a moment) become
+    our children, so that their CPU time is counted once reaped."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+
+
+def reap_orphans() -> None:
+    while True:
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
 
 
 def experiment(trials: int, kind: str, parallel: int) -> dict:
@@ -99,10 +129,14 @@ def experiment(trials: int, kind: str, parallel: int) -> dict:
     }
 
 
-def run_tuner(trials: int, kind: str, parallel: int, work: Path, poll_interval: float) -> float:
+def run_tuner(
+    trials: int, kind: str, parallel: int, work: Path, poll_interval: float
+) -> tuple[float, float]:
+    """Wall and CPU seconds of `tuner run` with everything it started."""
     path = work / "experiment.yaml"
     path.write_text(yaml.safe_dump(experiment(trials, kind, parallel), sort_keys=False))
     tuner = Path(sys.executable).with_name("tuner")
+    cpu = children_cpu()
     start = time.perf_counter()
     subprocess.run(
         [
@@ -121,10 +155,13 @@ def run_tuner(trials: int, kind: str, parallel: int, work: Path, poll_interval: 
         cwd=work,
         stdout=subprocess.DEVNULL,
     )
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    reap_orphans()
+    return wall, children_cpu() - cpu
 
 
-def run_optuna(trials: int, kind: str, parallel: int, work: Path) -> float:
+def run_optuna(trials: int, kind: str, parallel: int, work: Path) -> tuple[float, float]:
+    """Wall and CPU seconds of the study (this process and the commands it ran)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -136,13 +173,18 @@ def run_optuna(trials: int, kind: str, parallel: int, work: Path) -> float:
         assert match is not None
         return float(match.group(1))
 
+    cpu = own_cpu() + children_cpu()
     start = time.perf_counter()
     study = optuna.create_study(
         storage=f"sqlite:///{work / 'optuna.db'}",
         sampler=optuna.samplers.RandomSampler(seed=1),
     )
     study.optimize(objective, n_trials=trials, n_jobs=parallel)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, own_cpu() + children_cpu() - cpu
+
+
+def cpu_overhead(trials: int, cpu: float, alone: float) -> float:
+    return (cpu - trials * alone) / trials
 
 
 def overhead(trials: int, parallel: int, wall: float, alone: float) -> float:
@@ -180,24 +222,27 @@ def main() -> None:
 
     import optuna
 
+    become_subreaper()
     rows = []
     for kind in kinds:
-        alone = command_seconds(kind)
+        alone, alone_cpu = command_seconds(kind)
         for parallel in parallels:
             with tempfile.TemporaryDirectory(prefix="bench-orch-") as tmp:
                 work = Path(tmp)
                 (work / "tuner").mkdir()
                 (work / "optuna").mkdir()
-                tuner_wall = run_tuner(
+                tuner_wall, tuner_cpu = run_tuner(
                     args.trials, kind, parallel, work / "tuner", args.poll_interval
                 )
-                optuna_wall = run_optuna(args.trials, kind, parallel, work / "optuna")
+                optuna_wall, optuna_cpu = run_optuna(args.trials, kind, parallel, work / "optuna")
             t_over = overhead(args.trials, parallel, tuner_wall, alone)
             o_over = overhead(args.trials, parallel, optuna_wall, alone)
             rows.append(
                 f"| `{' '.join(COMMANDS[kind])}` ({alone * 1000:.1f} ms) | {parallel} "
                 f"| {args.trials / tuner_wall:.1f} | {args.trials / optuna_wall:.1f} "
-                f"| {t_over * 1000:.1f} | {o_over * 1000:.1f} | {t_over / o_over:.2f} |"
+                f"| {t_over * 1000:.1f} | {o_over * 1000:.1f} | {t_over / o_over:.2f} "
+                f"| {cpu_overhead(args.trials, tuner_cpu, alone_cpu) * 1000:.1f} "
+                f"| {cpu_overhead(args.trials, optuna_cpu, alone_cpu) * 1000:.1f} |"
             )
             print(rows[-1], flush=True)
 
@@ -213,11 +258,14 @@ def main() -> None:
         "`study.optimize(n_jobs=P)` running the command with `subprocess.run`). Overhead per "
         "trial = (wall x P - trials x command time) / trials, with the command's time alone "
         "(median of 20 sequential runs) in the first column. Ratio = tuner's overhead / "
-        "Optuna's (below 1: tuner adds less).",
+        "Optuna's (below 1: tuner adds less). CPU overhead per trial = (CPU time of "
+        "everything the run started, user + system, less trials x the command's) / trials: "
+        "tuner's includes its start-up, its fork server, supervisors and suggestion server; "
+        "Optuna's, its study in this process (Optuna already imported).",
         "",
         "| command (alone) | P | tuner trials/s | Optuna trials/s | tuner overhead ms "
-        "| Optuna overhead ms | ratio |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| Optuna overhead ms | ratio | tuner CPU ms | Optuna CPU ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         *rows,
         "",
         f"tuner with `--poll-interval {args.poll_interval:g}` (its default), Optuna "

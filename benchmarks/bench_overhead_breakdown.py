@@ -4,7 +4,8 @@ Runs `tuner run` in this process (``tuner.cli.main``) on N ``/bin/echo loss=1`` 
 random search and SQLite, with timers around the store's calls, the GetSuggestions round
 trip, the executor's launch (the supervisor's fork and exec), the loop's wait for a trial
 to end, and the rest of each loop pass. Also times, alone: the supervisor running the same
-command (``python -I -S _supervisor.py ... -- /bin/echo``), ``/bin/echo`` itself, and
+command (``python -I -S _supervisor.py ... -- /bin/echo``, and forked by the fork server
+until it exits), ``/bin/echo`` itself, and
 `tuner run` of a single trial (start-up and shut-down).
 
     python benchmarks/bench_overhead_breakdown.py --trials 200 --parallel 1
@@ -17,6 +18,7 @@ import collections
 import contextlib
 import functools
 import os
+import select
 import statistics
 import subprocess
 import sys
@@ -103,6 +105,49 @@ def supervisor_seconds(work: Path) -> float:
     return statistics.median(times)
 
 
+def forked_supervisor_seconds(work: Path) -> float | None:
+    """The same, the supervisor forked by the local executor's fork server (Linux)."""
+    try:
+        from tuner.executors import _local_forkserver as forkserver
+    except ImportError:  # a tuner from before the fork server
+        return None
+    if not forkserver.available():
+        return None
+    server = forkserver.ForkServer(sys.executable)
+    times = []
+    try:
+        for i in range(30):
+            trial_dir = work / f"fork{i}"
+            trial_dir.mkdir()
+            lock = os.open(trial_dir / sv.LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+            log = os.open(trial_dir / sv.LOG_FILE, os.O_WRONLY | os.O_CREAT, 0o644)
+            start = time.perf_counter()
+            pid, _ = server.start_supervisor(
+                trial_dir=str(trial_dir),
+                working_dir=str(work),
+                deadline=None,
+                grace=1.0,
+                argv=["/bin/echo", "loss=1"],
+                env=dict(os.environ),
+                cpus="",
+                log_fd=log,
+                lock_fd=lock,
+            )
+            try:
+                pidfd = os.pidfd_open(pid)
+            except ProcessLookupError:  # ended and reaped already
+                pass
+            else:
+                select.select([pidfd], [], [])
+                os.close(pidfd)
+            times.append(time.perf_counter() - start)
+            for fd in (lock, log):
+                os.close(fd)
+    finally:
+        server.close()
+    return statistics.median(times)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=200)
@@ -122,7 +167,7 @@ def main() -> None:
     ):
         timed(Store, name, f"store.{name}")
     timed(_suggestions.SuggestionClient, "suggest", "GetSuggestions (gRPC round trip)")
-    timed(_local.LocalExecutor, "launch", "executor.launch (supervisor fork+exec)")
+    timed(_local.LocalExecutor, "launch", "executor.launch (supervisor start)")
     timed(_local.LocalExecutor, "poll", "executor.poll")
     timed(_trials.TrialRunner, "wait", "loop wait for a trial to end")
     timed(_controller.Controller, "_loop", "loop total")
@@ -136,6 +181,7 @@ def main() -> None:
         (work / "many").mkdir()
         wall = run(work / "many", args.trials, args.parallel)
         supervisor = supervisor_seconds(work)
+        forked = forked_supervisor_seconds(work)
     echo = median_seconds(["/bin/echo", "loss=1"])
 
     n = args.trials
@@ -155,7 +201,9 @@ def main() -> None:
     print()
     print(
         f"`tuner run` of 1 trial (start-up, shut-down): {one * 1000:.0f} ms; supervisor "
-        f"running `/bin/echo loss=1` alone: {supervisor * 1000:.1f} ms; `/bin/echo loss=1` "
+        f"process running `/bin/echo loss=1` alone: {supervisor * 1000:.1f} ms; "
+        + ("" if forked is None else f"forked by the fork server: {forked * 1000:.1f} ms; ")
+        + f"`/bin/echo loss=1` "
         f"alone: {echo * 1000:.1f} ms. {n} trials, parallel {args.parallel}, "
         f"{os.cpu_count()} CPUs."
     )

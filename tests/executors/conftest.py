@@ -136,9 +136,15 @@ def run_dir(tmp_path: Path) -> Path:
     return tmp_path / "run"
 
 
-@pytest.fixture
-def executor(run_dir: Path, tmp_path: Path) -> Iterator[LocalExecutor]:
-    ex = LocalExecutor(run_dir, default_working_dir=tmp_path, grace_period_seconds=0.3)
+@pytest.fixture(params=["fork-server", "process-per-trial"])
+def executor(request: Any, run_dir: Path, tmp_path: Path) -> Iterator[LocalExecutor]:
+    """Both ways of starting supervisors: forked by the fork server, one process each."""
+    ex = LocalExecutor(
+        run_dir,
+        default_working_dir=tmp_path,
+        grace_period_seconds=0.3,
+        fork_server=request.param == "fork-server",
+    )
     yield ex
     # Whatever a failed test left running is stopped here, through the public API.
     if run_dir.is_dir():
@@ -147,6 +153,7 @@ def executor(run_dir: Path, tmp_path: Path) -> Iterator[LocalExecutor]:
             if handle is not None:
                 ex.kill(handle)
                 ex.wait(handle, WAIT_SECONDS)
+    ex.close()
 
 
 @pytest.fixture

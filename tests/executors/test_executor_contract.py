@@ -270,9 +270,7 @@ async def test_kill_ends_a_running_trial_as_killed_and_may_be_repeated(bench, ex
     assert await run(executor.poll, handle) == outcome
 
 
-async def test_a_new_executor_adopts_a_running_trial_by_reference_and_by_name(
-    bench, executors
-):
+async def test_a_new_executor_adopts_a_running_trial_by_reference_and_by_name(bench, executors):
     first = executors()
     handle = await launch(first, "exp-adopt")
     await bench.started("exp-adopt")
@@ -326,9 +324,7 @@ async def test_a_dry_run_describes_each_planned_trial_and_touches_nothing(bench)
         for name in ("exp-d1", "exp-d2"):
             rendered = render_trial(exp, name, {"lr": 0.05})
             requests.append(
-                LaunchRequest(
-                    name, {"lr": 0.05}, rendered.argv, {}, None, None, rendered.manifest
-                )
+                LaunchRequest(name, {"lr": 0.05}, rendered.argv, {}, None, None, rendered.manifest)
             )
         return requests
 

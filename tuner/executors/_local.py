@@ -1,5 +1,6 @@
 """The local executor: each trial is a process group on this machine, watched by a small
-supervisor process so that it survives, and can be re-adopted after, a controller crash."""
+supervisor process (forked by a fork server on Linux) so that it survives, and can be
+re-adopted after, a controller crash."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tuner.executors import _local_forkserver as forkserver
 from tuner.executors import _local_state as trial_state
 from tuner.executors import _supervisor as sv
 from tuner.executors._base import (
@@ -89,12 +91,20 @@ class LocalTrialHandle(TrialHandle):
 class LocalExecutor(Executor):
     """Runs each trial as a process group on this machine.
 
-    ``launch`` starts ``python -I -S _supervisor.py`` (a module of this package, never a
-    shell) in a new session; the supervisor starts the trial's argv in a new process group,
-    enforces the deadline, and writes ``outcome.json``. Per trial, ``run_dir/<trial_name>/``
-    holds ``output.log`` (stdout and stderr of the trial, written by the OS, so nothing is
-    lost when the controller dies), ``supervisor.json`` (pids and start times),
-    ``outcome.json`` and a lock file held while the supervisor lives.
+    Each trial has a supervisor process of its own, in a new session, that starts the
+    trial's argv (never through a shell) in a new process group, enforces the deadline, and
+    writes ``outcome.json``; it outlives the controller. On Linux (``fork_server`` None or
+    True) the supervisors are forked by a fork server, one long-lived ``python -I -S
+    _forkserver.py`` per executor started at the first launch: a fork of an interpreter
+    that has everything imported costs ~1 ms, a new ``python -I -S _supervisor.py`` per
+    trial (elsewhere, or ``fork_server=False``, or should the server fail to start) ~10 ms.
+    A fork server that dies is replaced at the next launch; the supervisors it forked run on
+    (they are processes of their own), and it exits only after they all have, once the
+    controller is gone. Per trial, ``run_dir/<trial_name>/`` holds ``output.log`` (stdout
+    and stderr of the trial, written by the OS, so nothing is lost when the controller
+    dies), ``supervisor.json`` (pids and start times), ``outcome.json`` and a lock file held
+    while the supervisor lives: the same records whichever way the supervisor started, so
+    a controller adopts the trials of the other way (and of older versions).
 
     - argv: used as given, except that a bare ``python`` or ``python3`` becomes
       ``python_executable`` (default: the interpreter running tuner), so that a trial runs
@@ -132,6 +142,7 @@ class LocalExecutor(Executor):
         grace_period_seconds: float = DEFAULT_GRACE_PERIOD_SECONDS,
         python_executable: str | None = None,
         gpus: str | Sequence[str] | None = None,
+        fork_server: bool | None = None,
     ) -> None:
         self.run_dir: Path = Path(run_dir).absolute()
         self.default_working_dir = Path(default_working_dir or os.getcwd()).absolute()
@@ -148,6 +159,8 @@ class LocalExecutor(Executor):
         self._found_holding: dict[str, Path] | None = None
         self._scan_lock = threading.Lock()
         self._warned: set[tuple[str, str]] = set()
+        self._use_fork_server = forkserver.available() if fork_server is None else fork_server
+        self._server: forkserver.ForkServer | None = None
 
     # -- capabilities ------------------------------------------------------------------
 
@@ -333,10 +346,6 @@ class LocalExecutor(Executor):
         allocation: Allocation | None,
     ) -> LocalTrialHandle:
         child_env = self.trial_environment(env)
-        supervisor_env = dict(child_env)
-        if allocation is not None and allocation.cpus is not None:
-            # Read (and removed) by the supervisor, which pins itself: the trial inherits it.
-            supervisor_env[sv.AFFINITY_VARIABLE] = ",".join(map(str, allocation.cpus))
         cwd = self.default_working_dir / (working_dir or "")
         deadline = None if deadline_seconds is None else _positive(deadline_seconds)
         grace = (
@@ -360,6 +369,145 @@ class LocalExecutor(Executor):
             (trial_dir / RESOURCES_FILE).write_text(
                 json.dumps(allocation.to_json()), encoding="utf-8"
             )
+        cpus = (
+            ""
+            if allocation is None or allocation.cpus is None
+            else ",".join(map(str, allocation.cpus))
+        )
+        fds = [-1, -1]  # the trial's log and lock, ours to close
+        try:
+            try:
+                fds[0] = os.open(
+                    trial_dir / sv.LOG_FILE,
+                    os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
+                    0o644,
+                )
+                fds[1] = _locked(trial_dir)
+            except OSError as e:
+                raise LaunchError(f"trial {trial_name!r}: cannot create its files: {e}") from e
+            forked, supervisor = self._fork_supervisor(
+                trial_dir, cwd, deadline, grace, command, child_env, cpus, fds
+            )
+            if forked:
+                handle = LocalTrialHandle(trial_name, trial_dir, supervisor, None, allocation)
+            else:
+                popen = self._spawn_supervisor(
+                    trial_name, trial_dir, cwd, deadline, grace, command, child_env, cpus, *fds
+                )
+                supervisor = ProcessId(popen.pid, sv.proc_start_ticks(popen.pid), sv.boot_id())
+                handle = LocalTrialHandle(trial_name, trial_dir, supervisor, popen, allocation)
+        finally:
+            for fd in fds:
+                if fd >= 0:
+                    os.close(fd)
+        with self._lock:
+            self._launched[trial_dir] = handle
+        return handle
+
+    def _fork_supervisor(
+        self,
+        trial_dir: Path,
+        cwd: Path,
+        deadline: float | None,
+        grace: float,
+        command: list[str],
+        env: Mapping[str, str],
+        cpus: str,
+        fds: list[int],
+    ) -> tuple[bool, ProcessId | None]:
+        """Have the fork server fork the trial's supervisor: (True, its id or None if it
+        runs but is not known yet), or (False, None) if there is no fork server to ask (then
+        nothing was started). ``fds`` are the trial's log and lock; the lock may be
+        replaced.
+
+        Should the server die mid-request, the trial's lock tells whether it forked the
+        supervisor (which holds the lock, or has left its records): if so, that is the
+        trial; if not, a new server is started and asked once more. A trial never starts
+        twice.
+        """
+        for _ in range(2):
+            server = self._fork_server()
+            if server is None:
+                return False, None
+            try:
+                pid, start_ticks = server.start_supervisor(
+                    trial_dir=str(trial_dir),
+                    working_dir=str(cwd),
+                    deadline=deadline,
+                    grace=grace,
+                    argv=command,
+                    env=env,
+                    cpus=cpus,
+                    log_fd=fds[0],
+                    lock_fd=fds[1],
+                )
+            except forkserver.RequestRefusedError as e:
+                raise LaunchError(
+                    f"trial {trial_dir.name!r}: cannot start its supervisor: {e}"
+                ) from e
+            except forkserver.ServerGoneError as e:
+                log.warning("local executor: %s; starting a new one", e)
+                os.close(fds[1])
+                fds[1] = -1
+                try:
+                    fds[1] = _locked(trial_dir, blocking=False)
+                except OSError:
+                    # BlockingIOError: a forked supervisor holds it, the trial runs. Other
+                    # errors: unknown, so taken as started (its records will tell).
+                    return True, None
+                if not _never_started(trial_dir, lock_checked=True):
+                    return True, trial_state.identity_from_disk(trial_dir)  # ran and ended
+                continue
+            return True, ProcessId(pid, start_ticks, trial_state.this_boot())
+        log.warning(
+            "local executor: two fork servers in a row died; each trial now gets a supervisor"
+            " process of its own"
+        )
+        self._use_fork_server = False
+        return False, None
+
+    def _fork_server(self) -> forkserver.ForkServer | None:
+        """The live fork server, started if need be; None where supervisors are not forked
+        (not Linux) or the server cannot be started."""
+        if not self._use_fork_server:
+            return None
+        with self._lock:
+            if self._server is not None and self._server.alive():
+                return self._server
+            if self._server is not None:
+                self._server.close()
+            try:
+                # tuner's own interpreter, not the trials' (python_executable): a known one.
+                self._server = forkserver.ForkServer(sys.executable or self.python_executable)
+            except OSError as e:
+                log.warning(
+                    "local executor: cannot start its fork server (%s); each trial gets a"
+                    " supervisor process of its own",
+                    e,
+                )
+                self._server = None
+                self._use_fork_server = False
+            return self._server
+
+    def _spawn_supervisor(
+        self,
+        trial_name: str,
+        trial_dir: Path,
+        cwd: Path,
+        deadline: float | None,
+        grace: float,
+        command: list[str],
+        env: Mapping[str, str],
+        cpus: str,
+        log_fd: int,
+        lock_fd: int,
+    ) -> subprocess.Popen[bytes]:
+        """Start ``python -I -S _supervisor.py`` for the trial: the way where there is no
+        fork server."""
+        supervisor_env = dict(env)
+        if cpus:
+            # Read (and removed) by the supervisor, which pins itself: the trial inherits it.
+            supervisor_env[sv.AFFINITY_VARIABLE] = cpus
         supervisor_argv = [
             self.python_executable,
             "-I",  # ignore PYTHON* variables meant for the trial
@@ -370,18 +518,8 @@ class LocalExecutor(Executor):
             "-" if deadline is None else repr(deadline),
             repr(grace),
         ]
-        log_fd = lock_fd = -1
         try:
-            log_fd = os.open(
-                trial_dir / sv.LOG_FILE,
-                os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
-                0o644,
-            )
-            lock_fd = os.open(
-                trial_dir / sv.LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644
-            )
-            fcntl.flock(lock_fd, fcntl.LOCK_EX)
-            popen = subprocess.Popen(
+            return subprocess.Popen(
                 [*supervisor_argv, str(lock_fd), "--", *command],
                 stdin=subprocess.DEVNULL,
                 stdout=log_fd,
@@ -394,15 +532,13 @@ class LocalExecutor(Executor):
             )
         except OSError as e:
             raise LaunchError(f"trial {trial_name!r}: cannot start its supervisor: {e}") from e
-        finally:
-            for fd in (log_fd, lock_fd):
-                if fd >= 0:
-                    os.close(fd)
-        supervisor = ProcessId(popen.pid, sv.proc_start_ticks(popen.pid), sv.boot_id())
-        handle = LocalTrialHandle(trial_name, trial_dir, supervisor, popen, allocation)
+
+    def close(self) -> None:
+        """Let the fork server go (it exits once the supervisors it started have ended)."""
         with self._lock:
-            self._launched[trial_dir] = handle
-        return handle
+            server, self._server = self._server, None
+        if server is not None:
+            server.close()
 
     def resolve_argv(self, argv: Sequence[str]) -> list[str]:
         """The argv that will run: validated, ``python``/``python3`` mapped (see class doc)."""
@@ -446,8 +582,12 @@ class LocalExecutor(Executor):
 
     def wait(self, handle: TrialHandle, timeout: float | None = None) -> Outcome | None:
         h = self._own(handle)
-        if h.popen is not None and not _wait_for_exit(h.popen, timeout):
-            return None
+        if h.popen is not None:
+            if not _wait_for_exit(h.popen, timeout):
+                return None
+        elif h.outcome is None and h.supervisor is not None:
+            if trial_state.wait_for_process(h.supervisor, timeout) is False:
+                return None
         return super().wait(h, timeout)
 
     def kill(self, handle: TrialHandle) -> None:
@@ -628,11 +768,22 @@ def _non_negative(value: float, field: str) -> float:
     return float(value)
 
 
-def _never_started(trial_dir: Path) -> bool:
+def _never_started(trial_dir: Path, *, lock_checked: bool = False) -> bool:
     """No supervisor ever recorded itself, none holds the lock, nothing was asked or ended."""
     return (
         not (trial_dir / sv.IDENTITY_FILE).exists()
         and not (trial_dir / sv.OUTCOME_FILE).exists()
         and not (trial_dir / sv.KILL_MARKER_FILE).exists()
-        and not trial_state.lock_is_held(trial_dir)
+        and (lock_checked or not trial_state.lock_is_held(trial_dir))
     )
+
+
+def _locked(trial_dir: Path, *, blocking: bool = True) -> int:
+    """The trial's lock file, opened and locked: held by its supervisor while that lives."""
+    fd = os.open(trial_dir / sv.LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd

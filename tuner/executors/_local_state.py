@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import select
 import signal
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -27,9 +28,41 @@ class ProcessId:
     boot_id: str | None
 
     def is_running(self) -> bool:
-        if self.boot_id is not None and self.boot_id != sv.boot_id():
+        if self.boot_id is not None and self.boot_id != this_boot():
             return False
         return sv.proc_is_running(self.pid, self.start_ticks)
+
+
+_boot_id: list[str | None] = []
+
+
+def this_boot() -> str | None:
+    """This boot's id, read once: it cannot change while we run."""
+    if not _boot_id:
+        _boot_id.append(sv.boot_id())
+    return _boot_id[0]
+
+
+def wait_for_process(process: ProcessId, timeout: float | None) -> bool | None:
+    """Block until ``process`` (not necessarily our child) has ended or ``timeout`` seconds
+    passed: whether it ended; None where the OS offers no way to wait (no pidfd: poll).
+
+    Woken the moment it exits (a pidfd becomes readable then, zombie or reaped).
+    """
+    try:
+        pidfd = os.pidfd_open(process.pid)
+    except ProcessLookupError:
+        return True
+    except (AttributeError, OSError):
+        return None
+    try:
+        if not process.is_running():  # checked after opening: the pidfd is this process's
+            return True
+        waiter = select.poll()  # not select: descriptors may pass FD_SETSIZE
+        waiter.register(pidfd, select.POLLIN)
+        return bool(waiter.poll(None if timeout is None else max(timeout, 0.0) * 1000))
+    finally:
+        os.close(pidfd)
 
 
 def read_json(path: Path) -> dict[str, Any] | None:

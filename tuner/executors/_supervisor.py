@@ -222,30 +222,44 @@ def _become_subreaper() -> None:
         pass
 
 
+_prctl_function: object = None  # built once: a fork server's children inherit it
+
+
 def _prctl(option: int, value: int) -> None:
     """Call libc's ``prctl`` through ``_ctypes`` alone: importing ``ctypes`` (its many
     classes) takes a millisecond or two of every trial's start; this, a few hundred
     microseconds. ``ctypes`` is the fallback should the C core differ."""
-    try:
-        import _ctypes
-
-        class _Int(_ctypes._SimpleCData):
-            _type_ = "i"
-
-        class _Libc:
-            _handle = _ctypes.dlopen(None)  # type: ignore[arg-type]  # None: the program
-
-        class _Function(_ctypes.CFuncPtr):
-            _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
-            _restype_ = _Int
-
-        prctl = _Function(("prctl", _Libc()))  # type: ignore[arg-type]  # has _handle
-    except (ImportError, AttributeError, TypeError, OSError):  # pragma: no cover
+    prctl = prepare_prctl()
+    if prctl is None:  # pragma: no cover
         import ctypes
 
         ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
         return
-    prctl(option, value, 0, 0, 0)
+    prctl(option, value, 0, 0, 0)  # type: ignore[operator]
+
+
+def prepare_prctl() -> object:
+    """libc's ``prctl`` as a ``_ctypes`` function, built on first use (None if it cannot be);
+    a fork server calls it once so that the supervisors it forks find it built."""
+    global _prctl_function
+    if _prctl_function is None:
+        try:
+            import _ctypes
+
+            class _Int(_ctypes._SimpleCData):
+                _type_ = "i"
+
+            class _Libc:
+                _handle = _ctypes.dlopen(None)  # type: ignore[arg-type]  # None: the program
+
+            class _Function(_ctypes.CFuncPtr):
+                _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
+                _restype_ = _Int
+
+            _prctl_function = _Function(("prctl", _Libc()))  # type: ignore[arg-type]
+        except (ImportError, AttributeError, TypeError, OSError):  # pragma: no cover
+            return None
+    return _prctl_function
 
 
 def _signal_name(signum: int) -> str:
@@ -260,7 +274,7 @@ def _signal_name(signum: int) -> str:
     return names.get(signum, f"signal {signum}")
 
 
-def _spawn(sup: _Supervision, argv: list[str]) -> None:
+def _spawn(sup: _Supervision, argv: list[str], env: dict[str, str]) -> None:
     blocked = {*_TERMINATION_SIGNALS, signal.SIGALRM}
     # Handlers must not see a child that is spawned but not yet recorded.
     signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
@@ -270,7 +284,7 @@ def _spawn(sup: _Supervision, argv: list[str]) -> None:
         sup.child = os.posix_spawnp(
             argv[0],
             argv,
-            dict(os.environ),
+            env,
             setpgroup=0,  # the trial's own process group, so kill() reaches its descendants
             setsigmask=(),
             # Python ignores SIGPIPE and SIGXFSZ; ignored signals survive exec, so reset them.
@@ -348,16 +362,24 @@ def _describe(reason: str, exit_code: int | None, signum: int | None, sup: _Supe
 
 
 def supervise(
-    trial_dir: str, working_dir: str, deadline: float | None, grace: float, argv: list[str]
+    trial_dir: str,
+    working_dir: str,
+    deadline: float | None,
+    grace: float,
+    argv: list[str],
+    env: dict[str, str] | None = None,
 ) -> int:
-    """Run ``argv`` to its end and write ``outcome.json``; return the supervisor's exit code."""
+    """Run ``argv`` to its end and write ``outcome.json``; return the supervisor's exit code.
+
+    ``env`` is the trial's environment (default: this process's).
+    """
     sup = _Supervision(trial_dir, deadline, grace)
     for signum in _TERMINATION_SIGNALS:
         signal.signal(signum, sup.on_termination_request)
     signal.signal(signal.SIGALRM, sup.on_alarm)
     _become_subreaper()
     try:
-        return _run(sup, working_dir, argv)
+        return _run(sup, working_dir, argv, dict(os.environ) if env is None else env)
     except BaseException as e:
         if sup.child is not None and not sup.exited:
             _signal_trial(sup.child, signal.SIGKILL)
@@ -365,7 +387,7 @@ def supervise(
         raise
 
 
-def _run(sup: _Supervision, working_dir: str, argv: list[str]) -> int:
+def _run(sup: _Supervision, working_dir: str, argv: list[str], env: dict[str, str]) -> int:
     sup.write_identity()
     if not os.path.exists(sup.path(KILL_MARKER_FILE)):
         try:
@@ -375,7 +397,7 @@ def _run(sup: _Supervision, working_dir: str, argv: list[str]) -> int:
         if sup.deadline is not None:
             signal.setitimer(signal.ITIMER_REAL, sup.deadline)
         try:
-            _spawn(sup, argv)
+            _spawn(sup, argv, env)
         except OSError as e:
             signal.setitimer(signal.ITIMER_REAL, 0)
             return _cannot_start(sup, f"cannot run {argv[0]!r}", e)
@@ -402,7 +424,7 @@ def _cannot_start(sup: _Supervision, what: str, error: OSError) -> int:
     return 0
 
 
-def _pin_to_cpus(cpus: str) -> None:
+def pin_to_cpus(cpus: str) -> None:
     """Run on these CPUs only (the trial, spawned later, inherits it), where the OS can."""
     if not cpus or not hasattr(os, "sched_setaffinity"):
         return
@@ -420,7 +442,7 @@ def main(args: list[str]) -> int:
         )
         return 2
     trial_dir, working_dir, deadline, grace, lock_fd = args[:5]
-    _pin_to_cpus(os.environ.pop(AFFINITY_VARIABLE, ""))
+    pin_to_cpus(os.environ.pop(AFFINITY_VARIABLE, ""))
     # The lock fd marks "a supervisor is alive" for as long as we run; the trial must not
     # inherit it, or a trial that outlived us would look like a live supervisor.
     os.set_inheritable(int(lock_fd), False)
