@@ -24,7 +24,7 @@ import threading
 import time
 from bisect import bisect_right
 from dataclasses import dataclass
-from datetime import timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import psutil
@@ -248,6 +248,68 @@ def section(runs: list[Run], trials: int, parallel: int, command: str) -> str:
     )
 
 
+def request_costs(sizes: tuple[int, ...] = (1_000, 10_000), calls: int = 30) -> list[str]:
+    """Table rows: median milliseconds of one GetSuggestions round trip (client conversion,
+    gRPC, server decode, random's answer) with ``n`` finished trials plus one new running
+    trial per call, full requests vs incremental ones, side by side in this process."""
+    import statistics
+
+    from suggestion.service import create_server
+    from tuner.controller import SuggestionClient
+    from tuner.spec import Experiment
+    from tuner.store import MetricSummary, TrialRecord, TrialStatus
+
+    now = datetime.now(timezone.utc)
+
+    def record(name: str, x: str, status: TrialStatus) -> TrialRecord:
+        done = status is TrialStatus.SUCCEEDED
+        return TrialRecord(
+            name=name,
+            experiment_name="",
+            parameters={"x": x},
+            status=status,
+            objective_value=float(x) if done else None,
+            metrics_summary={"loss": MetricSummary(float(x), float(x), float(x))} if done else {},
+            executor_kind=None,
+            executor_ref=None,
+            exit_code=None,
+            message=None,
+            log_path=None,
+            created_at=now,
+            started_at=now,
+            completed_at=now if done else None,
+        )
+
+    server, port = create_server("127.0.0.1:0")
+    rows = []
+    try:
+        for n in sizes:
+            medians = []
+            for incremental in (False, True):
+                document = experiment(n + calls + 1, 4)
+                document["metadata"]["name"] = f"cost-{n}-{int(incremental)}x"
+                spec = Experiment.model_validate(document)
+                trials = {
+                    f"t{i}": record(f"t{i}", repr((i + 0.5) / (n + 1)), TrialStatus.SUCCEEDED)
+                    for i in range(n)
+                }
+                with SuggestionClient(f"127.0.0.1:{port}", incremental=incremental) as client:
+                    client.suggest(spec, list(trials.values()), 1, n + 1)
+                    times = []
+                    for k in range(calls):
+                        trials[f"u{k}"] = record(f"u{k}", repr(0.5 + k / 1e6), TrialStatus.RUNNING)
+                        start = time.perf_counter()
+                        client.suggest(spec, list(trials.values()), 1, len(trials) + 1)
+                        times.append(time.perf_counter() - start)
+                medians.append(statistics.median(times) * 1000)
+            rows.append(
+                f"| {n:,} | {medians[0]:.1f} | {medians[1]:.1f} | {medians[0] / medians[1]:.1f} |"
+            )
+    finally:
+        server.stop(None)
+    return rows
+
+
 def write_section(text: str) -> None:
     """Replace (or append) this benchmark's section of RESULTS.md, leaving the others."""
     old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
@@ -303,7 +365,15 @@ def main() -> None:
         shown += ["--trials", str(args.trials)]
     if args.postgres:
         shown += ["--postgres", re.sub(r"//[^@/]*@", "//postgres@", args.postgres)]
+    costs = request_costs()
     text = section(runs, args.trials, args.parallel, " ".join(shown))
+    text += (
+        "\nOne GetSuggestions round trip (median ms of 30; client conversion, gRPC, server"
+        " decode, random's answer) with n finished trials and one new running trial per call,"
+        " Katib's full requests vs tuner's incremental ones, measured side by side in the"
+        " same run:\n\n| trials held | full ms | incremental ms | full / incremental |\n"
+        "|---:|---:|---:|---:|\n" + "\n".join(costs) + "\n"
+    )
     print(text)
     if not args.no_write:
         write_section(text)
