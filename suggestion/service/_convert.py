@@ -186,6 +186,15 @@ def trials(
     return TrialDecoder(space, metric).decode(messages)
 
 
+def _check_name(name: str, i: int, names: set[str]) -> None:
+    """Refuse an empty or repeated trial name; add it to ``names``."""
+    if not name:
+        raise RequestError(f"trials[{i}].name: must not be empty")
+    if name in names:
+        raise RequestError(f"trials[{i}].name: {name!r} appears twice; trial names are unique")
+    names.add(name)
+
+
 class TrialDecoder:
     """Decodes trials for one space and objective metric (or several: one per objective, the
     first one's value is ``TrialView.value``), remembering what it decoded.
@@ -229,9 +238,19 @@ class TrialDecoder:
         self._prefix: list[tuple[str, int, int, TrialView]] = []
         self._times: dict[str, tuple[datetime | None]] = {}
 
-    def decode(self, messages: Iterable[api_pb2.Trial]) -> list[TrialView]:
+    def decode(
+        self, messages: Iterable[api_pb2.Trial], *, remember: bool = True
+    ) -> list[TrialView]:
+        """The views of ``messages``; not ``remember``: decode them without remembering
+        them (a delta request's trials come once per change: remembering each version of
+        each trial would only hold memory)."""
         views: list[TrialView] = []
         names: set[str] = set()
+        if not remember:
+            for i, t in enumerate(messages):
+                _check_name(t.name, i, names)
+                views.append(self._decode(t, f"trials[{i}] ({t.name})"))
+            return views
         if len(self._trials) > self.MEMO_LIMIT:
             self._trials = {}
         prefix = self._prefix
@@ -239,13 +258,7 @@ class TrialDecoder:
         seen: list[tuple[str, int, int, TrialView]] = []
         for i, t in enumerate(messages):
             name = t.name
-            if not name:
-                raise RequestError(f"trials[{i}].name: must not be empty")
-            if name in names:
-                raise RequestError(
-                    f"trials[{i}].name: {name!r} appears twice; trial names are unique"
-                )
-            names.add(name)
+            _check_name(name, i, names)
             condition = t.status.condition
             size = t.ByteSize()
             if i < known:

@@ -17,6 +17,7 @@ from suggestion.algorithms import (
     UnknownAlgorithmError,
 )
 from suggestion.service._convert import RequestError
+from suggestion.service._deltas import ResendFullError
 from suggestion.service._sessions import RequestLimitError
 from tuner.errors import TunerError
 
@@ -41,6 +42,7 @@ _CODES: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
     (ObjectivesNotSupportedError, grpc.StatusCode.INVALID_ARGUMENT),
     (UnknownAlgorithmError, grpc.StatusCode.NOT_FOUND),
     (UpstreamError, grpc.StatusCode.UNAVAILABLE),
+    (ResendFullError, grpc.StatusCode.FAILED_PRECONDITION),
 )
 
 F = TypeVar("F", bound=Callable[..., Any])

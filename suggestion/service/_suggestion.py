@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import threading
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import grpc
 
 from suggestion.service import _convert
+from suggestion.service._deltas import (
+    COUNT_KEY,
+    DELTA_KEY,
+    EPOCH_KEY,
+    HELD_KEY,
+    RESEND_KEY,
+    ResendFullError,
+    TrialLedger,
+)
 from suggestion.service._errors import BusyError, rpc
 from suggestion.service._sessions import (
     SuggestionEngine,
@@ -18,7 +27,7 @@ from suggestion.service._sessions import (
     validate,
 )
 from tuner.protos import api_pb2, api_pb2_grpc
-from tuner.space import OBJECTIVES_METADATA, SearchSpace
+from tuner.space import OBJECTIVES_METADATA
 
 EXHAUSTED_METADATA = ("tuner-search-exhausted", "true")
 """Trailing metadata on a reply that holds fewer points than requested."""
@@ -88,21 +97,9 @@ class SuggestionServicer(api_pb2_grpc.SuggestionServicer):
     def __init__(self, engine: SuggestionEngine, admission: Admission | None = None) -> None:
         self.engine = engine
         self.admission = admission or Admission()
-        # experiment -> its trial decoder (warm calls decode only new or changed trials)
-        self._decoders: OrderedDict[str, _convert.TrialDecoder] = OrderedDict()
-        self._decoders_lock = threading.Lock()
-
-    def _decoder(
-        self, experiment: str, space: SearchSpace, metrics: tuple[str, ...]
-    ) -> _convert.TrialDecoder:
-        with self._decoders_lock:
-            decoder = self._decoders.get(experiment)
-            if decoder is None or decoder.space != space or decoder.metrics != metrics:
-                decoder = self._decoders[experiment] = _convert.TrialDecoder(space, metrics)
-            self._decoders.move_to_end(experiment)
-            while len(self._decoders) > self.engine.max_experiments:
-                self._decoders.popitem(last=False)
-            return decoder
+        # experiment -> its trial decoder (warm calls decode only new or changed trials) and
+        # the trials a client that sends deltas last sent (suggestion/README.md)
+        self.ledger = TrialLedger(lambda: self.engine.max_experiments)
 
     @rpc()
     def GetSuggestions(
@@ -118,6 +115,20 @@ class SuggestionServicer(api_pb2_grpc.SuggestionServicer):
             # Refuse before decoding thousands of trials for a call that cannot run.
             _convert.check_count(count, self.engine.max_count)
 
+            metadata = dict(context.invocation_metadata() or ())
+            try:
+                trials, epoch = self.ledger.trials(
+                    experiment.name,
+                    trial_space,
+                    tuple(metric for metric, _ in objectives),
+                    request.trials,
+                    metadata.get(DELTA_KEY),
+                    metadata.get(COUNT_KEY),
+                )
+            except ResendFullError:
+                context.set_trailing_metadata(((RESEND_KEY, "full"),))
+                raise
+
             def should_stop() -> bool:
                 remaining = context.time_remaining()
                 return not context.is_active() or (remaining is not None and remaining <= 0)
@@ -130,15 +141,18 @@ class SuggestionServicer(api_pb2_grpc.SuggestionServicer):
                     space=trial_space,
                     goal=_convert.goal(experiment),
                     goals=tuple(direction for _, direction in objectives),
-                    trials=self._decoder(
-                        experiment.name, trial_space, tuple(metric for metric, _ in objectives)
-                    ).decode(request.trials),
+                    trials=trials,
                     count=count,
                     should_stop=should_stop,
                 )
             )
+        trailing = []
         if result.exhausted:
-            context.set_trailing_metadata((EXHAUSTED_METADATA,))
+            trailing.append(EXHAUSTED_METADATA)
+        if epoch is not None:
+            trailing += [(EPOCH_KEY, epoch), (HELD_KEY, str(len(trials)))]
+        if trailing:
+            context.set_trailing_metadata(tuple(trailing))
         return _convert.suggestions_reply(
             result.assignments, trial_space, result.state, result.labels
         )

@@ -334,16 +334,14 @@ class Controller:
         reply = self.suggestions.suggest(
             self.experiment, trials, count, len(trials) + count, self._algorithm_settings
         )
-        active = bool(reply.assignments) or any(t.status.is_active() for t in trials)
+        active = bool(reply.assignments) or self._live_counts().active > 0
         if reply.exhausted or (len(reply.assignments) < count and not active):
             # Short with nothing to run: no trial can end to change the answer.
             log.info("experiment %s: the suggestion service has no more points", self.name)
             self._exhausted = True
         elif len(reply.assignments) < count:
             self._waiting = True
-        rows = name_trials(
-            self.name, reply.assignments, reply.names, taken={t.name for t in trials}
-        )
+        rows = name_trials(self.name, reply.assignments, reply.names, taken=self._trials.keys())
         labels = {
             name: reply.labels[i] for i, (name, _) in enumerate(rows) if i < len(reply.labels)
         }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from tuner.space import Direction
@@ -247,15 +247,34 @@ def name_trials(
     """A name for each suggested assignment: the one the suggestion service proposed
     (``proposed[i]``, Katib allows it) when it is a DNS-1123 label not in ``taken``, else a
     fresh `trial_name`. Names are unique among themselves and ``taken``."""
-    used = set(taken)
+    # ``taken`` is looked into, not copied: it holds every trial of a long experiment.
+    used = _Either(taken, set())
     named = []
     for index, assignment in enumerate(assignments):
         name = proposed[index] if index < len(proposed) else ""
         if not (name and _DNS_LABEL.fullmatch(name) and name not in used):
             name = trial_name(experiment_name, used)
-        used.add(name)
+        used.batch.add(name)
         named.append((name, dict(assignment)))
     return named
+
+
+@dataclass(frozen=True)
+class _Either(Collection[str]):
+    """The names in ``taken`` or in ``batch``, without copying ``taken``."""
+
+    taken: Collection[str]
+    batch: set[str]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.batch or name in self.taken
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.taken
+        yield from self.batch
+
+    def __len__(self) -> int:
+        return len(self.taken) + len(self.batch)
 
 
 def _random_token() -> str:

@@ -36,6 +36,16 @@ _EXHAUSTED_KEY = "tuner-search-exhausted"
 # trials to stop (JSON: name -> why), and "call again whenever a running trial reports".
 _STOP_TRIALS_KEY = "tuner-stop-trials"
 _LIVE_KEY = "tuner-early-stopping-live"
+# Incremental GetSuggestions (suggestion/README.md, "Incremental requests"): the request
+# metadata offers deltas ("offer") or names the epoch a delta builds on, with the number of
+# trials in all; the server answers with the epoch and the number it holds, or refuses a
+# delta it cannot apply with FAILED_PRECONDITION and "resend: full". Katib's services send no
+# epoch back, so they always get full requests.
+_DELTA_KEY = "tuner-trials-delta"
+_COUNT_KEY = "tuner-trials-count"
+_EPOCH_KEY = "tuner-trials-epoch"
+_RESEND_KEY = "tuner-trials-resend"
+_OFFER = "offer"
 # While retrying, say so at once and then this often.
 _TELL_EVERY_SECONDS = 10.0
 
@@ -62,6 +72,21 @@ class RetryPolicy:
             spent += delay
             delay = min(self.maximum, delay * self.multiplier)
         return out
+
+
+class _ResendFull(Exception):
+    """The server refused a delta request: it does not hold the trials the delta builds on."""
+
+
+@dataclass
+class _Sent:
+    """What the server holds of one experiment's trials under ``epoch``: each trial's record
+    as last sent in a request that was answered (the controller replaces a record when its
+    trial changes, so a record that is not the one sent is a change to send)."""
+
+    experiment: str
+    epoch: str
+    records: dict[str, TrialRecord]
 
 
 @dataclass(frozen=True)
@@ -93,6 +118,11 @@ class SuggestionClient:
     deadline; UNAVAILABLE and DEADLINE_EXCEEDED are retried with backoff until the retry
     budget is spent, then raised as `SuggestionError` with ``retryable=True``. An exception
     that an interceptor raises (not an RPC error) is not retried and reaches the caller as is.
+
+    GetSuggestions offers the server incremental requests (suggestion/README.md,
+    "Incremental requests"); once tuner's server accepts, a request carries only the trials
+    that are new or changed since the last one it answered (a Katib service never accepts
+    and gets every trial). ``incremental=False``: never offer.
     """
 
     def __init__(
@@ -104,12 +134,15 @@ class SuggestionClient:
         sleep: Callable[[float], None] = time.sleep,
         interceptors: Sequence[grpc.UnaryUnaryClientInterceptor] = (),
         credentials: grpc.ChannelCredentials | None = None,
+        incremental: bool = True,
     ) -> None:
         self.address = address
+        self.incremental = incremental
         self._timeout = timeout
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
         self._messages = Messages()
+        self._sent: _Sent | None = None
         options = [
             # gRPC's own reconnect backoff (1 s growing to 120 s) would outlast our retry
             # budget; keep reconnection attempts as frequent as our retries.
@@ -185,13 +218,7 @@ class SuggestionClient:
                 api_pb2.AlgorithmSetting(name=name, value=value)
                 for name, value in merge_settings(spec_settings, algorithm_settings)
             )
-        request = api_pb2.GetSuggestionsRequest(
-            experiment=message,
-            trials=self._messages.trials(experiment, trials),
-            current_request_number=count,
-            total_request_number=total,
-        )
-        reply, call = self._call("GetSuggestions", self._stub.GetSuggestions.with_call, request)
+        reply, call = self._get_suggestions(experiment, message, trials, count, total)
         flagged = any(
             key == _EXHAUSTED_KEY and value == "true"
             for key, value in (call.trailing_metadata() or ())
@@ -220,6 +247,59 @@ class SuggestionClient:
             algorithm_settings=returned,
             labels=labels,
         )
+
+    def _get_suggestions(
+        self,
+        experiment: Experiment,
+        message: api_pb2.Experiment,
+        trials: Sequence[TrialRecord],
+        count: int,
+        total: int,
+    ):  # noqa: ANN202
+        """GetSuggestions with only the new or changed trials when the server holds the
+        others (it said so with an epoch), else with every trial and the offer of deltas;
+        a refused delta is sent again in full."""
+        name = experiment.metadata.name
+        sent = self._sent if self._sent is not None and self._sent.experiment == name else None
+        if sent is not None:
+            changed = [r for r in trials if sent.records.get(r.name) is not r]
+            request = api_pb2.GetSuggestionsRequest(
+                experiment=message,
+                trials=self._messages.trials(experiment, changed, keep=False),
+                current_request_number=count,
+                total_request_number=total,
+            )
+            metadata = ((_DELTA_KEY, sent.epoch), (_COUNT_KEY, str(len(trials))))
+            try:
+                reply, call = self._call(
+                    "GetSuggestions", self._stub.GetSuggestions.with_call, request, metadata
+                )
+            except _ResendFull:
+                log.info("experiment %s: the suggestion service asks for all trials", name)
+                self._sent = sent = None
+            else:
+                epoch = _metadata(call, _EPOCH_KEY)
+                if epoch is None:
+                    self._sent = None
+                else:
+                    sent.epoch = epoch
+                    sent.records.update((r.name, r) for r in changed)
+                return reply, call
+        request = api_pb2.GetSuggestionsRequest(
+            experiment=message,
+            trials=self._messages.trials(experiment, trials),
+            current_request_number=count,
+            total_request_number=total,
+        )
+        reply, call = self._call(
+            "GetSuggestions",
+            self._stub.GetSuggestions.with_call,
+            request,
+            ((_DELTA_KEY, _OFFER),) if self.incremental else None,
+        )
+        epoch = _metadata(call, _EPOCH_KEY)
+        self._sent = None if epoch is None else _Sent(name, epoch, {r.name: r for r in trials})
+        return reply, call
 
     def validate_early_stopping(self, experiment: Experiment) -> None:
         """ValidateEarlyStoppingSettings of ``spec.earlyStopping``; `InvalidSettingsError`
@@ -262,18 +342,31 @@ class SuggestionClient:
         request = api_pb2.SetTrialStatusRequest(trial_name=trial_name)
         self._call("SetTrialStatus", self._early_stopping.SetTrialStatus, request)
 
-    def _call(self, method: str, rpc: Callable, request: object):  # noqa: ANN202
+    def _call(  # noqa: ANN202
+        self,
+        method: str,
+        rpc: Callable,
+        request: object,
+        metadata: tuple[tuple[str, str], ...] | None = None,
+    ):
         delays = iter(self._retry.delays())
         retrying_since: float | None = None
         told = 0.0
+        extra = {} if metadata is None else {"metadata": metadata}
         while True:
             try:
-                return rpc(request, timeout=self._timeout)
+                return rpc(request, timeout=self._timeout, **extra)
             except grpc.RpcError as e:
                 code = e.code() if hasattr(e, "code") else grpc.StatusCode.UNKNOWN
                 details = (e.details() if hasattr(e, "details") else None) or str(e)
                 if code == grpc.StatusCode.INVALID_ARGUMENT:
                     raise InvalidSettingsError(details) from e
+                if (
+                    code == grpc.StatusCode.FAILED_PRECONDITION
+                    and metadata is not None
+                    and _metadata(e, _RESEND_KEY) == "full"
+                ):
+                    raise _ResendFull(details) from e
                 delay = next(delays, None) if code in _RETRYABLE else None
                 if delay is None:
                     raise SuggestionError(
@@ -300,3 +393,12 @@ class SuggestionClient:
                         "%s at %s: %s, retrying in <= %.2fs", method, self.address, code.name, delay
                     )
                 self._sleep(random.uniform(delay / 2, delay))
+
+
+def _metadata(call: object, key: str) -> str | None:
+    """The value of trailing metadata ``key`` of a call or an RPC error, None without it."""
+    trailing = getattr(call, "trailing_metadata", None)
+    for k, value in (trailing() if trailing is not None else None) or ():
+        if k == key:
+            return value
+    return None

@@ -131,8 +131,15 @@ class Messages:
             self._experiment = experiment
         return self._message
 
-    def trials(self, experiment: Experiment, records: Sequence[TrialRecord]) -> list[api_pb2.Trial]:
+    def trials(
+        self, experiment: Experiment, records: Sequence[TrialRecord], *, keep: bool = True
+    ) -> list[api_pb2.Trial]:
+        """The messages of ``records``, remembered in place of the last ones unless not
+        ``keep`` (a delta request's trials: each is sent once per change, and remembering
+        them would hold a message per trial of the experiment)."""
         self.experiment(experiment)
+        if not keep:
+            return [trial_proto(experiment, r, self._objective) for r in records]
         last, kept = self._trials, {}
         for record in records:
             hit = last.get(record.name)
