@@ -341,6 +341,38 @@ async def test_a_pod_that_lives_and_ends_between_two_listings_is_still_read(clus
     await run(reader.close)
 
 
+async def test_a_finished_pod_whose_container_has_no_state_yet_is_read(cluster, executors):
+    """A pod seen Succeeded before its container's terminated state is written (the status
+    arrives in two steps) still has its log read."""
+    executor = executors()
+    handle = await launch(executor, experiment(), "exp-s1")
+    log = cluster.new_log("exp-s1-a")
+    log.write(b"loss=0.7\n")
+    log.end()
+    response = await cluster.server.post(
+        cluster.pods_path,
+        json={
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": "exp-s1-a",
+                "namespace": NS,
+                "labels": {"job-name": "exp-s1", "role": "trainer"},
+            },
+            "status": {
+                "phase": "Succeeded",
+                "containerStatuses": [{"name": "main", "restartCount": 0, "state": {}}],
+            },
+        },
+    )
+    assert response.status in (200, 201), await response.text()
+    await cluster.finish_job("exp-s1", "Complete")
+    await run(executor.wait, handle, WAIT)
+    reader = await run(executor.open_output, handle)
+    assert await read_all(reader) == b"loss=0.7\n"
+    await run(reader.close)
+
+
 async def test_kill_deletes_the_job_and_its_pods(cluster, executors):
     executor = executors()
     handle = await launch(executor, experiment(), "exp-k1")

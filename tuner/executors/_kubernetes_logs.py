@@ -194,16 +194,22 @@ class PodLogReader:
                 return  # the follow stream ended because the container did: all was read
             if state == "running" and clean_end:
                 self._sleep(min(1.0, self.poll_seconds))  # a dropped stream: not in a busy loop
-            if state in (None, "waiting"):
-                if _phase(current) in _FINISHED_PHASES or ended:
+            finished = _phase(current) in _FINISHED_PHASES
+            if state in (None, "waiting") and not finished:
+                if ended:
                     return  # it never ran, and never will
                 self._sleep(self.poll_seconds)
                 continue
-            follow = state == "running"
+            # A finished pod whose container has no state yet (its status written in two
+            # steps) may still have a log: read once, like a terminated container's.
+            follow = state == "running" and not finished
             try:
                 self._copy(name, follow=follow)
             except KubernetesError as e:
-                if e.status == 404:
+                if e.status == 404 or (e.status == 400 and state != "terminated"):
+                    return  # gone, or a container that never ran: no log to read
+                if failures + 1 >= self.api.retry.attempts and finished:
+                    log.warning("%s; the log of finished pod %s is not read", e, name)
                     return
                 delay = self.api.retry.delay(failures)
                 failures += 1
