@@ -93,3 +93,10 @@ def test_stats_count_workers_queue_and_each_experiments_lag() -> None:
 def test_workers_must_be_positive() -> None:
     with pytest.raises(ValueError, match="workers: 0 is less than 1"):
         WorkerPool(0)
+
+
+def test_a_stopped_driver_gets_no_turn_even_with_a_worker_free() -> None:
+    pool = WorkerPool(1)
+    pool.register("a", "default")
+    assert not pool.acquire("a", lambda: True)
+    assert (pool.stats().busy, pool.stats().queued) == (0, 0)

@@ -79,10 +79,13 @@ class WorkerPool:
         False (and out of the queue) if ``stopped()`` became true first."""
         with self._cond:
             entry = self._entries[name]
-            while not (self._busy < self.workers and self._queue and self._queue[0] == name):
+            while True:
+                # Stopped wins over a free worker: a pass that would stop at once is wasted.
                 if stopped():
                     self._leave_queue(name, entry)
                     return False
+                if self._busy < self.workers and self._queue and self._queue[0] == name:
+                    break
                 self._cond.wait()
             self._queue.popleft()
             entry.queued_at = None
