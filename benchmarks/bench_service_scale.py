@@ -42,6 +42,7 @@ CONFIGS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ("--max-concurrent-experiments", "10", "--workers", "10"),
     ),
     ("100 driven, a thread each, no queue", ("--workers", "100")),
+    ("100 driven, 16 workers", ("--workers", "16")),
     ("100 driven, 8 workers (default)", ()),
     ("100 driven, 2 workers", ("--workers", "2")),
 )
