@@ -151,9 +151,19 @@ def _register_controller(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--max-concurrent-experiments",
         type=_positive_int,
-        default=10,
+        default=100,
         metavar="N",
-        help="experiments this replica drives at once (default 10)",
+        help="experiments this replica drives at once; the rest wait, unleased, for a "
+        "replica with room (default 100)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=8,
+        metavar="N",
+        help="experiment loop passes run at once (default 8): the driven experiments take "
+        "turns on them, one pass each, oldest waiting first; /metrics shows the queue "
+        "(tuner_queue_depth) and each experiment's lag",
     )
     parser.set_defaults(handler=controller)
 
@@ -345,6 +355,7 @@ def controller(args: argparse.Namespace) -> int:
                 lease_seconds=args.lease_seconds,
                 poll_interval=args.poll_interval,
                 max_concurrent_experiments=args.max_concurrent_experiments,
+                workers=args.workers,
                 suggestion_credentials=credentials,
                 dbmanager_tls=tls,
                 db_manager_address=dbmanager,

@@ -84,6 +84,8 @@ class Controller:
     serves is started with it); trials get its client files.
     ``spec.earlyStopping`` rules come from the suggestion service's EarlyStopping service
     (docs/controller.md, "Early stopping").
+    ``idle``: a context manager entered around each wait between two passes of the loop (a
+    service hands its worker to another experiment there; leaving it may raise to stop).
     """
 
     def __init__(
@@ -98,6 +100,7 @@ class Controller:
         lease_ttl: float = 60.0,
         db_manager_address: str | None = None,
         dbmanager_tls: DBManagerTLS | None = None,
+        idle: Callable[[], contextlib.AbstractContextManager[object]] | None = None,
     ) -> None:
         self.store = store
         self.experiment = experiment
@@ -109,6 +112,7 @@ class Controller:
         self.lease_ttl = lease_ttl
         self.db_manager_address = db_manager_address
         self.dbmanager_tls = dbmanager_tls
+        self.idle = idle or contextlib.nullcontext
         self.space = experiment.search_space()
         self._spec = experiment.to_dict()["spec"]
         self._owner = _lease.own_owner()
@@ -327,7 +331,8 @@ class Controller:
                         return
                 counts = self._live_counts()
             self._progress(counts, best)
-            runner.wait(self.poll_interval)
+            with self.idle():
+                runner.wait(self.poll_interval)
 
     def _create_and_launch(self, runner: TrialRunner, count: int) -> None:
         trials = list(self._trials.values())

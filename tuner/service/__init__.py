@@ -15,6 +15,7 @@ from tuner.service._leases import LeaseKeeper, take_lease
 from tuner.service._metrics import ServiceMetrics, StoreSnapshot
 from tuner.service._service import ControllerService, Health, ServiceSettings
 from tuner.service._submit import Checked, Submission, apply, check, describe_problem, submit
+from tuner.service._workers import ExperimentLag, PoolStats, WorkerPool
 
 __all__ = [
     "DEFAULT_ADDRESS",
@@ -22,16 +23,19 @@ __all__ = [
     "Checked",
     "ControllerService",
     "DriverOutcome",
+    "ExperimentLag",
     "ExperimentDriver",
     "Health",
     "LeaseKeeper",
     "MetricsServer",
+    "PoolStats",
     "ServiceError",
     "ServiceMetrics",
     "ServiceSettings",
     "StoreSnapshot",
     "SubmitError",
     "Submission",
+    "WorkerPool",
     "apply",
     "check",
     "describe_problem",

@@ -4,10 +4,11 @@ trials when asked to (shutdown, lease lost, spec changed)."""
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
@@ -22,6 +23,7 @@ from tuner.controller import (
 from tuner.executors import Executor, ExecutorError
 from tuner.service._leases import LeaseKeeper
 from tuner.service._metrics import ServiceMetrics
+from tuner.service._workers import WorkerPool
 from tuner.spec import SpecError
 from tuner.store import (
     ExperimentNotFoundError,
@@ -86,6 +88,11 @@ class _StopAndTime(grpc.UnaryUnaryClientInterceptor):
 class ExperimentDriver:
     """Runs one experiment's `Controller` in a thread while this replica holds its lease.
 
+    The thread works only while it holds one of the replica's workers (``pool``, where the
+    service registered it): from its start through the controller's first pass, then for
+    each later pass; between two passes it gives the worker back and queues again. So many
+    drivers share a few workers fairly, and the database sees at most that many at work.
+
     The caller has taken the lease (`take_lease`). The driver registers it with the
     `LeaseKeeper`, rebuilds the Experiment from the stored spec, and runs the controller,
     which resumes exactly as after a crash: running trials are adopted, Created rows
@@ -101,10 +108,12 @@ class ExperimentDriver:
         self,
         name: str,
         *,
+        namespace: str = "default",
         store: Store,
         executor: Executor,
         keeper: LeaseKeeper,
         metrics: ServiceMetrics,
+        pool: WorkerPool,
         suggestion_address: str,
         poll_interval: float,
         suggestion_credentials: Any = None,
@@ -112,6 +121,7 @@ class ExperimentDriver:
         db_manager_address: str | None = None,
     ) -> None:
         self.name = name
+        self.namespace = namespace
         self.dbmanager_tls = dbmanager_tls
         self.db_manager_address = db_manager_address
         self.suggestion_credentials = suggestion_credentials
@@ -119,6 +129,7 @@ class ExperimentDriver:
         self.executor = executor
         self.keeper = keeper
         self.metrics = metrics
+        self.pool = pool
         self.suggestion_address = suggestion_address
         self.poll_interval = poll_interval
         self.outcome = DriverOutcome.RUNNING
@@ -134,6 +145,7 @@ class ExperimentDriver:
         if not self._stop.is_set():
             self.stop_reason = reason
             self._stop.set()
+            self.pool.wake()  # if it waits for a worker, it leaves the queue
 
     def join(self, timeout: float | None = None) -> None:
         self._thread.join(timeout)
@@ -150,6 +162,7 @@ class ExperimentDriver:
 
     def _run(self) -> None:
         try:
+            self._take_worker()
             self.outcome = self._drive()
         except StoppedError as e:
             log.info("experiment %s: stopped driving it: %s", self.name, e)
@@ -175,6 +188,19 @@ class ExperimentDriver:
                 self.store.release_lease(self.name, self.keeper.owner)
             except StoreError as e:  # it expires by itself
                 log.warning("experiment %s: could not release the lease: %s", self.name, e)
+            self.pool.unregister(self.name)
+
+    def _take_worker(self) -> None:
+        if not self.pool.acquire(self.name, self._stop.is_set):
+            raise StoppedError(self.stop_reason or "stopped")
+
+    @contextlib.contextmanager
+    def _idle(self) -> Iterator[None]:
+        """Around the controller's wait between two passes: the worker is someone else's."""
+        self.pool.release(self.name)
+        yield
+        self.pool.requeue(self.name)
+        self._take_worker()
 
     def _drive(self) -> DriverOutcome:
         record = self.store.get_experiment(self.name)
@@ -204,6 +230,7 @@ class ExperimentDriver:
                 lease_ttl=self.keeper.ttl,
                 dbmanager_tls=self.dbmanager_tls,
                 db_manager_address=self.db_manager_address,
+                idle=self._idle,
             )
             try:
                 decision = controller.prepare()

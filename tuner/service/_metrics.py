@@ -1,5 +1,6 @@
 """Prometheus metrics of a controller replica: the database's experiments and trials by
-state, suggestion call latency, and the leases this replica holds."""
+state, suggestion call latency, the leases this replica holds, and its workers: the queue
+of experiments waiting for one and each driven experiment's lag."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from prometheus_client import (
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from tuner.service._workers import PoolStats
 from tuner.store import ExperimentStatus, TrialStatus
 
 # Calls range from a cached random draw (milliseconds) to a Gaussian-process fit over many
@@ -39,7 +41,10 @@ class ServiceMetrics:
     ``tuner_experiments{status}`` and ``tuner_trials{status}`` count the whole database, so
     every replica reports the same numbers (aggregate with ``max``, not ``sum``); every
     status is present, also at 0. ``tuner_leases_held`` and the suggestion histogram are
-    this replica's own. Thread-safe.
+    this replica's own, and so are the worker gauges (``tuner_workers*``,
+    ``tuner_queue_depth``, ``tuner_experiments_running``) and the per-experiment
+    ``tuner_experiment_lag_seconds`` and ``tuner_experiment_queue_wait_seconds``, labelled
+    ``namespace`` and ``name`` (one series per experiment this replica drives). Thread-safe.
     """
 
     def __init__(self) -> None:
@@ -58,6 +63,12 @@ class ServiceMetrics:
         )
         self._store = _StoreCollector()
         self.registry.register(self._store)
+        self._workers = _WorkersCollector()
+        self.registry.register(self._workers)
+
+    def observe_workers(self, stats: Callable[[], PoolStats]) -> None:
+        """Read the worker gauges from ``stats`` at each scrape (it must not block long)."""
+        self._workers.stats = stats
 
     def count_leases_with(self, leases_held: Callable[[], float]) -> None:
         """Read ``tuner_leases_held`` from ``leases_held`` at each scrape."""
@@ -105,3 +116,50 @@ class _StoreCollector(Collector):
             "Unix time of this replica's last successful read of the database.",
             value=snapshot.at,
         )
+
+
+class _WorkersCollector(Collector):
+    """Yields the worker pool's state at scrape time (memory only, no store query)."""
+
+    def __init__(self) -> None:
+        self.stats: Callable[[], PoolStats] | None = None
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        if self.stats is None:
+            return
+        stats = self.stats()
+        yield GaugeMetricFamily(
+            "tuner_workers", "Loop passes this replica runs at once (--workers).", stats.workers
+        )
+        yield GaugeMetricFamily(
+            "tuner_workers_busy", "Workers running an experiment's loop pass now.", stats.busy
+        )
+        yield GaugeMetricFamily(
+            "tuner_queue_depth",
+            "Experiments driven by this replica waiting for a worker now.",
+            stats.queued,
+        )
+        yield GaugeMetricFamily(
+            "tuner_experiments_running",
+            "Experiments this replica drives (working, idle between passes, or queued).",
+            len(stats.experiments),
+        )
+        lag = GaugeMetricFamily(
+            "tuner_experiment_lag_seconds",
+            "Seconds since the experiment's last loop pass ended on this replica (since it "
+            "was picked up, before the first): about the poll interval when served in time.",
+            labels=["namespace", "name"],
+        )
+        wait = GaugeMetricFamily(
+            "tuner_experiment_queue_wait_seconds",
+            "Seconds the experiment has been waiting for a worker (0 when not queued).",
+            labels=["namespace", "name"],
+        )
+        for experiment in stats.experiments:
+            lag.add_metric([experiment.namespace, experiment.name], experiment.lag)
+            wait.add_metric([experiment.namespace, experiment.name], experiment.queued)
+        yield lag
+        yield wait

@@ -1,5 +1,6 @@
 """The controller service: one replica's loop that finds unfinished experiments in the store,
-leases as many as it may drive, and runs each in its own `ExperimentDriver` thread."""
+leases as many as it may drive, and runs each in its own `ExperimentDriver` thread; a
+`WorkerPool` bounds how many of those threads work at once and serves them in turn."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from tuner.executors import Executor
 from tuner.service._driver import DriverOutcome, ExperimentDriver
 from tuner.service._leases import LeaseKeeper, take_lease
 from tuner.service._metrics import ServiceMetrics, StoreSnapshot
+from tuner.service._workers import WorkerPool
 from tuner.store import (
     ExperimentNotFoundError,
     ExperimentRecord,
@@ -38,12 +40,14 @@ class ServiceSettings:
     experiments are taken over that long after its last renewal); ``poll_interval``: the
     longest pause between two looks at the store, and between two passes of each
     experiment's loop; ``max_concurrent_experiments``: experiments driven at once (more wait,
-    unleased, for a replica with room)."""
+    unleased, for a replica with room); ``workers``: loop passes run at once, shared fairly
+    by the driven experiments (the others wait in a first-come, first-served queue)."""
 
     suggestion_address: str
     lease_seconds: float = 30.0
     poll_interval: float = 1.0
-    max_concurrent_experiments: int = 10
+    max_concurrent_experiments: int = 100
+    workers: int = 8
     suggestion_credentials: Any = None
     """``grpc.ChannelCredentials`` for TLS to the suggestion service (None: plaintext)."""
     dbmanager_tls: DBManagerTLS | None = None
@@ -65,10 +69,12 @@ class ServiceSettings:
         ):
             if not value > 0:
                 raise ValueError(f"{field}: {value} is not a positive number of seconds")
-        if self.max_concurrent_experiments < 1:
-            raise ValueError(
-                f"max_concurrent_experiments: {self.max_concurrent_experiments} is less than 1"
-            )
+        for field, count in (
+            ("max_concurrent_experiments", self.max_concurrent_experiments),
+            ("workers", self.workers),
+        ):
+            if count < 1:
+                raise ValueError(f"{field}: {count} is less than 1")
 
     @property
     def health_window(self) -> float:
@@ -89,7 +95,9 @@ class ControllerService:
     `run` blocks (call it from the main thread) until `stop` is called: each pass lists the
     experiments, publishes the counts to `metrics`, reaps finished drivers and starts a
     driver for each unfinished experiment it can lease, oldest first, up to
-    ``max_concurrent_experiments``. Leases are renewed by one `LeaseKeeper`. On `stop`,
+    ``max_concurrent_experiments``; the drivers take turns on ``workers`` workers, one loop
+    pass per turn. Leases are renewed by one `LeaseKeeper`, whose thread takes no turn, so
+    trial work never delays a renewal. On `stop`,
     every driver leaves its loop without touching its trials and releases its lease, and
     `run` returns once all have. `stop` and `health` are thread-safe.
     """
@@ -110,6 +118,8 @@ class ControllerService:
         self.keeper = LeaseKeeper(store, self.owner, settings.lease_seconds)
         self.metrics = metrics or ServiceMetrics()
         self.metrics.count_leases_with(lambda: len(self.keeper.held()))
+        self.pool = WorkerPool(settings.workers)
+        self.metrics.observe_workers(self.pool.stats)
         self._lock = threading.Lock()  # guards _drivers, read by the HTTP thread
         self._drivers: dict[str, ExperimentDriver] = {}
         self._failures: dict[str, tuple[int, float]] = {}  # name -> (count, retry at)
@@ -168,11 +178,12 @@ class ControllerService:
         self._failures = {n: f for n, f in self._failures.items() if n in active}
         self._held_elsewhere = {n: t for n, t in self._held_elsewhere.items() if n in active}
         now = time.monotonic()
+        leased: list[ExperimentDriver] = []
         for record in records:
             if self._stopping.is_set():
-                return
-            if len(self._drivers) >= self.settings.max_concurrent_experiments:
-                return
+                break
+            if len(self._drivers) + len(leased) >= self.settings.max_concurrent_experiments:
+                break
             if not record.status.is_active() or record.name in self._drivers:
                 continue
             failure = self._failures.get(record.name)
@@ -182,7 +193,17 @@ class ControllerService:
                 continue
             if not self._suggestions_serve(record.name):
                 continue
-            self._try_start(record.name)
+            driver = self._try_lease(record)
+            if driver is not None:
+                leased.append(driver)
+        # Queued in listing order (oldest first) before any starts, so that each first
+        # pass comes before any driver's second.
+        for driver in leased:
+            self.pool.register(driver.name, driver.namespace)
+            with self._lock:
+                self._drivers[driver.name] = driver
+        for driver in leased:
+            driver.start()
 
     def _suggestions_serve(self, name: str) -> bool:
         """Whether experiment ``name`` may be sent to the suggestion service (say why not,
@@ -206,24 +227,28 @@ class ControllerService:
             )
         return False
 
-    def _try_start(self, name: str) -> None:
+    def _try_lease(self, record: ExperimentRecord) -> ExperimentDriver | None:
+        """Take the experiment's lease; a driver for it (not started), or None."""
+        name = record.name
         try:
             if not take_lease(self.store, name, self.owner, self.settings.lease_seconds):
                 # Its holder renews every third of the lease: asking more often is useless.
                 wait = self.settings.lease_seconds / 3
                 self._held_elsewhere[name] = time.monotonic() + wait
-                return
+                return None
         except ExperimentNotFoundError:
-            return
+            return None
         except StoreError as e:
             log.warning("experiment %s: cannot take its lease: %s", name, e)
-            return
+            return None
         driver = ExperimentDriver(
             name,
+            namespace=record.namespace,
             store=self.store,
             executor=self.executor,
             keeper=self.keeper,
             metrics=self.metrics,
+            pool=self.pool,
             suggestion_address=self.settings.suggestion_address,
             poll_interval=self.settings.poll_interval,
             suggestion_credentials=self.settings.suggestion_credentials,
@@ -233,9 +258,7 @@ class ControllerService:
         self._held_elsewhere.pop(name, None)
         if not self.settings.suggestion_multi_experiment:
             self._suggestion_owner = name
-        with self._lock:
-            self._drivers[name] = driver
-        driver.start()
+        return driver
 
     def _reap(self) -> None:
         for name, driver in list(self._drivers.items()):
