@@ -105,14 +105,16 @@ def test_the_head_and_the_first_finite_report_at_each_rung_are_kept() -> None:
     assert stored[("loss", 82)] == 82.0
 
 
-def test_exempt_metrics_are_kept_whole() -> None:
+def test_exempt_metrics_and_reports_without_a_step_are_kept_whole() -> None:
     points = reports(random_values(3_000)) + reports(random_values(3_000), name="acc")
+    unnumbered = [MetricPoint("loss", 0.5, None, None), MetricPoint("loss", 0.7, None, None)]
     cap = ObservationCap(10, exempt=frozenset({"acc"}))
 
-    stored = kept_after(points, cap, [1_000, 4_000], resume=False)
+    kept, _ = CapState(cap).admit(points + unnumbered, T0)
 
-    assert sum(1 for name, _ in stored if name == "acc") == 3_000
-    assert sum(1 for name, _ in stored if name == "loss") <= 13
+    assert sum(1 for p in kept if p.name == "acc") == 3_000
+    assert sum(1 for p in kept if p.name == "loss" and p.step is not None) <= 13
+    assert kept[-2:] == unnumbered
 
 
 @pytest.mark.parametrize("limit", [0, -1, 2.5, True])

@@ -150,7 +150,7 @@ class CapState:
             steps = (p.step for p in batch)
             chosen[name] = {s for s in steps if s is not None and (s % stride == 0 or s in keep)}
         for p in points:
-            if p.name in chosen and p.step not in chosen[p.name]:
+            if p.step is not None and p.name in chosen and p.step not in chosen[p.name]:
                 continue
             kept.append(p)
         return kept, drops
