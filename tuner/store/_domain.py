@@ -256,6 +256,22 @@ class Observation:
         )
 
 
+@dataclass(frozen=True)
+class ObservationDrop:
+    """Stored observations of one metric of a trial to delete (a thinned log): those whose
+    step is in ``steps``, and, when ``stride`` is set, every one whose step is neither a
+    multiple of ``stride`` nor in ``keep``. Observations without a step are never dropped."""
+
+    metric_name: str
+    steps: frozenset[int] = frozenset()
+    stride: int | None = None
+    keep: frozenset[int] = frozenset()
+
+    def __post_init__(self) -> None:
+        if self.stride is not None and (isinstance(self.stride, bool) or self.stride < 1):
+            raise ValueError(f"ObservationDrop.stride: {self.stride!r} is not an int >= 1")
+
+
 def check_parameters(trial_name: str, parameters: Mapping[str, str]) -> dict[str, str]:
     """Return a plain copy of a trial's wire parameters, refusing non-string names or values."""
     out: dict[str, str] = {}
