@@ -236,3 +236,15 @@ def test_a_cap_on_stored_reports_is_read_from_its_annotation(kit) -> None:
     assert kit.load(doc).max_observations_per_metric is None
     doc["metadata"]["annotations"] = {MAX_OBSERVATIONS_ANNOTATION: " 1000 "}
     assert kit.load(doc).max_observations_per_metric == 1000
+
+
+def test_annotations_beyond_kubernetes_size_limit_are_refused(kit) -> None:
+    doc = kit.doc()
+    doc["metadata"]["annotations"] = {"notes": "x" * (256 * 1024 - len("notes"))}
+    assert kit.load(doc).metadata.annotations["notes"]
+    doc["metadata"]["annotations"]["more"] = "y"
+
+    (issue,) = kit.issues(doc)
+
+    assert issue.path == "metadata.annotations"
+    assert issue.message.startswith(f"{256 * 1024 + 5} bytes of keys and values; ")

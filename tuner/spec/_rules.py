@@ -51,8 +51,22 @@ def max_observations(annotations: dict[str, str]) -> int | None:
     return int(text)
 
 
+MAX_ANNOTATIONS_BYTES = 256 * 1024
+"""Kubernetes' limit on an object's annotations, keys and values together (apimachinery's
+``TotalAnnotationSizeLimitB``); the store keeps them with the experiment."""
+
+
 def metadata_issues(meta: ObjectMeta) -> list[SpecIssue]:
     issues = []
+    size = sum(len(k.encode()) + len(v.encode()) for k, v in meta.annotations.items())
+    if size > MAX_ANNOTATIONS_BYTES:
+        issues.append(
+            SpecIssue(
+                "annotations",
+                f"{size} bytes of keys and values; Kubernetes allows at most"
+                f" {MAX_ANNOTATIONS_BYTES} (256 KiB): keep large data out of annotations",
+            )
+        )
     try:
         max_observations(meta.annotations)
     except ValueError as e:

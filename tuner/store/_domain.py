@@ -116,6 +116,10 @@ class ExperimentRecord:
     """The settings the suggestion service returned so far, merged by name (Katib's
     Suggestion ``status.algorithmSettings``); the controller sends them back overriding the
     spec's. Empty until a service returns some."""
+    annotations: dict[str, str] | None = None
+    """The Experiment's ``metadata.annotations`` as submitted (tuner's extensions live
+    there); None for an experiment stored before tuner kept them (schema revision 0005),
+    which reads as an Experiment without annotations."""
 
     @functools.cached_property
     def experiment(self) -> Experiment:
@@ -125,7 +129,11 @@ class ExperimentRecord:
             {
                 "apiVersion": API_VERSION,
                 "kind": KIND,
-                "metadata": {"name": self.name, "namespace": self.namespace},
+                "metadata": {
+                    "name": self.name,
+                    "namespace": self.namespace,
+                    "annotations": dict(self.annotations or {}),
+                },
                 "spec": self.spec,
             }
         )
