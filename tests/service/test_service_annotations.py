@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import support
 from support import wait_until
 
@@ -51,7 +52,14 @@ def succeeded(bench, name: str) -> bool:  # noqa: ANN001
         return store.get_experiment(name).status is ExperimentStatus.SUCCEEDED
 
 
-def test_the_driven_experiment_honours_the_submitted_observation_cap(bench) -> None:
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def test_the_driven_experiment_honours_the_submitted_observation_cap(
+    bench, request: pytest.FixtureRequest, backend: str
+) -> None:
+    if backend == "postgresql":
+        bench.db_url = request.getfixturevalue("postgres_url")
     capped = chatty(bench, "capped", "10", parallel=2, max_trials=2)
     whole = chatty(bench, "whole", None, parallel=2, max_trials=2)
     assert bench.submit(bench.write("e.yaml", capped, whole)) == 0
@@ -61,9 +69,7 @@ def test_the_driven_experiment_honours_the_submitted_observation_cap(bench) -> N
         assert record.experiment.max_observations_per_metric == 10
 
     controller = bench.start_controller()
-    wait_until(
-        lambda: succeeded(bench, "capped") and succeeded(bench, "whole"), "both to succeed"
-    )
+    wait_until(lambda: succeeded(bench, "capped") and succeeded(bench, "whole"), "both to succeed")
 
     capped_reports = stored_reports(bench, "capped")
     assert len(capped_reports) == 2
@@ -77,9 +83,7 @@ def test_the_driven_experiment_honours_the_submitted_observation_cap(bench) -> N
     assert controller.terminate()[0] == 0
 
 
-def test_a_resubmitted_cap_reaches_the_controller_driving_the_experiment(
-    bench, capsys
-) -> None:
+def test_a_resubmitted_cap_reaches_the_controller_driving_the_experiment(bench, capsys) -> None:
     first = chatty(bench, "alpha", None, sleep=1.5, parallel=1, max_trials=3)
     assert bench.submit(bench.write("a.yaml", first)) == 0
     controller = bench.start_controller()
