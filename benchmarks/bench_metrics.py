@@ -10,8 +10,12 @@ Each measurement runs in a fresh child process (its own peak RSS, from getrusage
 - ``collect``: the whole collection path of the controller: the collector streamed into a
   SQLite store by ``collect_into_store`` in batches with their checkpoints, then the trial's
   summary read back as the controller does when the trial ends.
+- ``collect-cap``: ``collect`` with the experiment's cap on stored reports per metric
+  (``--cap N``, the annotation ``tuner.kubeflow.org/max-observations-per-metric``).
 
 Usage: python benchmarks/bench_metrics.py [--lines 1000000 10000000] [--no-write]
+       python benchmarks/bench_metrics.py --cap 1000 [--lines 1000000]: ``collect`` and
+       ``collect-cap`` side by side, with the database's size (section "Observation cap")
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import json
 import os
 import re
 import resource
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -32,6 +37,7 @@ import _benchkit
 from tuner.metrics import DEFAULT_METRICS_FORMAT, CollectorConfig, StdOutCollector
 
 MODES = ("re-floor", "line", "block", "collect")
+CAP_MODES = ("collect", "collect-cap")
 METRICS = ("loss",)
 
 
@@ -48,7 +54,7 @@ def write_log(path: Path, lines: int) -> None:
             )
 
 
-def measure(mode: str, log: Path, db: Path) -> dict[str, float]:
+def measure(mode: str, log: Path, db: Path, cap: int) -> dict[str, float]:
     started = time.perf_counter()
     points = 0
     if mode == "re-floor":
@@ -66,6 +72,7 @@ def measure(mode: str, log: Path, db: Path) -> dict[str, float]:
             points += len(collector.collect(final=True))
     else:
         from tuner.controller._collection import collect_into_store
+        from tuner.metrics import ObservationCap
         from tuner.store import Store
 
         store = Store.open(f"sqlite:///{db}")
@@ -76,24 +83,49 @@ def measure(mode: str, log: Path, db: Path) -> dict[str, float]:
         store.create_experiment("bench", "default", spec)
         store.create_trials("bench", [("bench-t1", {"x": "1"})])
         with StdOutCollector(CollectorConfig(METRICS, log_path=log)) as collector:
-            points = collect_into_store(store, "bench-t1", collector, final=True, max_bytes=None)
-        summary = store.observation_summary("bench-t1", METRICS)
-        assert summary["loss"].latest > 0
+            points = collect_into_store(
+                store,
+                "bench-t1",
+                collector,
+                final=True,
+                max_bytes=None,
+                cap=ObservationCap(cap) if mode == "collect-cap" else None,
+            )
+        summary = store.observation_summary("bench-t1", METRICS)["loss"]
+        assert summary.latest > 0
+        store.close()
     seconds = time.perf_counter() - started
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"seconds": seconds, "points": points, "rss_mb": rss_mb}
+    out = {"seconds": seconds, "points": points, "rss_mb": rss_mb}
+    if mode.startswith("collect"):
+        with sqlite3.connect(db) as conn:
+            out["points"] = conn.execute("SELECT COUNT(*) FROM observations").fetchone()[0]
+        out["db_mb"] = sum(f.stat().st_size for f in db.parent.glob(f"{db.name}*")) / 1e6
+        out["summary"] = [summary.min, summary.max, summary.latest]  # type: ignore[assignment]
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
+    parser.add_argument(
+        "--cap",
+        type=int,
+        metavar="N",
+        help="measure collect and collect-cap (at most N stored reports per metric) instead",
+    )
     parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
-    parser.add_argument("--child", nargs=3, metavar=("MODE", "LOG", "DB"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--child", nargs=4, metavar=("MODE", "LOG", "DB", "CAP"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.child:
-        mode, log, db = args.child
-        print(json.dumps(measure(mode, Path(log), Path(db))))
+        mode, log, db, cap = args.child
+        print(json.dumps(measure(mode, Path(log), Path(db), int(cap))))
+        return
+    if args.cap is not None:
+        compare_cap(args)
         return
 
     rows = []
@@ -105,7 +137,7 @@ def main() -> None:
             for mode in args.modes:
                 db = Path(tmp) / f"{mode}-{lines}.db"
                 out = subprocess.run(
-                    [sys.executable, __file__, "--child", mode, str(log), str(db)],
+                    [sys.executable, __file__, "--child", mode, str(log), str(db), "0"],
                     check=True,
                     capture_output=True,
                     text=True,
@@ -147,6 +179,63 @@ def main() -> None:
     )
     if not args.no_write:
         _benchkit.write_section("Metrics collection", text)
+    print(text)
+
+
+def compare_cap(args: argparse.Namespace) -> None:
+    """``collect`` and ``collect-cap`` on the same logs, each in its own process."""
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-metrics-cap-") as tmp:
+        for lines in args.lines:
+            log = Path(tmp) / f"log-{lines}.txt"
+            write_log(log, lines)
+            size = log.stat().st_size
+            summaries = []
+            for mode in CAP_MODES:
+                db = Path(tmp) / f"{mode}-{lines}.db"
+                out = subprocess.run(
+                    [sys.executable, __file__, "--child", mode, str(log), str(db), str(args.cap)],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                ).stdout
+                result = json.loads(out.strip().splitlines()[-1])
+                summaries.append(result["summary"])
+                row = [
+                    f"{lines:,}",
+                    f"{size / 1e6:,.0f}",
+                    mode if mode == "collect" else f"{mode} {args.cap:,}",
+                    f"{int(result['points']):,}",
+                    f"{result['seconds']:.1f}",
+                    f"{size / 1e6 / result['seconds']:.1f}",
+                    f"{result['rss_mb']:.0f}",
+                    f"{result['db_mb']:.1f}",
+                ]
+                print(" | ".join(row), flush=True)
+                rows.append(row)
+            # The cap changes what is stored, never the trial's min / max / latest.
+            assert summaries[0] == summaries[1], summaries
+            log.unlink()
+    command = _benchkit.command_line("bench_metrics.py", sys.argv[1:])
+    header = ["lines", "log MB", "path", "stored", "s", "MB/s", "peak RSS MB", "DB MB"]
+    text = "\n\n".join(
+        [
+            "## Observation cap",
+            f"Run {_benchkit.today()}: `{command}`",
+            'The log and collection path of "Metrics collection" (objective `loss`, StdOut'
+            " collector, 256 KB batches into SQLite, each with its checkpoint), each run in its"
+            " own process: `collect` stores every report; `collect-cap N` is the same with the"
+            " experiment's cap (annotation `tuner.kubeflow.org/max-observations-per-metric`):"
+            " at most N evenly spread reports kept, plus min, max and latest, off-stride ones"
+            " deleted in each batch's transaction. `stored`: observations in the database at"
+            " the end; `DB MB`: the SQLite file (with its WAL). The trial's min / max / latest"
+            " were equal in both runs (the benchmark checks it).",
+            _benchkit.table(header, rows, 3),
+            f"Machine: {os.cpu_count()} CPUs, shared with other work (timings noisy).",
+        ]
+    )
+    if not args.no_write:
+        _benchkit.write_section("Observation cap", text)
     print(text)
 
 

@@ -298,3 +298,20 @@ def test_unusable_resources_per_trial_are_named() -> None:
         "resources_per_trial['gpus']: is not a resource; use one of gpu, nvidia.com/gpu,"
         " amd.com/gpu, cpu, memory",
     ]
+
+
+def test_a_cap_on_stored_reports_becomes_the_experiments_annotation(tmp_path: Path) -> None:
+    experiment = build(max_observations_per_metric=500)
+
+    annotations = experiment.to_dict()["metadata"]["annotations"]
+    assert annotations == {"tuner.kubeflow.org/max-observations-per-metric": "500"}
+    assert experiment.spec.max_observations_per_metric == 500
+    experiment.to_yaml(tmp_path / "capped.yaml")
+    assert Experiment.from_yaml(tmp_path / "capped.yaml").spec.max_observations_per_metric == 500
+    assert "annotations" not in build().to_dict()["metadata"]
+
+
+@pytest.mark.parametrize("cap", [0, -3, 2.5, True, "100"])
+def test_a_cap_on_stored_reports_that_is_not_a_positive_integer_is_refused(cap: object) -> None:
+    (message,) = messages(max_observations_per_metric=cap)
+    assert message.startswith(f"max_observations_per_metric: {cap!r} is not a positive integer")

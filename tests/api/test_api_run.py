@@ -289,3 +289,35 @@ def test_under_push_intermediate_reports_and_the_returned_value_are_stored(
         (2, pytest.approx(x + 1)),
     ]
     assert reports[3][1] == pytest.approx(x + 10)
+
+
+# Prints 3,000 reports of loss, the smallest in the middle.
+CHATTY = (
+    "import sys; [print('loss=' + str(abs(i - 1234) + float(sys.argv[1]))) for i in range(3000)]"
+)
+
+
+def test_a_run_with_a_cap_stores_that_many_reports_and_the_exact_objective(
+    tmp_path: Path, suggestion_address: str
+) -> None:
+    db = f"sqlite:///{tmp_path / 'capped.db'}"
+    experiment = Experiment(
+        "chatty",
+        parameters={"x": Discrete([0.5])},
+        objective="loss",
+        goal_type="minimize",
+        command=[sys.executable, "-c", CHATTY, "{x}"],
+        max_trials=1,
+        max_observations_per_metric=100,
+    )
+
+    result = experiment.run(
+        db=db, progress=False, run_dir=tmp_path / "runs", suggestion_address=suggestion_address
+    )
+
+    (trial,) = result.trials
+    assert trial.objective == 0.5
+    with Store.open(db) as store:
+        stored = store.get_observations(trial.name)
+    assert 50 <= len(stored) <= 103
+    assert (stored[-1].step, stored[-1].value) == (2999, 1765.5)

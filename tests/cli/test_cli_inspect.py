@@ -27,6 +27,8 @@ from tuner.store import (
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2024, 5, 1, 10, 0, 0, tzinfo=timezone.utc)
 STATUSES = [s.value for s in TrialStatus]
+# What `describe` and `get -o json` show as stored with the experiment.
+ANNOTATIONS = {"mnist": {"tuner.kubeflow.org/max-observations-per-metric": "500"}}
 EXPERIMENTS = [
     ("mnist", "maximize", "accuracy"),
     ("quad", "minimize", "loss"),
@@ -129,7 +131,9 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> str:
     params = lambda lr, layers, opt: {"lr": lr, "layers": layers, "opt": opt}  # noqa: E731
     with Store.open(url) as store:
         for name, goal, metric in EXPERIMENTS:
-            store.create_experiment(name, "default", experiment_spec(name, goal, metric))
+            store.create_experiment(
+                name, "default", experiment_spec(name, goal, metric), ANNOTATIONS.get(name)
+            )
         store.set_experiment_status(
             "mnist", ExperimentStatus.RUNNING, "ExperimentRunning", "Experiment is running"
         )
@@ -260,6 +264,7 @@ def test_get_experiments_json_and_yaml_documents(db: str) -> None:
             {
                 "name": record.name,
                 "namespace": "default",
+                "annotations": ANNOTATIONS.get(record.name, {}),
                 "status": record.status.value,
                 "reason": record.reason,
                 "objective": {"type": goal, "metricName": metric, "goal": None},
@@ -337,6 +342,7 @@ def test_describe_experiment_table(db: str) -> None:
     lines = [" ".join(line.split()) for line in out.splitlines()]
     for expected in [
         "Name: mnist",
+        "Annotations: tuner.kubeflow.org/max-observations-per-metric=500",
         "Status: Running",
         "Reason: ExperimentRunning",
         "Message: Experiment is running",
@@ -363,6 +369,7 @@ def test_describe_experiment_json(db: str) -> None:
     assert document == {
         "name": "mnist",
         "namespace": "default",
+        "annotations": ANNOTATIONS["mnist"],
         "status": "Running",
         "reason": "ExperimentRunning",
         "message": "Experiment is running",

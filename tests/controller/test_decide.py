@@ -13,6 +13,7 @@ from tuner.controller._decide import (
     REASON_SUGGESTION_END_REACHED,
     Limits,
     TrialCounts,
+    annotation_changes,
     completion,
     goal_reached,
     merge_settings,
@@ -234,6 +235,72 @@ class TestResumeDecision:
     @pytest.mark.parametrize("finished_flag", [True, False])
     def test_unchanged_spec_never_refused(self, finished_flag: bool) -> None:
         assert decide(spec(), finished=finished_flag).action != "refuse"
+
+
+CAP = "tuner.kubeflow.org/max-observations-per-metric"
+TOKENLESS = "tuner.kubeflow.org/allow-tokenless-reports"
+VOLUME = "tuner.kubeflow.org/checkpoint-volume"
+
+
+def decide_annotations(
+    stored: dict[str, str] | None,
+    new: dict[str, str],
+    *,
+    finished: bool,
+    new_spec: dict | None = None,
+):
+    return resume_decision(
+        stored_spec=spec(),
+        new_spec=new_spec or spec(),
+        finished=finished,
+        succeeded=True,
+        reason=REASON_MAX_TRIALS_REACHED,
+        total_trials=4,
+        stored_annotations=stored,
+        new_annotations=new,
+    )
+
+
+class TestResumeAnnotations:
+    @pytest.mark.parametrize("new", [{CAP: "10"}, {TOKENLESS: "true"}, {"team": "b"}, {}])
+    def test_a_changed_annotation_is_stored_on_an_unfinished_experiment(self, new: dict) -> None:
+        got = decide_annotations({CAP: "50", "team": "a"}, new, finished=False)
+        assert got.action == "continue" and got.spec_changed
+
+    def test_unchanged_annotations_change_nothing(self) -> None:
+        got = decide_annotations({CAP: "50"}, {CAP: "50"}, finished=False)
+        assert got.action == "continue" and not got.spec_changed
+
+    def test_a_finished_experiment_is_not_restarted_for_annotations_alone(self) -> None:
+        assert decide_annotations({CAP: "50"}, {CAP: "10"}, finished=True).action == "done"
+        raised = decide_annotations(
+            {CAP: "50"}, {CAP: "10"}, finished=True, new_spec=spec(maxTrialCount=6)
+        )
+        assert raised.action == "restart" and raised.spec_changed
+
+    @pytest.mark.parametrize("finished", [True, False])
+    @pytest.mark.parametrize(
+        ("stored", "new"), [({VOLUME: "a"}, {VOLUME: "b"}), ({}, {VOLUME: "b"})]
+    )
+    def test_a_changed_checkpoint_volume_is_refused_naming_it(
+        self, finished: bool, stored: dict, new: dict
+    ) -> None:
+        got = decide_annotations(stored, new, finished=finished)
+        assert got.action == "refuse"
+        assert got.message.startswith(f"metadata.annotations[{VOLUME!r}]: stored ")
+        assert "may not change" in got.message
+
+    def test_an_experiment_stored_before_annotations_were_kept_takes_the_files(self) -> None:
+        got = decide_annotations(None, {VOLUME: "pvc", CAP: "10"}, finished=False)
+        assert got.action == "continue" and got.spec_changed
+        assert not decide_annotations(None, {}, finished=False).spec_changed
+
+    def test_changes_are_listed_by_key_with_both_values(self) -> None:
+        assert annotation_changes({CAP: "50", "a": "1"}, {CAP: "10", "a": "1", "b": "2"}) == [
+            "metadata.annotations['b'] (unset) -> '2'",
+            f"metadata.annotations[{CAP!r}] '50' -> '10'",
+        ]
+        assert annotation_changes(None, {}) == []
 
 
 def test_returned_settings_replace_by_name_and_append_new_ones_in_order() -> None:

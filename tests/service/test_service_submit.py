@@ -151,3 +151,50 @@ def test_submit_with_an_unknown_executor_is_a_usage_error(bench, capsys) -> None
 
     assert "'nowhere' is not a known executor" in capsys.readouterr().err
     assert not Path(bench.root / "tuner.db").exists()
+
+
+CAP = "tuner.kubeflow.org/max-observations-per-metric"
+VOLUME = "tuner.kubeflow.org/checkpoint-volume"
+
+
+def annotated(bench, name: str, annotations: dict[str, str], **spec) -> dict:  # noqa: ANN001
+    document = bench.experiment(name, **spec)
+    document["metadata"]["annotations"] = annotations
+    return document
+
+
+def test_resubmitting_changed_annotations_updates_an_unfinished_experiment(bench, capsys) -> None:
+    assert bench.submit(bench.write("a.yaml", annotated(bench, "alpha", {CAP: "50"}))) == 0
+    assert stored(bench)["alpha"].annotations == {CAP: "50"}
+
+    changed = annotated(bench, "alpha", {CAP: "7", "team": "vision"})
+    assert bench.submit(bench.write("b.yaml", changed)) == 0
+
+    assert stored(bench)["alpha"].annotations == {CAP: "7", "team": "vision"}
+    out = capsys.readouterr().out
+    assert (
+        f"updated: metadata.annotations['team'] (unset) -> 'vision', "
+        f"metadata.annotations[{CAP!r}] '50' -> '7' (Created)"
+    ) in out
+
+
+def test_resubmitting_another_checkpoint_volume_is_refused(bench, capsys) -> None:
+    assert bench.submit(bench.write("a.yaml", annotated(bench, "alpha", {VOLUME: "one"}))) == 0
+
+    assert bench.submit(bench.write("b.yaml", annotated(bench, "alpha", {VOLUME: "two"}))) == 2
+
+    assert f"metadata.annotations[{VOLUME!r}]: stored 'one', file 'two'" in capsys.readouterr().err
+    assert stored(bench)["alpha"].annotations == {VOLUME: "one"}
+
+
+def test_a_finished_experiment_is_not_restarted_for_annotations_alone(bench, capsys) -> None:
+    first = annotated(bench, "alpha", {CAP: "50"}, resumePolicy="LongRunning")
+    assert bench.submit(bench.write("a.yaml", first)) == 0
+    with bench.store() as store:
+        store.set_experiment_status("alpha", ExperimentStatus.SUCCEEDED, REASON_MAX_TRIALS_REACHED)
+
+    again = annotated(bench, "alpha", {CAP: "7"}, resumePolicy="LongRunning")
+    assert bench.submit(bench.write("b.yaml", again)) == 0
+
+    assert "already submitted (Succeeded)" in capsys.readouterr().out
+    assert stored(bench)["alpha"].annotations == {CAP: "50"}

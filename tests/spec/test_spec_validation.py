@@ -10,6 +10,7 @@ import pytest
 
 from tuner.space import Direction
 from tuner.spec import (
+    MAX_OBSERVATIONS_ANNOTATION,
     AlgorithmSpec,
     Experiment,
     ExperimentSpec,
@@ -217,3 +218,33 @@ def test_python_construction_raises_spec_error_with_paths() -> None:
     with pytest.raises(SpecError) as caught:
         _python_experiment(parallel_trial_count=0)
     assert [i.path for i in caught.value.issues] == ["parallelTrialCount"]
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "1.5", "1e3", "many", ""])
+def test_a_cap_on_stored_reports_that_is_not_a_positive_integer_is_refused(kit, value) -> None:
+    doc = kit.doc()
+    doc["metadata"]["annotations"] = {MAX_OBSERVATIONS_ANNOTATION: value}
+
+    (issue,) = kit.issues(doc)
+
+    assert issue.path == f'metadata.annotations["{MAX_OBSERVATIONS_ANNOTATION}"]'
+    assert issue.message.startswith(f"{value!r} is not a positive integer; ")
+
+
+def test_a_cap_on_stored_reports_is_read_from_its_annotation(kit) -> None:
+    doc = kit.doc()
+    assert kit.load(doc).max_observations_per_metric is None
+    doc["metadata"]["annotations"] = {MAX_OBSERVATIONS_ANNOTATION: " 1000 "}
+    assert kit.load(doc).max_observations_per_metric == 1000
+
+
+def test_annotations_beyond_kubernetes_size_limit_are_refused(kit) -> None:
+    doc = kit.doc()
+    doc["metadata"]["annotations"] = {"notes": "x" * (256 * 1024 - len("notes"))}
+    assert kit.load(doc).metadata.annotations["notes"]
+    doc["metadata"]["annotations"]["more"] = "y"
+
+    (issue,) = kit.issues(doc)
+
+    assert issue.path == "metadata.annotations"
+    assert issue.message.startswith(f"{256 * 1024 + 5} bytes of keys and values; ")

@@ -14,7 +14,14 @@ from tuner.api._params import PARAM_TYPES
 from tuner.api._pickled import FINGERPRINT_FLAG, PICKLED_FLAG, Pickled
 from tuner.api._source import SourceError, function_source
 from tuner.metrics import collector_class, collector_kinds
-from tuner.spec import API_VERSION, KIND, CollectorKind, SpecError, SpecIssue
+from tuner.spec import (
+    API_VERSION,
+    KIND,
+    MAX_OBSERVATIONS_ANNOTATION,
+    CollectorKind,
+    SpecError,
+    SpecIssue,
+)
 
 CONTAINER_NAME = "training-container"
 RUNNER_COMMAND = ["python", "-m", "tuner.api._fn_runner"]
@@ -49,6 +56,7 @@ class Inputs:
     namespace: str = "default"
     resume_policy: str | None = None
     resources_per_trial: Mapping[str, Any] | None = None
+    max_observations_per_metric: int | None = None
 
 
 def katib_document(inputs: Inputs, image: str, pickled: Pickled | None = None) -> dict[str, Any]:
@@ -116,12 +124,21 @@ def katib_document(inputs: Inputs, image: str, pickled: Pickled | None = None) -
     ):
         if value is not None:
             spec[key] = value
-    return {
-        "apiVersion": API_VERSION,
-        "kind": KIND,
-        "metadata": {"name": inputs.name, "namespace": inputs.namespace},
-        "spec": spec,
-    }
+    metadata: dict[str, Any] = {"name": inputs.name, "namespace": inputs.namespace}
+    cap = inputs.max_observations_per_metric
+    if cap is not None:
+        if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
+            raise SpecError(
+                [
+                    SpecIssue(
+                        "max_observations_per_metric",
+                        f"{cap!r:.80} is not a positive integer; pass a whole number of reports"
+                        " per metric such as 1000, or None to store every report",
+                    )
+                ]
+            )
+        metadata["annotations"] = {MAX_OBSERVATIONS_ANNOTATION: str(cap)}
+    return {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": spec}
 
 
 def _parameters(given: Mapping[str, Any], issues: list[SpecIssue]) -> list[dict[str, Any]]:

@@ -65,7 +65,11 @@ class Experiment:
     ``resources_per_trial`` the trial container's limits, e.g. ``{"gpu": 1, "cpu": 2}``
     (with the local executor each trial gets its own GPU, named in ``CUDA_VISIBLE_DEVICES``,
     and waits for one to be free; ``cpu`` sets ``OMP_NUM_THREADS``; the GPUs shared out are
-    those in this process's ``CUDA_VISIBLE_DEVICES``, else what ``nvidia-smi -L`` lists).
+    those in this process's ``CUDA_VISIBLE_DEVICES``, else what ``nvidia-smi -L`` lists);
+    ``max_observations_per_metric`` stores about that many evenly spread reports of each
+    metric per trial, plus those decisions read (latest, min, max, early-stopping steps),
+    instead of every report (the annotation
+    ``tuner.kubeflow.org/max-observations-per-metric``; docs/controller.md, "Huge logs").
 
     >>> from tuner import Experiment, Double, Int, Categorical
     >>> def train(params):
@@ -108,6 +112,7 @@ class Experiment:
         namespace: str = "default",
         resume_policy: str | None = None,
         resources_per_trial: Mapping[str, Any] | None = None,
+        max_observations_per_metric: int | None = None,
     ) -> None:
         inputs = Inputs(
             name=name,
@@ -132,6 +137,7 @@ class Experiment:
             namespace=namespace,
             resume_policy=resume_policy,
             resources_per_trial=resources_per_trial,
+            max_observations_per_metric=max_observations_per_metric,
         )
         self._inputs: Inputs | None = inputs
         # Why the function cannot travel as source (YAML, Kubernetes); None if it can.

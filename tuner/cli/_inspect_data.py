@@ -93,6 +93,7 @@ def experiment_summary(store: Store, view: ExperimentView) -> dict[str, Any]:
     return {
         "name": record.name,
         "namespace": record.namespace,
+        "annotations": dict(record.annotations or {}),
         "status": record.status.value,
         "reason": record.reason,
         "objective": {

@@ -44,6 +44,7 @@ def describe_experiment(args: argparse.Namespace) -> int:
     document: dict[str, Any] = {
         "name": record.name,
         "namespace": record.namespace,
+        "annotations": dict(record.annotations or {}),
         "status": record.status.value,
         "reason": record.reason,
         "message": record.message,
@@ -120,6 +121,7 @@ def _experiment_text(doc: dict[str, Any], record: Any) -> Any:
     rows: list[tuple[str, Any]] = [
         ("Name", doc["name"]),
         ("Namespace", doc["namespace"]),
+        ("Annotations", ", ".join(f"{k}={v}" for k, v in doc["annotations"].items()) or NONE),
         ("Status", doc["status"]),
         ("Reason", doc["reason"] or ""),
         ("Message", doc["message"] or ""),

@@ -21,7 +21,7 @@ import yaml
 from tuner.cli._common import DEFAULT_DB_URL, db_url
 from tuner.executors import DEFAULT_EXECUTOR, DEFAULT_RUN_DIR, executor_names
 from tuner.redact import mask_urls
-from tuner.spec import Experiment, SpecError, load_file
+from tuner.spec import MAX_OBSERVATIONS_ANNOTATION, Experiment, SpecError, load_file
 from tuner.tls import (
     TLSError,
     add_client_options,
@@ -90,6 +90,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="seconds between two passes of the reconcile loop (default 0.5)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--max-observations-per-metric",
+        type=_positive_int,
+        metavar="N",
+        help="store about N evenly spread reports per metric of each trial, plus the ones "
+        "decisions read (latest, min, max, early-stopping steps); sets the annotation "
+        f"{MAX_OBSERVATIONS_ANNOTATION} of every Experiment of FILE (default: the "
+        "annotation, else every report is stored)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -142,6 +151,21 @@ def executor_options(args: argparse.Namespace) -> dict[str, Any]:
     return given
 
 
+def _positive_int(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return int(text)
+
+
+def with_max_observations(experiment: Experiment, limit: int | None) -> Experiment:
+    """``experiment`` with its cap annotation set to ``limit`` (unchanged for None)."""
+    if limit is None:
+        return experiment
+    annotations = {**experiment.metadata.annotations, MAX_OBSERVATIONS_ANNOTATION: str(limit)}
+    metadata = experiment.metadata.model_copy(update={"annotations": annotations})
+    return experiment.model_copy(update={"metadata": metadata})
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -162,6 +186,7 @@ def run(args: argparse.Namespace) -> int:
     experiments = _load(path)
     if experiments is None:
         return EXIT_INVALID
+    experiments = [with_max_observations(e, args.max_observations_per_metric) for e in experiments]
     if args.suggestion_address and len(experiments) > 1 and not args.suggestion_multi_experiment:
         names = ", ".join(repr(e.metadata.name) for e in experiments)
         print(

@@ -12,6 +12,7 @@ from tuner.controller._checks import check_algorithms
 from tuner.controller._controller import Controller, Snapshot
 from tuner.controller._decide import (
     EDITABLE_FIELDS,
+    FIXED_ANNOTATIONS,
     REASON_FAILED,
     REASON_GOAL_REACHED,
     REASON_MAX_TRIALS_REACHED,
@@ -22,6 +23,7 @@ from tuner.controller._decide import (
     Limits,
     ResumeDecision,
     TrialCounts,
+    annotation_changes,
     resume_decision,
     spec_difference,
 )
@@ -38,6 +40,7 @@ from tuner.controller._suggestions import RetryPolicy, SuggestionClient, Suggest
 
 __all__ = [
     "EDITABLE_FIELDS",
+    "FIXED_ANNOTATIONS",
     "REASON_FAILED",
     "REASON_GOAL_REACHED",
     "REASON_MAX_TRIALS_REACHED",
@@ -64,6 +67,7 @@ __all__ = [
     "first_trials",
     "own_owner",
     "owner_is_dead",
+    "annotation_changes",
     "resume_decision",
     "spec_difference",
 ]

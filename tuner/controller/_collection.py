@@ -1,7 +1,8 @@
 """How a trial's metrics reach the store: the environment tuner gives every trial, where a
 File collector's metrics file is on this machine, a collector's output streamed to the store
 in bounded batches (each with its checkpoint), and a trial's metrics read back from the
-store when it ends (its observation log, whoever wrote it: a collector or the trial)."""
+store when it ends (its observation log, whoever wrote it: a collector or the trial), thinned to the
+experiment's cap on stored reports when it sets one."""
 
 from __future__ import annotations
 
@@ -21,14 +22,17 @@ from tuner.metrics import (
     DBMANAGER_ADDRESS_ENV,
     METRICS_FILE_ENV,
     TRIAL_NAME_ENV,
+    CapState,
     MetricPoint,
     MetricsCollector,
+    ObservationCap,
+    Rungs,
     collector_class,
     summarize,
     trial_metrics_path,
 )
 from tuner.spec import Experiment
-from tuner.store import MetricSummary, Observation, Store
+from tuner.store import MetricSummary, Observation, ObservationDrop, Store
 from tuner.tls import DBMANAGER_TLS_ENV_NAMES, DBManagerTLS
 from tuner.tokens import TRIAL_TOKEN_ENV, ReportPolicy, allows_tokenless, forget_key, load_key
 
@@ -197,6 +201,51 @@ def stored_summary(
     return {name: MetricSummary(s.min, s.max, s.latest) for name, s in summarize(points).items()}
 
 
+EARLY_STOPPING_READS: dict[str, dict[str, int | None]] = {
+    # algorithm: (its settings and their defaults, as the suggestion server's
+    # EarlyStoppingAlgorithm.settings_spec has them; a test keeps the two equal)
+    "medianstop": {"start_step": 4},
+    "asha": {"min_resource": 1, "reduction_factor": 4, "max_resource": None},
+}
+"""The early-stopping algorithms whose reads of a running trial's log the cap keeps exact:
+medianstop the first ``start_step`` reports, asha the first report at each rung."""
+
+
+def observation_cap(experiment: Experiment) -> ObservationCap | None:
+    """The experiment's cap on stored reports per metric (the annotation
+    ``tuner.kubeflow.org/max-observations-per-metric``), with what its early stopping
+    reads always kept; None when it sets none. For an early-stopping algorithm not in
+    `EARLY_STOPPING_READS` its objective metrics are kept whole."""
+    limit = experiment.max_observations_per_metric
+    if limit is None:
+        return None
+    early = experiment.spec.early_stopping
+    if early is None:
+        return ObservationCap(limit)
+    defaults = EARLY_STOPPING_READS.get(early.algorithm_name)
+    if defaults is None:
+        return ObservationCap(limit, exempt=frozenset(experiment.spec.objective.metric_names))
+    given = {s.name: s.value for s in early.algorithm_settings}
+    settings = {name: _int_setting(given.get(name), default) for name, default in defaults.items()}
+    rungs = None
+    first, factor = settings.get("min_resource"), settings.get("reduction_factor")
+    if first is not None and factor is not None:
+        rungs = Rungs(first, factor, settings.get("max_resource"))
+    return ObservationCap(limit, head=settings.get("start_step") or 0, rungs=rungs)
+
+
+def _int_setting(value: str | None, default: int | None) -> int | None:
+    # The suggestion service validated the settings before the run started.
+    try:
+        return default if value is None or not value.strip() else int(value)
+    except ValueError:
+        return default
+
+
+CAP_CHECKPOINT_KEY = "cap"
+"""Where the cap stands (`CapState`), in the collector checkpoint stored with each batch."""
+
+
 COLLECT_BATCH_BYTES = 256 * 1024
 """Output parsed per stored batch: the points of one batch (a few tens of thousands for short
 lines) are all the controller holds of a trial's metrics at any time."""
@@ -210,11 +259,16 @@ def collect_into_store(
     final: bool,
     max_bytes: int | None,
     batch_bytes: int = COLLECT_BATCH_BYTES,
+    cap: ObservationCap | None = None,
 ) -> int:
     """Read the trial's new output, up to ``max_bytes`` (None, or ``final``: all of it), in
     batches of ``batch_bytes``; store each batch's points together with the collector's
     checkpoint in one transaction, so that a controller killed at any instant resumes
     after the last stored batch and stores no observation twice. Returns the points stored.
+
+    ``cap``: the experiment's cap on stored reports (`observation_cap`): each batch is
+    thinned before it is stored, and the points it replaces deleted in its transaction;
+    where the cap stands is kept in the checkpoint, so a resumed controller keeps the same.
 
     With ``final`` (the trial has ended) the last line without newline is parsed too. A
     batch without points stores its checkpoint only when it moved a whole batch on (a
@@ -223,20 +277,25 @@ def collect_into_store(
     stored = 0
     spent = 0
     last = collector.checkpoint.position
+    thinning = None
+    if cap is not None and collector.reads_output:
+        saved = store.collector_checkpoint(trial_name) or {}
+        thinning = CapState(cap, saved.get(CAP_CHECKPOINT_KEY))
     while final or max_bytes is None or spent < max_bytes:
         before = collector.bytes_read
         budget = batch_bytes if final or max_bytes is None else min(batch_bytes, max_bytes - spent)
         points = collector.collect(max_bytes=budget)
         read = collector.bytes_read - before
         spent += read
-        last = _store_batch(store, trial_name, collector, points, last, batch_bytes)
-        stored += len(points)
+        last, added = _store_batch(
+            store, trial_name, collector, points, last, batch_bytes, thinning
+        )
+        stored += added
         if read == 0:
             break
     if final:
         points = collector.collect(final=True)
-        _store_batch(store, trial_name, collector, points, last, 0)
-        stored += len(points)
+        stored += _store_batch(store, trial_name, collector, points, last, 0, thinning)[1]
     return stored
 
 
@@ -247,15 +306,24 @@ def _store_batch(
     points: list[MetricPoint],
     last_position: int,
     min_advance: int,
-) -> int:
+    thinning: CapState | None,
+) -> tuple[int, int]:
+    """Store one batch; (the checkpoint's position, the points stored)."""
     checkpoint = collector.checkpoint
     advanced = checkpoint.position - last_position
     if not points and (advanced <= 0 or advanced < min_advance):
-        return last_position
+        return last_position, 0
     now = datetime.now(timezone.utc)
+    saved = checkpoint.to_dict() if collector.reads_output else None
+    drops: list[ObservationDrop] = []
+    if thinning is not None and saved is not None:
+        points, dropped = thinning.admit(points, now)
+        drops = [ObservationDrop(d.metric, d.steps, d.stride, d.keep) for d in dropped]
+        saved[CAP_CHECKPOINT_KEY] = thinning.to_json()
     store.add_observations(
         trial_name,
         [Observation(trial_name, p.name, p.value, p.step, p.timestamp or now) for p in points],
-        checkpoint=checkpoint.to_dict() if collector.reads_output else None,
+        checkpoint=saved,
+        drops=drops,
     )
-    return checkpoint.position
+    return checkpoint.position, len(points)

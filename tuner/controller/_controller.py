@@ -115,6 +115,7 @@ class Controller:
         self.idle = idle or contextlib.nullcontext
         self.space = experiment.search_space()
         self._spec = experiment.to_dict()["spec"]
+        self._annotations = dict(experiment.metadata.annotations)
         self._owner = _lease.own_owner()
         self._lease_renewed = 0.0
         self._exhausted = False
@@ -159,6 +160,8 @@ class Controller:
             succeeded=stored.status is ExperimentStatus.SUCCEEDED,
             reason=stored.reason,
             total_trials=sum(self.store.count_trials(self.name).values()),
+            stored_annotations=stored.annotations,
+            new_annotations=self.experiment.metadata.annotations,
         )
         if decision.action == "refuse":
             raise ExperimentRefusedError(
@@ -175,7 +178,9 @@ class Controller:
         if decision.action == "done":
             return self.result()
         if decision.action == "create":
-            self.store.create_experiment(self.name, self.experiment.metadata.namespace, self._spec)
+            self.store.create_experiment(
+                self.name, self.experiment.metadata.namespace, self._spec, self._annotations
+            )
         # The lease first: a run refused because another controller holds the experiment
         # must not start (and warn about) a DBManager on the port the other one serves.
         self._take_lease()
@@ -219,7 +224,7 @@ class Controller:
             )
         try:
             if decision.action == "restart":
-                self.store.update_experiment_spec(self.name, self._spec)
+                self.store.update_experiment_spec(self.name, self._spec, self._annotations)
                 self.store.set_experiment_status(
                     self.name,
                     ExperimentStatus.RESTARTING,
@@ -227,7 +232,7 @@ class Controller:
                     "Experiment is restarted",
                 )
             elif decision.spec_changed:
-                self.store.update_experiment_spec(self.name, self._spec)
+                self.store.update_experiment_spec(self.name, self._spec, self._annotations)
             self.store.set_experiment_status(
                 self.name, ExperimentStatus.RUNNING, REASON_RUNNING, "Experiment is running"
             )

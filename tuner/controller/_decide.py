@@ -11,6 +11,7 @@ import secrets
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+from tuner.controller._checkpoints import CHECKPOINT_VOLUME_ANNOTATION
 from tuner.space import Direction
 from tuner.store import TrialStatus
 
@@ -289,7 +290,8 @@ class ResumeDecision:
     that one), ``"continue"`` (not finished: keep going), ``"restart"`` (finished,
     restartable, budget raised), ``"done"`` (finished: report, run nothing) and ``"refuse"``
     (the file asks for something the stored experiment cannot do; ``message`` says why).
-    ``spec_changed``: the file's editable counts differ from the stored ones.
+    ``spec_changed``: the file's editable counts or its annotations differ from the stored
+    ones (to be written before running).
     """
 
     action: str
@@ -299,6 +301,21 @@ class ResumeDecision:
 
 EDITABLE_FIELDS = ("parallelTrialCount", "maxTrialCount", "maxFailedTrialCount")
 RESTARTABLE_POLICIES = ("LongRunning", "FromVolume")
+FIXED_ANNOTATIONS = (CHECKPOINT_VOLUME_ANNOTATION,)
+"""Annotations that may not change on an existing experiment, like its spec fields: the
+volume holding pbt's checkpoints of the trials so far. Every other annotation (the
+observation cap, tokenless reports, anyone's own) may change; the new value is stored."""
+
+
+def annotation_changes(stored: Mapping[str, str] | None, new: Mapping[str, str]) -> list[str]:
+    """Each annotation whose value differs, as ``metadata.annotations[KEY] old -> new``.
+    ``stored`` None: an experiment stored before tuner kept annotations (every one is new)."""
+    stored = stored or {}
+    return [
+        f"metadata.annotations[{key!r}] {_show(stored.get(key))} -> {_show(new.get(key))}"
+        for key in sorted(set(stored) | set(new))
+        if stored.get(key) != new.get(key)
+    ]
 
 
 def spec_difference(stored: object, new: object, path: str = "spec") -> str | None:
@@ -342,6 +359,8 @@ def resume_decision(
     succeeded: bool,
     reason: str | None,
     total_trials: int,
+    stored_annotations: Mapping[str, str] | None = None,
+    new_annotations: Mapping[str, str] | None = None,
 ) -> ResumeDecision:
     """Katib's rules for editing an existing experiment (its validating webhook).
 
@@ -349,6 +368,11 @@ def resume_decision(
     finished experiment with a changed spec restarts only when it succeeded by reaching
     ``maxTrialCount``, its ``resumePolicy`` is LongRunning or FromVolume, and the new
     ``maxTrialCount`` exceeds the number of trials it already has.
+
+    Annotations (Katib lets them change): those in `FIXED_ANNOTATIONS` may not change, the
+    others are stored anew on an unfinished experiment; a finished one is not restarted for
+    them alone (they only matter while trials run). ``stored_annotations`` None: stored
+    before tuner kept them, so none is refused and the file's are stored.
     """
     diff = spec_difference(stored_spec, new_spec)
     if diff:
@@ -357,9 +381,22 @@ def resume_decision(
             f"{diff}: only spec.{', spec.'.join(EDITABLE_FIELDS)} may change on an existing "
             "experiment; use a new metadata.name (or another --db) for a different experiment",
         )
+    new_annotations = new_annotations or {}
+    fixed = () if stored_annotations is None else FIXED_ANNOTATIONS
+    for key in fixed:
+        before = (stored_annotations or {}).get(key)
+        if before != new_annotations.get(key):
+            return ResumeDecision(
+                "refuse",
+                f"metadata.annotations[{key!r}]: stored {_show(before)}, "
+                f"file {_show(new_annotations.get(key))}: it may not change on an existing "
+                "experiment (the trials' checkpoints are on the volume it names); use a new "
+                "metadata.name (or another --db) for a different experiment",
+            )
     changed = any(stored_spec.get(k) != new_spec.get(k) for k in EDITABLE_FIELDS)
     if not finished:
-        return ResumeDecision("continue", spec_changed=changed)
+        relabelled = bool(annotation_changes(stored_annotations, new_annotations))
+        return ResumeDecision("continue", spec_changed=changed or relabelled)
     if not changed:
         return ResumeDecision("done")
     policy = new_spec.get("resumePolicy") or "Never"

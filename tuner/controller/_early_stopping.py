@@ -23,7 +23,7 @@ from tuner.controller._rules import EarlyStoppingAnswer, StoppingRule
 from tuner.controller._suggestions import SuggestionClient
 from tuner.controller._trials import TrialRunner
 from tuner.spec import Experiment
-from tuner.store import Store, TrialRecord, TrialStatus
+from tuner.store import Observation, Store, TrialRecord, TrialStatus
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +70,9 @@ class EarlyStopper:
         self.rules: list[StoppingRule] | None = None
         self.stops: dict[str, str] = {}
         self.live = False
-        # Running trial -> how many objective values it had reported at the last fetch.
-        self._reported: dict[str, int] = {}
+        # Running trial -> how many objective values it had stored at the last fetch, and
+        # the newest one's step.
+        self._reported: dict[str, tuple[int, int | None]] = {}
 
     def step(
         self,
@@ -117,8 +118,10 @@ class EarlyStopper:
     def _refresh_if_reported(self, running: Iterable[str], trials: Sequence[TrialRecord]) -> None:
         """Fetch again if a running trial reported an objective value since the last fetch."""
         metric = self.experiment.spec.objective.objective_metric_name
-        counts = {name: len(self.store.get_observations(name, metric)) for name in running}
-        if any(self._reported.get(name, 0) != n for name, n in counts.items()):
+        # How many values and the newest one's step: a log thinned to its cap may hold as
+        # many values after a report as before it, never the same newest step.
+        counts = {name: _reported(self.store.get_observations(name, metric)) for name in running}
+        if any(self._reported.get(name, (0, None)) != n for name, n in counts.items()):
             self._fetch(trials)
         self._reported = counts
 
@@ -155,3 +158,7 @@ class EarlyStopper:
             self.client.set_trial_status(trial_name)
         except SuggestionError as e:  # a courtesy call: the store already has the state
             log.warning("SetTrialStatus for trial %s: %s", trial_name, e)
+
+
+def _reported(observations: Sequence[Observation]) -> tuple[int, int | None]:
+    return len(observations), observations[-1].step if observations else None

@@ -21,7 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from tuner.controller._checkpoints import local_command, mount_volume, prepare_local
-from tuner.controller._collection import collect_into_store, metrics_file, trial_command
+from tuner.controller._collection import (
+    collect_into_store,
+    metrics_file,
+    observation_cap,
+    trial_command,
+)
 from tuner.controller._decide import TRIAL_REASON_DEADLINE, TRIAL_REASON_LOST
 from tuner.controller._signals import deferred_interrupts
 from tuner.controller._trial_env import pod_environment, with_container_env
@@ -136,6 +141,7 @@ class TrialRunner:
         self._run_dir: Path | None = executor.run_dir
         self.space = experiment.search_space()
         self._kind = experiment.spec.metrics_collector_spec.collector.kind
+        self._cap = observation_cap(experiment)
         self._live: dict[str, _Live] = {}
         # Created trials whose resources (GPUs) running trials hold: launched, in order, as
         # soon as the executor has them. They keep their parallel slots meanwhile.
@@ -318,6 +324,7 @@ class TrialRunner:
                 live.collector,
                 final=outcome is not None,
                 max_bytes=READ_BUDGET_BYTES,
+                cap=self._cap,
             )
             if outcome is not None:
                 ended.append(self._finish(live, outcome))

@@ -4,6 +4,7 @@ Push and None read nothing: the trial pushes), and reduce reports to a trial's v
 
 from __future__ import annotations
 
+from tuner.metrics._cap import CapState, Drop, ObservationCap, Rungs
 from tuner.metrics._collector import (
     CollectorCheckpoint,
     CollectorConfig,
@@ -53,7 +54,11 @@ __all__ = [
     "STRATEGIES",
     "TIMESTAMP_KEY",
     "TRIAL_NAME_ENV",
+    "CapState",
     "CollectorCheckpoint",
+    "Drop",
+    "ObservationCap",
+    "Rungs",
     "CollectorConfig",
     "FileCollector",
     "JsonLineParser",

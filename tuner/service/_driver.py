@@ -204,7 +204,7 @@ class ExperimentDriver:
 
     def _drive(self) -> DriverOutcome:
         record = self.store.get_experiment(self.name)
-        self.keeper.hold(self.name, record.spec, self.stop)
+        self.keeper.hold(self.name, record.spec, self.stop, record.annotations)
         if record.status.is_finished():  # finished by a peer since the service listed it
             return DriverOutcome.FINISHED
         # Every write for this experiment checks that the lease is still ours (Store.fenced).

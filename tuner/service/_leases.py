@@ -39,6 +39,7 @@ def take_lease(store: Store, name: str, owner: str, ttl: float) -> bool:
 @dataclass
 class _Held:
     spec: dict[str, Any]
+    annotations: dict[str, str] | None
     lost: Callable[[str], None]
     renewed_at: float
     reported: bool = False
@@ -47,16 +48,18 @@ class _Held:
 class LeaseKeeper:
     """Renews every lease this replica holds, every ``ttl / 3`` seconds, in one thread.
 
-    `hold` registers an experiment whose lease was just taken, with the spec its driver runs
-    and a ``lost(reason)`` callback; `forget` unregisters it (its driver then releases the
-    lease). ``lost`` is called once, from the keeper's thread, when the driver must stop:
+    `hold` registers an experiment whose lease was just taken, with the spec and annotations
+    its driver runs and a ``lost(reason)`` callback; `forget` unregisters it (its driver then
+    releases the lease). ``lost`` is called once, from the keeper's thread, when the driver
+    must stop:
 
     - a renewal finds another owner (a peer took over after our lease expired);
     - renewals failed (database unreachable) for longer than ``2/3 * ttl`` since the last
       success: the lease may expire before we could know, so we stop before a peer starts;
     - the experiment was deleted;
-    - its stored spec differs from the one being run (``tuner submit`` changed the counts):
-      the driver stops and the service starts it again from the stored spec.
+    - its stored spec or annotations differ from the ones being run (``tuner submit``
+      changed the counts or the observation cap): the driver stops and the service starts
+      it again from the stored experiment.
 
     Thread-safe.
     """
@@ -80,9 +83,15 @@ class LeaseKeeper:
         if self._thread.is_alive():
             self._thread.join()
 
-    def hold(self, name: str, spec: dict[str, Any], lost: Callable[[str], None]) -> None:
+    def hold(
+        self,
+        name: str,
+        spec: dict[str, Any],
+        lost: Callable[[str], None],
+        annotations: dict[str, str] | None = None,
+    ) -> None:
         with self._lock:
-            self._held[name] = _Held(spec, lost, time.monotonic())
+            self._held[name] = _Held(spec, annotations, lost, time.monotonic())
 
     def forget(self, name: str) -> None:
         with self._lock:
@@ -104,7 +113,7 @@ class LeaseKeeper:
             return
         try:
             renewed = self.store.renew_lease(name, self.owner, self.ttl)
-            stored_spec = self.store.get_experiment(name).spec if renewed else None
+            stored = self.store.get_experiment(name) if renewed else None
         except ExperimentNotFoundError:
             self._lose(name, held, "the experiment was deleted")
             return
@@ -127,8 +136,13 @@ class LeaseKeeper:
             self._lose(name, held, "another controller took over the lease")
             return
         held.renewed_at = time.monotonic()
-        if stored_spec != held.spec:
+        assert stored is not None
+        if stored.spec != held.spec:
             self._lose(name, held, "its stored spec changed; restarting it from the new spec")
+        elif stored.annotations != held.annotations:
+            self._lose(
+                name, held, "its stored annotations changed; restarting it with the new ones"
+            )
 
     def _lose(self, name: str, held: _Held, reason: str) -> None:
         held.reported = True

@@ -13,6 +13,7 @@ from tuner.controller import (
     ExperimentRefusedError,
     ResumeDecision,
     SuggestionClient,
+    annotation_changes,
 )
 from tuner.executors import Executor
 from tuner.service._errors import SubmitError
@@ -26,8 +27,9 @@ class Submission:
 
     ``action``: ``"created"`` (stored in state Created), ``"unchanged"`` (already submitted
     with this spec: nothing written), ``"updated"`` (an unfinished experiment took new
-    counts; the replica driving it restarts it from the stored spec), ``"restarted"`` (a
-    finished experiment restarts with a raised ``maxTrialCount``, as `tuner run` would).
+    counts or annotations; the replica driving it restarts it from the stored experiment),
+    ``"restarted"`` (a finished experiment restarts with a raised ``maxTrialCount``, as
+    `tuner run` would).
     """
 
     name: str
@@ -63,12 +65,15 @@ def check(
     ).prepare()
     changes = ""
     if decision.spec_changed:
-        stored = store.get_experiment(experiment.metadata.name).spec
-        new = experiment.to_dict()["spec"]
+        record = store.get_experiment(experiment.metadata.name)
+        stored, new = record.spec, experiment.to_dict()["spec"]
         changes = ", ".join(
-            f"spec.{key} {stored.get(key)} -> {new.get(key)}"
-            for key in EDITABLE_FIELDS
-            if stored.get(key) != new.get(key)
+            [
+                f"spec.{key} {stored.get(key)} -> {new.get(key)}"
+                for key in EDITABLE_FIELDS
+                if stored.get(key) != new.get(key)
+            ]
+            + annotation_changes(record.annotations, experiment.metadata.annotations)
         )
     return Checked(experiment, decision, changes)
 
@@ -87,9 +92,12 @@ def apply(
     experiment, decision = checked.experiment, checked.decision
     name = experiment.metadata.name
     spec = experiment.to_dict()["spec"]
+    annotations = experiment.metadata.annotations
     if decision.action == "create":
         try:
-            record = store.create_experiment(name, experiment.metadata.namespace, spec)
+            record = store.create_experiment(
+                name, experiment.metadata.namespace, spec, annotations
+            )
         except ExperimentExistsError:  # submitted by someone else since we checked: check again
             again = check(
                 store, experiment, suggestions, executor, db_manager_address=db_manager_address
@@ -97,13 +105,13 @@ def apply(
             return apply(store, again, suggestions, executor, db_manager_address=db_manager_address)
         return Submission(name, "created", record.status, "submitted")
     if decision.action == "restart":
-        store.update_experiment_spec(name, spec)
+        store.update_experiment_spec(name, spec, annotations)
         record = store.set_experiment_status(
             name, ExperimentStatus.RESTARTING, REASON_RESTARTING, "Experiment is restarted"
         )
         return Submission(name, "restarted", record.status, f"restarting: {checked.changes}")
     if decision.spec_changed:
-        record = store.update_experiment_spec(name, spec)
+        record = store.update_experiment_spec(name, spec, annotations)
         return Submission(name, "updated", record.status, f"updated: {checked.changes}")
     record = store.get_experiment(name)
     return Submission(name, "unchanged", record.status, "already submitted")

@@ -47,12 +47,14 @@ from tuner.spec._katib import (
 from tuner.spec._kinds import TRIAL_KINDS, Container, TrialKind, pod_templates, trial_kind
 from tuner.spec._loading import load_file, loads
 from tuner.spec._rendering import RenderedTrial, find_containers, render_trial
+from tuner.spec._rules import MAX_OBSERVATIONS_ANNOTATION
 
 __all__ = [
     "API_VERSION",
     "KIND",
     "LABEL_EXPERIMENT",
     "LABEL_TRIAL",
+    "MAX_OBSERVATIONS_ANNOTATION",
     "AdditionalObjective",
     "TRIAL_KINDS",
     "AlgorithmSetting",

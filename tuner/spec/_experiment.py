@@ -204,3 +204,9 @@ class Experiment(SpecModel):
     def search_space(self) -> SearchSpace:
         """The parameters as a ``tuner.space.SearchSpace``, in spec order."""
         return self.spec.search_space()
+
+    @property
+    def max_observations_per_metric(self) -> int | None:
+        """The cap on each trial's stored reports of each metric (the annotation
+        ``tuner.kubeflow.org/max-observations-per-metric``); None: every report is stored."""
+        return _rules.max_observations(self.metadata.annotations)

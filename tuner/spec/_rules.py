@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from tuner.space import ParameterType, SearchSpace
 from tuner.spec import _template
-from tuner.spec._issues import SpecIssue, duplicate_issues, listing, short_repr
+from tuner.spec._issues import SpecIssue, child, duplicate_issues, listing, short_repr
 from tuner.spec._katib import (
     MAX_EXPERIMENT_NAME_LENGTH,
     MAX_NAMESPACE_LENGTH,
@@ -30,8 +30,47 @@ _EXPERIMENT_NAME = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
 _DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
 
+MAX_OBSERVATIONS_ANNOTATION = "tuner.kubeflow.org/max-observations-per-metric"
+"""Experiment annotation (tuner extension): cap each trial's stored reports of each metric
+at about this many, evenly spread, keeping what decisions read (docs/controller.md,
+"Huge logs"). Unset: every report is stored, as in Katib."""
+
+
+def max_observations(annotations: dict[str, str]) -> int | None:
+    """The cap the annotation sets, None when unset; `ValueError` naming the field and value
+    when it is not a positive integer."""
+    raw = annotations.get(MAX_OBSERVATIONS_ANNOTATION)
+    if raw is None:
+        return None
+    text = raw.strip() if isinstance(raw, str) else raw
+    if not isinstance(text, str) or not re.fullmatch(r"[0-9]+", text) or int(text) < 1:
+        raise ValueError(
+            f"{short_repr(raw)} is not a positive integer; set a whole number of reports per"
+            ' metric such as "1000", or remove the annotation to store every report'
+        )
+    return int(text)
+
+
+MAX_ANNOTATIONS_BYTES = 256 * 1024
+"""Kubernetes' limit on an object's annotations, keys and values together (apimachinery's
+``TotalAnnotationSizeLimitB``); the store keeps them with the experiment."""
+
+
 def metadata_issues(meta: ObjectMeta) -> list[SpecIssue]:
     issues = []
+    size = sum(len(k.encode()) + len(v.encode()) for k, v in meta.annotations.items())
+    if size > MAX_ANNOTATIONS_BYTES:
+        issues.append(
+            SpecIssue(
+                "annotations",
+                f"{size} bytes of keys and values; Kubernetes allows at most"
+                f" {MAX_ANNOTATIONS_BYTES} (256 KiB): keep large data out of annotations",
+            )
+        )
+    try:
+        max_observations(meta.annotations)
+    except ValueError as e:
+        issues.append(SpecIssue(child("annotations", MAX_OBSERVATIONS_ANNOTATION), str(e)))
     if not meta.name:
         issues.append(SpecIssue("name", "required"))
     elif not _EXPERIMENT_NAME.fullmatch(meta.name):

@@ -33,6 +33,18 @@ def check_name(kind: str, name: str) -> str:
     return name
 
 
+def check_annotations(annotations: Mapping[str, str]) -> dict[str, str]:
+    """A copy of an experiment's annotations to store; refuses keys or values that are not
+    strings, which the typed Experiment could not read back."""
+    for key, value in annotations.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise TypeError(
+                f"experiment annotations: {key!r}: {value!r} is not a str: str pair; Kubernetes"
+                " annotations map strings to strings (quote numbers in YAML)"
+            )
+    return dict(annotations)
+
+
 def experiment_record(row: ExperimentRow) -> ExperimentRecord:
     return ExperimentRecord(
         name=row.name,
@@ -49,6 +61,7 @@ def experiment_record(row: ExperimentRow) -> ExperimentRecord:
         lease_owner=row.lease_owner,
         lease_expires_at=row.lease_expires_at,
         algorithm_settings=tuple((str(n), str(v)) for n, v in row.algorithm_settings or ()),
+        annotations=None if row.annotations is None else dict(row.annotations),
     )
 
 

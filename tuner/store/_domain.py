@@ -116,6 +116,10 @@ class ExperimentRecord:
     """The settings the suggestion service returned so far, merged by name (Katib's
     Suggestion ``status.algorithmSettings``); the controller sends them back overriding the
     spec's. Empty until a service returns some."""
+    annotations: dict[str, str] | None = None
+    """The Experiment's ``metadata.annotations`` as submitted (tuner's extensions live
+    there); None for an experiment stored before tuner kept them (schema revision 0005),
+    which reads as an Experiment without annotations."""
 
     @functools.cached_property
     def experiment(self) -> Experiment:
@@ -125,7 +129,11 @@ class ExperimentRecord:
             {
                 "apiVersion": API_VERSION,
                 "kind": KIND,
-                "metadata": {"name": self.name, "namespace": self.namespace},
+                "metadata": {
+                    "name": self.name,
+                    "namespace": self.namespace,
+                    "annotations": dict(self.annotations or {}),
+                },
                 "spec": self.spec,
             }
         )
@@ -254,6 +262,22 @@ class Observation:
         object.__setattr__(
             self, "timestamp", require_aware(self.timestamp, "Observation.timestamp")
         )
+
+
+@dataclass(frozen=True)
+class ObservationDrop:
+    """Stored observations of one metric of a trial to delete (a thinned log): those whose
+    step is in ``steps``, and, when ``stride`` is set, every one whose step is neither a
+    multiple of ``stride`` nor in ``keep``. Observations without a step are never dropped."""
+
+    metric_name: str
+    steps: frozenset[int] = frozenset()
+    stride: int | None = None
+    keep: frozenset[int] = frozenset()
+
+    def __post_init__(self) -> None:
+        if self.stride is not None and (isinstance(self.stride, bool) or self.stride < 1):
+            raise ValueError(f"ObservationDrop.stride: {self.stride!r} is not an int >= 1")
 
 
 def check_parameters(trial_name: str, parameters: Mapping[str, str]) -> dict[str, str]:

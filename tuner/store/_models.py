@@ -150,6 +150,9 @@ class ExperimentRow(Base):
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # [[name, value], ...] the suggestion service returned (Katib's Suggestion status).
     algorithm_settings: Mapped[list[list[str]] | None] = mapped_column(JSON)
+    # The Experiment's metadata.annotations (tuner's extensions live there); NULL for
+    # experiments stored before they were kept (revision 0005).
+    annotations: Mapped[dict[str, str] | None] = mapped_column(JSON)
 
 
 class TrialRow(Base):

@@ -7,9 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select
+from sqlalchemy.orm import Session
 
 from ._convert import check_name, observation_record
-from ._domain import MetricSummary, Observation, require_aware
+from ._domain import MetricSummary, Observation, ObservationDrop, require_aware
 from ._models import ObservationRow, encode_float
 from ._transactions import Transactions, trial_row
 
@@ -23,15 +24,19 @@ class ObservationMethods(Transactions):
         observations: Iterable[Observation],
         *,
         checkpoint: Mapping[str, Any] | None = None,
+        drops: Iterable[ObservationDrop] = (),
     ) -> int:
         """Append the trial's observations in one transaction; returns how many were added.
 
         ``checkpoint``: where the trial's metrics collector stopped once these are stored (a
         JSON object); written in the same transaction, so that a restarted controller resumes
         from it and stores each observation exactly once (see `collector_checkpoint`).
+        ``drops``: stored observations to delete first, in the same transaction (a log
+        thinned to its cap: docs/controller.md, "Huge logs").
         Raises `TrialNotFoundError`; `ValueError` if an observation names another trial.
         """
         batch = list(observations)
+        drops = list(drops)
         for index, obs in enumerate(batch):
             if obs.trial_name != trial_name:
                 raise ValueError(
@@ -40,6 +45,8 @@ class ObservationMethods(Transactions):
             check_name(f"observations[{index}].metric_name", obs.metric_name)
         with self._write(f"adding observations of trial {trial_name!r}") as s:
             trial, _ = trial_row(s, trial_name)
+            for drop in drops:
+                _delete_dropped(s, trial.id, drop)
             if batch:
                 rows = []
                 for obs in batch:
@@ -141,3 +148,17 @@ class ObservationMethods(Transactions):
                 execution_options={"synchronize_session": False},
             )
             return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _delete_dropped(s: Session, trial_id: int, drop: ObservationDrop) -> None:
+    rows = (ObservationRow.trial_id == trial_id) & (ObservationRow.metric_name == drop.metric_name)
+    stmt = delete(ObservationRow).execution_options(synchronize_session=False)
+    if drop.steps:
+        s.execute(stmt.where(rows & ObservationRow.step.in_(sorted(drop.steps))))
+    if drop.stride is not None and drop.stride > 1:
+        # % is the integer remainder on SQLite, PostgreSQL and MySQL alike (steps are >= 0).
+        off_stride = (ObservationRow.step % drop.stride) != 0
+        condition = rows & ObservationRow.step.is_not(None) & off_stride
+        if drop.keep:
+            condition = condition & ObservationRow.step.not_in(sorted(drop.keep))
+        s.execute(stmt.where(condition))

@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from tuner.space import Direction
 
 from . import _schema
-from ._convert import check_name, encode_summary, experiment_record, trial_record
+from ._convert import check_annotations, check_name, encode_summary, experiment_record, trial_record
 from ._domain import (
     ExperimentRecord,
     ExperimentStatus,
@@ -122,9 +122,14 @@ class Store(LeaseMethods, ObservationMethods):
     # -- experiments -----------------------------------------------------------------
 
     def create_experiment(
-        self, name: str, namespace: str, spec: Mapping[str, Any]
+        self,
+        name: str,
+        namespace: str,
+        spec: Mapping[str, Any],
+        annotations: Mapping[str, str] | None = None,
     ) -> ExperimentRecord:
-        """Store a new experiment in state Created. Raises `ExperimentExistsError`."""
+        """Store a new experiment in state Created, with its ``metadata.annotations`` (None:
+        none). Raises `ExperimentExistsError`."""
         check_name("experiment name", name)
         check_name("experiment namespace", namespace)
         with self._write(f"creating experiment {name!r}", lambda: ExperimentExistsError(name)) as s:
@@ -135,6 +140,7 @@ class Store(LeaseMethods, ObservationMethods):
                 name=name,
                 namespace=namespace,
                 spec=dict(spec),
+                annotations=check_annotations(annotations or {}),
                 status=ExperimentStatus.CREATED.value,
                 created_at=now,
                 updated_at=now,
@@ -160,14 +166,22 @@ class Store(LeaseMethods, ObservationMethods):
         with self._read("listing experiments") as s:
             return [experiment_record(row) for row in s.scalars(stmt)]
 
-    def update_experiment_spec(self, name: str, spec: Mapping[str, Any]) -> ExperimentRecord:
-        """Replace the stored spec (e.g. a raised maxTrialCount).
+    def update_experiment_spec(
+        self,
+        name: str,
+        spec: Mapping[str, Any],
+        annotations: Mapping[str, str] | None = None,
+    ) -> ExperimentRecord:
+        """Replace the stored spec (e.g. a raised maxTrialCount) and, unless None, the
+        stored annotations (e.g. a changed observation cap).
 
         Raises `ExperimentNotFoundError`.
         """
         with self._write(f"updating the spec of experiment {name!r}") as s:
             row = experiment_row(s, name, for_update=True)
             row.spec = dict(spec)
+            if annotations is not None:
+                row.annotations = check_annotations(annotations)
             row.updated_at = db_now(s)
             s.flush()
             return experiment_record(row)
