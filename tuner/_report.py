@@ -107,15 +107,13 @@ def _retry_seconds(given: float | None) -> float:
             given = float(raw)
         except ValueError:
             raise ValueError(
-                f"tuner.report_metrics: {RETRY_SECONDS_ENV}={raw[:40]!r} is not a number of"
-                " seconds"
+                f"tuner.report_metrics: {RETRY_SECONDS_ENV}={raw[:40]!r} is not a number of seconds"
             ) from None
         where = f"{RETRY_SECONDS_ENV}={raw[:40]!r}"
     else:
         if isinstance(given, bool) or not isinstance(given, numbers.Real):
             raise TypeError(
-                f"tuner.report_metrics: retry_seconds must be a number, not"
-                f" {type(given).__name__}"
+                f"tuner.report_metrics: retry_seconds must be a number, not {type(given).__name__}"
             )
         where = f"retry_seconds={given!r}"
     if not math.isfinite(given) or given < 0:

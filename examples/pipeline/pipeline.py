@@ -39,9 +39,9 @@ class PipelineOutputs(NamedTuple):
 
 
 @dsl.component(base_image=IMAGE, packages_to_install=[], install_kfp_package=False)
-def prepare(
-    experiment_template: str, samples: int, seed: int, data: Output[Dataset]
-) -> NamedTuple("PrepareOutputs", [("experiment", str)]):  # type: ignore[valid-type]
+def prepare(experiment_template: str, samples: int, seed: int, data: Output[Dataset]) -> NamedTuple(
+    "PrepareOutputs", [("experiment", str)]
+):  # type: ignore[valid-type]
     """Write two noisy interleaved half-moons (train and validation splits) to `data`, and
     return the Experiment with `--data=<that file>` added to its trial's arguments."""
     import json

@@ -11,6 +11,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 INVALID = sorted((ROOT / "tests" / "spec" / "invalid").glob("*.yaml"))
 VALID = sorted((ROOT / "tests" / "spec" / "valid").glob("*.yaml"))
+
+
 def _is_experiment(path: Path) -> bool:
     return "kind: Experiment" in path.read_text(encoding="utf-8")
 

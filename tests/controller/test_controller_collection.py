@@ -51,6 +51,7 @@ class RemoteExecutor(Executor):
 # The checks take the class and ask only its capabilities; it is never instantiated.
 REMOTE = cast(type[Executor], RemoteExecutor)
 
+
 @pytest.mark.parametrize("name", ["File", "Push"])
 def test_file_and_push_need_an_executor_sharing_this_host(name: str) -> None:
     problem = collection_problem(experiment(kind(name)), REMOTE)

@@ -18,9 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 MANIFESTS = REPO / "manifests"
 # Kubernetes kinds our manifests use that are not namespaced.
 CLUSTER_SCOPED = frozenset({"Namespace", "ClusterRole", "ClusterRoleBinding"})
-_KUSTOMIZE_FIELDS = frozenset(
-    {"apiVersion", "kind", "namespace", "resources", "images", "patches"}
-)
+_KUSTOMIZE_FIELDS = frozenset({"apiVersion", "kind", "namespace", "resources", "images", "patches"})
 
 Objects = list[dict[str, Any]]
 

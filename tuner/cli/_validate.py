@@ -77,6 +77,8 @@ def _objectives_problems(experiment: Experiment) -> list[str]:
     except algorithms.ObjectivesNotSupportedError as e:
         return [f"spec.algorithm.algorithmName: {e}"]
     return []
+
+
 def _algorithm_problems(experiments: list[Experiment]) -> list[str]:
     # Imported here: only files whose spec is valid pay for gRPC and the algorithms.
     from tuner._session import algorithm_problems

@@ -22,9 +22,9 @@ def tune_component(base_image: str = DEFAULT_IMAGE) -> BaseComponent:
     The image must hold tuner and kfp: nothing is pip-installed when the step starts (with
     kfp.local's `SubprocessRunner(use_venv=False)` the step runs in the current environment).
     """
-    return dsl.component(
-        base_image=base_image, packages_to_install=[], install_kfp_package=False
-    )(_functions.tune)
+    return dsl.component(base_image=base_image, packages_to_install=[], install_kfp_package=False)(
+        _functions.tune
+    )
 
 
 def tune_container_component(image: str = DEFAULT_IMAGE) -> BaseComponent:

@@ -95,9 +95,7 @@ def apply(
     annotations = experiment.metadata.annotations
     if decision.action == "create":
         try:
-            record = store.create_experiment(
-                name, experiment.metadata.namespace, spec, annotations
-            )
+            record = store.create_experiment(name, experiment.metadata.namespace, spec, annotations)
         except ExperimentExistsError:  # submitted by someone else since we checked: check again
             again = check(
                 store, experiment, suggestions, executor, db_manager_address=db_manager_address
