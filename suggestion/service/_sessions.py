@@ -74,6 +74,19 @@ class _Session:
         default_factory=OrderedDict
     )
     serial: int = 0
+    # The name of the first trial a request of this run carried: a request without it is
+    # another run of an experiment of the same name (deleted and created again).
+    first_trial: str | None = None
+
+    def same_run(self, trials: Sequence[TrialView]) -> bool:
+        """Whether a request with ``trials`` continues this session's run: it carries the
+        run's first trial, or the run has no trial yet (a controller may ask twice before
+        it creates any: the points issued meanwhile stay pending)."""
+        if self.first_trial is None:
+            if trials:
+                self.first_trial = trials[0].name
+            return True
+        return any(t.name == self.first_trial for t in trials)
 
 
 @dataclass
@@ -200,7 +213,11 @@ class SuggestionEngine:
         goals = request.directions
         key = (request.algorithm, tuple(sorted(request.settings)), request.space, goals)
         with self._slot(request.experiment, should_stop) as slot:
-            if slot.session is None or slot.session.key != key:
+            if (
+                slot.session is None
+                or slot.session.key != key
+                or not slot.session.same_run(request.trials)
+            ):
                 algorithm = build(request.algorithm, request.settings, request.space, goals)
                 slot.session = _Session(key, algorithm)
             session = slot.session

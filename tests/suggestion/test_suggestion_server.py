@@ -79,3 +79,30 @@ def test_a_request_without_trials_or_count_is_answered_empty(suggestions: Any, k
     experiment = kit.experiment("tpe", [kit.param("x", "int", min="0", max="9")])
     reply = suggestions.GetSuggestions(kit.request(experiment, [], 0))
     assert reply == api_pb2.GetSuggestionsReply()
+
+
+def test_an_experiment_created_again_under_its_name_starts_afresh(
+    suggestions: Any, kit: Any
+) -> None:
+    """Points issued to an earlier run of an experiment of the same name (deleted and
+    created again) are not pending trials of the new run: its first answer is what a
+    server that never saw the name gives."""
+    params = [kit.param("x", "double", min="0", max="1")]
+    experiment = kit.experiment("random", params, settings={"random_state": "5"})
+    fresh = kit.assignments(suggestions.GetSuggestions(kit.request(experiment, [], 3)))
+    # The first run: one of the three points becomes a trial, two stay issued.
+    first_trial = kit.trial("run1-a", fresh[0], value=0.5)
+    suggestions.GetSuggestions(kit.request(experiment, [first_trial], 1))
+
+    again = kit.assignments(suggestions.GetSuggestions(kit.request(experiment, [], 3)))
+
+    assert again == fresh
+
+
+def test_asking_twice_before_any_trial_exists_issues_new_points(suggestions: Any, kit: Any) -> None:
+    params = [kit.param("x", "double", min="0", max="1")]
+    experiment = kit.experiment("random", params, settings={"random_state": "5"})
+    first = kit.assignments(suggestions.GetSuggestions(kit.request(experiment, [], 2)))
+    second = kit.assignments(suggestions.GetSuggestions(kit.request(experiment, [], 2)))
+    assert len(first) == len(second) == 2
+    assert not {a["x"] for a in first} & {a["x"] for a in second}
