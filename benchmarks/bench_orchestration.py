@@ -26,11 +26,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import _benchkit  # a sibling: a script's own folder is first on sys.path
 import yaml
 
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "RESULTS.md"
-SECTION = "## Orchestration overhead"
+HEADING = "Orchestration overhead"
+SECTION = f"## {HEADING}"
 NOOP = "import sys; print('loss=' + sys.argv[1])"
 # Each command as the trial template gives it (``${trialParameters.x}`` substituted) and as
 # Optuna runs it (``{x}``); both print ``loss=...``.
@@ -191,19 +191,6 @@ def overhead(trials: int, parallel: int, wall: float, alone: float) -> float:
     return (wall * parallel - trials * alone) / trials
 
 
-def write_section(text: str) -> None:
-    """Replace (or append) this benchmark's section of RESULTS.md, leaving the others."""
-    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    start = old.find(SECTION)
-    if start < 0:
-        new = old.rstrip("\n") + "\n\n" + text
-    else:
-        following = re.search(r"^## ", old[start + len(SECTION) :], re.MULTILINE)
-        end = len(old) if following is None else start + len(SECTION) + following.start()
-        new = old[:start] + text + ("\n" + old[end:] if end < len(old) else "")
-    RESULTS.write_text(new.rstrip("\n") + "\n")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=300)
@@ -276,7 +263,7 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if not args.no_write:
-        write_section(text)
+        _benchkit.write_section(HEADING, text)
 
 
 if __name__ == "__main__":

@@ -27,12 +27,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import _benchkit  # a sibling: a script's own folder is first on sys.path
 import psutil
 import yaml
 
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "RESULTS.md"
-SECTION = "## Scale: 10,000 trials"
+HEADING = "Scale: 10,000 trials"
+SECTION = f"## {HEADING}"
 BLOCK = 1000
 RSS_LIMIT_MB = 300.0
 RATE_FLOOR = 0.8
@@ -310,19 +310,6 @@ def request_costs(sizes: tuple[int, ...] = (1_000, 10_000), calls: int = 30) -> 
     return rows
 
 
-def write_section(text: str) -> None:
-    """Replace (or append) this benchmark's section of RESULTS.md, leaving the others."""
-    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    start = old.find(SECTION)
-    if start < 0:
-        new = old.rstrip("\n") + "\n\n" + text
-    else:
-        following = re.search(r"^## ", old[start + len(SECTION) :], re.MULTILINE)
-        end = len(old) if following is None else start + len(SECTION) + following.start()
-        new = old[:start] + text + ("\n" + old[end:] if end < len(old) else "")
-    RESULTS.write_text(new.rstrip("\n") + "\n")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=10_000)
@@ -376,7 +363,7 @@ def main() -> None:
     )
     print(text)
     if not args.no_write:
-        write_section(text)
+        _benchkit.write_section(HEADING, text)
 
 
 if __name__ == "__main__":
