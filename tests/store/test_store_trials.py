@@ -100,6 +100,26 @@ def test_list_and_count_trials_by_status(store: Store, build: Build) -> None:
     assert sum(counts.values()) == 3
 
 
+def test_count_trials_by_experiment_equals_count_trials_of_each(store: Store, build: Build) -> None:
+    for name in ("a", "b", "empty"):
+        build.experiment(store, name)
+    build.trials(store, "a", "a-1", "a-2", "a-3")
+    build.trials(store, "b", "b-1")
+    store.update_trial("a-2", status=TrialStatus.RUNNING)
+    _finish(store, "a-3", 0.5)
+    _finish(store, "b-1", 0.1, TrialStatus.FAILED)
+
+    counts = store.count_trials_by_experiment(["a", "b", "empty", "missing", "a"])
+
+    assert set(counts) == {"a", "b", "empty"}
+    for name in ("a", "b", "empty"):
+        assert counts[name] == store.count_trials(name)
+    assert counts["a"][TrialStatus.RUNNING] == 1
+    assert counts["b"][TrialStatus.FAILED] == 1
+    assert sum(counts["empty"].values()) == 0
+    assert store.count_trials_by_experiment([]) == {}
+
+
 def test_update_trial_records_executor_reference_and_start(store: Store, build: Build) -> None:
     build.experiment(store)
     build.trials(store, "exp", "exp-1")

@@ -278,17 +278,21 @@ class ControllerService:
         experiments = dict.fromkeys(ExperimentStatus, 0)
         trials = dict.fromkeys(TrialStatus, 0)
         cache: dict[tuple[str, object], dict[TrialStatus, int]] = {}
+        # A finished experiment's trials have all ended: count them once per version of the
+        # row (a restart changes it), not on every pass; the others all in one query.
+        keys = {record.name: (record.name, record.updated_at) for record in records}
+        uncounted = [
+            record.name
+            for record in records
+            if not (record.status.is_finished() and keys[record.name] in self._trial_counts)
+        ]
+        fresh = self.store.count_trials_by_experiment(uncounted)
         for record in records:
             experiments[record.status] += 1
-            # A finished experiment's trials have all ended: count them once per version
-            # of the row (a restart changes it), not on every pass.
-            key = (record.name, record.updated_at)
-            counts = self._trial_counts.get(key) if record.status.is_finished() else None
-            if counts is None:
-                try:
-                    counts = self.store.count_trials(record.name)
-                except ExperimentNotFoundError:  # deleted since the listing
-                    continue
+            key = keys[record.name]
+            counts = fresh.get(record.name) or self._trial_counts.get(key)
+            if counts is None:  # deleted since the listing
+                continue
             if record.status.is_finished():
                 cache[key] = counts
             for status, count in counts.items():
