@@ -238,7 +238,7 @@ class Algorithm(abc.ABC):
             return []
         self._should_stop = should_stop or _never
         try:
-            used = self.points.used_keys(t.assignment for t in trials)
+            used = set(self.points.trial_keys(trials))
             proposals = self._propose(trials, count)
             self.checkpoint()
             rng = self.rng_for(len(trials), salt=1)

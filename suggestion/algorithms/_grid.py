@@ -39,7 +39,7 @@ class GridSearch(Algorithm):
         self._cursor = 0
 
     def _propose(self, trials: Sequence[TrialView], count: int) -> list[Assignment]:
-        used = self.points.used_keys(t.assignment for t in trials)
+        used = set(self.points.trial_keys(trials))
         free = self.points.unused_indices(used, start=self._cursor)
         chosen: list[Assignment] = []
         for index in free:

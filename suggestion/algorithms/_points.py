@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from suggestion.algorithms._unit import Coordinate
 from tuner.space import Assignment, SearchSpace, Value
+
+if TYPE_CHECKING:
+    from suggestion.algorithms._base import TrialView
 
 Key = tuple[Value, ...]
 
@@ -59,6 +63,13 @@ class PointSet:
 
     def used_keys(self, assignments: Iterable[Mapping[str, Value]]) -> set[Key]:
         return {self.key(a) for a in assignments}
+
+    def trial_keys(self, trials: Sequence[TrialView]) -> list[Key]:
+        """The point key of every trial, in order (from the columns of a `TrialTable`)."""
+        point_keys = getattr(trials, "point_keys", None)
+        if point_keys is not None:
+            return point_keys(self)  # type: ignore[no-any-return]
+        return [self.key(t.assignment) for t in trials]
 
     def canonical(self, assignment: Mapping[str, Value]) -> Assignment:
         return {c.name: c.canonical(assignment[c.name]) for c in self.coordinates}

@@ -18,10 +18,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from suggestion.algorithms import TrialView
+from suggestion.algorithms import TrialTable, TrialView
 from suggestion.service._convert import TrialDecoder
 from tuner.errors import TunerError
-from tuner.protos import api_pb2
 from tuner.space import SearchSpace
 
 DELTA_KEY = "tuner-trials-delta"
@@ -49,6 +48,8 @@ class _Held:
     decoder: TrialDecoder
     epoch: str | None = None
     views: dict[str, TrialView] = field(default_factory=dict)
+    table: TrialTable | None = None
+    """The trials of the last full request, until a delta needs them by name (`views`)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -87,12 +88,13 @@ class TrialLedger:
         experiment: str,
         space: SearchSpace,
         metrics: tuple[str, ...],
-        messages: Sequence[api_pb2.Trial],
+        blobs: Sequence[bytes],
         delta: str | None,
         count: str | None,
-    ) -> tuple[list[TrialView], str | None]:
-        """The trials of a request whose ``tuner-trials-delta`` metadata is ``delta`` (and
-        ``tuner-trials-count`` is ``count``), and the epoch to reply with.
+    ) -> tuple[Sequence[TrialView], str | None]:
+        """The trials of a request (``blobs``: serialised, `_convert.trial_bytes`) whose
+        ``tuner-trials-delta`` metadata is ``delta`` (and ``tuner-trials-count`` is
+        ``count``), and the epoch to reply with.
 
         Raises `ResendFullError` for a delta the server cannot apply, and the decoder's
         `RequestError` for a malformed trial.
@@ -100,22 +102,24 @@ class TrialLedger:
         held = self.decoder(experiment, space, metrics)
         with held.lock:
             if delta is None or delta == OFFER:
-                views = held.decoder.decode(messages)
+                table = held.decoder.table(blobs)
                 if delta == OFFER:
-                    held.views = {v.name: v for v in views}
+                    held.table, held.views = table, {}
                     held.epoch = f"{self._instance}.{next(self._serial)}"
-                    return views, held.epoch
-                return views, None
+                    return table, held.epoch
+                return table, None
             if held.epoch is None or delta != held.epoch:
                 raise ResendFullError(
                     f"{DELTA_KEY}: this server holds no trials of experiment {experiment!r}"
                     f" under epoch {delta!r} (it restarted, evicted the experiment, or another"
                     " client started over); send the trials in full"
                 )
-            held.views.update(_by_name(held.decoder.decode(messages, remember=False)))
+            if held.table is not None:
+                held.views, held.table = {v.name: v for v in held.table}, None
+            held.views.update(_by_name(held.decoder.table(blobs, remember=False)))
             if count is None or not count.isdigit() or int(count) != len(held.views):
                 holds = len(held.views)
-                held.epoch, held.views = None, {}
+                held.epoch, held.views, held.table = None, {}, None
                 raise ResendFullError(
                     f"{COUNT_KEY}: {count!r} trials, and the server holds {holds} of"
                     f" experiment {experiment!r} after this delta; send the trials in full"
