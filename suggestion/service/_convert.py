@@ -204,11 +204,22 @@ def _check_name(name: str, i: int, names: set[str]) -> None:
     names.add(name)
 
 
-# Stepless doubles of a column, NUL-separated: each a plain decimal literal.
-_DECIMALS = re.compile(
-    rb"(?:[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\x00)*"
-    rb"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
-)
+_DECIMAL_CHARACTERS = b"0123456789.eE+-"
+
+
+def _decimals(texts: list[bytes]) -> list[float] | None:
+    """Every text's value when each is a finite plain decimal literal (`_DECIMAL`), else
+    None. Made of decimal characters only, a text is one exactly when ``float`` reads it
+    (no whitespace, underscore, nan or inf can be spelt with them)."""
+    if not texts or b"".join(texts).translate(None, _DECIMAL_CHARACTERS):
+        return None
+    try:
+        numbers = list(map(float, texts))
+    except ValueError:
+        return None
+    return numbers if all(map(math.isfinite, numbers)) else None
+
+
 # Times as Go writes them in UTC, NUL-separated (or empty): every one `_time` reads (days
 # past the 28th, other offsets and forms are read one by one).
 _UTC_TIME = (
@@ -350,10 +361,9 @@ class TrialDecoder:
     def _column(self, p: Parameter, texts: list[bytes]) -> list[Value] | None:
         """A parameter's values, or None when one is malformed or outside the space."""
         span = self._bounds.get(p.name)
-        if span is not None and texts:
-            data = b"\x00".join(texts)
-            if data.count(0) == len(texts) - 1 and _DECIMALS.fullmatch(data):
-                column = list(map(float, texts))
+        if span is not None:
+            column = _decimals(texts)
+            if column is not None:
                 numbers = np.array(column)
                 if bool(np.all((numbers >= span[0]) & (numbers <= span[1]))):
                     return column  # type: ignore[return-value]
@@ -456,13 +466,9 @@ class TrialDecoder:
     @staticmethod
     def _numbers(texts: list[bytes | None]) -> list[float] | None:
         """The values of ``texts`` when every one is a finite plain decimal, else None."""
-        if not texts or None in texts:
+        if None in texts:
             return None
-        data = b"\x00".join(texts)  # type: ignore[arg-type]
-        if data.count(0) != len(texts) - 1 or not _DECIMALS.fullmatch(data):
-            return None
-        numbers = list(map(float, texts))  # type: ignore[arg-type]
-        return numbers if bool(np.isfinite(numbers).all()) else None
+        return _decimals(texts)  # type: ignore[arg-type]
 
     def _times_of(self, texts: list[bytes]) -> list[str | None] | None:
         """Times as their wire texts (read when a view is built), None (no time) where
