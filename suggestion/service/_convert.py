@@ -308,7 +308,7 @@ class TrialDecoder:
         if table is not None and (len(set(table.names)) != len(table) or "" in table.names):
             table = None  # the trial-by-trial decode names the first empty or repeated name
         if table is None:
-            table = self._by_trial(blobs)
+            table = self.by_trial(blobs)
         if remember:
             self._last = (blobs, table)
         return table
@@ -489,7 +489,9 @@ class TrialDecoder:
 
     # -- trial by trial ---------------------------------------------------------------
 
-    def _by_trial(self, blobs: list[bytes]) -> TrialTable:
+    def by_trial(self, blobs: Sequence[bytes]) -> TrialTable:
+        """The table of ``blobs`` decoded one trial at a time (what a request of an unusual
+        shape or with a malformed trial takes; the reference the columns must equal)."""
         names: set[str] = set()
         views = []
         for i, data in enumerate(blobs):

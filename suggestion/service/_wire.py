@@ -126,6 +126,8 @@ def trial_bytes(request: Message) -> list[bytes]:
 def explode(items: Sequence[bytes], shadow: type[Message]) -> dict[str, list[object]]:
     """Every field of ``shadow`` in all ``items`` (serialised messages), markers included:
     per field, the values in item order, each item's preceded by the field's marker."""
+    if not items:
+        return {f.name: [] for f in shadow.DESCRIPTOR.fields}
     markers = _MARKERS[shadow]
     message = shadow.FromString(markers + markers.join(items))
     return {f.name: list(getattr(message, f.name)) for f in shadow.DESCRIPTOR.fields}
