@@ -228,6 +228,7 @@ _UTC_TIME = (
 )
 _UTC_TIMES = re.compile(rb"(?:" + _UTC_TIME + rb"\x00)*" + _UTC_TIME)
 _STATE_CODES = {int(code): state for code, state in _STATES.items()}
+_COMPLETED_CODES = [c for c, s in _STATE_CODES.items() if s is TrialState.COMPLETED]
 _LARGEST_CODE = max(_STATE_CODES)
 
 
@@ -407,13 +408,13 @@ class TrialDecoder:
         if max(codes, default=0) > _LARGEST_CODE:  # type: ignore[type-var]
             return None  # an unknown or oddly encoded condition
         states = list(map(_STATE_CODES.__getitem__, codes))
+        done = np.flatnonzero(np.isin(np.array(codes), _COMPLETED_CODES))
         completed_at = self._times_of(ends)  # type: ignore[arg-type]
         started_at = self._times_of(starts)  # type: ignore[arg-type]
         if completed_at is None or started_at is None:
             return None
         values: list[tuple[float, ...]] = [()] * n
-        done = [i for i, s in enumerate(states) if s is TrialState.COMPLETED]
-        if not done:
+        if not done.size:
             return states, values, completed_at, started_at
         metrics = _wire.explode(observations, _wire.REPEATED)["items"]  # type: ignore[arg-type]
         grouped = _wire.groups(metrics, n)
@@ -428,20 +429,22 @@ class TrialDecoder:
         if metric_names is None or metric_texts is None:
             return None
         names = np.array(metric_names, dtype=object)
+        entry_texts = np.array(metric_texts, dtype=object)
         texts: list[list[bytes | None]] = []
         for wire in self._wire_metrics:
             where = np.flatnonzero(names == wire)[::-1]  # last first
             trials, first = np.unique(trial_of[where], return_index=True)
-            column: list[bytes | None] = [None] * n
-            for i, e in zip(trials.tolist(), where[first].tolist(), strict=True):
-                column[i] = metric_texts[e]  # type: ignore[assignment]
-            texts.append(column)
-        fast = [self._numbers([column[i] for i in done]) for column in texts]
+            column = np.full(n, None, dtype=object)
+            column[trials] = entry_texts[where[first]]
+            texts.append(column.tolist())
+        fast = [self._numbers(np.array(column, dtype=object)[done].tolist()) for column in texts]
         if all(numbers is not None for numbers in fast):
-            for i, found in zip(done, zip(*fast, strict=True), strict=True):  # type: ignore[call-overload]
-                values[i] = found
+            found = iter(zip(*fast, strict=True))  # type: ignore[call-overload]
+            is_done = np.zeros(n, dtype=bool)
+            is_done[done] = True
+            values = [next(found) if d else () for d in is_done.tolist()]
             return states, values, completed_at, started_at
-        for i in done:
+        for i in done.tolist():
             found: list[float | None] = []
             for column in texts:
                 wire = column[i]
@@ -470,9 +473,9 @@ class TrialDecoder:
             return None
         return _decimals(texts)  # type: ignore[arg-type]
 
-    def _times_of(self, texts: list[bytes]) -> list[str | None] | None:
-        """Times as their wire texts (read when a view is built), None (no time) where
-        empty; None when one is not a time. A column of plain UTC times (seconds, days up to
+    def _times_of(self, texts: list[bytes]) -> list[str] | None:
+        """Times as their wire texts (read when a view is built; an empty one is no time);
+        None when one is not a time. A column of plain UTC times (seconds, days up to
         the 28th) is checked by one regular expression, others read one by one."""
         data = b"\x00".join(texts)
         if not (data.count(0) == len(texts) - 1 and _UTC_TIMES.fullmatch(data)):
@@ -481,7 +484,7 @@ class TrialDecoder:
                     self._time(wire.decode(), "trials", "time")
                 except RequestError:
                     return None
-        return [wire.decode() if wire else None for wire in texts]
+        return list(map(bytes.decode, texts))  # "" reads as no time
 
     def read_time(self, text: str) -> datetime | None:
         """A time of a trial from its text (checked when decoded)."""

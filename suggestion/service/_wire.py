@@ -220,6 +220,8 @@ def last(values: list[object], n: int, default: object, mark: object = MARK) -> 
     one = exactly_one(values, n, mark)
     if one is not None:
         return one
+    if len(values) == n and values.count(mark) == n:
+        return [default] * n  # no item has one
     found = groups(values, n, mark)
     if found is None:
         return None
