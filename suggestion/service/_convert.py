@@ -207,17 +207,18 @@ def _check_name(name: str, i: int, names: set[str]) -> None:
 _DECIMAL_CHARACTERS = b"0123456789.eE+-"
 
 
-def _decimals(texts: list[bytes]) -> list[float] | None:
-    """Every text's value when each is a finite plain decimal literal (`_DECIMAL`), else
-    None. Made of decimal characters only, a text is one exactly when ``float`` reads it
-    (no whitespace, underscore, nan or inf can be spelt with them)."""
+def _decimals(texts: list[bytes]) -> tuple[list[float], np.ndarray] | None:
+    """Every text's value (and as an array) when each is a finite plain decimal literal
+    (`_DECIMAL`), else None. Made of decimal characters only, a text is one exactly when
+    ``float`` reads it (no whitespace, underscore, nan or inf can be spelt with them)."""
     if not texts or b"".join(texts).translate(None, _DECIMAL_CHARACTERS):
         return None
     try:
         numbers = list(map(float, texts))
     except ValueError:
         return None
-    return numbers if all(map(math.isfinite, numbers)) else None
+    array = np.array(numbers)
+    return (numbers, array) if bool(np.isfinite(array).all()) else None
 
 
 # Times as Go writes them in UTC, NUL-separated (or empty): every one `_time` reads (days
@@ -363,9 +364,9 @@ class TrialDecoder:
         """A parameter's values, or None when one is malformed or outside the space."""
         span = self._bounds.get(p.name)
         if span is not None:
-            column = _decimals(texts)
-            if column is not None:
-                numbers = np.array(column)
+            read = _decimals(texts)
+            if read is not None:
+                column, numbers = read
                 if bool(np.all((numbers >= span[0]) & (numbers <= span[1]))):
                     return column  # type: ignore[return-value]
         memo = self._values[p.name]
@@ -471,7 +472,8 @@ class TrialDecoder:
         """The values of ``texts`` when every one is a finite plain decimal, else None."""
         if None in texts:
             return None
-        return _decimals(texts)  # type: ignore[arg-type]
+        read = _decimals(texts)  # type: ignore[arg-type]
+        return read[0] if read is not None else None
 
     def _times_of(self, texts: list[bytes]) -> list[str] | None:
         """Times as their wire texts (read when a view is built; an empty one is no time);
