@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from suggestion.algorithms._base import TrialState, TrialView
 from tuner.space import Value
@@ -173,6 +173,51 @@ class TrialTable(Sequence[TrialView]):
         if self._keys is not None:
             points, keys = self._keys
             table._keys = (points, keys + [points.key(v.assignment) for v in views])
+        return table
+
+    def merged(self, tail: TrialTable, rows: dict[str, int]) -> TrialTable:
+        """This table with each trial of ``tail`` put in place of the trial of its name, or
+        appended (in ``tail``'s order) when it has none; ``rows`` (each trial's row by name)
+        is updated for the appended ones. Costs copies of the columns, no step per trial
+        beyond ``tail``'s."""
+        size = len(self)
+        replace: list[tuple[int, int]] = []
+        append: list[int] = []
+        for j, name in enumerate(tail.names):
+            row = rows.get(name)
+            if row is None:
+                rows[name] = size + len(append)
+                append.append(j)
+            else:
+                replace.append((row, j))
+
+        def merge(mine: list[Any], theirs: list[Any]) -> list[Any]:
+            out = mine.copy()
+            for row, j in replace:
+                out[row] = theirs[j]
+            out.extend(theirs[j] for j in append)
+            return out
+
+        labels: list[Mapping[str, str]] | None = None
+        if self.labels is not None or tail.labels is not None:
+            labels = merge(
+                self.labels or [_NO_LABELS] * size, tail.labels or [_NO_LABELS] * len(tail)
+            )
+        table = TrialTable(
+            merge(self.names, tail.names),
+            merge(self.states, tail.states),
+            merge(self.values, tail.values),
+            {p: merge(column, tail.columns[p]) for p, column in self.columns.items()},
+            merge(self.completed_at, tail.completed_at),
+            merge(self.started_at, tail.started_at),
+            labels,
+            float_columns=self.float_columns & tail.float_columns,
+            views=merge(self._views, tail._views),
+            read_time=self.read_time or tail.read_time,
+        )
+        if self._keys is not None:
+            points, keys = self._keys
+            table._keys = (points, merge(keys, tail.point_keys(points)))
         return table
 
     def joined(self, head: int, tail: TrialTable) -> TrialTable:

@@ -15,7 +15,7 @@ import itertools
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from suggestion.algorithms import TrialTable, TrialView
@@ -47,9 +47,10 @@ class _Held:
 
     decoder: TrialDecoder
     epoch: str | None = None
-    views: dict[str, TrialView] = field(default_factory=dict)
     table: TrialTable | None = None
-    """The trials of the last full request, until a delta needs them by name (`views`)."""
+    """The trials held under ``epoch``."""
+    rows: dict[str, int] | None = None
+    """Each held trial's row by name (made when the first delta comes)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -104,28 +105,27 @@ class TrialLedger:
             if delta is None or delta == OFFER:
                 table = held.decoder.table(blobs)
                 if delta == OFFER:
-                    held.table, held.views = table, {}
+                    held.table, held.rows = table, None
                     held.epoch = f"{self._instance}.{next(self._serial)}"
                     return table, held.epoch
                 return table, None
-            if held.epoch is None or delta != held.epoch:
+            if held.epoch is None or delta != held.epoch or held.table is None:
                 raise ResendFullError(
                     f"{DELTA_KEY}: this server holds no trials of experiment {experiment!r}"
                     f" under epoch {delta!r} (it restarted, evicted the experiment, or another"
                     " client started over); send the trials in full"
                 )
-            if held.table is not None:
-                held.views, held.table = {v.name: v for v in held.table}, None
-            held.views.update(_by_name(held.decoder.table(blobs, remember=False)))
-            if count is None or not count.isdigit() or int(count) != len(held.views):
-                holds = len(held.views)
-                held.epoch, held.views, held.table = None, {}, None
+            sent = held.decoder.table(blobs, remember=False)
+            if held.rows is None:
+                held.rows = {name: row for row, name in enumerate(held.table.names)}
+            # Replaced by name in place, new ones appended: only the columns are copied.
+            table = held.table.merged(sent, held.rows)
+            if count is None or not count.isdigit() or int(count) != len(table):
+                holds = len(table)
+                held.epoch, held.table, held.rows = None, None, None
                 raise ResendFullError(
                     f"{COUNT_KEY}: {count!r} trials, and the server holds {holds} of"
                     f" experiment {experiment!r} after this delta; send the trials in full"
                 )
-            return list(held.views.values()), held.epoch
-
-
-def _by_name(views: Iterable[TrialView]) -> Iterable[tuple[str, TrialView]]:
-    return ((v.name, v) for v in views)
+            held.table = table
+            return table, held.epoch

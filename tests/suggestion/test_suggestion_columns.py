@@ -285,3 +285,42 @@ def test_an_empty_or_small_request(trials: int, kit: Any) -> None:
     assert list(TrialDecoder(SPACE, "loss").table(blobs)) == list(
         TrialDecoder(SPACE, "loss").by_trial(blobs)
     )
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(blobs=requests(), data=st.data())
+def test_deltas_applied_to_the_held_table_equal_the_full_request(
+    blobs: list[bytes], data: Any
+) -> None:
+    """The server's trials after an offer and deltas (changed trials in place, new ones
+    appended) equal the full request's, and their point keys each view's."""
+    from suggestion.algorithms._points import PointSet
+    from suggestion.service._deltas import OFFER, TrialLedger
+
+    if isinstance(reference(blobs, ("loss",)), str):
+        return  # malformed: refused like a full request (test_suggestion_deltas)
+    first = data.draw(st.integers(0, len(blobs)))
+    ledger = TrialLedger(lambda: 8)
+    held, epoch = ledger.trials("e", SPACE, ("loss",), blobs[:first], OFFER, None)
+    points = PointSet(SPACE)
+    held.point_keys(points)  # type: ignore[attr-defined]  # remembered, then carried along
+    full = list(blobs[:first])
+    rest = blobs[first:]
+    while rest:
+        step = data.draw(st.integers(1, len(rest)))
+        new, rest = rest[:step], rest[step:]
+        changed = data.draw(st.lists(st.integers(0, max(len(full) - 1, 0)), max_size=3))
+        sent = []
+        for i in dict.fromkeys(changed):
+            if i < len(full):
+                t = api_pb2.Trial.FromString(full[i])
+                t.status.condition = C.SUCCEEDED
+                t.status.observation.metrics.add(name="loss", value=repr(float(i)))
+                full[i] = t.SerializeToString()
+                sent.append(full[i])
+        full += new
+        sent += new
+        held, epoch = ledger.trials("e", SPACE, ("loss",), sent, epoch, str(len(full)))
+    expected = TrialDecoder(SPACE, "loss").by_trial(full)
+    assert list(held) == list(expected)
+    assert held.point_keys(points) == [points.key(v.assignment) for v in expected]  # type: ignore[attr-defined]
