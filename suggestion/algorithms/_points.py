@@ -99,6 +99,14 @@ class PointSet:
         self._indices[key] = index
         return index
 
+    def trial_key_set(self, trials: Sequence[TrialView]) -> set[Key]:
+        """The set of `trial_keys`; not to be changed (copy it): a `TrialTable`'s is
+        remembered and grown from the shorter table it was made from."""
+        point_key_set = getattr(trials, "point_key_set", None)
+        if point_key_set is not None:
+            return point_key_set(self)  # type: ignore[no-any-return]
+        return set(self.trial_keys(trials))
+
     def trial_indices(self, trials: Sequence[TrialView]) -> list[int]:
         """The grid index of every trial's point, in order (`index` of `trial_keys`),
         computed a coordinate at a time for all trials."""

@@ -56,6 +56,7 @@ class TrialTable(Sequence[TrialView]):
         """Columns known to hold Python floats only (their points' keys are the values)."""
         self._views: list[TrialView | None] = views if views is not None else [None] * len(names)
         self._keys: tuple[PointSet, list[Key]] | None = None
+        self._key_set: tuple[PointSet, set[Key]] | None = None
 
     @classmethod
     def of(cls, views: Sequence[TrialView], parameters: Sequence[str]) -> TrialTable:
@@ -147,6 +148,23 @@ class TrialTable(Sequence[TrialView]):
         self._keys = (points, keys)
         return keys
 
+    def point_key_set(self, points: PointSet) -> set[Key]:
+        """The set of `point_keys` (remembered; not to be changed: copy it). A longer table
+        made from this one (`extended`, `joined`, `merged`) starts from a copy of it."""
+        known = self._key_set
+        if known is None or known[0] is not points:
+            known = self._key_set = (points, set(self.point_keys(points)))
+        return known[1]
+
+    def _grown_key_set(self, table: TrialTable, added: Iterable[Key]) -> None:
+        """Give ``table`` (this one with trials whose keys are ``added`` after it) the set
+        of its keys from this table's, when this one has it."""
+        if self._key_set is not None and table._keys is not None:
+            if table._keys[0] is self._key_set[0]:
+                grown = self._key_set[1].copy()
+                grown.update(added)
+                table._key_set = (self._key_set[0], grown)
+
     def extended(self, views: Sequence[TrialView]) -> TrialTable:
         """This table followed by ``views`` (the service's pending points)."""
         if not views:
@@ -173,6 +191,7 @@ class TrialTable(Sequence[TrialView]):
         if self._keys is not None:
             points, keys = self._keys
             table._keys = (points, keys + [points.key(v.assignment) for v in views])
+            self._grown_key_set(table, table._keys[1][len(self) :])
         return table
 
     def merged(self, tail: TrialTable, rows: dict[str, int]) -> TrialTable:
@@ -217,7 +236,10 @@ class TrialTable(Sequence[TrialView]):
         )
         if self._keys is not None:
             points, keys = self._keys
-            table._keys = (points, merge(keys, tail.point_keys(points)))
+            theirs = tail.point_keys(points)
+            table._keys = (points, merge(keys, theirs))
+            if all(keys[row] == theirs[j] for row, j in replace):  # no point changed
+                self._grown_key_set(table, [theirs[j] for j in append])
         return table
 
     def joined(self, head: int, tail: TrialTable) -> TrialTable:
@@ -243,4 +265,6 @@ class TrialTable(Sequence[TrialView]):
         if self._keys is not None:
             points, keys = self._keys
             table._keys = (points, keys[:head] + tail.point_keys(points))
+            if head == len(self):
+                self._grown_key_set(table, table._keys[1][head:])
         return table

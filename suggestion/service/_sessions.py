@@ -239,7 +239,7 @@ class SuggestionEngine:
             if algorithm.repeats_points:
                 returned = {issued_key(t.assignment, t.labels) for t in trials}
             else:
-                returned = set(algorithm.points.trial_keys(trials))
+                returned = algorithm.points.trial_key_set(trials)
             for point_key in [k for k in session.issued if k in returned]:
                 del session.issued[point_key]
             pending = [

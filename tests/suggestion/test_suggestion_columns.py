@@ -303,7 +303,7 @@ def test_deltas_applied_to_the_held_table_equal_the_full_request(
     ledger = TrialLedger(lambda: 8)
     held, epoch = ledger.trials("e", SPACE, ("loss",), blobs[:first], OFFER, None)
     points = PointSet(SPACE)
-    held.point_keys(points)  # type: ignore[attr-defined]  # remembered, then carried along
+    held.point_key_set(points)  # type: ignore[attr-defined]  # remembered, then carried along
     full = list(blobs[:first])
     rest = blobs[first:]
     while rest:
@@ -316,6 +316,10 @@ def test_deltas_applied_to_the_held_table_equal_the_full_request(
                 t = api_pb2.Trial.FromString(full[i])
                 t.status.condition = C.SUCCEEDED
                 t.status.observation.metrics.add(name="loss", value=repr(float(i)))
+                if data.draw(st.booleans()):  # its point changed too (the key set is rebuilt)
+                    for a in t.spec.parameter_assignments.assignments:
+                        if a.name == "x":
+                            a.value = repr(data.draw(st.floats(-1, 1)))
                 full[i] = t.SerializeToString()
                 sent.append(full[i])
         full += new
@@ -323,4 +327,6 @@ def test_deltas_applied_to_the_held_table_equal_the_full_request(
         held, epoch = ledger.trials("e", SPACE, ("loss",), sent, epoch, str(len(full)))
     expected = TrialDecoder(SPACE, "loss").by_trial(full)
     assert list(held) == list(expected)
-    assert held.point_keys(points) == [points.key(v.assignment) for v in expected]  # type: ignore[attr-defined]
+    keys = [points.key(v.assignment) for v in expected]
+    assert held.point_keys(points) == keys  # type: ignore[attr-defined]
+    assert held.point_key_set(points) == set(keys)  # type: ignore[attr-defined]
