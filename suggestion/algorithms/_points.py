@@ -68,7 +68,7 @@ class PointSet:
         """The point key of every trial, in order (from the columns of a `TrialTable`)."""
         point_keys = getattr(trials, "point_keys", None)
         if point_keys is not None:
-            return point_keys(self)  # type: ignore[no-any-return]
+            return point_keys(self)
         return [self.key(t.assignment) for t in trials]
 
     def canonical(self, assignment: Mapping[str, Value]) -> Assignment:
@@ -104,7 +104,7 @@ class PointSet:
         remembered and grown from the shorter table it was made from."""
         point_key_set = getattr(trials, "point_key_set", None)
         if point_key_set is not None:
-            return point_key_set(self)  # type: ignore[no-any-return]
+            return point_key_set(self)
         return set(self.trial_keys(trials))
 
     def trial_indices(self, trials: Sequence[TrialView]) -> list[int]:
@@ -130,7 +130,7 @@ class PointSet:
                 x = np.array(column, dtype=float)
                 found = np.clip(np.round((x - c.lo) / c.step), 0, c.size - 1).astype(np.int64)
             flat = flat * c.size + found
-        return flat.tolist()  # type: ignore[no-any-return]
+        return flat.tolist()
 
     def unused_indices(self, used: set[Key], start: int = 0) -> Iterator[int]:
         assert self.size is not None

@@ -144,7 +144,7 @@ class TrialTable(Sequence[TrialView]):
                 continue
             canonical = {v: c.canonical(v) for v in dict.fromkeys(column)}
             parts.append(list(map(canonical.__getitem__, column)))
-        keys = list(zip(*parts, strict=True)) if parts else [() for _ in self.names]
+        keys: list[Key] = list(zip(*parts, strict=True)) if parts else [() for _ in self.names]
         self._keys = (points, keys)
         return keys
 

@@ -326,31 +326,31 @@ class TrialDecoder:
         statuses = _wire.at_most_one(trial["status"], n, b"")
         if names is None or specs is None or statuses is None or not k:
             return None
-        spec = _wire.explode(specs, _wire.SPEC)  # type: ignore[arg-type]
+        spec = _wire.explode(specs, _wire.SPEC)
         groups = _wire.exactly_one(spec["parameter_assignments"], n)
         if groups is None or len(spec["labels"]) != n:  # labels: decoded trial by trial
             return None
-        items = _wire.exactly(_wire.explode(groups, _wire.REPEATED)["items"], n, k)  # type: ignore[arg-type]
+        items = _wire.exactly(_wire.explode(groups, _wire.REPEATED)["items"], n, k)
         if items is None:
             return None
-        texts = _wire.assigned_values(items, self._wire_names)  # type: ignore[arg-type]
+        texts = _wire.assigned_values(items, self._wire_names)
         if texts is None:
             return None
         columns: dict[str, list[Value]] = {}
         floats = []
         for j, p in enumerate(self.space.parameters):
-            column = self._column(p, texts[j::k])  # type: ignore[arg-type]
+            column = self._column(p, texts[j::k])
             if column is None:
                 return None
             columns[p.name] = column
             if p.name in self._doubles and set(map(type, column)) <= {float}:
                 floats.append(p.name)
-        status = self._status(statuses, n)  # type: ignore[arg-type]
+        status = self._status(statuses, n)
         if status is None:
             return None
         states, values, completed_at, started_at = status
         return TrialTable(
-            list(map(bytes.decode, names)),  # type: ignore[arg-type]
+            list(map(bytes.decode, names)),
             states,
             values,
             columns,
@@ -364,9 +364,9 @@ class TrialDecoder:
         """A parameter's values, or None when one is malformed or outside the space."""
         span = self._bounds.get(p.name)
         if span is not None:
-            read = _decimals(texts)
-            if read is not None:
-                column, numbers = read
+            decimals = _decimals(texts)
+            if decimals is not None:
+                column, numbers = decimals
                 if bool(np.all((numbers >= span[0]) & (numbers <= span[1]))):
                     return column  # type: ignore[return-value]
         memo = self._values[p.name]
@@ -393,8 +393,8 @@ class TrialDecoder:
         tuple[
             list[TrialState],
             list[tuple[float, ...]],
-            list[str | None],
-            list[str | None],
+            list[str],
+            list[str],
         ]
         | None
     ):
@@ -406,25 +406,25 @@ class TrialDecoder:
         observations = _wire.at_most_one(status["observation"], n, b"")
         if codes is None or starts is None or ends is None or observations is None:
             return None
-        if max(codes, default=0) > _LARGEST_CODE:  # type: ignore[type-var]
+        if max(codes, default=0) > _LARGEST_CODE:
             return None  # an unknown or oddly encoded condition
         states = list(map(_STATE_CODES.__getitem__, codes))
         done = np.flatnonzero(np.isin(np.array(codes), _COMPLETED_CODES))
-        completed_at = self._times_of(ends)  # type: ignore[arg-type]
-        started_at = self._times_of(starts)  # type: ignore[arg-type]
+        completed_at = self._times_of(ends)
+        started_at = self._times_of(starts)
         if completed_at is None or started_at is None:
             return None
         values: list[tuple[float, ...]] = [()] * n
         if not done.size:
             return states, values, completed_at, started_at
-        metrics = _wire.explode(observations, _wire.REPEATED)["items"]  # type: ignore[arg-type]
+        metrics = _wire.explode(observations, _wire.REPEATED)["items"]
         grouped = _wire.groups(metrics, n)
         if grouped is None:
             return None
         starts_at, ends_at = grouped
         trial_of = np.repeat(np.arange(n), ends_at - starts_at - 1)
         entries = [m for m in metrics if m != _wire.MARK]
-        pairs = _wire.explode(entries, _wire.PAIR)  # type: ignore[arg-type]
+        pairs = _wire.explode(entries, _wire.PAIR)
         metric_names = _wire.exactly_one(pairs["name"], len(entries))
         metric_texts = _wire.exactly_one(pairs["value"], len(entries))
         if metric_names is None or metric_texts is None:
@@ -432,18 +432,18 @@ class TrialDecoder:
         names = np.array(metric_names, dtype=object)
         entry_texts = np.array(metric_texts, dtype=object)
         texts: list[list[bytes | None]] = []
-        for wire in self._wire_metrics:
-            where = np.flatnonzero(names == wire)[::-1]  # last first
+        for metric in self._wire_metrics:
+            where = np.flatnonzero(names == metric)[::-1]  # last first
             trials, first = np.unique(trial_of[where], return_index=True)
-            column = np.full(n, None, dtype=object)
-            column[trials] = entry_texts[where[first]]
-            texts.append(column.tolist())
+            last = np.full(n, None, dtype=object)
+            last[trials] = entry_texts[where[first]]
+            texts.append(last.tolist())
         fast = [self._numbers(np.array(column, dtype=object)[done].tolist()) for column in texts]
         if all(numbers is not None for numbers in fast):
-            found = iter(zip(*fast, strict=True))  # type: ignore[call-overload]
+            rows = iter(zip(*fast, strict=True))
             is_done = np.zeros(n, dtype=bool)
             is_done[done] = True
-            values = [next(found) if d else () for d in is_done.tolist()]
+            values = [next(rows) if d else () for d in is_done.tolist()]
             return states, values, completed_at, started_at
         for i in done.tolist():
             found: list[float | None] = []

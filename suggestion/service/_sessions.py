@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -236,6 +236,7 @@ class SuggestionEngine:
                 return (point, *sorted(labels.items())) if algorithm.repeats_points else point
 
             trials = request.trials
+            returned: Collection[tuple[object, ...]]
             if algorithm.repeats_points:
                 returned = {issued_key(t.assignment, t.labels) for t in trials}
             else:

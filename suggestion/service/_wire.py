@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
@@ -120,10 +121,10 @@ _MARKERS = {shadow: _markers(shadow) for shadow in _TYPES.values()}
 
 def trial_bytes(request: Message) -> list[bytes]:
     """The serialised trials of a `GetSuggestionsRequest` (field 2), in order."""
-    return list(REQUEST.FromString(request.SerializeToString()).trials)  # type: ignore[attr-defined]
+    return list(REQUEST.FromString(request.SerializeToString()).trials)
 
 
-def explode(items: Sequence[bytes], shadow: type[Message]) -> dict[str, list[object]]:
+def explode(items: Sequence[bytes], shadow: type[Message]) -> dict[str, list[Any]]:
     """Every field of ``shadow`` in all ``items`` (serialised messages), markers included:
     per field, the values in item order, each item's preceded by the field's marker."""
     if not items:
@@ -145,7 +146,7 @@ def assigned_values(items: list[bytes], names: Sequence[bytes]) -> list[bytes] |
     k = len(names)
     if not k or len(items) % k:
         return None
-    values = list(VALUE.FromString(b"".join(items)).value)  # type: ignore[attr-defined]
+    values = list(VALUE.FromString(b"".join(items)).value)
     if len(values) != len(items):
         return None
     sizes = np.fromiter(map(len, items), dtype=np.int64, count=len(items))
@@ -164,7 +165,7 @@ def assigned_values(items: list[bytes], names: Sequence[bytes]) -> list[bytes] |
     return values
 
 
-def exactly_one(values: list[object], n: int, mark: object = MARK) -> list[object] | None:
+def exactly_one(values: list[Any], n: int, mark: Any = MARK) -> list[Any] | None:
     """Each of the ``n`` items' one value of an exploded field, or None unless every item
     has exactly one."""
     if len(values) != 2 * n:
@@ -175,7 +176,7 @@ def exactly_one(values: list[object], n: int, mark: object = MARK) -> list[objec
     return rest
 
 
-def exactly(values: list[object], n: int, k: int) -> list[object] | None:
+def exactly(values: list[Any], n: int, k: int) -> list[Any] | None:
     """The ``k`` values of each of ``n`` items of an exploded repeated field, flat, or None
     unless every item has exactly ``k``."""
     if len(values) != (k + 1) * n or values.count(MARK) != n or values[0 :: k + 1] != [MARK] * n:
@@ -184,9 +185,7 @@ def exactly(values: list[object], n: int, k: int) -> list[object] | None:
     return values
 
 
-def groups(
-    values: list[object], n: int, mark: object = MARK
-) -> tuple[np.ndarray, np.ndarray] | None:
+def groups(values: list[Any], n: int, mark: Any = MARK) -> tuple[np.ndarray, np.ndarray] | None:
     """For an exploded field: the position of each item's marker and of the next item's
     (or the end), or None unless there are ``n`` markers."""
     is_mark = np.fromiter(map(mark.__eq__, values), dtype=bool, count=len(values))
@@ -200,9 +199,7 @@ def groups(
     return starts, ends
 
 
-def at_most_one(
-    values: list[object], n: int, default: object, mark: object = MARK
-) -> list[object] | None:
+def at_most_one(values: list[Any], n: int, default: Any, mark: Any = MARK) -> list[Any] | None:
     """Each item's value of an exploded message field, ``default`` where it has none; None
     unless there are ``n`` markers and no item has two (protobuf would merge them)."""
     one = exactly_one(values, n, mark)
@@ -214,7 +211,7 @@ def at_most_one(
     return last(values, n, default, mark)
 
 
-def last(values: list[object], n: int, default: object, mark: object = MARK) -> list[object] | None:
+def last(values: list[Any], n: int, default: Any, mark: Any = MARK) -> list[Any] | None:
     """Each item's last value of an exploded singular field (protobuf: the last one counts),
     ``default`` where it has none; None unless there are ``n`` markers."""
     one = exactly_one(values, n, mark)

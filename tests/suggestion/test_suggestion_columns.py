@@ -6,6 +6,7 @@ wire), cold and warm, and it refuses malformed trials with the same message."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -262,7 +263,7 @@ def test_an_engine_answers_the_same_from_a_table_and_from_views(kit: Any) -> Non
         assert not set(points) & {tuple(sorted(a.items())) for a in again}, algorithm
 
 
-def _only(t: api_pb2.Trial, names: tuple[str, ...]) -> api_pb2.Trial:
+def _only(t: api_pb2.Trial, names: Sequence[str]) -> api_pb2.Trial:
     copy = api_pb2.Trial()
     copy.CopyFrom(t)
     kept = [a for a in copy.spec.parameter_assignments.assignments if a.name in names]
