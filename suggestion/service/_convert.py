@@ -7,6 +7,7 @@ conditions become `TrialState`s, metric strings become floats. A malformed reque
 
 from __future__ import annotations
 
+import collections
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -479,10 +480,11 @@ class TrialDecoder:
             texts.append(last.tolist())
         fast = [self._numbers(np.array(column, dtype=object)[done].tolist()) for column in texts]
         if all(numbers is not None for numbers in fast):
-            rows = iter(zip(*fast, strict=True))
-            is_done = np.zeros(n, dtype=bool)
-            is_done[done] = True
-            values = [next(rows) if d else () for d in is_done.tolist()]
+            rows = zip(*fast, strict=True)
+            if len(done) == n:
+                values = list(rows)
+            else:  # put each completed trial's values in its place, in C
+                collections.deque(map(values.__setitem__, done.tolist(), rows), maxlen=0)
             return states, values, completed_at, started_at
         for i in done.tolist():
             found: list[float | None] = []
