@@ -11,17 +11,19 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from suggestion.service import TrialDecoder
+from suggestion.service._convert import trial_bytes
 from tuner.protos import api_pb2
 from tuner.space import SearchSpace
 
 
 def decode_seconds(request: api_pb2.GetSuggestionsRequest, space: SearchSpace) -> float:
-    """Parse the serialised request and turn every trial into a domain value (cold)."""
+    """Parse the serialised request and decode every trial into the columns the server
+    reads (cold: a new decoder), as the server does (`trial_bytes`, `TrialDecoder.table`)."""
     data = request.SerializeToString()
     start = time.perf_counter()
     parsed = api_pb2.GetSuggestionsRequest.FromString(data)
-    TrialDecoder(space, parsed.experiment.spec.objective.objective_metric_name).decode(
-        parsed.trials
+    TrialDecoder(space, parsed.experiment.spec.objective.objective_metric_name).table(
+        trial_bytes(parsed)
     )
     return time.perf_counter() - start
 

@@ -20,6 +20,7 @@ from suggestion.algorithms._base import (
 )
 from suggestion.algorithms._registry import get, multi_objective_names, names
 from suggestion.algorithms._settings import SettingSpec, integer, parse_settings
+from suggestion.algorithms._table import TrialTable
 
 __all__ = [
     "Algorithm",
@@ -31,6 +32,7 @@ __all__ = [
     "SettingsError",
     "SpaceNotSupportedError",
     "TrialState",
+    "TrialTable",
     "TrialView",
     "UnknownAlgorithmError",
     "get",

@@ -238,7 +238,7 @@ class Algorithm(abc.ABC):
             return []
         self._should_stop = should_stop or _never
         try:
-            used = self.points.used_keys(t.assignment for t in trials)
+            used = self.points.trial_key_set(trials).copy()  # `complete` adds to it
             proposals = self._propose(trials, count)
             self.checkpoint()
             rng = self.rng_for(len(trials), salt=1)

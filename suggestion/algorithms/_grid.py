@@ -39,8 +39,9 @@ class GridSearch(Algorithm):
         self._cursor = 0
 
     def _propose(self, trials: Sequence[TrialView], count: int) -> list[Assignment]:
-        used = self.points.used_keys(t.assignment for t in trials)
-        free = self.points.unused_indices(used, start=self._cursor)
+        taken = set(self.points.trial_indices(trials))
+        size = self.points.size or 0
+        free = (i for i in range(self._cursor, size) if i not in taken)
         chosen: list[Assignment] = []
         for index in free:
             if not chosen:

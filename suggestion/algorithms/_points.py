@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from suggestion.algorithms._unit import Coordinate
 from tuner.space import Assignment, SearchSpace, Value
+
+if TYPE_CHECKING:
+    from suggestion.algorithms._base import TrialView
 
 Key = tuple[Value, ...]
 
@@ -60,6 +64,13 @@ class PointSet:
     def used_keys(self, assignments: Iterable[Mapping[str, Value]]) -> set[Key]:
         return {self.key(a) for a in assignments}
 
+    def trial_keys(self, trials: Sequence[TrialView]) -> list[Key]:
+        """The point key of every trial, in order (from the columns of a `TrialTable`)."""
+        point_keys = getattr(trials, "point_keys", None)
+        if point_keys is not None:
+            return point_keys(self)
+        return [self.key(t.assignment) for t in trials]
+
     def canonical(self, assignment: Mapping[str, Value]) -> Assignment:
         return {c.name: c.canonical(assignment[c.name]) for c in self.coordinates}
 
@@ -87,6 +98,39 @@ class PointSet:
             self._indices.clear()
         self._indices[key] = index
         return index
+
+    def trial_key_set(self, trials: Sequence[TrialView]) -> set[Key]:
+        """The set of `trial_keys`; not to be changed (copy it): a `TrialTable`'s is
+        remembered and grown from the shorter table it was made from."""
+        point_key_set = getattr(trials, "point_key_set", None)
+        if point_key_set is not None:
+            return point_key_set(self)
+        return set(self.trial_keys(trials))
+
+    def trial_indices(self, trials: Sequence[TrialView]) -> list[int]:
+        """The grid index of every trial's point, in order (`index` of `trial_keys`),
+        computed a coordinate at a time for all trials."""
+        assert self.size is not None
+        keys = self.trial_keys(trials)
+        if not keys or self.size >= 2**62:
+            return [self.index(key) for key in keys]
+        flat = np.zeros(len(keys), dtype=np.int64)
+        for c, column in zip(self.coordinates, zip(*keys, strict=True), strict=True):
+            assert c.size is not None
+            if c.is_list:
+                first: dict[Value, int] = {}
+                for k, value in enumerate(c.values):
+                    first.setdefault(value, k)
+                try:
+                    found = np.fromiter(map(first.__getitem__, column), np.int64, len(column))
+                except KeyError:  # not a value of the list: `index` says so
+                    return [self.index(key) for key in keys]
+            else:
+                # `Coordinate.nearest_index`, elementwise (numpy rounds half to even too).
+                x = np.array(column, dtype=float)
+                found = np.clip(np.round((x - c.lo) / c.step), 0, c.size - 1).astype(np.int64)
+            flat = flat * c.size + found
+        return flat.tolist()
 
     def unused_indices(self, used: set[Key], start: int = 0) -> Iterator[int]:
         assert self.size is not None

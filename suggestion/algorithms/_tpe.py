@@ -40,6 +40,7 @@ from suggestion.algorithms._base import (
     TrialState,
     TrialView,
 )
+from suggestion.algorithms._points import Key
 from suggestion.algorithms._settings import (
     RANDOM_STATE,
     RuleViolationError,
@@ -47,6 +48,7 @@ from suggestion.algorithms._settings import (
     integer,
     positive_float,
 )
+from suggestion.algorithms._table import TrialTable
 from suggestion.algorithms._unit import Coordinate
 from tuner.space import Assignment, Direction, Distribution, SearchSpace
 
@@ -404,19 +406,26 @@ class TPE(Algorithm):
         objectives, a non-finite value)."""
         if not self._columnar():
             return None
-        kept = [t for t in trials if t.state is not TrialState.FAILED]
+        if isinstance(trials, TrialTable):
+            states, objectives = trials.states, trials.values
+        else:
+            states, objectives = [t.state for t in trials], [t.values for t in trials]
+        kept = [i for i, s in enumerate(states) if s is not TrialState.FAILED]
         pending = np.fromiter(
-            (t.state is TrialState.PENDING for t in kept), dtype=bool, count=len(kept)
+            (states[i] is TrialState.PENDING for i in kept), dtype=bool, count=len(kept)
         )
         if len(kept) - int(pending.sum()) < max(self.settings["n_startup_trials"], 1):
             return None
         values = np.fromiter(
-            (math.nan if t.value is None else t.value for t in kept), dtype=float, count=len(kept)
+            (objectives[i][0] if objectives[i] else math.nan for i in kept),
+            dtype=float,
+            count=len(kept),
         )
         if not np.isfinite(values[~pending]).all():
             return None
         order = self._dimension_order()
-        rows = self._rows(kept)
+        every = self.points.trial_keys(trials)
+        rows = self._rows([every[i] for i in kept])
         gamma = self.settings.get("gamma")
         points = _parzen.propose(
             rows,
@@ -449,11 +458,10 @@ class TPE(Algorithm):
         order = list(range(len(names)))
         return sorted(order, key=lambda k: names[k]) if self.multivariate else order
 
-    def _rows(self, trials: Sequence[TrialView]) -> np.ndarray:
-        """The trials' points in `_parzen`'s representation (as `_params` gives them to
-        the study), columns in `_dimension_order`."""
-        # `suggest` keyed every trial already (`used_keys`): their canonical values.
-        keys = [self.points.key(t.assignment) for t in trials]
+    def _rows(self, keys: Sequence[Key]) -> np.ndarray:
+        """The points of keys (canonical values, `PointSet.key`) in `_parzen`'s
+        representation (as `_params` gives them to the study), columns in
+        `_dimension_order`."""
         order = [k for k, _, _ in self._readers]
         if all(index is None for _, index, _ in self._readers):
             table = np.array(keys, dtype=float).reshape(len(keys), len(order))[:, order]

@@ -7,13 +7,17 @@ conditions become `TrialState`s, metric strings become floats. A malformed reque
 
 from __future__ import annotations
 
+import collections
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 
-from suggestion.algorithms import TrialState, TrialView
+import numpy as np
+
+from suggestion.algorithms import TrialState, TrialTable, TrialView
 from suggestion.earlystopping import Comparison, Report, StoppingRule
+from suggestion.service import _wire
 from tuner.errors import TunerError
 from tuner.protos import api_pb2
 from tuner.space import (
@@ -186,6 +190,12 @@ def trials(
     return TrialDecoder(space, metric).decode(messages)
 
 
+def trial_bytes(request: api_pb2.GetSuggestionsRequest) -> list[bytes]:
+    """The request's trials serialised, one bytes per trial (what `TrialDecoder.table`
+    reads): one serialisation of the request and one C parse, no wrapper per trial."""
+    return _wire.trial_bytes(request)
+
+
 def _check_name(name: str, i: int, names: set[str]) -> None:
     """Refuse an empty or repeated trial name; add it to ``names``."""
     if not name:
@@ -195,31 +205,107 @@ def _check_name(name: str, i: int, names: set[str]) -> None:
     names.add(name)
 
 
+_DECIMAL_CHARACTERS = b"0123456789.eE+-"
+
+
+def _decimals(texts: list[bytes]) -> tuple[list[float], np.ndarray] | None:
+    """Every text's value (and as an array) when each is a finite plain decimal literal
+    (`_DECIMAL`), else None. Made of decimal characters only, a text is one exactly when
+    ``float`` reads it (no whitespace, underscore, nan or inf can be spelt with them)."""
+    if not texts or b"".join(texts).translate(None, _DECIMAL_CHARACTERS):
+        return None
+    try:
+        numbers = list(map(float, texts))
+    except ValueError:
+        return None
+    array = np.array(numbers)
+    return (numbers, array) if bool(np.isfinite(array).all()) else None
+
+
+# Times as Go writes them in UTC, NUL-separated (or empty): every one `_time` reads (days
+# past the 28th, other offsets and forms are read one by one).
+_UTC_TIME = (
+    rb"(?:(?!0000)[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])"
+    rb"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,9})?Z)?"
+)
+_UTC_TIMES = re.compile(rb"(?:" + _UTC_TIME + rb"\x00)*" + _UTC_TIME)
+_DIGITS = np.array([0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18])
+_SEPARATORS = {4: ord("-"), 7: ord("-"), 10: ord("T"), 13: ord(":"), 16: ord(":"), 19: ord("Z")}
+
+
+def _plain_utc_seconds(texts: list[bytes]) -> bool:
+    """Whether every non-empty text is ``YYYY-MM-DDTHH:MM:SSZ`` (as Go writes a UTC time to
+    the second) with a year from 1, a month 1-12, a day 1-28, hours 0-23, minutes and
+    seconds 0-59: times `_time` reads, checked as one array."""
+    present = [text for text in texts if text] if b"" in texts else texts
+    if not present:
+        return True
+    data = b"".join(present)
+    if len(data) != 20 * len(present):
+        return False
+    chars = np.frombuffer(data, dtype=np.uint8).reshape(len(present), 20)
+    for column, char in _SEPARATORS.items():
+        if not bool(np.all(chars[:, column] == char)):
+            return False
+    digits = chars[:, _DIGITS].astype(np.int64) - ord("0")
+    if bool(np.any((digits < 0) | (digits > 9))):
+        return False
+    year = digits[:, 0] * 1000 + digits[:, 1] * 100 + digits[:, 2] * 10 + digits[:, 3]
+    month, day, hour, minute, second = (
+        digits[:, k] * 10 + digits[:, k + 1] for k in (4, 6, 8, 10, 12)
+    )
+    return bool(
+        np.all(
+            (year >= 1)
+            & (month >= 1)
+            & (month <= 12)
+            & (day >= 1)
+            & (day <= 28)
+            & (hour <= 23)
+            & (minute <= 59)
+            & (second <= 59)
+        )
+    )
+
+
+_STATE_CODES = {int(code): state for code, state in _STATES.items()}
+_COMPLETED_CODES = [c for c, s in _STATE_CODES.items() if s is TrialState.COMPLETED]
+_LARGEST_CODE = max(_STATE_CODES)
+
+
 class TrialDecoder:
     """Decodes trials for one space and objective metric (or several: one per objective, the
-    first one's value is ``TrialView.value``), remembering what it decoded.
+    first one's value is ``TrialView.value``) into a `TrialTable`, remembering what it
+    decoded.
 
-    Per parameter it keeps the wire strings met with their typed value and feasibility (a
-    grid's trials repeat a few strings, so the exact grid check runs once per string), and
-    whole trials by their serialised bytes. A warm call's request repeats the earlier trials
-    and adds a few: its leading trials that had finished in the previous request, with the
-    same name, condition and serialised size at the same position, are taken as they were
-    (Katib never rewrites a finished trial); the others are serialised (C code) and looked
-    up, and only new or changed ones decoded. Stepless doubles are read inline, without the
-    memo. Messages and errors are those of a cold decode. Thread-safe enough for concurrent
-    calls of one experiment: entries are only ever added or wholly replaced.
+    Columnar: the trials' wire bytes are read a level of nesting at a time for all trials
+    at once (`_wire`), each parameter's values converted and checked as one column (stepless
+    doubles: one regular expression over the column, one float per value, the bounds as
+    array comparisons; other parameters: once per distinct wire string), states, objective
+    values and times likewise; `TrialView`s are built only when an algorithm reads trials
+    one by one. A request of an unusual shape (labels, fields repeated, assignments in
+    another order...) or with any malformed trial is decoded trial by trial instead, which
+    gives the same views and refuses malformed trials with the same messages (the first
+    bad trial's, naming the field path, value and rule).
+
+    Warm: a request repeats the previous request's trials and adds some (Katib only
+    appends); the leading trials whose bytes equal the previous request's are taken as they
+    were and only the rest is decoded. Thread-safe enough for concurrent calls of one
+    experiment: state is only ever replaced whole.
     """
 
     MEMO_LIMIT = 200_000
-    """Remembered wire strings per parameter and trials; beyond it the memo starts over."""
+    """Remembered wire strings per parameter and times; beyond it the memo starts over."""
 
     def __init__(self, space: SearchSpace, metric: str | Sequence[str]) -> None:
         self.space = space
         self.metrics: tuple[str, ...] = (metric,) if isinstance(metric, str) else tuple(metric)
         self.metric = self.metrics[0]
         self._names = set(space.names)
+        self._parameters = list(space.names)
+        self._wire_names = [n.encode() for n in space.names]
+        self._wire_metrics = [m.encode() for m in self.metrics]
         self._values: dict[str, dict[str, tuple[Value, bool]]] = {n: {} for n in space.names}
-        self._trials: dict[bytes, TrialView] = {}
         # Stepless doubles (random, TPE and BO spaces: every value distinct, a memo only
         # costs) are read inline: a plain decimal literal within [min, max]; anything else
         # takes the general path, which gives the same value or the same error.
@@ -231,51 +317,235 @@ class TrialDecoder:
             and p.min is not None
             and p.max is not None
         }
-        # The previous request's trials in order: (name, condition, size, view) of those
-        # that had finished. Katib only appends trials and never changes a finished one, so a
-        # warm request's prefix is recognised by name, condition and serialised size
-        # without serialising it; anything else goes through the memo by bytes.
-        self._prefix: list[tuple[str, int, int, TrialView]] = []
+        self._doubles = frozenset(
+            p.name for p in space.parameters if p.type is ParameterType.DOUBLE
+        )
+        # The previous request's trial bytes and their table.
+        self._last: tuple[list[bytes], TrialTable] | None = None
         self._times: dict[str, tuple[datetime | None]] = {}
 
     def decode(
         self, messages: Iterable[api_pb2.Trial], *, remember: bool = True
     ) -> list[TrialView]:
-        """The views of ``messages``; not ``remember``: decode them without remembering
-        them (a delta request's trials come once per change: remembering each version of
-        each trial would only hold memory)."""
-        views: list[TrialView] = []
-        names: set[str] = set()
-        if not remember:
-            for i, t in enumerate(messages):
-                _check_name(t.name, i, names)
-                views.append(self._decode(t, f"trials[{i}] ({t.name})"))
-            return views
-        if len(self._trials) > self.MEMO_LIMIT:
-            self._trials = {}
-        prefix = self._prefix
-        known = len(prefix)
-        seen: list[tuple[str, int, int, TrialView]] = []
-        for i, t in enumerate(messages):
-            name = t.name
-            _check_name(name, i, names)
-            condition = t.status.condition
-            size = t.ByteSize()
-            if i < known:
-                entry = prefix[i]
-                if entry[0] == name and entry[1] == condition and entry[2] == size:
-                    views.append(entry[3])
-                    seen.append(entry)
+        """The views of ``messages`` (see `table`)."""
+        return list(self.table([m.SerializeToString() for m in messages], remember=remember))
+
+    def table(self, blobs: Sequence[bytes], *, remember: bool = True) -> TrialTable:
+        """The trials serialised in ``blobs`` (`trial_bytes`); not ``remember``: decode them
+        without remembering them (a delta request's trials come once per change)."""
+        blobs = list(blobs)
+        last = self._last if remember else None
+        head = 0
+        if last is not None:
+            before, known = last
+            shared = min(len(before), len(blobs))
+            if blobs[:shared] == before[:shared]:
+                head = shared
+            else:
+                while blobs[head] == before[head]:
+                    head += 1
+        table: TrialTable | None = self._columnar(blobs[head:])
+        if table is not None and last is not None:
+            table = last[1].joined(head, table)
+        if table is not None and (len(set(table.names)) != len(table) or "" in table.names):
+            table = None  # the trial-by-trial decode names the first empty or repeated name
+        if table is None:
+            table = self.by_trial(blobs)
+        if remember:
+            self._last = (blobs, table)
+        return table
+
+    # -- columns ----------------------------------------------------------------------
+
+    def _columnar(self, blobs: list[bytes]) -> TrialTable | None:
+        """The table of ``blobs``, or None for a request to decode trial by trial."""
+        n, k = len(blobs), len(self._parameters)
+        trial = _wire.explode(blobs, _wire.TRIAL)
+        names = _wire.exactly_one(trial["name"], n)
+        specs = _wire.exactly_one(trial["spec"], n)
+        statuses = _wire.at_most_one(trial["status"], n, b"")
+        if names is None or specs is None or statuses is None or not k:
+            return None
+        spec = _wire.explode(specs, _wire.SPEC)
+        groups = _wire.exactly_one(spec["parameter_assignments"], n)
+        if groups is None or len(spec["labels"]) != n:  # labels: decoded trial by trial
+            return None
+        items = _wire.exactly(_wire.explode(groups, _wire.REPEATED)["items"], n, k)
+        if items is None:
+            return None
+        texts = _wire.assigned_values(items, self._wire_names)
+        if texts is None:
+            return None
+        columns: dict[str, list[Value]] = {}
+        floats = []
+        for j, p in enumerate(self.space.parameters):
+            column = self._column(p, texts[j::k])
+            if column is None:
+                return None
+            columns[p.name] = column
+            if p.name in self._doubles and set(map(type, column)) <= {float}:
+                floats.append(p.name)
+        status = self._status(statuses, n)
+        if status is None:
+            return None
+        states, values, completed_at, started_at = status
+        return TrialTable(
+            list(map(bytes.decode, names)),
+            states,
+            values,
+            columns,
+            completed_at,  # type: ignore[arg-type]
+            started_at,  # type: ignore[arg-type]
+            float_columns=floats,
+            read_time=self.read_time,
+        )
+
+    def _column(self, p: Parameter, texts: list[bytes]) -> list[Value] | None:
+        """A parameter's values, or None when one is malformed or outside the space."""
+        span = self._bounds.get(p.name)
+        if span is not None:
+            decimals = _decimals(texts)
+            if decimals is not None:
+                column, numbers = decimals
+                if bool(np.all((numbers >= span[0]) & (numbers <= span[1]))):
+                    return column  # type: ignore[return-value]
+        memo = self._values[p.name]
+        read: dict[bytes, Value] = {}
+        for wire in dict.fromkeys(texts):
+            text = wire.decode()
+            known = memo.get(text)
+            if known is None:
+                try:
+                    parsed = p.parse(text)
+                except SpaceError:
+                    return None
+                if len(memo) > self.MEMO_LIMIT:
+                    memo.clear()
+                known = memo[text] = (parsed, p.contains(parsed))
+            if not known[1]:
+                return None
+            read[wire] = known[0]
+        return list(map(read.__getitem__, texts))
+
+    def _status(
+        self, statuses: list[bytes], n: int
+    ) -> (
+        tuple[
+            list[TrialState],
+            list[tuple[float, ...]],
+            list[str],
+            list[str],
+        ]
+        | None
+    ):
+        """States, objective values and times of every trial, or None (see `_columnar`)."""
+        status = _wire.explode(statuses, _wire.STATUS)
+        codes = _wire.last(status["condition"], n, 0, _wire.ENUM_MARK)
+        starts = _wire.last(status["start_time"], n, b"")
+        ends = _wire.last(status["completion_time"], n, b"")
+        observations = _wire.at_most_one(status["observation"], n, b"")
+        if codes is None or starts is None or ends is None or observations is None:
+            return None
+        if max(codes, default=0) > _LARGEST_CODE:
+            return None  # an unknown or oddly encoded condition
+        states = list(map(_STATE_CODES.__getitem__, codes))
+        done = np.flatnonzero(np.isin(np.array(codes), _COMPLETED_CODES))
+        completed_at = self._times_of(ends)
+        started_at = self._times_of(starts)
+        if completed_at is None or started_at is None:
+            return None
+        values: list[tuple[float, ...]] = [()] * n
+        if not done.size:
+            return states, values, completed_at, started_at
+        metrics = _wire.explode(observations, _wire.REPEATED)["items"]
+        grouped = _wire.groups(metrics, n)
+        if grouped is None:
+            return None
+        starts_at, ends_at = grouped
+        trial_of = np.repeat(np.arange(n), ends_at - starts_at - 1)
+        entries = [m for m in metrics if m != _wire.MARK]
+        pairs = _wire.explode(entries, _wire.PAIR)
+        metric_names = _wire.exactly_one(pairs["name"], len(entries))
+        metric_texts = _wire.exactly_one(pairs["value"], len(entries))
+        if metric_names is None or metric_texts is None:
+            return None
+        names = np.array(metric_names, dtype=object)
+        entry_texts = np.array(metric_texts, dtype=object)
+        texts: list[list[bytes | None]] = []
+        for metric in self._wire_metrics:
+            where = np.flatnonzero(names == metric)[::-1]  # last first
+            trials, first = np.unique(trial_of[where], return_index=True)
+            last = np.full(n, None, dtype=object)
+            last[trials] = entry_texts[where[first]]
+            texts.append(last.tolist())
+        fast = [self._numbers(np.array(column, dtype=object)[done].tolist()) for column in texts]
+        if all(numbers is not None for numbers in fast):
+            rows = zip(*fast, strict=True)
+            if len(done) == n:
+                values = list(rows)
+            else:  # put each completed trial's values in its place, in C
+                collections.deque(map(values.__setitem__, done.tolist(), rows), maxlen=0)
+            return states, values, completed_at, started_at
+        for i in done.tolist():
+            found: list[float | None] = []
+            for column in texts:
+                wire = column[i]
+                if wire is None:
+                    found.append(None)
                     continue
-            data = t.SerializeToString(deterministic=True)
-            view = self._trials.get(data)
-            if view is None:
-                view = self._trials[data] = self._decode(t, f"trials[{i}] ({name})")
-            views.append(view)
-            if view.state is not TrialState.PENDING:
-                seen.append((name, condition, size, view))
-        self._prefix = seen
-        return views
+                text = wire.decode()
+                if text.strip() == _UNAVAILABLE:
+                    found.append(None)
+                    continue
+                try:
+                    value = float(text)
+                except ValueError:
+                    return None  # the trial-by-trial decode names it
+                found.append(value if math.isfinite(value) else None)
+            if any(v is None for v in found):
+                states[i] = TrialState.FAILED  # finished without a usable value of each objective
+            else:
+                values[i] = tuple(v for v in found if v is not None)
+        return states, values, completed_at, started_at
+
+    @staticmethod
+    def _numbers(texts: list[bytes | None]) -> list[float] | None:
+        """The values of ``texts`` when every one is a finite plain decimal, else None."""
+        if None in texts:
+            return None
+        read = _decimals(texts)  # type: ignore[arg-type]
+        return read[0] if read is not None else None
+
+    def _times_of(self, texts: list[bytes]) -> list[str] | None:
+        """Times as their wire texts (read when a view is built; an empty one is no time);
+        None when one is not a time. A column of plain UTC times (seconds, days up to
+        the 28th) is checked by one regular expression, others read one by one."""
+        if not _plain_utc_seconds(texts) and not (
+            (data := b"\x00".join(texts)).count(0) == len(texts) - 1 and _UTC_TIMES.fullmatch(data)
+        ):
+            for wire in dict.fromkeys(texts):
+                try:
+                    self._time(wire.decode(), "trials", "time")
+                except RequestError:
+                    return None
+        return list(map(bytes.decode, texts))  # "" reads as no time
+
+    def read_time(self, text: str) -> datetime | None:
+        """A time of a trial from its text (checked when decoded)."""
+        return self._time(text, "trials", "time")
+
+    # -- trial by trial ---------------------------------------------------------------
+
+    def by_trial(self, blobs: Sequence[bytes]) -> TrialTable:
+        """The table of ``blobs`` decoded one trial at a time (what a request of an unusual
+        shape or with a malformed trial takes; the reference the columns must equal)."""
+        names: set[str] = set()
+        views = []
+        for i, data in enumerate(blobs):
+            t = api_pb2.Trial.FromString(data)
+            _check_name(t.name, i, names)
+            views.append(self._decode(t, f"trials[{i}] ({t.name})"))
+        return TrialTable.of(views, self._parameters)
 
     def _decode(self, t: api_pb2.Trial, where: str) -> TrialView:
         wire = {a.name: a.value for a in t.spec.parameter_assignments.assignments}

@@ -15,13 +15,12 @@ import itertools
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from suggestion.algorithms import TrialView
+from suggestion.algorithms import TrialTable, TrialView
 from suggestion.service._convert import TrialDecoder
 from tuner.errors import TunerError
-from tuner.protos import api_pb2
 from tuner.space import SearchSpace
 
 DELTA_KEY = "tuner-trials-delta"
@@ -48,7 +47,10 @@ class _Held:
 
     decoder: TrialDecoder
     epoch: str | None = None
-    views: dict[str, TrialView] = field(default_factory=dict)
+    table: TrialTable | None = None
+    """The trials held under ``epoch``."""
+    rows: dict[str, int] | None = None
+    """Each held trial's row by name (made when the first delta comes)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -87,12 +89,13 @@ class TrialLedger:
         experiment: str,
         space: SearchSpace,
         metrics: tuple[str, ...],
-        messages: Sequence[api_pb2.Trial],
+        blobs: Sequence[bytes],
         delta: str | None,
         count: str | None,
-    ) -> tuple[list[TrialView], str | None]:
-        """The trials of a request whose ``tuner-trials-delta`` metadata is ``delta`` (and
-        ``tuner-trials-count`` is ``count``), and the epoch to reply with.
+    ) -> tuple[Sequence[TrialView], str | None]:
+        """The trials of a request (``blobs``: serialised, `_convert.trial_bytes`) whose
+        ``tuner-trials-delta`` metadata is ``delta`` (and ``tuner-trials-count`` is
+        ``count``), and the epoch to reply with.
 
         Raises `ResendFullError` for a delta the server cannot apply, and the decoder's
         `RequestError` for a malformed trial.
@@ -100,28 +103,29 @@ class TrialLedger:
         held = self.decoder(experiment, space, metrics)
         with held.lock:
             if delta is None or delta == OFFER:
-                views = held.decoder.decode(messages)
+                table = held.decoder.table(blobs)
                 if delta == OFFER:
-                    held.views = {v.name: v for v in views}
+                    held.table, held.rows = table, None
                     held.epoch = f"{self._instance}.{next(self._serial)}"
-                    return views, held.epoch
-                return views, None
-            if held.epoch is None or delta != held.epoch:
+                    return table, held.epoch
+                return table, None
+            if held.epoch is None or delta != held.epoch or held.table is None:
                 raise ResendFullError(
                     f"{DELTA_KEY}: this server holds no trials of experiment {experiment!r}"
                     f" under epoch {delta!r} (it restarted, evicted the experiment, or another"
                     " client started over); send the trials in full"
                 )
-            held.views.update(_by_name(held.decoder.decode(messages, remember=False)))
-            if count is None or not count.isdigit() or int(count) != len(held.views):
-                holds = len(held.views)
-                held.epoch, held.views = None, {}
+            sent = held.decoder.table(blobs, remember=False)
+            if held.rows is None:
+                held.rows = {name: row for row, name in enumerate(held.table.names)}
+            # Replaced by name in place, new ones appended: only the columns are copied.
+            table = held.table.merged(sent, held.rows)
+            if count is None or not count.isdigit() or int(count) != len(table):
+                holds = len(table)
+                held.epoch, held.table, held.rows = None, None, None
                 raise ResendFullError(
                     f"{COUNT_KEY}: {count!r} trials, and the server holds {holds} of"
                     f" experiment {experiment!r} after this delta; send the trials in full"
                 )
-            return list(held.views.values()), held.epoch
-
-
-def _by_name(views: Iterable[TrialView]) -> Iterable[tuple[str, TrialView]]:
-    return ((v.name, v) for v in views)
+            held.table = table
+            return table, held.epoch

@@ -11,12 +11,19 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from suggestion import algorithms
-from suggestion.algorithms import Algorithm, CancelledError, Proposal, TrialState, TrialView
+from suggestion.algorithms import (
+    Algorithm,
+    CancelledError,
+    Proposal,
+    TrialState,
+    TrialTable,
+    TrialView,
+)
 from tuner.space import Assignment, Direction, SearchSpace
 
 ISSUED_LIMIT = 10_000
@@ -82,11 +89,12 @@ class _Session:
         """Whether a request with ``trials`` continues this session's run: it carries the
         run's first trial, or the run has no trial yet (a controller may ask twice before
         it creates any: the points issued meanwhile stay pending)."""
+        names = trials.names if isinstance(trials, TrialTable) else [t.name for t in trials]
         if self.first_trial is None:
-            if trials:
-                self.first_trial = trials[0].name
+            if names:
+                self.first_trial = names[0]
             return True
-        return any(t.name == self.first_trial for t in trials)
+        return self.first_trial in names
 
 
 @dataclass
@@ -227,7 +235,12 @@ class SuggestionEngine:
                 point = algorithm.points.key(assignment)
                 return (point, *sorted(labels.items())) if algorithm.repeats_points else point
 
-            returned = {issued_key(t.assignment, t.labels) for t in request.trials}
+            trials = request.trials
+            returned: Collection[tuple[object, ...]]
+            if algorithm.repeats_points:
+                returned = {issued_key(t.assignment, t.labels) for t in trials}
+            else:
+                returned = algorithm.points.trial_key_set(trials)
             for point_key in [k for k in session.issued if k in returned]:
                 del session.issued[point_key]
             pending = [
@@ -236,9 +249,11 @@ class SuggestionEngine:
                 )
                 for serial, p in session.issued.values()
             ]
-            chosen = algorithm.propose_trials(
-                [*request.trials, *pending], request.count, should_stop=should_stop
-            )
+            if isinstance(trials, TrialTable):
+                every: Sequence[TrialView] = trials.extended(pending)
+            else:
+                every = [*trials, *pending]
+            chosen = algorithm.propose_trials(every, request.count, should_stop=should_stop)
             for proposal in chosen:
                 session.serial += 1
                 session.issued[issued_key(proposal.assignment, proposal.labels)] = (

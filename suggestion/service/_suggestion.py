@@ -121,7 +121,7 @@ class SuggestionServicer(api_pb2_grpc.SuggestionServicer):
                     experiment.name,
                     trial_space,
                     tuple(metric for metric, _ in objectives),
-                    request.trials,
+                    _convert.trial_bytes(request),
                     metadata.get(DELTA_KEY),
                     metadata.get(COUNT_KEY),
                 )
