@@ -162,6 +162,7 @@ def main() -> None:
         "count_trials",
         "list_trials",
         "add_observations",
+        "observation_summary",
         "get_observations",
         "renew_lease",
     ):

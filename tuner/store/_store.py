@@ -375,8 +375,17 @@ class Store(LeaseMethods, ObservationMethods):
         *,
         direction: Direction | None = None,
         completed_at: datetime | None = None,
+        executor_kind: str | None = None,
+        executor_ref: Mapping[str, Any] | None = None,
+        log_path: str | None = None,
+        started_at: datetime | None = None,
     ) -> TrialRecord:
         """End a trial and, in the same transaction, update the experiment's best trial.
+
+        `executor_kind`, `executor_ref`, `log_path` and `started_at` are stored as
+        `update_trial` stores them, unless None: a trial that ended before it was stored
+        Running gets them with its end (`started_at` defaults to the completion time if
+        the trial has none).
 
         `status` must be a finished state. A Succeeded or EarlyStopped trial with an
         objective value that is not NaN becomes the best trial if it beats the current
@@ -407,6 +416,16 @@ class Store(LeaseMethods, ObservationMethods):
             trial.completed_at = (
                 now if completed_at is None else require_aware(completed_at, "completed_at")
             )
+            if executor_kind is not None:
+                trial.executor_kind = executor_kind
+            if executor_ref is not None:
+                trial.executor_ref = dict(executor_ref)
+            if log_path is not None:
+                trial.log_path = log_path
+            if started_at is not None:
+                trial.started_at = require_aware(started_at, "started_at")
+            elif trial.started_at is None and executor_ref is not None:
+                trial.started_at = trial.completed_at
             if objective is not None and status.counts_for_best():
                 goal = direction if direction is not None else _direction_from_spec(exp)
                 incumbent = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -44,8 +45,16 @@ class Fence:
             )
 
 
+class _Batch(threading.local):
+    """The transaction `Transactions.transaction` holds open in this thread, if any."""
+
+    session: Session | None = None
+    fence_checked = False
+
+
 class Transactions:
-    """Base of `Store`: one session and transaction per public call, errors translated.
+    """Base of `Store`: one session and transaction per public call, errors translated;
+    or, inside `transaction`, one for all the calls of the block.
 
     With a `fence`, every write transaction first checks it (see `Store.fenced`), except
     those that pass ``fenced=False`` (the lease methods, which compare owners themselves).
@@ -55,12 +64,60 @@ class Transactions:
         self._engine = engine
         self._sessions = sessionmaker(bind=engine, expire_on_commit=False)
         self._fence = fence
+        self._batch = _Batch()
+
+    @contextmanager
+    def transaction(self, what: str = "a batch of changes") -> Iterator[None]:
+        """Make every call of this store in the block, from this thread, one write
+        transaction: committed when the block ends, rolled back (nothing of it stored) if
+        it raises. Other threads' calls keep their own transactions. Nested blocks join
+        the outer one. A caller that needs a change stored before it acts on the world (a
+        trial's row before its launch) must leave the block first.
+
+        On SQLite the block holds the database's write lock from its start (BEGIN
+        IMMEDIATE): keep it short, with no waiting inside.
+        """
+        if self._batch.session is not None:
+            yield
+            return
+        try:
+            with self._sessions() as session, session.begin():
+                session.connection(execution_options=WRITE_OPTIONS)
+                self._batch.session, self._batch.fence_checked = session, False
+                try:
+                    yield
+                finally:
+                    self._batch.session = None
+        except SQLAlchemyError as e:
+            raise translate(e, what) from e
 
     @contextmanager
     def _read(self, what: str) -> Iterator[Session]:
+        if self._batch.session is not None:
+            with self._in_batch(what):
+                yield self._batch.session
+            return
         try:
             with self._sessions() as session, session.begin():
                 yield session
+        except SQLAlchemyError as e:
+            raise translate(e, what) from e
+
+    @contextmanager
+    def _in_batch(
+        self, what: str, on_conflict: Callable[[], StoreError] | None = None
+    ) -> Iterator[None]:
+        """A call inside `transaction`: its statements flushed at its end (so that its
+        errors are its own), its errors translated; the commit is the block's."""
+        session = self._batch.session
+        assert session is not None
+        try:
+            yield
+            session.flush()
+        except IntegrityError as e:
+            if on_conflict is not None:
+                raise on_conflict() from e
+            raise translate(e, what) from e
         except SQLAlchemyError as e:
             raise translate(e, what) from e
 
@@ -73,6 +130,15 @@ class Transactions:
         fenced: bool = True,
     ) -> Iterator[Session]:
         """A write transaction; `on_conflict` makes the error for a unique-key violation."""
+        batch = self._batch
+        if batch.session is not None:
+            with self._in_batch(what, on_conflict):
+                if fenced and self._fence is not None and not batch.fence_checked:
+                    # Once per transaction: the experiment row stays locked until it ends.
+                    self._fence.check(batch.session, what)
+                    batch.fence_checked = True
+                yield batch.session
+            return
         try:
             with self._sessions() as session, session.begin():
                 session.connection(execution_options=WRITE_OPTIONS)
