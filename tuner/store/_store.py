@@ -32,7 +32,7 @@ from ._errors import (
     TrialExistsError,
 )
 from ._leases import LeaseMethods
-from ._models import ExperimentRow, TrialRow, encode_float
+from ._models import ExperimentRow, TrialRow, decode_float, encode_float
 from ._observations import ObservationMethods
 from ._transactions import Fence, db_now, experiment_row, translate, trial_row
 
@@ -256,7 +256,7 @@ class Store(LeaseMethods, ObservationMethods):
         names = [n for n, _ in batch]
         conflict = lambda: TrialExistsError(", ".join(names), "(one of them) already exists")  # noqa: E731
         with self._write(f"creating trials of experiment {experiment!r}", conflict) as s:
-            exp = experiment_row(s, experiment, for_update=True)
+            exp = experiment_row(s, experiment, for_update=True, lean=True)
             for chunk in _chunks(names, 500):
                 taken = s.scalars(select(TrialRow.name).where(TrialRow.name.in_(chunk))).first()
                 if taken is not None:
@@ -430,11 +430,13 @@ class Store(LeaseMethods, ObservationMethods):
                 goal = direction if direction is not None else _direction_from_spec(exp)
                 incumbent = None
                 if exp.best_trial_name is not None:
-                    best = s.scalars(
-                        select(TrialRow).where(TrialRow.name == exp.best_trial_name)
+                    best = s.execute(
+                        select(TrialRow.objective_value, TrialRow.objective_nonfinite).where(
+                            TrialRow.name == exp.best_trial_name
+                        )
                     ).one_or_none()
                     if best is not None:
-                        incumbent = trial_record(best, exp.name).objective_value
+                        incumbent = decode_float(*best)
                 if goal.is_better(objective, incumbent):
                     exp.best_trial_name = trial.name
                     exp.updated_at = now

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import DisconnectionError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, defer, sessionmaker
 
 from ._domain import utc_now
 from ._engine import WRITE_OPTIONS
@@ -19,6 +19,9 @@ from ._errors import ExperimentNotFoundError, LeaseLostError, StoreError, TrialN
 from ._models import ExperimentRow, TrialRow
 
 _RETRYABLE = (OperationalError, DisconnectionError, PoolTimeoutError)
+# In the session of a `Transactions.transaction`: trial name -> (its row, its experiment's
+# row, whether they were read locked), see `trial_row`.
+_BATCH_ROWS = "tuner_batch_trial_rows"
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,7 @@ class Transactions:
         try:
             with self._sessions() as session, session.begin():
                 session.connection(execution_options=WRITE_OPTIONS)
+                session.info[_BATCH_ROWS] = {}
                 self._batch.session, self._batch.fence_checked = session, False
                 try:
                     yield
@@ -153,9 +157,18 @@ class Transactions:
             raise translate(e, what) from e
 
 
-def experiment_row(s: Session, name: str, *, for_update: bool = False) -> ExperimentRow:
-    """The experiment's row, or `ExperimentNotFoundError`."""
+def experiment_row(
+    s: Session, name: str, *, for_update: bool = False, lean: bool = False
+) -> ExperimentRow:
+    """The experiment's row, or `ExperimentNotFoundError`. ``lean``: its spec and other JSON
+    columns are read only when used (a caller that needs the id: fewer values decoded)."""
     stmt = select(ExperimentRow).where(ExperimentRow.name == name)
+    if lean:
+        stmt = stmt.options(
+            defer(ExperimentRow.spec),
+            defer(ExperimentRow.annotations),
+            defer(ExperimentRow.algorithm_settings),
+        )
     if for_update:
         stmt = stmt.with_for_update()
     row = s.scalars(stmt).one_or_none()
@@ -165,7 +178,18 @@ def experiment_row(s: Session, name: str, *, for_update: bool = False) -> Experi
 
 
 def trial_row(s: Session, name: str, *, for_update: bool = False) -> tuple[TrialRow, ExperimentRow]:
-    """The trial's row with its experiment's row, or `TrialNotFoundError`."""
+    """The trial's row with its experiment's row, or `TrialNotFoundError`.
+
+    Inside `Transactions.transaction` the rows are looked up once per transaction (the
+    session's identity map would return the same objects anyway), and again only to lock
+    them (`for_update`) where an earlier look-up did not. On SQLite the transaction holds
+    the database's write lock from its start, so every look-up in it counts as locked.
+    """
+    known = s.info.get(_BATCH_ROWS)
+    if known is not None and name in known:
+        trial, exp, locked = known[name]
+        if locked or not for_update:
+            return trial, exp
     stmt = select(TrialRow, ExperimentRow).join(ExperimentRow).where(TrialRow.name == name)
     if for_update:
         # Locks the experiment row too: finishing trials of one experiment is serialized,
@@ -174,6 +198,9 @@ def trial_row(s: Session, name: str, *, for_update: bool = False) -> tuple[Trial
     found = s.execute(stmt).one_or_none()
     if found is None:
         raise TrialNotFoundError(name)
+    if known is not None:
+        locked = for_update or s.get_bind().dialect.name == "sqlite"
+        known[name] = (found[0], found[1], locked)
     return found[0], found[1]
 
 
