@@ -7,14 +7,21 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 
 from tuner.space import Direction
 
 from . import _schema
-from ._convert import check_annotations, check_name, encode_summary, experiment_record, trial_record
+from ._convert import (
+    check_annotations,
+    check_name,
+    encode_summary,
+    experiment_record,
+    new_trial_record,
+    trial_record,
+)
 from ._domain import (
     ExperimentRecord,
     ExperimentStatus,
@@ -256,30 +263,47 @@ class Store(LeaseMethods, ObservationMethods):
         names = [n for n, _ in batch]
         conflict = lambda: TrialExistsError(", ".join(names), "(one of them) already exists")  # noqa: E731
         with self._write(f"creating trials of experiment {experiment!r}", conflict) as s:
-            exp = experiment_row(s, experiment, for_update=True, lean=True)
+            # The id alone (locked: creations of one experiment are serialized).
+            exp_id = s.execute(
+                select(ExperimentRow.id).where(ExperimentRow.name == experiment).with_for_update()
+            ).scalar_one_or_none()
+            if exp_id is None:
+                raise ExperimentNotFoundError(experiment)
             for chunk in _chunks(names, 500):
                 taken = s.scalars(select(TrialRow.name).where(TrialRow.name.in_(chunk))).first()
                 if taken is not None:
                     raise TrialExistsError(taken)
             now = db_now(s)
+            started = now if status is TrialStatus.RUNNING else None
             rows = [
-                TrialRow(
-                    experiment_id=exp.id,
-                    name=n,
-                    parameters=p,
-                    labels=dict((labels or {}).get(n) or {}) or None,
-                    status=status.value,
-                    created_at=now,
-                    started_at=now if status is TrialStatus.RUNNING else None,
-                )
+                {
+                    "experiment_id": exp_id,
+                    "name": n,
+                    "parameters": p,
+                    "labels": dict((labels or {}).get(n) or {}) or None,
+                    "status": status.value,
+                    "created_at": now,
+                    "started_at": started,
+                }
                 for n, p in batch
             ]
-            s.add_all(rows)
+            # Core statements: no ORM objects are needed (nor the new rows' ids).
+            connection = s.connection()
+            if rows:
+                connection.execute(insert(TrialRow.__table__), rows)
             if algorithm_settings is not None:
-                exp.algorithm_settings = [[str(n), str(v)] for n, v in algorithm_settings]
-                exp.updated_at = now
-            s.flush()
-            return [trial_record(row, experiment) for row in rows]
+                connection.execute(
+                    update(ExperimentRow.__table__)
+                    .where(ExperimentRow.__table__.c.id == exp_id)
+                    .values(
+                        algorithm_settings=[[str(n), str(v)] for n, v in algorithm_settings],
+                        updated_at=now,
+                    )
+                )
+                for known in list(s.identity_map.values()):  # within a Store.transaction
+                    if isinstance(known, ExperimentRow) and known.id == exp_id:
+                        s.expire(known, ["algorithm_settings", "updated_at"])
+            return [new_trial_record(experiment, row) for row in rows]
 
     def get_trial(self, name: str) -> TrialRecord:
         """The trial named `name`. Raises `TrialNotFoundError`."""

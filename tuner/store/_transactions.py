@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import DisconnectionError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from sqlalchemy.orm import Session, defer, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from ._domain import utc_now
 from ._engine import WRITE_OPTIONS
@@ -157,18 +157,9 @@ class Transactions:
             raise translate(e, what) from e
 
 
-def experiment_row(
-    s: Session, name: str, *, for_update: bool = False, lean: bool = False
-) -> ExperimentRow:
-    """The experiment's row, or `ExperimentNotFoundError`. ``lean``: its spec and other JSON
-    columns are read only when used (a caller that needs the id: fewer values decoded)."""
+def experiment_row(s: Session, name: str, *, for_update: bool = False) -> ExperimentRow:
+    """The experiment's row, or `ExperimentNotFoundError`."""
     stmt = select(ExperimentRow).where(ExperimentRow.name == name)
-    if lean:
-        stmt = stmt.options(
-            defer(ExperimentRow.spec),
-            defer(ExperimentRow.annotations),
-            defer(ExperimentRow.algorithm_settings),
-        )
     if for_update:
         stmt = stmt.with_for_update()
     row = s.scalars(stmt).one_or_none()
