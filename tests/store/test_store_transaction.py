@@ -122,3 +122,20 @@ def test_finish_stores_what_the_running_write_would_have(store: Store, build: Bu
     )
     two = store.get_trial("exp-2")
     assert two.started_at == two.completed_at  # no start known: the end stands for it
+
+
+def test_commit_so_far_keeps_what_came_before_it(store: Store, build: Build) -> None:
+    build.experiment(store)
+    build.trials(store, "exp", "exp-1", "exp-2")
+
+    with pytest.raises(TrialExistsError), store.transaction():
+        store.update_trial("exp-1", status=TrialStatus.RUNNING)
+        store.commit_so_far()
+        store.update_trial("exp-2", status=TrialStatus.RUNNING)
+        build.trials(store, "exp", "exp-1")  # fails: only what came after the commit goes
+
+    assert [t.status for t in store.list_trials("exp")] == [
+        TrialStatus.RUNNING,
+        TrialStatus.CREATED,
+    ]
+    store.commit_so_far()  # outside a block: nothing to do

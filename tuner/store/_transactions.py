@@ -78,22 +78,41 @@ class Transactions:
         trial's row before its launch) must leave the block first.
 
         On SQLite the block holds the database's write lock from its start (BEGIN
-        IMMEDIATE): keep it short, with no waiting inside.
+        IMMEDIATE): keep it short, with no waiting inside (see `commit_so_far`).
         """
         if self._batch.session is not None:
             yield
             return
         try:
-            with self._sessions() as session, session.begin():
-                session.connection(execution_options=WRITE_OPTIONS)
-                session.info[_BATCH_ROWS] = {}
-                self._batch.session, self._batch.fence_checked = session, False
+            with self._sessions() as session:
+                self._begin_batch(session)
                 try:
                     yield
+                    session.commit()
                 finally:
-                    self._batch.session = None
+                    self._batch.session = None  # closing the session rolls back the rest
         except SQLAlchemyError as e:
             raise translate(e, what) from e
+
+    def commit_so_far(self, what: str = "a batch of changes") -> None:
+        """Inside `transaction`: commit what the block has stored so far and go on in a new
+        transaction, so that a long piece of work (a trial's huge log read in many
+        batches) neither holds the database's write lock nor grows one transaction
+        throughout. Outside a block, nothing to do (every call commits)."""
+        session = self._batch.session
+        if session is None:
+            return
+        try:
+            session.commit()
+            self._begin_batch(session)
+        except SQLAlchemyError as e:
+            raise translate(e, what) from e
+
+    def _begin_batch(self, session: Session) -> None:
+        session.begin()
+        session.connection(execution_options=WRITE_OPTIONS)
+        session.info[_BATCH_ROWS] = {}
+        self._batch.session, self._batch.fence_checked = session, False
 
     @contextmanager
     def _read(self, what: str) -> Iterator[Session]:
