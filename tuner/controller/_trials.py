@@ -318,12 +318,15 @@ class TrialRunner:
         ).start()
         self._unstored[name] = _Started(handle, log_path, clear_message)
         if not defer:
-            return self._store_started(name)
+            record = self._store_started(name)
+            del self._unstored[name]
+            return record
         return trial
 
     def _store_started(self, name: str) -> TrialRecord:
-        """Store a launched or adopted trial Running, with its executor reference."""
-        started = self._unstored.pop(name)
+        """Store a launched or adopted trial Running, with its executor reference (the
+        caller forgets it in `_unstored` once that is committed)."""
+        started = self._unstored[name]
         record = self.store.update_trial(
             name,
             status=TrialStatus.RUNNING,
@@ -344,9 +347,11 @@ class TrialRunner:
             "started_at": outcome.started_at if _aware(outcome.started_at) else None,
         }
 
-    def _store_all_started(self) -> None:
-        for name in list(self._unstored):
+    def _store_all_started(self, skip: set[str] | frozenset[str] = frozenset()) -> list[str]:
+        names = [name for name in self._unstored if name not in skip]
+        for name in names:
             self._store_started(name)
+        return names
 
     def _watch(self, handle: TrialHandle) -> None:
         while not self._closed.is_set():
@@ -369,8 +374,11 @@ class TrialRunner:
         status, objective, best trial) together or not at all. The executor's clean-up of
         the ended trials comes after it is committed.
         """
-        ended: list[tuple[TrialRecord, TrialHandle]] = []
-        with self.store.transaction("storing the trials' progress"):
+        ended: list[tuple[TrialRecord, _Live]] = []
+        # Ctrl-C / SIGTERM is held until the transaction has ended: the runner's memory (the
+        # collectors' positions, which trials are live or stored Running) follows the store
+        # only once it committed, and the interrupt's drain polls again from there.
+        with deferred_interrupts(), self.store.transaction("storing the trials' progress"):
             for live in list(self._live.values()):
                 outcome = self.executor.poll(live.handle)
                 # Read after polling: once the outcome is known, the log is complete.
@@ -384,14 +392,21 @@ class TrialRunner:
                     cap=self._cap,
                 )
                 if outcome is not None:
-                    ended.append((self._finish(live, outcome), live.handle))
-            self._store_all_started()  # those still running
+                    ended.append((self._finish(live, outcome), live))
+            # Those still running (an ended one got these fields with its end).
+            stored = self._store_all_started(skip={live.name for _, live in ended})
+        for name in stored:
+            del self._unstored[name]
+        for _, live in ended:
+            self._unstored.pop(live.name, None)
+            live.collector.close()
+            del self._live[live.name]
         # Only now: what the executor frees (a Job and its pods' logs) may be the output.
-        for _, handle in ended:
+        for _, live in ended:
             try:
-                self.executor.cleanup(handle)
+                self.executor.cleanup(live.handle)
             except ExecutorError as e:  # leftovers are untidy, the trial's record is right
-                log.warning("trial %s: executor clean-up failed: %s", handle.trial_name, e)
+                log.warning("trial %s: executor clean-up failed: %s", live.name, e)
         return [record for record, _ in ended]
 
     def early_stop(self, name: str, why: str) -> None:
@@ -415,7 +430,8 @@ class TrialRunner:
         """Stop following the trials (they run on; a resumed controller adopts them)."""
         if self._unstored:
             try:
-                self._store_all_started()
+                for name in self._store_all_started():
+                    del self._unstored[name]
             except StoreError as e:  # adoption finds them by name all the same
                 log.warning("could not store launched trials as Running: %s", e)
         self._closed.set()
@@ -432,8 +448,7 @@ class TrialRunner:
             return ""
 
     def _finish(self, live: _Live, outcome: Outcome) -> TrialRecord:
-        live.collector.close()
-        del self._live[live.name]
+        """Store how the trial ended (the caller forgets it once that is committed)."""
         objective = self.experiment.spec.objective
         metric = objective.objective_metric_name
         # Katib's trial controller reads the trial's observation log when it ends; so do we:
@@ -453,7 +468,7 @@ class TrialRunner:
         if status in (TrialStatus.FAILED, TrialStatus.METRICS_UNAVAILABLE):
             message = with_output_tail(message, self._output_tail(live.handle))
         # Ended before it was stored Running: what that write holds comes with its end.
-        started = self._unstored.pop(live.name, None)
+        started = self._unstored.get(live.name)
         record = self.store.finish_trial(
             live.name,
             status,
