@@ -3,10 +3,11 @@
 Runs `tuner run` in this process (``tuner.cli.main``) on N ``/bin/echo loss=1`` trials with
 random search and SQLite, with timers around the store's calls, the GetSuggestions round
 trip, the executor's launch (the supervisor's fork and exec), the loop's wait for a trial
-to end, and the rest of each loop pass. Also times, alone: the supervisor running the same
-command (``python -I -S _supervisor.py ... -- /bin/echo``, and forked by the fork server
-until it exits), ``/bin/echo`` itself, and
-`tuner run` of a single trial (start-up and shut-down).
+to end, and the rest of each loop pass; and the CPU time of the controller process and of
+its children (fork server, supervisors, commands). Also times, alone: the supervisor
+running the same command (``python -I -S _supervisor.py ... -- /bin/echo``, and forked by
+the fork server until it exits), ``/bin/echo`` itself, and `tuner run` of a single trial
+(start-up and shut-down).
 
     python benchmarks/bench_overhead_breakdown.py --trials 200 --parallel 1
 """
@@ -63,17 +64,26 @@ def experiment(trials: int, parallel: int) -> dict[str, Any]:
     return document
 
 
+CPU: dict[str, float] = {}
+
+
 def run(work: Path, trials: int, parallel: int) -> float:
+    """Wall seconds of `tuner run`; its CPU seconds, the controller's (this process) and its
+    children's (fork server, supervisors, commands; reaped once the run ended), in CPU."""
     path = work / "experiment.yaml"
     path.write_text(yaml.safe_dump(experiment(trials, parallel), sort_keys=False))
     argv = ["run", str(path), "--db", f"sqlite:///{work / 'tuner.db'}"]
     argv += ["--run-dir", str(work / "runs"), "--no-progress"]
+    own, children = bench_orchestration.own_cpu(), bench_orchestration.children_cpu()
     start = time.perf_counter()
     with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
         code = tuner_main(argv)
     wall = time.perf_counter() - start
     if code != 0:
         raise SystemExit(f"tuner run exited with {code}")
+    bench_orchestration.reap_orphans()
+    CPU["controller"] = bench_orchestration.own_cpu() - own
+    CPU["children"] = bench_orchestration.children_cpu() - children
     return wall
 
 
@@ -162,6 +172,7 @@ def main() -> None:
         "count_trials",
         "list_trials",
         "add_observations",
+        "observation_summary",
         "get_observations",
         "renew_lease",
     ):
@@ -172,6 +183,7 @@ def main() -> None:
     timed(_trials.TrialRunner, "wait", "loop wait for a trial to end")
     timed(_controller.Controller, "_loop", "loop total")
 
+    bench_orchestration.become_subreaper()  # the fork server's CPU is counted once reaped
     with tempfile.TemporaryDirectory(prefix="bench-breakdown-") as tmp:
         work = Path(tmp)
         (work / "one").mkdir()
@@ -198,6 +210,14 @@ def main() -> None:
     )
     print(f"| loop total | | {loop / n * 1000:.2f} |")
     print(f"| `tuner run` wall / trials | | {wall / n * 1000:.2f} |")
+    print(
+        f"| CPU / trials: controller process (start-up included) | | "
+        f"{CPU['controller'] / n * 1000:.2f} |"
+    )
+    print(
+        f"| CPU / trials: its children (fork server, supervisors, commands) | | "
+        f"{CPU['children'] / n * 1000:.2f} |"
+    )
     print()
     print(
         f"`tuner run` of 1 trial (start-up, shut-down): {one * 1000:.0f} ms; supervisor "

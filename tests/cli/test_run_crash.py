@@ -142,3 +142,64 @@ def test_sigkill_at_three_moments_then_resume_loses_and_repeats_nothing(tmp_path
 
     # Supervisors may take a moment to exit after the outcome.
     wait_until(lambda: not marked_processes(marker), "no leftover trial processes")
+
+
+def test_sigkill_while_launched_trials_are_not_yet_stored_running(tmp_path: Path) -> None:
+    """A launched trial is stored Running with the next pass; killed before, the rerun finds
+    it by name (running or ended), never launches it again, and counts it once."""
+    records = tmp_path / "records"
+    records.mkdir()
+    seen = tmp_path / "seen"  # records of trials started before a kill, moved aside
+    seen.mkdir()
+    marker = f"crash-marker-{uuid.uuid4().hex}"
+    path = write_experiment(tmp_path, records, marker)
+    db = tmp_path / "tuner.db"
+    command = [
+        *tuner_command(),
+        "run",
+        str(path),
+        "--db",
+        f"sqlite:///{db}",
+        "--run-dir",
+        str(tmp_path / "runs"),
+        "--output",
+        str(tmp_path / "result.json"),
+        "--no-progress",
+    ]
+
+    def launched_unstored() -> bool:
+        # A trial has started (its record file exists) and its row is still Created.
+        started = {f.name.split(".")[0] for f in records.iterdir()}
+        if not started or not db.exists():
+            return False
+        try:
+            with sqlite3.connect(db) as conn:
+                created = conn.execute(
+                    "SELECT name FROM trials WHERE status = 'Created'"
+                ).fetchall()
+        except sqlite3.OperationalError:  # the schema is being created
+            return False
+        return any(name in started for (name,) in created)
+
+    for _ in range(2):
+        proc = subprocess.Popen(
+            command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        wait_until(launched_unstored, "a launched trial still stored Created", interval=0.005)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(HANG_GUARD_SECONDS)
+        for f in records.iterdir():  # so that the next kill waits for a new launch
+            f.rename(seen / f.name)
+
+    final = subprocess.run(
+        command, cwd=tmp_path, capture_output=True, text=True, timeout=HANG_GUARD_SECONDS
+    )
+    assert final.returncode == 0, final.stderr
+    assert statuses(db) == Counter({"Succeeded": MAX_TRIALS})
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT name, parameters, executor_ref FROM trials").fetchall()
+    assert len({params for _, params, _ in rows}) == MAX_TRIALS
+    assert all(ref is not None for _, _, ref in rows)  # adopted ones got their reference
+    runs = Counter(f.name.split(".")[0] for d in (records, seen) for f in d.iterdir())
+    assert runs == Counter({name: 1 for name, _, _ in rows})  # every trial ran exactly once
+    wait_until(lambda: not marked_processes(marker), "no leftover trial processes")

@@ -13,7 +13,7 @@ from sqlalchemy import inspect, text
 
 from tuner.store import Store, StoreError
 from tuner.store._models import Base
-from tuner.store._schema import VERSION_TABLE, current_revision, head_revision
+from tuner.store._schema import HEAD_REVISION, VERSION_TABLE, current_revision, head_revision
 
 # Waits for a line on stdin, so the parent can release all children at the same instant.
 _OPEN_WHEN_TOLD = """
@@ -35,6 +35,11 @@ def test_open_migrates_an_empty_database_to_head(db_url: str) -> None:
             assert current_revision(connection) == head_revision()
             tables = set(inspect(connection).get_table_names())
     assert {"experiments", "trials", "observations", VERSION_TABLE} <= tables
+
+
+def test_the_known_head_is_the_newest_migration_script() -> None:
+    # A database at HEAD_REVISION is opened without Alembic: a new migration must move it.
+    assert HEAD_REVISION == head_revision()
 
 
 def test_reopening_keeps_data_and_revision(db_url: str, build: Build) -> None:

@@ -286,6 +286,10 @@ def collect_into_store(
         budget = batch_bytes if final or max_bytes is None else min(batch_bytes, max_bytes - spent)
         points = collector.collect(max_bytes=budget)
         read = collector.bytes_read - before
+        if spent and read:
+            # Inside the poll's transaction (`Store.transaction`): a log of several batches
+            # is stored in steps (each batch still with its checkpoint), not all at once.
+            store.commit_so_far(f"storing observations of trial {trial_name!r}")
         spent += read
         last, added = _store_batch(
             store, trial_name, collector, points, last, batch_bytes, thinning

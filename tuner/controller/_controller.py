@@ -217,6 +217,7 @@ class Controller:
             db_manager_address=db_manager_address,
             report_token=None if policy is None else policy.token,
             dbmanager_tls=self.dbmanager_tls,
+            on_stored=self._remember,
         )
         if self.experiment.spec.early_stopping is not None:
             self._stopper = EarlyStopper(
@@ -298,9 +299,11 @@ class Controller:
                 self._complete(runner, stopper_failed)
                 return
             counts = self._live_counts()
-            if ended or first:  # only an ended trial can change the best one
+            if first:
                 best = self.store.best_trial(self.name)
                 first = False
+            else:  # only an ended trial can change the best one
+                best = self._best_of(best, ended)
             best_value = best.objective_value if best is not None else None
             done = completion(
                 counts,
@@ -373,6 +376,19 @@ class Controller:
         for record in records:
             self._remember(record)
             self._remember(runner.launch(record))
+
+    def _best_of(self, best: TrialRecord | None, ended: list[TrialRecord]) -> TrialRecord | None:
+        """The best trial after ``ended`` finished, by the rule `Store.finish_trial` applies
+        to the stored best trial in the same transaction (this controller alone finishes
+        the experiment's trials while it holds the lease): no read back."""
+        direction = self.experiment.spec.objective.type
+        for trial in ended:
+            value = trial.objective_value
+            if value is None or not trial.status.counts_for_best():
+                continue
+            if direction.is_better(value, None if best is None else best.objective_value):
+                best = trial
+        return best
 
     def _complete(self, runner: TrialRunner, done: Completion) -> None:
         # Trials end before the experiment does: a crash in between re-derives the same

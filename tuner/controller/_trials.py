@@ -49,7 +49,7 @@ from tuner.metrics import (
 from tuner.redact import mask_urls
 from tuner.space import SpaceError
 from tuner.spec import Experiment, SpecError, render_trial
-from tuner.store import MetricSummary, Store, TrialRecord, TrialStatus
+from tuner.store import MetricSummary, Store, StoreError, TrialRecord, TrialStatus
 from tuner.tls import DBManagerTLS
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,13 @@ def collector_config(
     )
 
 
+@dataclass(frozen=True)
+class _Started:
+    handle: TrialHandle
+    log_path: Path | None
+    clear_message: bool
+
+
 @dataclass
 class _Live:
     name: str
@@ -127,8 +134,12 @@ class TrialRunner:
         db_manager_address: str | None = None,
         report_token: Callable[[str], str] | None = None,
         dbmanager_tls: DBManagerTLS | None = None,
+        on_stored: Callable[[TrialRecord], None] | None = None,
     ) -> None:
         self.store = store
+        # Called with each record this runner stores that `launch` did not return: the
+        # Running record of a launched trial, stored later by `poll`.
+        self._on_stored = on_stored
         self.experiment = experiment
         self.executor = executor
         self.db_manager_address = db_manager_address
@@ -143,6 +154,9 @@ class TrialRunner:
         self._kind = experiment.spec.metrics_collector_spec.collector.kind
         self._cap = observation_cap(experiment)
         self._live: dict[str, _Live] = {}
+        # Launched trials not yet stored Running (written by the next `poll`, in its
+        # transaction), with what that write needs.
+        self._unstored: dict[str, _Started] = {}
         # Created trials whose resources (GPUs) running trials hold: launched, in order, as
         # soon as the executor has them. They keep their parallel slots meanwhile.
         self._waiting: dict[str, TrialRecord] = {}
@@ -214,11 +228,14 @@ class TrialRunner:
                 return self._wait_for_resources(trial, str(e))
             except (ExecutorError, OSError) as e:
                 return self._launch_failed(trial, e)
-            record = self._track(trial.name, handle)
             # A Created trial's message says why it waited (also one a crash left stored).
-            if self._waiting.pop(trial.name, None) is not None or trial.message:
-                record = self.store.update_trial(trial.name, message="")
-            return record
+            waited = self._waiting.pop(trial.name, None) is not None
+            # Stored Running with the next poll: should the controller die before, the
+            # executor finds the trial by its name (`adopt`), as it does when it died
+            # between the launch and this write.
+            return self._track(
+                trial, handle, defer=True, clear_message=waited or bool(trial.message)
+            )
 
     def _wait_for_resources(self, trial: TrialRecord, why: str) -> TrialRecord:
         first = trial.name not in self._waiting
@@ -261,7 +278,7 @@ class TrialRunner:
                 return None
             stored = self.store.collector_checkpoint(trial.name)
             checkpoint = None if stored is None else CollectorCheckpoint.from_dict(stored)
-            record = self._track(trial.name, handle, checkpoint)
+            record = self._track(trial, handle, checkpoint)
         if checkpoint is None and self._live[trial.name].collector.reads_output:
             # Nothing collected was stored with a checkpoint: re-read from the start, and
             # drop whatever an older version stored without one.
@@ -269,8 +286,17 @@ class TrialRunner:
         return record
 
     def _track(
-        self, name: str, handle: TrialHandle, checkpoint: CollectorCheckpoint | None = None
+        self,
+        trial: TrialRecord,
+        handle: TrialHandle,
+        checkpoint: CollectorCheckpoint | None = None,
+        *,
+        defer: bool = False,
+        clear_message: bool = False,
     ) -> TrialRecord:
+        """Follow a started trial and store it Running; with ``defer``, in the next
+        transaction of `poll` (the trial is returned as stored until then)."""
+        name = trial.name
         log_path = self.executor.log_path(handle)
         file = metrics_file(self.experiment, name, self._run_dir)
         collector = create_collector(
@@ -290,13 +316,42 @@ class TrialRunner:
         threading.Thread(
             target=self._watch, args=(handle,), name=f"watch-{name}", daemon=True
         ).start()
-        return self.store.update_trial(
+        self._unstored[name] = _Started(handle, log_path, clear_message)
+        if not defer:
+            record = self._store_started(name)
+            del self._unstored[name]
+            return record
+        return trial
+
+    def _store_started(self, name: str) -> TrialRecord:
+        """Store a launched or adopted trial Running, with its executor reference (the
+        caller forgets it in `_unstored` once that is committed)."""
+        started = self._unstored[name]
+        record = self.store.update_trial(
             name,
             status=TrialStatus.RUNNING,
             executor_kind=self.executor.name,
-            executor_ref=handle.reference,
-            log_path=None if log_path is None else str(log_path),
+            executor_ref=started.handle.reference,
+            log_path=None if started.log_path is None else str(started.log_path),
+            message="" if started.clear_message else None,
         )
+        if self._on_stored is not None:
+            self._on_stored(record)
+        return record
+
+    def _started_fields(self, started: _Started, outcome: Outcome) -> dict[str, Any]:
+        return {
+            "executor_kind": self.executor.name,
+            "executor_ref": started.handle.reference,
+            "log_path": None if started.log_path is None else str(started.log_path),
+            "started_at": outcome.started_at if _aware(outcome.started_at) else None,
+        }
+
+    def _store_all_started(self, skip: set[str] | frozenset[str] = frozenset()) -> list[str]:
+        names = [name for name in self._unstored if name not in skip]
+        for name in names:
+            self._store_started(name)
+        return names
 
     def _watch(self, handle: TrialHandle) -> None:
         while not self._closed.is_set():
@@ -312,23 +367,47 @@ class TrialRunner:
     # -- watch ---------------------------------------------------------------------------
 
     def poll(self) -> list[TrialRecord]:
-        """Collect new metrics of every live trial; store and return the trials that ended."""
-        ended = []
-        for live in list(self._live.values()):
-            outcome = self.executor.poll(live.handle)
-            # Read after polling: once the outcome is known, the log is complete.
-            # Streamed to the store in batches, each with the collector's checkpoint.
-            collect_into_store(
-                self.store,
-                live.name,
-                live.collector,
-                final=outcome is not None,
-                max_bytes=READ_BUDGET_BYTES,
-                cap=self._cap,
-            )
-            if outcome is not None:
-                ended.append(self._finish(live, outcome))
-        return ended
+        """Collect new metrics of every live trial; store and return the trials that ended.
+
+        One store transaction: the launched trials stored Running, each trial's new
+        observations with its collector's checkpoint, and the ends (final observations,
+        status, objective, best trial) together or not at all. The executor's clean-up of
+        the ended trials comes after it is committed.
+        """
+        ended: list[tuple[TrialRecord, _Live]] = []
+        # Ctrl-C / SIGTERM is held until the transaction has ended: the runner's memory (the
+        # collectors' positions, which trials are live or stored Running) follows the store
+        # only once it committed, and the interrupt's drain polls again from there.
+        with deferred_interrupts(), self.store.transaction("storing the trials' progress"):
+            for live in list(self._live.values()):
+                outcome = self.executor.poll(live.handle)
+                # Read after polling: once the outcome is known, the log is complete.
+                # Streamed to the store in batches, each with the collector's checkpoint.
+                collect_into_store(
+                    self.store,
+                    live.name,
+                    live.collector,
+                    final=outcome is not None,
+                    max_bytes=READ_BUDGET_BYTES,
+                    cap=self._cap,
+                )
+                if outcome is not None:
+                    ended.append((self._finish(live, outcome), live))
+            # Those still running (an ended one got these fields with its end).
+            stored = self._store_all_started(skip={live.name for _, live in ended})
+        for name in stored:
+            del self._unstored[name]
+        for _, live in ended:
+            self._unstored.pop(live.name, None)
+            live.collector.close()
+            del self._live[live.name]
+        # Only now: what the executor frees (a Job and its pods' logs) may be the output.
+        for _, live in ended:
+            try:
+                self.executor.cleanup(live.handle)
+            except ExecutorError as e:  # leftovers are untidy, the trial's record is right
+                log.warning("trial %s: executor clean-up failed: %s", live.name, e)
+        return [record for record, _ in ended]
 
     def early_stop(self, name: str, why: str) -> None:
         """Kill a live trial that broke the early-stopping rules; it is recorded EarlyStopped
@@ -348,6 +427,13 @@ class TrialRunner:
                 self.executor.kill(live.handle)
 
     def close(self) -> None:
+        """Stop following the trials (they run on; a resumed controller adopts them)."""
+        if self._unstored:
+            try:
+                for name in self._store_all_started():
+                    del self._unstored[name]
+            except StoreError as e:  # adoption finds them by name all the same
+                log.warning("could not store launched trials as Running: %s", e)
         self._closed.set()
         self._waiting.clear()
         for live in self._live.values():
@@ -362,8 +448,7 @@ class TrialRunner:
             return ""
 
     def _finish(self, live: _Live, outcome: Outcome) -> TrialRecord:
-        live.collector.close()
-        del self._live[live.name]
+        """Store how the trial ended (the caller forgets it once that is committed)."""
         objective = self.experiment.spec.objective
         metric = objective.objective_metric_name
         # Katib's trial controller reads the trial's observation log when it ends; so do we:
@@ -382,6 +467,8 @@ class TrialRunner:
             status, message = TrialStatus.EARLY_STOPPED, live.kill_requested or "early stopped"
         if status in (TrialStatus.FAILED, TrialStatus.METRICS_UNAVAILABLE):
             message = with_output_tail(message, self._output_tail(live.handle))
+        # Ended before it was stored Running: what that write holds comes with its end.
+        started = self._unstored.get(live.name)
         record = self.store.finish_trial(
             live.name,
             status,
@@ -390,12 +477,8 @@ class TrialRunner:
             exit_code=outcome.exit_code,
             message=message,
             completed_at=outcome.finished_at if _aware(outcome.finished_at) else None,
+            **({} if started is None else self._started_fields(started, outcome)),
         )
-        # Only now: what the executor frees (a Job and its pods' logs) may be the output.
-        try:
-            self.executor.cleanup(live.handle)
-        except ExecutorError as e:  # leftovers are untidy, the trial's record is right
-            log.warning("trial %s: executor clean-up failed: %s", live.name, e)
         return record
 
 

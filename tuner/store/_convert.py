@@ -85,6 +85,28 @@ def trial_record(row: TrialRow, experiment_name: str) -> TrialRecord:
     )
 
 
+def new_trial_record(experiment_name: str, row: Mapping[str, Any]) -> TrialRecord:
+    """The record of a trial just inserted with the values of ``row`` (`trial_record`'s
+    result for the row the database then holds)."""
+    return TrialRecord(
+        name=row["name"],
+        experiment_name=experiment_name,
+        parameters=dict(row["parameters"]),
+        status=TrialStatus(row["status"]),
+        objective_value=None,
+        metrics_summary={},
+        executor_kind=None,
+        executor_ref=None,
+        exit_code=None,
+        message=None,
+        log_path=None,
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        completed_at=None,
+        labels=dict(row["labels"] or {}),
+    )
+
+
 def observation_record(row: ObservationRow, trial_name: str) -> Observation:
     value = decode_float(row.value, row.value_nonfinite)
     assert value is not None, f"observation {row.id} has neither value nor value_nonfinite"

@@ -99,6 +99,9 @@ class ObservationMethods(Transactions):
             ).all()
             summary = {}
             for name, low, high in bounds:
+                if low == high:  # one value (or all equal): the latest is it, no query
+                    summary[str(name)] = MetricSummary(float(low), float(high), float(low))
+                    continue
                 latest = s.scalars(
                     select(ObservationRow.value)
                     .where(finite & (ObservationRow.metric_name == name))

@@ -7,14 +7,21 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 
 from tuner.space import Direction
 
 from . import _schema
-from ._convert import check_annotations, check_name, encode_summary, experiment_record, trial_record
+from ._convert import (
+    check_annotations,
+    check_name,
+    encode_summary,
+    experiment_record,
+    new_trial_record,
+    trial_record,
+)
 from ._domain import (
     ExperimentRecord,
     ExperimentStatus,
@@ -32,7 +39,7 @@ from ._errors import (
     TrialExistsError,
 )
 from ._leases import LeaseMethods
-from ._models import ExperimentRow, TrialRow, encode_float
+from ._models import ExperimentRow, TrialRow, decode_float, encode_float
 from ._observations import ObservationMethods
 from ._transactions import Fence, db_now, experiment_row, translate, trial_row
 
@@ -256,30 +263,47 @@ class Store(LeaseMethods, ObservationMethods):
         names = [n for n, _ in batch]
         conflict = lambda: TrialExistsError(", ".join(names), "(one of them) already exists")  # noqa: E731
         with self._write(f"creating trials of experiment {experiment!r}", conflict) as s:
-            exp = experiment_row(s, experiment, for_update=True)
+            # The id alone (locked: creations of one experiment are serialized).
+            exp_id = s.execute(
+                select(ExperimentRow.id).where(ExperimentRow.name == experiment).with_for_update()
+            ).scalar_one_or_none()
+            if exp_id is None:
+                raise ExperimentNotFoundError(experiment)
             for chunk in _chunks(names, 500):
                 taken = s.scalars(select(TrialRow.name).where(TrialRow.name.in_(chunk))).first()
                 if taken is not None:
                     raise TrialExistsError(taken)
             now = db_now(s)
+            started = now if status is TrialStatus.RUNNING else None
             rows = [
-                TrialRow(
-                    experiment_id=exp.id,
-                    name=n,
-                    parameters=p,
-                    labels=dict((labels or {}).get(n) or {}) or None,
-                    status=status.value,
-                    created_at=now,
-                    started_at=now if status is TrialStatus.RUNNING else None,
-                )
+                {
+                    "experiment_id": exp_id,
+                    "name": n,
+                    "parameters": p,
+                    "labels": dict((labels or {}).get(n) or {}) or None,
+                    "status": status.value,
+                    "created_at": now,
+                    "started_at": started,
+                }
                 for n, p in batch
             ]
-            s.add_all(rows)
+            # Core statements: no ORM objects are needed (nor the new rows' ids).
+            connection = s.connection()
+            if rows:
+                connection.execute(insert(TrialRow.__table__), rows)
             if algorithm_settings is not None:
-                exp.algorithm_settings = [[str(n), str(v)] for n, v in algorithm_settings]
-                exp.updated_at = now
-            s.flush()
-            return [trial_record(row, experiment) for row in rows]
+                connection.execute(
+                    update(ExperimentRow.__table__)
+                    .where(ExperimentRow.__table__.c.id == exp_id)
+                    .values(
+                        algorithm_settings=[[str(n), str(v)] for n, v in algorithm_settings],
+                        updated_at=now,
+                    )
+                )
+                for known in list(s.identity_map.values()):  # within a Store.transaction
+                    if isinstance(known, ExperimentRow) and known.id == exp_id:
+                        s.expire(known, ["algorithm_settings", "updated_at"])
+            return [new_trial_record(experiment, row) for row in rows]
 
     def get_trial(self, name: str) -> TrialRecord:
         """The trial named `name`. Raises `TrialNotFoundError`."""
@@ -405,8 +429,17 @@ class Store(LeaseMethods, ObservationMethods):
         *,
         direction: Direction | None = None,
         completed_at: datetime | None = None,
+        executor_kind: str | None = None,
+        executor_ref: Mapping[str, Any] | None = None,
+        log_path: str | None = None,
+        started_at: datetime | None = None,
     ) -> TrialRecord:
         """End a trial and, in the same transaction, update the experiment's best trial.
+
+        `executor_kind`, `executor_ref`, `log_path` and `started_at` are stored as
+        `update_trial` stores them, unless None: a trial that ended before it was stored
+        Running gets them with its end (`started_at` defaults to the completion time if
+        the trial has none).
 
         `status` must be a finished state. A Succeeded or EarlyStopped trial with an
         objective value that is not NaN becomes the best trial if it beats the current
@@ -437,15 +470,27 @@ class Store(LeaseMethods, ObservationMethods):
             trial.completed_at = (
                 now if completed_at is None else require_aware(completed_at, "completed_at")
             )
+            if executor_kind is not None:
+                trial.executor_kind = executor_kind
+            if executor_ref is not None:
+                trial.executor_ref = dict(executor_ref)
+            if log_path is not None:
+                trial.log_path = log_path
+            if started_at is not None:
+                trial.started_at = require_aware(started_at, "started_at")
+            elif trial.started_at is None and executor_ref is not None:
+                trial.started_at = trial.completed_at
             if objective is not None and status.counts_for_best():
                 goal = direction if direction is not None else _direction_from_spec(exp)
                 incumbent = None
                 if exp.best_trial_name is not None:
-                    best = s.scalars(
-                        select(TrialRow).where(TrialRow.name == exp.best_trial_name)
+                    best = s.execute(
+                        select(TrialRow.objective_value, TrialRow.objective_nonfinite).where(
+                            TrialRow.name == exp.best_trial_name
+                        )
                     ).one_or_none()
                     if best is not None:
-                        incumbent = trial_record(best, exp.name).objective_value
+                        incumbent = decode_float(*best)
                 if goal.is_better(objective, incumbent):
                     exp.best_trial_name = trial.name
                     exp.updated_at = now

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +19,9 @@ from ._errors import ExperimentNotFoundError, LeaseLostError, StoreError, TrialN
 from ._models import ExperimentRow, TrialRow
 
 _RETRYABLE = (OperationalError, DisconnectionError, PoolTimeoutError)
+# In the session of a `Transactions.transaction`: trial name -> (its row, its experiment's
+# row, whether they were read locked), see `trial_row`.
+_BATCH_ROWS = "tuner_batch_trial_rows"
 
 
 @dataclass(frozen=True)
@@ -44,8 +48,16 @@ class Fence:
             )
 
 
+class _Batch(threading.local):
+    """The transaction `Transactions.transaction` holds open in this thread, if any."""
+
+    session: Session | None = None
+    fence_checked = False
+
+
 class Transactions:
-    """Base of `Store`: one session and transaction per public call, errors translated.
+    """Base of `Store`: one session and transaction per public call, errors translated;
+    or, inside `transaction`, one for all the calls of the block.
 
     With a `fence`, every write transaction first checks it (see `Store.fenced`), except
     those that pass ``fenced=False`` (the lease methods, which compare owners themselves).
@@ -55,12 +67,80 @@ class Transactions:
         self._engine = engine
         self._sessions = sessionmaker(bind=engine, expire_on_commit=False)
         self._fence = fence
+        self._batch = _Batch()
+
+    @contextmanager
+    def transaction(self, what: str = "a batch of changes") -> Iterator[None]:
+        """Make every call of this store in the block, from this thread, one write
+        transaction: committed when the block ends, rolled back (nothing of it stored) if
+        it raises. Other threads' calls keep their own transactions. Nested blocks join
+        the outer one. A caller that needs a change stored before it acts on the world (a
+        trial's row before its launch) must leave the block first.
+
+        On SQLite the block holds the database's write lock from its start (BEGIN
+        IMMEDIATE): keep it short, with no waiting inside (see `commit_so_far`).
+        """
+        if self._batch.session is not None:
+            yield
+            return
+        try:
+            with self._sessions() as session:
+                self._begin_batch(session)
+                try:
+                    yield
+                    session.commit()
+                finally:
+                    self._batch.session = None  # closing the session rolls back the rest
+        except SQLAlchemyError as e:
+            raise translate(e, what) from e
+
+    def commit_so_far(self, what: str = "a batch of changes") -> None:
+        """Inside `transaction`: commit what the block has stored so far and go on in a new
+        transaction, so that a long piece of work (a trial's huge log read in many
+        batches) neither holds the database's write lock nor grows one transaction
+        throughout. Outside a block, nothing to do (every call commits)."""
+        session = self._batch.session
+        if session is None:
+            return
+        try:
+            session.commit()
+            self._begin_batch(session)
+        except SQLAlchemyError as e:
+            raise translate(e, what) from e
+
+    def _begin_batch(self, session: Session) -> None:
+        session.begin()
+        session.connection(execution_options=WRITE_OPTIONS)
+        session.info[_BATCH_ROWS] = {}
+        self._batch.session, self._batch.fence_checked = session, False
 
     @contextmanager
     def _read(self, what: str) -> Iterator[Session]:
+        if self._batch.session is not None:
+            with self._in_batch(what):
+                yield self._batch.session
+            return
         try:
             with self._sessions() as session, session.begin():
                 yield session
+        except SQLAlchemyError as e:
+            raise translate(e, what) from e
+
+    @contextmanager
+    def _in_batch(
+        self, what: str, on_conflict: Callable[[], StoreError] | None = None
+    ) -> Iterator[None]:
+        """A call inside `transaction`: its statements flushed at its end (so that its
+        errors are its own), its errors translated; the commit is the block's."""
+        session = self._batch.session
+        assert session is not None
+        try:
+            yield
+            session.flush()
+        except IntegrityError as e:
+            if on_conflict is not None:
+                raise on_conflict() from e
+            raise translate(e, what) from e
         except SQLAlchemyError as e:
             raise translate(e, what) from e
 
@@ -73,6 +153,15 @@ class Transactions:
         fenced: bool = True,
     ) -> Iterator[Session]:
         """A write transaction; `on_conflict` makes the error for a unique-key violation."""
+        batch = self._batch
+        if batch.session is not None:
+            with self._in_batch(what, on_conflict):
+                if fenced and self._fence is not None and not batch.fence_checked:
+                    # Once per transaction: the experiment row stays locked until it ends.
+                    self._fence.check(batch.session, what)
+                    batch.fence_checked = True
+                yield batch.session
+            return
         try:
             with self._sessions() as session, session.begin():
                 session.connection(execution_options=WRITE_OPTIONS)
@@ -99,7 +188,18 @@ def experiment_row(s: Session, name: str, *, for_update: bool = False) -> Experi
 
 
 def trial_row(s: Session, name: str, *, for_update: bool = False) -> tuple[TrialRow, ExperimentRow]:
-    """The trial's row with its experiment's row, or `TrialNotFoundError`."""
+    """The trial's row with its experiment's row, or `TrialNotFoundError`.
+
+    Inside `Transactions.transaction` the rows are looked up once per transaction (the
+    session's identity map would return the same objects anyway), and again only to lock
+    them (`for_update`) where an earlier look-up did not. On SQLite the transaction holds
+    the database's write lock from its start, so every look-up in it counts as locked.
+    """
+    known = s.info.get(_BATCH_ROWS)
+    if known is not None and name in known:
+        trial, exp, locked = known[name]
+        if locked or not for_update:
+            return trial, exp
     stmt = select(TrialRow, ExperimentRow).join(ExperimentRow).where(TrialRow.name == name)
     if for_update:
         # Locks the experiment row too: finishing trials of one experiment is serialized,
@@ -108,6 +208,9 @@ def trial_row(s: Session, name: str, *, for_update: bool = False) -> tuple[Trial
     found = s.execute(stmt).one_or_none()
     if found is None:
         raise TrialNotFoundError(name)
+    if known is not None:
+        locked = for_update or s.get_bind().dialect.name == "sqlite"
+        known[name] = (found[0], found[1], locked)
     return found[0], found[1]
 
 
