@@ -11,6 +11,7 @@ lost.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import threading
@@ -369,16 +370,29 @@ class TrialRunner:
     def poll(self) -> list[TrialRecord]:
         """Collect new metrics of every live trial; store and return the trials that ended.
 
-        One store transaction: the launched trials stored Running, each trial's new
-        observations with its collector's checkpoint, and the ends (final observations,
-        status, objective, best trial) together or not at all. The executor's clean-up of
-        the ended trials comes after it is committed.
+        One store transaction (with an executor whose output is local, `local_output`): the
+        launched trials stored Running, each trial's new observations with its collector's
+        checkpoint, and the ends (final observations, status, objective, best trial)
+        together or not at all. The executor's clean-up of the ended trials comes after it
+        is committed.
         """
         ended: list[tuple[TrialRecord, _Live]] = []
+        # Only where reading the trials' state and output waits on nothing but local files
+        # (the local executor): a Kubernetes pod's log is read over HTTP, which must not
+        # hold the transaction open (on SQLite, the database's write lock, which trials
+        # pushing metrics and the lease renewal wait for); there each write is its own
+        # transaction, and the runner forgets what each one stored as soon as it committed.
+        batched = self.executor.local_output
+        batch = (
+            self.store.transaction("storing the trials' progress")
+            if batched
+            else contextlib.nullcontext()
+        )
+        stored: list[str] = []
         # Ctrl-C / SIGTERM is held until the transaction has ended: the runner's memory (the
         # collectors' positions, which trials are live or stored Running) follows the store
         # only once it committed, and the interrupt's drain polls again from there.
-        with deferred_interrupts(), self.store.transaction("storing the trials' progress"):
+        with deferred_interrupts(), batch:
             for live in list(self._live.values()):
                 outcome = self.executor.poll(live.handle)
                 # Read after polling: once the outcome is known, the log is complete.
@@ -393,14 +407,20 @@ class TrialRunner:
                 )
                 if outcome is not None:
                     ended.append((self._finish(live, outcome), live))
+                    if not batched:
+                        self._forget(live)
             # Those still running (an ended one got these fields with its end).
-            stored = self._store_all_started(skip={live.name for _, live in ended})
+            for name in [n for n in self._unstored if n not in {lv.name for _, lv in ended}]:
+                self._store_started(name)
+                if batched:
+                    stored.append(name)
+                else:
+                    del self._unstored[name]
         for name in stored:
             del self._unstored[name]
-        for _, live in ended:
-            self._unstored.pop(live.name, None)
-            live.collector.close()
-            del self._live[live.name]
+        if batched:
+            for _, live in ended:
+                self._forget(live)
         # Only now: what the executor frees (a Job and its pods' logs) may be the output.
         for _, live in ended:
             try:
@@ -408,6 +428,12 @@ class TrialRunner:
             except ExecutorError as e:  # leftovers are untidy, the trial's record is right
                 log.warning("trial %s: executor clean-up failed: %s", live.name, e)
         return [record for record, _ in ended]
+
+    def _forget(self, live: _Live) -> None:
+        """Stop following an ended trial whose end is committed."""
+        self._unstored.pop(live.name, None)
+        live.collector.close()
+        del self._live[live.name]
 
     def early_stop(self, name: str, why: str) -> None:
         """Kill a live trial that broke the early-stopping rules; it is recorded EarlyStopped

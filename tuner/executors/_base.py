@@ -190,6 +190,9 @@ class Executor(abc.ABC):
     - :attr:`shares_host` (False): trials run on the controller's machine, so they can write
       files the controller reads (the File collector) and reach its loopback address (the
       Push collector's DBManager).
+    - :attr:`local_output` (False): :meth:`poll` and the trial's output are read on this
+      machine without waiting on a network, so a controller may read them while it holds
+      a store transaction open (on SQLite, the database's write lock).
     - :attr:`run_dir` (None): the directory holding one subdirectory per trial, if any.
     - :meth:`check_template` (accepts all): refuses a rendered trial this executor cannot run.
     - :attr:`supports_dry_run` / :meth:`dry_run` (none): what launches would do.
@@ -212,6 +215,10 @@ class Executor(abc.ABC):
     shares_host: ClassVar[bool] = False
     """Trials run on this machine, as the controller does: they share its files and its
     loopback network."""
+
+    local_output: ClassVar[bool] = False
+    """:meth:`poll`, :meth:`open_output` and :meth:`output_tail` read local files or memory,
+    never a network: quick enough to call inside a store transaction."""
 
     run_dir: Path | None = None
     """The directory with one subdirectory per trial (``<run_dir>/<trial name>``), or None."""

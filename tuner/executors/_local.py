@@ -131,6 +131,7 @@ class LocalExecutor(Executor):
 
     name = "local"
     shares_host = True
+    local_output = True
     supports_dry_run = True
     cli_options = frozenset({"gpus"})
 
