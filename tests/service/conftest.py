@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import uuid
@@ -17,6 +16,7 @@ import support
 import yaml
 from sqlalchemy import create_engine, text
 from support import HANG_GUARD_SECONDS, tuner_command
+from support.databases import server_url
 
 from tuner.cli import main
 from tuner.store import Store
@@ -165,11 +165,7 @@ def bench(tmp_path: Path, suggestion_address: str) -> Iterator[Bench]:
 def postgres_url() -> Iterator[str]:
     """A PostgreSQL URL whose tables live in a schema of their own, dropped afterwards, so
     that nothing else using the database (other tests, other runs) is touched."""
-    base = os.environ.get("TUNER_TEST_POSTGRES_URL")
-    if not base:
-        pytest.skip(
-            "TUNER_TEST_POSTGRES_URL is not set (e.g. postgresql://postgres@127.0.0.1/test)"
-        )
+    base = server_url("postgresql")
     schema = f"tuner_service_{uuid.uuid4().hex[:12]}"
     engine = create_engine(resolve_url(base))
     try:
