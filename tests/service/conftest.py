@@ -161,8 +161,7 @@ def bench(tmp_path: Path, suggestion_address: str) -> Iterator[Bench]:
     b.close()
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
+def _postgres_schema(options: str) -> Iterator[str]:
     """A PostgreSQL URL whose tables live in a schema of their own, dropped afterwards, so
     that nothing else using the database (other tests, other runs) is touched."""
     base = server_url("postgresql")
@@ -171,12 +170,26 @@ def postgres_url() -> Iterator[str]:
     try:
         with engine.begin() as connection:
             connection.execute(text(f"CREATE SCHEMA {schema}"))
-        # The server ends a session idle in a transaction for 2 s, releasing its row locks:
-        # a frozen replica (SIGSTOP) must not block the others (docs/service.md).
-        options = f"-csearch_path={schema} -cidle_in_transaction_session_timeout=2000"
+        options = f"-csearch_path={schema} {options}".strip()
         separator = "&" if "?" in base else "?"
         yield f"{base}{separator}options={quote(options)}"
     finally:
         with engine.begin() as connection:
             connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
         engine.dispose()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL URL of a schema of its own (the store's own session settings)."""
+    yield from _postgres_schema("")
+
+
+@pytest.fixture
+def postgres_url_short_idle() -> Iterator[str]:
+    """``postgres_url``, but the server ends a session idle in a transaction for 2 s (not
+    tuner's 60 s), releasing its row locks: a frozen replica (SIGSTOP) must not block the
+    others for long (docs/service.md). Only for tests that freeze a replica: on a loaded
+    machine a busy process too can spend 2 s between a read and its commit, and lose its
+    session."""
+    yield from _postgres_schema("-cidle_in_transaction_session_timeout=2000")
