@@ -7,6 +7,10 @@ BIN := $(VENV)/bin
 TEST_EXTRAS := dev,postgres,mysql,kubernetes,pipeline,dashboard,mlflow
 DEMO_DIR ?= .demo
 PYTEST_ARGS ?=
+# `make test` spreads the tests over this many processes (pytest-xdist); `auto`: one per
+# core. PYTEST_ARGS comes after it, so `make test PYTEST_ARGS="-n0 tests/x.py::test_y"` runs
+# one test serially in this process (where a debugger works).
+TEST_WORKERS ?= auto
 
 .PHONY: demo test fuzz proto lint typecheck clean
 
@@ -30,7 +34,7 @@ demo: $(VENV)/.installed-core
 
 # pytest exits 5 when it collected no tests: that is a failure here, not a pass.
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest ran no tests: failing" >&2; exit 1; fi; exit $$rc
 
 # The fuzzing suite (tests/fuzz) runs in `make test` with its bounded `ci` profile; here with

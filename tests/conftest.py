@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import signal
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,15 @@ def _selecting_emulator() -> type:
 
         _SELECTING_EMULATOR.append(SelectingEmulator)
     return _SELECTING_EMULATOR[0]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Tests press Ctrl-C on CLI subprocesses (SIGINT) and expect them to stop. A child
+    inherits an ignored SIGINT, and a test process started in the background by a
+    non-interactive shell (``cmd &``) has SIGINT ignored: give the children (of every
+    pytest-xdist worker too) Python's default handling back."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture

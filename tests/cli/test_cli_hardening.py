@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import make_url
+from support.databases import server_url
 
 REPO = Path(__file__).resolve().parents[2]
 QUICKSTART = REPO / "examples" / "quickstart.yaml"
@@ -70,10 +71,7 @@ def test_not_found_hint_masks_the_password_of_the_db_url(tmp_path: Path) -> None
 
 @pytest.mark.postgres
 def test_not_found_on_postgres_does_not_print_the_password() -> None:
-    base = os.environ.get("TUNER_TEST_POSTGRES_URL")
-    if not base:
-        pytest.skip("TUNER_TEST_POSTGRES_URL is not set")
-    url = make_url(base)
+    url = make_url(server_url("postgresql"))
     if url.password:
         pytest.skip("the test database URL has a password of its own")
     # A local trust-authenticated server ignores the password; the CLI must still hide it.

@@ -3,29 +3,27 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import uuid
 from pathlib import Path
 
 import pytest
+from support.databases import server_url
 
 from tuner.controller import Controller, SuggestionClient
 from tuner.executors import LocalExecutor
 from tuner.store import ExperimentNotFoundError, Store, TrialStatus
 
 SERVERS = [
-    pytest.param("TUNER_TEST_POSTGRES_URL", marks=pytest.mark.postgres, id="postgresql"),
-    pytest.param("TUNER_TEST_MYSQL_URL", marks=pytest.mark.mysql, id="mysql"),
+    pytest.param("postgresql", marks=pytest.mark.postgres, id="postgresql"),
+    pytest.param("mysql", marks=pytest.mark.mysql, id="mysql"),
 ]
 
 
-@pytest.mark.parametrize("variable", SERVERS)
+@pytest.mark.parametrize("backend", SERVERS)
 def test_experiment_runs_to_its_end_on_a_database_server(
-    variable: str, tmp_path: Path, bench, suggestion_address: str
+    backend: str, tmp_path: Path, bench, suggestion_address: str
 ) -> None:
-    url = os.environ.get(variable)
-    if not url:
-        pytest.skip(f"{variable} is not set")
+    url = server_url(backend)
     name = f"ctl-{uuid.uuid4().hex[:12]}"  # the server database is shared between runs
     experiment = bench.experiment(name, max_trials=3, parallel=2)
     with Store.open(url) as store, SuggestionClient(suggestion_address) as client:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import support
+from support.databases import server_url
 
 pytest.importorskip("starlette", reason="the dashboard extra is not installed")
 
@@ -154,12 +155,6 @@ def serve() -> Iterator[Callable[..., Served]]:
         sock.close()
 
 
-_SERVER_URL_VARIABLES = {
-    "postgresql": "TUNER_TEST_POSTGRES_URL",
-    "mysql": "TUNER_TEST_MYSQL_URL",
-}
-
-
 def _drop_store_tables(url: str) -> None:
     from sqlalchemy import create_engine, text
 
@@ -183,16 +178,12 @@ def _drop_store_tables(url: str) -> None:
 )
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database of each backend: a new SQLite file, or a configured server's (whose
-    store tables are dropped before and after; server tests run serially)."""
-    import os
-
+    store tables are dropped before and after: each test process has its database to itself,
+    see support.databases)."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'tuner.db'}"
         return
-    variable = _SERVER_URL_VARIABLES[request.param]
-    url = os.environ.get(variable)
-    if not url:
-        pytest.skip(f"{variable} is not set")
+    url = server_url(request.param)
     _drop_store_tables(url)
     yield url
     _drop_store_tables(url)

@@ -5,7 +5,6 @@ dashboard reading each backend while a real `tuner run` writes to it."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import support
+from support.databases import server_url
 
 from tuner.cli import build_parser
 from tuner.store import Store
@@ -94,9 +94,7 @@ def test_a_bad_address_is_a_usage_error(tmp_path):
 
 @pytest.mark.postgres
 def test_the_database_password_is_in_no_page_and_no_log(make):
-    base = os.environ.get("TUNER_TEST_POSTGRES_URL")
-    if not base:
-        pytest.skip("TUNER_TEST_POSTGRES_URL is not set")
+    base = server_url("postgresql")
     secret = "hunter2-do-not-show"
     parsed = urllib.parse.urlsplit(base)
     # The test server trusts local connections, so any password opens it.

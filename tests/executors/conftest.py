@@ -1,19 +1,26 @@
 """Executor fixtures: a LocalExecutor in a temp dir, and a harness with small trial programs,
-waits that only guard against hangs, and /proc look-ups that prove no process is left."""
+waits that only guard against hangs, and /proc look-ups that prove no process is left; and
+``executors``, which makes KubernetesExecutors against the ``kmock`` API emulator (the
+modules that use it skip without kmock)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+import pytest_asyncio
 import support
 
 from tuner.executors import LocalExecutor, Outcome, TrialHandle
+
+if TYPE_CHECKING:
+    from tuner.executors._kubernetes import KubernetesExecutor
 
 # Waits only guard against hangs; no test asserts how long anything took.
 WAIT_SECONDS = 30.0
@@ -159,3 +166,35 @@ def executor(request: Any, run_dir: Path, tmp_path: Path) -> Iterator[LocalExecu
 @pytest.fixture
 def harness(executor: LocalExecutor, tmp_path: Path) -> Harness:
     return Harness(executor, tmp_path)
+
+
+# How long a Kubernetes executor waits for a finished pod's last log lines (a hang guard).
+KUBERNETES_FINAL_LOG_WAIT_SECONDS = 20.0
+
+
+@pytest_asyncio.fixture
+async def executors(kmock: Any) -> AsyncIterator[Callable[..., KubernetesExecutor]]:
+    """``executors(**options)`` makes a KubernetesExecutor talking to kmock, with quick
+    retries and polls (``options`` override them); each is closed after the test."""
+    from tuner.executors._kubernetes import KubernetesExecutor
+    from tuner.executors._kubernetes_api import RetryPolicy
+
+    made: list[KubernetesExecutor] = []
+
+    def make(**options: Any) -> KubernetesExecutor:
+        options = {
+            "host": str(kmock.url),
+            "retry": RetryPolicy(attempts=4, initial_delay=0.01, max_delay=0.05),
+            # kmock has no resourceVersions, so a watch that connects late misses events; the
+            # periodic re-list (the executor's safety net) catches up, quickly here.
+            "resync_seconds": 0.5,
+            "log_poll_seconds": 0.05,
+            "final_log_wait_seconds": KUBERNETES_FINAL_LOG_WAIT_SECONDS,
+            **options,
+        }
+        made.append(KubernetesExecutor(**options))
+        return made[-1]
+
+    yield make
+    for executor in made:
+        await asyncio.to_thread(executor.close)

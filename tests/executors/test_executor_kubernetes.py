@@ -10,12 +10,11 @@ hangs; nothing asserts how long it took.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 import yaml
 
 kmock = pytest.importorskip("kmock", reason="kmock needs Python 3.11+")
@@ -23,7 +22,6 @@ kmock = pytest.importorskip("kmock", reason="kmock needs Python 3.11+")
 from tuner.executors import ExitReason, LaunchError, Outcome  # noqa: E402
 from tuner.executors._kubernetes import KubernetesExecutor, KubernetesTrialHandle  # noqa: E402
 from tuner.executors._kubernetes_api import (  # noqa: E402
-    RetryPolicy,
     TemporaryKubernetesError,
     role_rules,
 )
@@ -69,29 +67,6 @@ spec:
                 command: [python3, train.py, "--lr=${{trialParameters.lr}}"]
               - {{name: helper, image: "busybox:1"}}
 """)[0]
-
-
-@pytest_asyncio.fixture
-async def executors(kmock: Any) -> AsyncIterator[Callable[..., KubernetesExecutor]]:
-    made: list[KubernetesExecutor] = []
-
-    def make(**options: Any) -> KubernetesExecutor:
-        options = {
-            "host": str(kmock.url),
-            "retry": RetryPolicy(attempts=4, initial_delay=0.01, max_delay=0.05),
-            # kmock has no resourceVersions, so a watch that connects late misses events; the
-            # periodic re-list (the executor's safety net) catches up, quickly here.
-            "resync_seconds": 0.5,
-            "log_poll_seconds": 0.05,
-            "final_log_wait_seconds": WAIT,
-            **options,
-        }
-        made.append(KubernetesExecutor(**options))
-        return made[-1]
-
-    yield make
-    for executor in made:
-        await asyncio.to_thread(executor.close)
 
 
 async def run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

@@ -13,7 +13,7 @@ restarted controller) adopts it by reference and by trial name.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ kmock = pytest.importorskip("kmock", reason="kmock needs Python 3.11+")
 
 from tuner.executors import ExitReason  # noqa: E402
 from tuner.executors._kubernetes import KubernetesExecutor  # noqa: E402
-from tuner.executors._kubernetes_api import TRIAL_OBJECT_VERBS, RetryPolicy  # noqa: E402
+from tuner.executors._kubernetes_api import TRIAL_OBJECT_VERBS  # noqa: E402
 from tuner.executors._kubernetes_jobs import JobSettings, job_manifest  # noqa: E402
 from tuner.metrics import StdOutParser  # noqa: E402
 from tuner.spec import Experiment, find_containers, loads, render_trial  # noqa: E402
@@ -319,28 +319,6 @@ def kind(request: pytest.FixtureRequest) -> Kind:
 @pytest_asyncio.fixture
 async def operator(cluster: Any, kind: Kind) -> Operator:
     return Operator(cluster, kind)
-
-
-@pytest_asyncio.fixture
-async def executors(kmock: Any) -> AsyncIterator[Callable[..., KubernetesExecutor]]:
-    made: list[KubernetesExecutor] = []
-
-    def make(resync_seconds: float = 0.5) -> KubernetesExecutor:
-        made.append(
-            KubernetesExecutor(
-                host=str(kmock.url),
-                retry=RetryPolicy(attempts=4, initial_delay=0.01, max_delay=0.05),
-                # kmock has no resourceVersions: re-list often to catch up.
-                resync_seconds=resync_seconds,
-                log_poll_seconds=0.05,
-                final_log_wait_seconds=WAIT,
-            )
-        )
-        return made[-1]
-
-    yield make
-    for executor in made:
-        await asyncio.to_thread(executor.close)
 
 
 async def run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

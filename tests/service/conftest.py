@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import uuid
@@ -17,6 +16,7 @@ import support
 import yaml
 from sqlalchemy import create_engine, text
 from support import HANG_GUARD_SECONDS, tuner_command
+from support.databases import server_url
 
 from tuner.cli import main
 from tuner.store import Store
@@ -161,26 +161,35 @@ def bench(tmp_path: Path, suggestion_address: str) -> Iterator[Bench]:
     b.close()
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
+def _postgres_schema(options: str) -> Iterator[str]:
     """A PostgreSQL URL whose tables live in a schema of their own, dropped afterwards, so
     that nothing else using the database (other tests, other runs) is touched."""
-    base = os.environ.get("TUNER_TEST_POSTGRES_URL")
-    if not base:
-        pytest.skip(
-            "TUNER_TEST_POSTGRES_URL is not set (e.g. postgresql://postgres@127.0.0.1/test)"
-        )
+    base = server_url("postgresql")
     schema = f"tuner_service_{uuid.uuid4().hex[:12]}"
     engine = create_engine(resolve_url(base))
     try:
         with engine.begin() as connection:
             connection.execute(text(f"CREATE SCHEMA {schema}"))
-        # The server ends a session idle in a transaction for 2 s, releasing its row locks:
-        # a frozen replica (SIGSTOP) must not block the others (docs/service.md).
-        options = f"-csearch_path={schema} -cidle_in_transaction_session_timeout=2000"
+        options = f"-csearch_path={schema} {options}".strip()
         separator = "&" if "?" in base else "?"
         yield f"{base}{separator}options={quote(options)}"
     finally:
         with engine.begin() as connection:
             connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
         engine.dispose()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL URL of a schema of its own (the store's own session settings)."""
+    yield from _postgres_schema("")
+
+
+@pytest.fixture
+def postgres_url_short_idle() -> Iterator[str]:
+    """``postgres_url``, but the server ends a session idle in a transaction for 2 s (not
+    tuner's 60 s), releasing its row locks: a frozen replica (SIGSTOP) must not block the
+    others for long (docs/service.md). Only for tests that freeze a replica: on a loaded
+    machine a busy process too can spend 2 s between a read and its commit, and lose its
+    session."""
+    yield from _postgres_schema("-cidle_in_transaction_session_timeout=2000")

@@ -32,7 +32,7 @@ def shared_bench(
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'tuner.db'}"
     else:
-        url = request.getfixturevalue("postgres_url")
+        url = request.getfixturevalue("postgres_url_short_idle")
     bench = Bench(tmp_path, url, suggestion_address)
     yield bench
     bench.close()

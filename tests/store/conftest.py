@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
+from support.databases import server_url
 
 from tuner.store import ExperimentRecord, Store
 from tuner.store._engine import resolve_url
 from tuner.store._schema import VERSION_TABLE
 
-_SERVER_URL_VARIABLES = {
-    "postgresql": "TUNER_TEST_POSTGRES_URL",
-    "mysql": "TUNER_TEST_MYSQL_URL",
-}
 # Children first, so foreign keys never block a drop.
 _TABLES = ("observations", "trials", "experiments", VERSION_TABLE)
 
@@ -55,22 +51,21 @@ def _servers_used() -> Iterator[set[str]]:
 def backend_url(
     request: pytest.FixtureRequest, tmp_path: Path, _servers_used: set[str]
 ) -> Iterator[str]:
-    """The database URL of one backend: a new SQLite file, or a configured server."""
+    """The database URL of one backend: a new SQLite file, or this test process's database on
+    a configured server (support.databases)."""
     backend = request.param
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'tuner.db'}"
         return
-    variable = _SERVER_URL_VARIABLES[backend]
-    url = os.environ.get(variable)
-    if not url:
-        pytest.skip(f"{variable} is not set (e.g. {backend}://user@127.0.0.1/test)")
+    url = server_url(backend)
     _servers_used.add(url)
     yield url
 
 
 @pytest.fixture
 def db_url(backend_url: str) -> Iterator[str]:
-    """A database without any of the store's tables (server ones wiped; tests run serially)."""
+    """A database without any of the store's tables (server ones wiped: each test process has
+    its database to itself)."""
     server = not backend_url.startswith("sqlite")
     if server:
         _drop_store_tables(backend_url)
