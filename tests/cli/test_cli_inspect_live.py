@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -51,10 +51,27 @@ def db(tmp_path: Path) -> Iterator[tuple[str, Store]]:
         yield url, store
 
 
-def start(*args: str, stdout: int = subprocess.PIPE) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "tuner.cli", *args], stdout=stdout, stderr=subprocess.PIPE, cwd=ROOT
-    )
+@pytest.fixture
+def start() -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Starts `tuner` processes; any still running when the test ends (it failed on a
+    timeout) is killed, not left behind."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def run(*args: str, stdout: int = subprocess.PIPE) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tuner.cli", *args],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            cwd=ROOT,
+        )
+        started.append(process)
+        return process
+
+    yield run
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
 
 
 def tuner(*args: str) -> subprocess.CompletedProcess[str]:
@@ -74,7 +91,7 @@ def read_line(stream: IO[bytes] | None) -> bytes:
 
 @pytest.mark.timeout(GUARD_SECONDS)
 def test_logs_follow_waits_for_the_trial_and_stops_when_it_finishes(
-    db: tuple[str, Store], tmp_path: Path
+    db: tuple[str, Store], tmp_path: Path, start: Callable[..., subprocess.Popen[bytes]]
 ) -> None:
     url, store = db
     log = tmp_path / "live-1.log"
@@ -95,7 +112,9 @@ def test_logs_follow_waits_for_the_trial_and_stops_when_it_finishes(
 
 
 @pytest.mark.timeout(GUARD_SECONDS)
-def test_logs_follow_ctrl_c_exits_130_quietly(db: tuple[str, Store], tmp_path: Path) -> None:
+def test_logs_follow_ctrl_c_exits_130_quietly(
+    db: tuple[str, Store], tmp_path: Path, start: Callable[..., subprocess.Popen[bytes]]
+) -> None:
     url, store = db
     log = tmp_path / "live-1.log"
     log.write_bytes(b"started\n")
