@@ -77,7 +77,16 @@ class _Mixture:
     the same weights) it is the estimators of independent TPE, one per parameter.
     """
 
-    def __init__(self, obs: np.ndarray, dims: Sequence[Dimension], options: Options) -> None:
+    def __init__(
+        self,
+        obs: np.ndarray,
+        dims: Sequence[Dimension],
+        options: Options,
+        earlier: _Mixture | None = None,
+    ) -> None:
+        """The estimator of the rows of ``obs``; ``earlier``, if given, is the estimator of
+        its first rows (the same dimensions and options), whose kernels the new rows left
+        unchanged are taken from it."""
         m = obs.shape[0]
         weights = np.append(default_weights(m), options.prior_weight) if m else np.ones(1)
         self.weights = weights / weights.sum()
@@ -94,10 +103,16 @@ class _Mixture:
             columns = obs[:, self.continuous].T.copy()
             if self.log.any():
                 columns[self.log] = np.log(columns[self.log])
-            self.mus, self.sigmas, log_mass = _kernels(columns, self.low, self.high, options)
+            self.mus, self.sigmas, self.log_mass = _kernels(
+                columns,
+                self.low,
+                self.high,
+                options,
+                None if earlier is None else (earlier.sigmas, earlier.log_mass),
+            )
             self.scale = 1 / (self.sigmas * math.sqrt(2))
             self.shift = self.mus * self.scale
-            self.log_norm = log_mass + np.log(self.sigmas) + 0.5 * math.log(2 * math.pi)
+            self.log_norm = self.log_mass + np.log(self.sigmas) + 0.5 * math.log(2 * math.pi)
         for j, d in enumerate(dims):
             if d.choices:
                 self.kernels[j] = (_categorical(obs[:, j], d.choices, options),)
@@ -210,12 +225,17 @@ def _categorical(column: np.ndarray, n_choices: int, options: Options) -> np.nda
 
 
 def _kernels(
-    mus: np.ndarray, low: np.ndarray, high: np.ndarray, options: Options
+    mus: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+    options: Options,
+    earlier: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Kernel centres and bandwidths (Optuna's rules) of numerical dimensions, one per row
     of ``mus`` (observations, on the log scale for a log dimension) with its bounds in
     ``low`` and ``high``, the prior kernel last; and each kernel's log Gaussian mass inside
-    the bounds."""
+    the bounds. ``earlier``: the bandwidths and masses this gave for the first observations
+    only; a kernel whose bandwidth a later observation left alone keeps its mass."""
     k, m = mus.shape
     order = np.argsort(mus, axis=-1)
     ends = np.empty((k, m + 2))
@@ -234,7 +254,21 @@ def _kernels(
     np.clip(sigmas[:, :m], minsigma, width, out=sigmas[:, :m])
     sigmas[:, m:] = width
     mus = np.concatenate([mus, 0.5 * (low + high)[:, None]], axis=-1)
-    log_mass = _log_gauss_mass((low[:, None] - mus) / sigmas, (high[:, None] - mus) / sigmas)
+    if earlier is None:
+        log_mass = _log_gauss_mass((low[:, None] - mus) / sigmas, (high[:, None] - mus) / sigmas)
+        return mus, sigmas, log_mass
+    # The same centres, in the same places, and the same prior kernel (last); new kernels
+    # and those whose bandwidth changed (an observation's neighbours) computed again.
+    old_sigmas, old_mass = earlier
+    m0 = old_sigmas.shape[1] - 1
+    log_mass = np.empty_like(sigmas)
+    log_mass[:, :m0], log_mass[:, -1] = old_mass[:, :m0], old_mass[:, -1]
+    changed = np.ones(sigmas.shape, dtype=bool)
+    np.not_equal(sigmas[:, :m0], old_sigmas[:, :m0], out=changed[:, :m0])
+    changed[:, -1] = False
+    rows = np.nonzero(changed)[0]
+    mu, sigma = mus[changed], sigmas[changed]
+    log_mass[changed] = _log_gauss_mass((low[rows] - mu) / sigma, (high[rows] - mu) / sigma)
     return mus, sigmas, log_mass
 
 
@@ -299,6 +333,7 @@ def propose(
     below = _Mixture(rows[below_idx], dims, options)
     numeric = [j for j, d in enumerate(dims) if not d.choices]
     asked: list[np.ndarray] = []
+    above: _Mixture | None = None
     for _ in range(count):
         # Optuna's draws, in its order: per estimator (all dimensions for multivariate,
         # each for independent) the kernels, then a uniform per categorical dimension, then
@@ -320,7 +355,9 @@ def propose(
                     rng.rand(n_ei) if d.choices else rng.uniform(low=0, high=1, size=(1, n_ei))[0]
                 )
         samples = below.sample(active, quantiles)
-        above = _Mixture(np.vstack([above_rows, *asked]) if asked else above_rows, dims, options)
+        # The bad side gains the previous ask's point: its estimator is the previous one's
+        # but near that point.
+        above = _Mixture(np.vstack([above_rows, *asked]), dims, options, earlier=above)
         score = below.log_pdf(samples, joint=multivariate) - above.log_pdf(
             samples, joint=multivariate
         )
