@@ -332,6 +332,10 @@ def propose(
     n_ei = options.n_ei_candidates
     below = _Mixture(rows[below_idx], dims, options)
     numeric = [j for j, d in enumerate(dims) if not d.choices]
+    # ``rng.choice(len(p), p=p, size=n_ei)`` is ``cdf.searchsorted(rng.random_sample(n_ei),
+    # side="right")``, the same draws, without checking ``p`` for every dimension of every ask.
+    cdf = below.weights.cumsum()
+    cdf /= cdf[-1]
     asked: list[np.ndarray] = []
     above: _Mixture | None = None
     for _ in range(count):
@@ -341,7 +345,7 @@ def propose(
         active = np.empty((len(dims), n_ei), dtype=np.int64)
         quantiles: list[np.ndarray] = [np.empty(0)] * len(dims)
         if multivariate:
-            active[:] = rng.choice(len(below.weights), p=below.weights, size=n_ei)
+            active[:] = cdf.searchsorted(rng.random_sample(n_ei), side="right")
             for j, d in enumerate(dims):
                 if d.choices:
                     quantiles[j] = rng.rand(n_ei)
@@ -350,7 +354,7 @@ def propose(
                 quantiles[j] = block[row]
         else:
             for j, d in enumerate(dims):
-                active[j] = rng.choice(len(below.weights), p=below.weights, size=n_ei)
+                active[j] = cdf.searchsorted(rng.random_sample(n_ei), side="right")
                 quantiles[j] = (
                     rng.rand(n_ei) if d.choices else rng.uniform(low=0, high=1, size=(1, n_ei))[0]
                 )
