@@ -19,6 +19,7 @@ import numpy as np
 from scipy.special import log_ndtr, ndtr, ndtri_exp
 
 _EPS = 1e-12
+_EXP_M60 = float(np.exp(np.full(1, -60.0))[0])  # as np.exp gives it in an array
 
 
 @dataclass(frozen=True)
@@ -76,44 +77,79 @@ class _Mixture:
     the same weights) it is the estimators of independent TPE, one per parameter.
     """
 
-    def __init__(self, obs: np.ndarray, dims: Sequence[Dimension], options: Options) -> None:
+    def __init__(
+        self,
+        obs: np.ndarray,
+        dims: Sequence[Dimension],
+        options: Options,
+        earlier: _Mixture | None = None,
+    ) -> None:
+        """The estimator of the rows of ``obs``; ``earlier``, if given, is the estimator of
+        its first rows (the same dimensions and options), whose kernels the new rows left
+        unchanged are taken from it."""
         m = obs.shape[0]
         weights = np.append(default_weights(m), options.prior_weight) if m else np.ones(1)
         self.weights = weights / weights.sum()
         self.log_weights = np.log(self.weights)
         self.dims = dims
-        self.kernels: list[tuple[np.ndarray, ...]] = []
-        for j, d in enumerate(dims):
-            column = obs[:, j]
-            if d.choices:
-                self.kernels.append((_categorical(column, d.choices, options),))
-            else:
-                self.kernels.append(_numerical(column, d, options))
-        # Continuous dimensions stacked: most of the work is theirs (candidates x kernels).
+        # Continuous dimensions stacked, their kernels built as one array each: most of the
+        # work is theirs (candidates x kernels). Stepped and categorical ones one by one.
         self.continuous = [j for j, d in enumerate(dims) if not d.choices and not d.step]
+        self.kernels: list[tuple[np.ndarray, ...]] = [()] * len(dims)
         if self.continuous:
-            self.log_norm, self.scale, self.shift = (
-                np.stack([self.kernels[j][i] for j in self.continuous]) for i in (2, 3, 4)
+            cont = [dims[j] for j in self.continuous]
+            self.log = np.array([d.log for d in cont])
+            self.low, self.high = (np.array([d.bounds[i] for d in cont]) for i in (0, 1))
+            columns = obs[:, self.continuous].T.copy()
+            if self.log.any():
+                columns[self.log] = np.log(columns[self.log])
+            self.mus, self.sigmas, self.log_mass = _kernels(
+                columns,
+                self.low,
+                self.high,
+                options,
+                None if earlier is None else (earlier.sigmas, earlier.log_mass),
             )
+            self.scale = 1 / (self.sigmas * math.sqrt(2))
+            self.shift = self.mus * self.scale
+            self.log_norm = self.log_mass + np.log(self.sigmas) + 0.5 * math.log(2 * math.pi)
+        for j, d in enumerate(dims):
+            if d.choices:
+                self.kernels[j] = (_categorical(obs[:, j], d.choices, options),)
+            elif d.step:
+                low, high = d.bounds
+                mus = obs[None, :, j]
+                if d.log:
+                    mus = np.log(mus)
+                mus, sigmas, log_mass = _kernels(mus, np.array([low]), np.array([high]), options)
+                self.kernels[j] = (mus[0], sigmas[0], log_mass[0])
 
     def sample(self, active: np.ndarray, quantiles: Sequence[np.ndarray]) -> np.ndarray:
         """Candidates (one column per dimension) from the kernels ``active[j]`` of each
         dimension ``j`` with the uniform draws ``quantiles[j]``."""
         out = np.empty((active.shape[1], len(self.dims)))
+        if self.continuous:
+            rows = np.arange(len(self.continuous))[:, None]
+            picked = active[self.continuous]
+            mu, sigma = self.mus[rows, picked], self.sigmas[rows, picked]
+            q = np.stack([quantiles[j] for j in self.continuous])
+            a, b = (self.low[:, None] - mu) / sigma, (self.high[:, None] - mu) / sigma
+            x = _truncnorm_ppf(q, a, b) * sigma + mu
+            if self.log.any():
+                x[self.log] = np.exp(x[self.log])
+            out[:, self.continuous] = x.T
         for j, (d, kernel, q) in enumerate(zip(self.dims, self.kernels, quantiles, strict=True)):
             if d.choices:
                 cum = np.cumsum(kernel[0][active[j]], axis=-1)
                 cum[:, -1] = 1
                 out[:, j] = np.sum(cum < q[:, None], axis=-1)
-                continue
-            lo, hi = d.bounds
-            mu, sigma = kernel[0][active[j]], kernel[1][active[j]]
-            x = _truncnorm_ppf(q, (lo - mu) / sigma, (hi - mu) / sigma) * sigma + mu
-            if d.log:
-                x = np.exp(x)
-            if d.step:
-                x = np.clip(d.low + np.round((x - d.low) / d.step) * d.step, d.low, d.high)
-            out[:, j] = x
+            elif d.step:
+                lo, hi = d.bounds
+                mu, sigma = kernel[0][active[j]], kernel[1][active[j]]
+                x = _truncnorm_ppf(q, (lo - mu) / sigma, (hi - mu) / sigma) * sigma + mu
+                if d.log:
+                    x = np.exp(x)
+                out[:, j] = np.clip(d.low + np.round((x - d.low) / d.step) * d.step, d.low, d.high)
         return out
 
     def log_pdf(self, x: np.ndarray, *, joint: bool) -> np.ndarray:
@@ -122,9 +158,8 @@ class _Mixture:
         n = len(x)
         if self.continuous:
             xc = x[:, self.continuous].T
-            for k, j in enumerate(self.continuous):
-                if self.dims[j].log:
-                    xc[k] = np.log(xc[k])
+            if self.log.any():
+                xc[self.log] = np.log(xc[self.log])
             # -((x - mu) / (sigma sqrt 2))^2 - log normaliser, in place.
             cont = np.multiply(xc[:, :, None], self.scale[:, None, :])
             cont -= self.shift[:, None, :]
@@ -168,9 +203,12 @@ def _logsumexp(total: np.ndarray) -> np.ndarray:
     peak[nowhere] = 0
     total -= peak[..., None]
     # Terms below e^-60 of the largest (which is 1) cannot change the sum in doubles, and
-    # exp is ten times slower where it underflows: raise them to e^-60.
-    np.maximum(total, -60.0, out=total)
-    np.exp(total, out=total)
+    # exp is ten times slower where it underflows: raise them to e^-60. Most terms are
+    # (kernels far from the point): exp only the others (exp is most of the time here).
+    near = total > -60.0
+    kept = np.exp(np.compress(near.ravel(), total))
+    total.fill(_EXP_M60)
+    np.place(total, near, kept)
     out = np.log(total.sum(axis=-1)) + peak
     out[nowhere] = -np.inf
     return out
@@ -186,34 +224,52 @@ def _categorical(column: np.ndarray, n_choices: int, options: Options) -> np.nda
     return weights / np.where(sums == 0, 1, sums)
 
 
-def _numerical(column: np.ndarray, d: Dimension, options: Options) -> tuple[np.ndarray, ...]:
-    """Kernel centres and bandwidths (Optuna's rules), each kernel's log normaliser (its
-    log Gaussian mass inside the bounds, on the log scale for a log dimension; for a
-    continuous one plus log sigma and log sqrt(2 pi)) and, continuous only, the scale and
-    shift that give (x - mu) / (sigma sqrt 2) by one multiplication and one subtraction."""
-    low, high = d.bounds
-    mus = np.log(column) if d.log else column
-    order = np.argsort(mus)
-    ends = np.empty(len(mus) + 2)
-    ends[0], ends[1:-1], ends[-1] = low, mus[order], high
-    sorted_sigmas = np.maximum(ends[1:-1] - ends[:-2], ends[2:] - ends[1:-1])
-    if not options.consider_endpoints and len(ends) >= 4:
-        sorted_sigmas[0] = ends[2] - ends[1]
-        sorted_sigmas[-1] = ends[-2] - ends[-3]
-    sigmas = sorted_sigmas[np.argsort(order)]
+def _kernels(
+    mus: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+    options: Options,
+    earlier: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Kernel centres and bandwidths (Optuna's rules) of numerical dimensions, one per row
+    of ``mus`` (observations, on the log scale for a log dimension) with its bounds in
+    ``low`` and ``high``, the prior kernel last; and each kernel's log Gaussian mass inside
+    the bounds. ``earlier``: the bandwidths and masses this gave for the first observations
+    only; a kernel whose bandwidth a later observation left alone keeps its mass."""
+    k, m = mus.shape
+    order = np.argsort(mus, axis=-1)
+    ends = np.empty((k, m + 2))
+    ends[:, 0], ends[:, 1:-1], ends[:, -1] = low, np.take_along_axis(mus, order, -1), high
+    sorted_sigmas = np.maximum(ends[:, 1:-1] - ends[:, :-2], ends[:, 2:] - ends[:, 1:-1])
+    if not options.consider_endpoints and m >= 2:
+        sorted_sigmas[:, 0] = ends[:, 2] - ends[:, 1]
+        sorted_sigmas[:, -1] = ends[:, -2] - ends[:, -3]
+    sigmas = np.empty((k, m + 1))
+    np.put_along_axis(sigmas[:, :m], order, sorted_sigmas, -1)
+    width = (high - low)[:, None]
     if options.consider_magic_clip:
-        minsigma = (high - low) / min(100.0, 1.0 + len(mus) + 1)
+        minsigma = width / min(100.0, 1.0 + m + 1)
     else:
-        minsigma = _EPS
-    sigmas = np.clip(sigmas, minsigma, high - low)
-    mus = np.append(mus, 0.5 * (low + high))
-    sigmas = np.append(sigmas, high - low)
-    log_mass = _log_gauss_mass((low - mus) / sigmas, (high - mus) / sigmas)
-    if d.step:
+        minsigma = np.full_like(width, _EPS)
+    np.clip(sigmas[:, :m], minsigma, width, out=sigmas[:, :m])
+    sigmas[:, m:] = width
+    mus = np.concatenate([mus, 0.5 * (low + high)[:, None]], axis=-1)
+    if earlier is None:
+        log_mass = _log_gauss_mass((low[:, None] - mus) / sigmas, (high[:, None] - mus) / sigmas)
         return mus, sigmas, log_mass
-    scale = 1 / (sigmas * math.sqrt(2))
-    log_norm = log_mass + np.log(sigmas) + 0.5 * math.log(2 * math.pi)
-    return mus, sigmas, log_norm, scale, mus * scale
+    # The same centres, in the same places, and the same prior kernel (last); new kernels
+    # and those whose bandwidth changed (an observation's neighbours) computed again.
+    old_sigmas, old_mass = earlier
+    m0 = old_sigmas.shape[1] - 1
+    log_mass = np.empty_like(sigmas)
+    log_mass[:, :m0], log_mass[:, -1] = old_mass[:, :m0], old_mass[:, -1]
+    changed = np.ones(sigmas.shape, dtype=bool)
+    np.not_equal(sigmas[:, :m0], old_sigmas[:, :m0], out=changed[:, :m0])
+    changed[:, -1] = False
+    rows = np.nonzero(changed)[0]
+    mu, sigma = mus[changed], sigmas[changed]
+    log_mass[changed] = _log_gauss_mass((low[rows] - mu) / sigma, (high[rows] - mu) / sigma)
+    return mus, sigmas, log_mass
 
 
 def _log_gauss_mass(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -276,7 +332,12 @@ def propose(
     n_ei = options.n_ei_candidates
     below = _Mixture(rows[below_idx], dims, options)
     numeric = [j for j, d in enumerate(dims) if not d.choices]
+    # ``rng.choice(len(p), p=p, size=n_ei)`` is ``cdf.searchsorted(rng.random_sample(n_ei),
+    # side="right")``, the same draws, without checking ``p`` for every dimension of every ask.
+    cdf = below.weights.cumsum()
+    cdf /= cdf[-1]
     asked: list[np.ndarray] = []
+    above: _Mixture | None = None
     for _ in range(count):
         # Optuna's draws, in its order: per estimator (all dimensions for multivariate,
         # each for independent) the kernels, then a uniform per categorical dimension, then
@@ -284,7 +345,7 @@ def propose(
         active = np.empty((len(dims), n_ei), dtype=np.int64)
         quantiles: list[np.ndarray] = [np.empty(0)] * len(dims)
         if multivariate:
-            active[:] = rng.choice(len(below.weights), p=below.weights, size=n_ei)
+            active[:] = cdf.searchsorted(rng.random_sample(n_ei), side="right")
             for j, d in enumerate(dims):
                 if d.choices:
                     quantiles[j] = rng.rand(n_ei)
@@ -293,12 +354,14 @@ def propose(
                 quantiles[j] = block[row]
         else:
             for j, d in enumerate(dims):
-                active[j] = rng.choice(len(below.weights), p=below.weights, size=n_ei)
+                active[j] = cdf.searchsorted(rng.random_sample(n_ei), side="right")
                 quantiles[j] = (
                     rng.rand(n_ei) if d.choices else rng.uniform(low=0, high=1, size=(1, n_ei))[0]
                 )
         samples = below.sample(active, quantiles)
-        above = _Mixture(np.vstack([above_rows, *asked]) if asked else above_rows, dims, options)
+        # The bad side gains the previous ask's point: its estimator is the previous one's
+        # but near that point.
+        above = _Mixture(np.vstack([above_rows, *asked]), dims, options, earlier=above)
         score = below.log_pdf(samples, joint=multivariate) - above.log_pdf(
             samples, joint=multivariate
         )

@@ -9,10 +9,11 @@ import math
 import random
 from typing import Any
 
+import numpy as np
 import optuna
 import pytest
 
-from suggestion.algorithms import TrialState, TrialView, _tpe
+from suggestion.algorithms import TrialState, TrialView, _parzen, _tpe
 from suggestion.service import SuggestionEngine
 from suggestion.service._sessions import SuggestionRequest
 from tuner.space import Direction, Parameter, SearchSpace
@@ -194,3 +195,40 @@ def test_hyperopts_settings_act_alike_in_the_columnar_tpe(
     assert _same(ours, _answers("tpe", 1, space=WIDE, trials=trials, settings=settings))
     default = _answers("tpe", 1, space=WIDE, trials=trials)
     assert not _same(ours, default)
+
+
+@pytest.mark.parametrize("n", [5, 40, 300])
+def test_a_constant_liar_estimator_built_from_the_previous_one_is_the_fresh_one(n: int) -> None:
+    # `_parzen` builds each ask's bad-side estimator from the previous ask's (the same rows
+    # and one more): it must equal the estimator built from all the rows, bit for bit, also
+    # where the magic clip's floor moves with the number of rows (n < 98), on a log scale
+    # and where rows repeat values (ties in the bandwidths' sort).
+    rng = np.random.default_rng(n)
+    dims = [
+        _parzen.Dimension(0.0, 1.0),
+        _parzen.Dimension(1e-4, 1.0, log=True),
+        _parzen.Dimension(0.0, 2.0, step=0.25),
+        _parzen.Dimension(choices=3),
+    ]
+    obs = np.column_stack(
+        [
+            np.round(rng.random(n + 3), 2),  # two decimals: repeated values
+            10 ** rng.uniform(-4, 0, n + 3),
+            rng.integers(0, 9, n + 3) * 0.25,
+            rng.integers(0, 3, n + 3).astype(float),
+        ]
+    )
+    options = _parzen.Options()
+    earlier = _parzen._Mixture(obs[:n], dims, options)
+    for m in range(n + 1, n + 4):
+        fresh = _parzen._Mixture(obs[:m], dims, options)
+        built = _parzen._Mixture(obs[:m], dims, options, earlier=earlier)
+        for name in ("weights", "mus", "sigmas", "log_mass", "log_norm", "scale", "shift"):
+            assert np.array_equal(getattr(built, name), getattr(fresh, name)), name
+        x = fresh.sample(
+            rng.integers(0, len(fresh.weights), (len(dims), 24)),
+            [rng.random(24) for _ in dims],
+        )
+        for joint in (False, True):
+            assert np.array_equal(built.log_pdf(x, joint=joint), fresh.log_pdf(x, joint=joint))
+        earlier = built
