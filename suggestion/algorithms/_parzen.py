@@ -77,6 +77,10 @@ class _Mixture:
     the same weights) it is the estimators of independent TPE, one per parameter.
     """
 
+    mus: np.ndarray
+    sigmas: np.ndarray
+    log_mass: np.ndarray
+
     def __init__(
         self,
         obs: np.ndarray,

@@ -48,7 +48,8 @@ def test_the_calls_of_a_block_are_committed_together(store: Store, build: Build)
     assert (ended.status, ended.objective_value) == (TrialStatus.SUCCEEDED, 0.5)
     assert ended.metrics_summary == {"loss": MetricSummary(0.5, 0.5, 0.5)}
     assert store.collector_checkpoint("exp-2") == {"position": 9}
-    assert store.best_trial("exp").name == "exp-2"
+    best = store.best_trial("exp")
+    assert best is not None and best.name == "exp-2"
 
 
 def test_a_block_that_raises_stores_nothing(store: Store, build: Build) -> None:

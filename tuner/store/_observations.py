@@ -99,7 +99,7 @@ class ObservationMethods(Transactions):
             ).all()
             summary = {}
             for name, low, high in bounds:
-                if low == high:  # one value (or all equal): the latest is it, no query
+                if low is not None and low == high:  # one value (or all equal): no query
                     summary[str(name)] = MetricSummary(float(low), float(high), float(low))
                     continue
                 latest = s.scalars(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy import Engine, Table, delete, func, insert, select, update
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -290,11 +290,11 @@ class Store(LeaseMethods, ObservationMethods):
             # Core statements: no ORM objects are needed (nor the new rows' ids).
             connection = s.connection()
             if rows:
-                connection.execute(insert(TrialRow.__table__), rows)
+                connection.execute(insert(cast(Table, TrialRow.__table__)), rows)
             if algorithm_settings is not None:
                 connection.execute(
-                    update(ExperimentRow.__table__)
-                    .where(ExperimentRow.__table__.c.id == exp_id)
+                    update(cast(Table, ExperimentRow.__table__))
+                    .where(ExperimentRow.id == exp_id)
                     .values(
                         algorithm_settings=[[str(n), str(v)] for n, v in algorithm_settings],
                         updated_at=now,
