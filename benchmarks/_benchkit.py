@@ -1,5 +1,6 @@
-"""Shared by the suggestion benchmarks: Katib-shaped gRPC messages, Markdown tables, and
-replacing one benchmark's section of RESULTS.md while leaving the other sections intact."""
+"""Shared by the benchmarks: Katib-shaped gRPC messages and Experiment documents, Markdown
+tables, and replacing one benchmark's section of RESULTS.md while leaving the other
+sections intact."""
 
 from __future__ import annotations
 
@@ -10,12 +11,74 @@ import shlex
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 from tuner.protos import api_pb2
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
 _EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+# -- Experiment documents -------------------------------------------------------------
+
+
+def job_experiment(
+    name: str,
+    command: Sequence[str],
+    *,
+    trials: int,
+    parallel: int,
+    parameter: tuple[str, str, str],
+    settings: Mapping[str, str] = {},  # noqa: B006 - read only
+    max_failed: int | None = None,
+    namespace: str | None = None,
+    container: str = "main",
+    image: str = "python:3.11",
+) -> dict[str, Any]:
+    """A Katib Experiment (as ``tuner run`` reads it) minimising ``loss``, random search over
+    one parameter ``x`` (``parameter``: its type, min and max), each trial a batch Job
+    running ``command`` (``${trialParameters.x}`` in it is the trial's value)."""
+    kind, low, high = parameter
+    algorithm: dict[str, Any] = {"algorithmName": "random"}
+    if settings:
+        algorithm["algorithmSettings"] = [{"name": k, "value": v} for k, v in settings.items()]
+    metadata = {"name": name} if namespace is None else {"name": name, "namespace": namespace}
+    spec: dict[str, Any] = {
+        "objective": {"type": "minimize", "objectiveMetricName": "loss"},
+        "algorithm": algorithm,
+        "parallelTrialCount": parallel,
+        "maxTrialCount": trials,
+    }
+    if max_failed is not None:
+        spec["maxFailedTrialCount"] = max_failed
+    spec["parameters"] = [
+        {"name": "x", "parameterType": kind, "feasibleSpace": {"min": low, "max": high}}
+    ]
+    spec["trialTemplate"] = {
+        "primaryContainerName": container,
+        "trialParameters": [{"name": "x", "reference": "x"}],
+        "trialSpec": {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "spec": {
+                "template": {
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "containers": [
+                            {"name": container, "image": image, "command": list(command)}
+                        ],
+                    }
+                }
+            },
+        },
+    }
+    return {
+        "apiVersion": "kubeflow.org/v1beta1",
+        "kind": "Experiment",
+        "metadata": metadata,
+        "spec": spec,
+    }
 
 
 # -- protobuf -------------------------------------------------------------------------

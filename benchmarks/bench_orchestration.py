@@ -87,46 +87,14 @@ def reap_orphans() -> None:
 
 
 def experiment(trials: int, kind: str, parallel: int) -> dict:
-    command = [a.replace("{x}", "${trialParameters.x}") for a in COMMANDS[kind]]
-    return {
-        "apiVersion": "kubeflow.org/v1beta1",
-        "kind": "Experiment",
-        "metadata": {"name": "bench-orchestration"},
-        "spec": {
-            "objective": {"type": "minimize", "objectiveMetricName": "loss"},
-            "algorithm": {
-                "algorithmName": "random",
-                "algorithmSettings": [{"name": "random_state", "value": "1"}],
-            },
-            "parallelTrialCount": parallel,
-            "maxTrialCount": trials,
-            "parameters": [
-                {
-                    "name": "x",
-                    "parameterType": "double",
-                    "feasibleSpace": {"min": "-10", "max": "10"},
-                }
-            ],
-            "trialTemplate": {
-                "primaryContainerName": "main",
-                "trialParameters": [{"name": "x", "reference": "x"}],
-                "trialSpec": {
-                    "apiVersion": "batch/v1",
-                    "kind": "Job",
-                    "spec": {
-                        "template": {
-                            "spec": {
-                                "restartPolicy": "Never",
-                                "containers": [
-                                    {"name": "main", "image": "python:3.11", "command": command}
-                                ],
-                            }
-                        }
-                    },
-                },
-            },
-        },
-    }
+    return _benchkit.job_experiment(
+        "bench-orchestration",
+        [a.replace("{x}", "${trialParameters.x}") for a in COMMANDS[kind]],
+        trials=trials,
+        parallel=parallel,
+        parameter=("double", "-10", "10"),
+        settings={"random_state": "1"},
+    )
 
 
 def run_tuner(

@@ -39,46 +39,16 @@ RATE_FLOOR = 0.8
 
 
 def experiment(trials: int, parallel: int) -> dict:
-    return {
-        "apiVersion": "kubeflow.org/v1beta1",
-        "kind": "Experiment",
-        "metadata": {"name": "bench-scale"},
-        "spec": {
-            "objective": {"type": "minimize", "objectiveMetricName": "loss"},
-            "algorithm": {
-                "algorithmName": "random",
-                "algorithmSettings": [{"name": "random_state", "value": "1"}],
-            },
-            "parallelTrialCount": parallel,
-            "maxTrialCount": trials,
-            "maxFailedTrialCount": trials,
-            "parameters": [
-                {"name": "x", "parameterType": "double", "feasibleSpace": {"min": "0", "max": "1"}}
-            ],
-            "trialTemplate": {
-                "primaryContainerName": "main",
-                "trialParameters": [{"name": "x", "reference": "x"}],
-                "trialSpec": {
-                    "apiVersion": "batch/v1",
-                    "kind": "Job",
-                    "spec": {
-                        "template": {
-                            "spec": {
-                                "restartPolicy": "Never",
-                                "containers": [
-                                    {
-                                        "name": "main",
-                                        "image": "busybox",
-                                        "command": ["/bin/echo", "loss=${trialParameters.x}"],
-                                    }
-                                ],
-                            }
-                        }
-                    },
-                },
-            },
-        },
-    }
+    return _benchkit.job_experiment(
+        "bench-scale",
+        ["/bin/echo", "loss=${trialParameters.x}"],
+        trials=trials,
+        parallel=parallel,
+        parameter=("double", "0", "1"),
+        settings={"random_state": "1"},
+        max_failed=trials,
+        image="busybox",
+    )
 
 
 @dataclass

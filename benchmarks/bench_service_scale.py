@@ -56,46 +56,16 @@ def tuner_command() -> list[str]:
 
 
 def experiment(name: str, trials: int) -> dict[str, Any]:
-    return {
-        "apiVersion": "kubeflow.org/v1beta1",
-        "kind": "Experiment",
-        "metadata": {"name": name, "namespace": "default"},
-        "spec": {
-            "objective": {"type": "minimize", "objectiveMetricName": "loss"},
-            "algorithm": {"algorithmName": "random"},
-            "parallelTrialCount": 1,
-            "maxTrialCount": trials,
-            "parameters": [
-                {
-                    "name": "x",
-                    "parameterType": "int",
-                    "feasibleSpace": {"min": "0", "max": "1000000"},
-                }
-            ],
-            "trialTemplate": {
-                "primaryContainerName": "training",
-                "trialParameters": [{"name": "x", "reference": "x"}],
-                "trialSpec": {
-                    "apiVersion": "batch/v1",
-                    "kind": "Job",
-                    "spec": {
-                        "template": {
-                            "spec": {
-                                "containers": [
-                                    {
-                                        "name": "training",
-                                        "image": "busybox",
-                                        "command": COMMAND,
-                                    }
-                                ],
-                                "restartPolicy": "Never",
-                            }
-                        }
-                    },
-                },
-            },
-        },
-    }
+    return _benchkit.job_experiment(
+        name,
+        COMMAND,
+        trials=trials,
+        parallel=1,
+        parameter=("int", "0", "1000000"),
+        namespace="default",
+        container="training",
+        image="busybox",
+    )
 
 
 def fresh_db(root: Path, db: str | None, index: int) -> str:
