@@ -15,7 +15,7 @@ from pathlib import Path
 
 import support
 import yaml
-from support import HANG_GUARD_SECONDS, tuner_command, wait_until
+from support import HANG_GUARD_SECONDS, wait_until
 
 MAX_TRIALS = 12
 PARALLEL = 3
@@ -89,20 +89,15 @@ def test_sigkill_at_three_moments_then_resume_loses_and_repeats_nothing(tmp_path
     marker = f"crash-marker-{uuid.uuid4().hex}"
     path = write_experiment(tmp_path, records, marker)
     db = tmp_path / "tuner.db"
-    command = [
-        *tuner_command(),
-        "run",
-        str(path),
-        "--db",
-        f"sqlite:///{db}",
-        "--run-dir",
-        str(tmp_path / "runs"),
+    command = support.run_command(
+        path,
+        db,
+        tmp_path / "runs",
         "--poll-interval",
         "0.05",
         "--output",
         str(tmp_path / "result.json"),
-        "--no-progress",
-    ]
+    )
 
     def completed(c: Counter[str]) -> int:
         return sum(n for s, n in c.items() if s not in ("Created", "Running"))
@@ -154,18 +149,9 @@ def test_sigkill_while_launched_trials_are_not_yet_stored_running(tmp_path: Path
     marker = f"crash-marker-{uuid.uuid4().hex}"
     path = write_experiment(tmp_path, records, marker)
     db = tmp_path / "tuner.db"
-    command = [
-        *tuner_command(),
-        "run",
-        str(path),
-        "--db",
-        f"sqlite:///{db}",
-        "--run-dir",
-        str(tmp_path / "runs"),
-        "--output",
-        str(tmp_path / "result.json"),
-        "--no-progress",
-    ]
+    command = support.run_command(
+        path, db, tmp_path / "runs", "--output", str(tmp_path / "result.json")
+    )
 
     def launched_unstored() -> bool:
         # A trial has started (its record file exists) and its row is still Created.

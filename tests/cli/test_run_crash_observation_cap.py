@@ -11,7 +11,7 @@ from pathlib import Path
 
 import support
 import yaml
-from support import HANG_GUARD_SECONDS, tuner_command, wait_until
+from support import HANG_GUARD_SECONDS, wait_until
 
 from tuner.spec import MAX_OBSERVATIONS_ANNOTATION
 
@@ -56,29 +56,9 @@ def write_experiment(root: Path, annotated: bool) -> Path:
 
 
 def run_command(root: Path, path: Path, *extra: str) -> list[str]:
-    return [
-        *tuner_command(),
-        "run",
-        str(path),
-        "--db",
-        f"sqlite:///{root / 'tuner.db'}",
-        "--run-dir",
-        str(root / "runs"),
-        "--poll-interval",
-        "0.05",
-        "--no-progress",
-        *extra,
-    ]
-
-
-def stored_count(db: Path) -> int:
-    if not db.exists():
-        return 0
-    try:
-        with sqlite3.connect(db, timeout=5) as conn:
-            return int(conn.execute("SELECT COUNT(*) FROM observations").fetchone()[0])
-    except sqlite3.OperationalError:
-        return 0  # schema not created yet
+    return support.run_command(
+        path, root / "tuner.db", root / "runs", "--poll-interval", "0.05", *extra
+    )
 
 
 def outcome(db: Path) -> tuple[list[tuple[int, float]], tuple[str, float]]:
@@ -112,11 +92,14 @@ def test_a_capped_log_is_the_same_after_a_kill_mid_log_as_without_it(tmp_path: P
     )
     db = crashed / "tuner.db"
     wait_until(
-        lambda: stored_count(db) > 0, "first observations stored", interval=0.01, process=proc
+        lambda: support.stored_observations(db) > 0,
+        "first observations stored",
+        interval=0.01,
+        process=proc,
     )
     proc.send_signal(signal.SIGKILL)
     proc.wait(HANG_GUARD_SECONDS)
-    assert 0 < stored_count(db) <= CAP + 3
+    assert 0 < support.stored_observations(db) <= CAP + 3
     (crashed / "go").touch()
     final = subprocess.run(
         command, cwd=crashed, capture_output=True, text=True, timeout=HANG_GUARD_SECONDS

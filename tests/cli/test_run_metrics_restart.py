@@ -11,7 +11,7 @@ from pathlib import Path
 
 import support
 import yaml
-from support import HANG_GUARD_SECONDS, tuner_command, wait_until
+from support import HANG_GUARD_SECONDS, wait_until
 
 LINES = 1_000_000
 
@@ -30,16 +30,6 @@ out.flush()
 """
 
 
-def stored_count(db: Path) -> int:
-    if not db.exists():
-        return 0
-    try:
-        with sqlite3.connect(db, timeout=5) as conn:
-            return int(conn.execute("SELECT COUNT(*) FROM observations").fetchone()[0])
-    except sqlite3.OperationalError:
-        return 0  # schema not created yet
-
-
 def test_a_million_lines_are_stored_exactly_once_across_a_restart_mid_log(
     tmp_path: Path,
 ) -> None:
@@ -55,29 +45,21 @@ def test_a_million_lines_are_stored_exactly_once_across_a_restart_mid_log(
     path = tmp_path / "chatty.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     db = tmp_path / "tuner.db"
-    command = [
-        *tuner_command(),
-        "run",
-        str(path),
-        "--db",
-        f"sqlite:///{db}",
-        "--run-dir",
-        str(tmp_path / "runs"),
-        "--poll-interval",
-        "0.05",
-        "--no-progress",
-    ]
+    command = support.run_command(path, db, tmp_path / "runs", "--poll-interval", "0.05")
 
     proc = subprocess.Popen(
         command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     # Killed while it collects the first half: some batches stored, the trial still running.
     wait_until(
-        lambda: stored_count(db) > 0, "first observations stored", interval=0.01, process=proc
+        lambda: support.stored_observations(db) > 0,
+        "first observations stored",
+        interval=0.01,
+        process=proc,
     )
     proc.send_signal(signal.SIGKILL)
     proc.wait(HANG_GUARD_SECONDS)
-    at_kill = stored_count(db)
+    at_kill = support.stored_observations(db)
     assert 0 < at_kill <= LINES // 2
     first = "SELECT id, timestamp FROM observations WHERE step = 0"
     with sqlite3.connect(db) as conn:

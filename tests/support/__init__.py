@@ -6,6 +6,7 @@ on purpose, as ``support`` (and mypy finds it through ``mypy_path``)."""
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -183,6 +184,34 @@ def tuner_command() -> list[str]:
     if script.exists():
         return [str(script)]
     return [sys.executable, "-c", "import sys; from tuner.cli import main; sys.exit(main())"]
+
+
+def run_command(path: Path, db: Path, run_dir: Path, *options: str) -> list[str]:
+    """The argv of `tuner run <path>` on the SQLite database file `db`, with its trials
+    under `run_dir`, the given options and no progress display."""
+    return [
+        *tuner_command(),
+        "run",
+        str(path),
+        "--db",
+        f"sqlite:///{db}",
+        "--run-dir",
+        str(run_dir),
+        *options,
+        "--no-progress",
+    ]
+
+
+def stored_observations(db: Path) -> int:
+    """How many observations the SQLite database file `db` holds (0 before it exists or
+    has its schema); read while a `tuner run` may be writing it."""
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db, timeout=5) as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM observations").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0  # schema not created yet
 
 
 def tuner_run(
