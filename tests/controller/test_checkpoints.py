@@ -4,7 +4,6 @@ Job's."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -35,22 +34,8 @@ def experiment(**kwargs: Any) -> Experiment:
 
 
 def trial(name: str, parent: str | None = None) -> TrialRecord:
-    return TrialRecord(
-        name=name,
-        experiment_name="exp",
-        parameters={},
-        status=TrialStatus.CREATED,
-        objective_value=None,
-        metrics_summary={},
-        executor_kind=None,
-        executor_ref=None,
-        exit_code=None,
-        message=None,
-        log_path=None,
-        created_at=datetime.now(timezone.utc),
-        started_at=None,
-        completed_at=None,
-        labels={} if parent is None else {PARENT: parent},
+    return support.trial_record(
+        name, TrialStatus.CREATED, labels={} if parent is None else {PARENT: parent}
     )
 
 

@@ -55,18 +55,12 @@ def record(
     summary: dict[str, MetricSummary] | None = None,
 ) -> TrialRecord:
     now = datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
-    return TrialRecord(
-        name=name,
+    return support.trial_record(
+        name,
+        status,
         experiment_name="client-test",
         parameters=parameters,
-        status=status,
-        objective_value=None,
         metrics_summary=summary or {},
-        executor_kind=None,
-        executor_ref=None,
-        exit_code=None,
-        message=None,
-        log_path=None,
         created_at=now,
         started_at=now,
         completed_at=now if not status.is_active() else None,

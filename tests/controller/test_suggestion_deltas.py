@@ -38,21 +38,13 @@ def make_experiment(algorithm: str = "tpe", name: str = "delta-test") -> Experim
 
 
 def running(name: str, parameters: dict[str, str]) -> TrialRecord:
-    return TrialRecord(
-        name=name,
+    return support.trial_record(
+        name,
+        TrialStatus.RUNNING,
         experiment_name="delta-test",
         parameters=parameters,
-        status=TrialStatus.RUNNING,
-        objective_value=None,
-        metrics_summary={},
-        executor_kind=None,
-        executor_ref=None,
-        exit_code=None,
-        message=None,
-        log_path=None,
         created_at=NOW,
         started_at=NOW,
-        completed_at=None,
     )
 
 

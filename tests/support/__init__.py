@@ -13,12 +13,14 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 
 from tuner.spec import Experiment
+from tuner.store import TrialRecord, TrialStatus
 
 T = TypeVar("T")
 
@@ -184,6 +186,28 @@ def tuner_command() -> list[str]:
     if script.exists():
         return [str(script)]
     return [sys.executable, "-c", "import sys; from tuner.cli import main; sys.exit(main())"]
+
+
+def trial_record(name: str, status: TrialStatus, **fields: Any) -> TrialRecord:
+    """A `TrialRecord` as the store returns it, built in memory: experiment "exp", no
+    parameters, objective, summary, executor, exit code, message or log; created now.
+    ``fields`` sets any of them."""
+    values: dict[str, Any] = {
+        "experiment_name": "exp",
+        "parameters": {},
+        "objective_value": None,
+        "metrics_summary": {},
+        "executor_kind": None,
+        "executor_ref": None,
+        "exit_code": None,
+        "message": None,
+        "log_path": None,
+        "created_at": datetime.now(timezone.utc),
+        "started_at": None,
+        "completed_at": None,
+    }
+    values.update(fields)
+    return TrialRecord(name=name, status=status, **values)
 
 
 def run_command(path: Path, db: Path, run_dir: Path, *options: str) -> list[str]:
