@@ -348,12 +348,6 @@ class TrialRunner:
             "started_at": outcome.started_at if _aware(outcome.started_at) else None,
         }
 
-    def _store_all_started(self, skip: set[str] | frozenset[str] = frozenset()) -> list[str]:
-        names = [name for name in self._unstored if name not in skip]
-        for name in names:
-            self._store_started(name)
-        return names
-
     def _watch(self, handle: TrialHandle) -> None:
         while not self._closed.is_set():
             if self.executor.wait(handle, timeout=1.0) is not None:
@@ -410,7 +404,8 @@ class TrialRunner:
                     if not batched:
                         self._forget(live)
             # Those still running (an ended one got these fields with its end).
-            for name in [n for n in self._unstored if n not in {lv.name for _, lv in ended}]:
+            ended_names = {live.name for _, live in ended}
+            for name in [n for n in self._unstored if n not in ended_names]:
                 self._store_started(name)
                 if batched:
                     stored.append(name)
@@ -456,7 +451,8 @@ class TrialRunner:
         """Stop following the trials (they run on; a resumed controller adopts them)."""
         if self._unstored:
             try:
-                for name in self._store_all_started():
+                for name in list(self._unstored):
+                    self._store_started(name)
                     del self._unstored[name]
             except StoreError as e:  # adoption finds them by name all the same
                 log.warning("could not store launched trials as Running: %s", e)
