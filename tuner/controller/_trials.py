@@ -31,6 +31,7 @@ from tuner.controller._collection import (
 from tuner.controller._decide import TRIAL_REASON_DEADLINE, TRIAL_REASON_LOST
 from tuner.controller._signals import deferred_interrupts
 from tuner.controller._trial_env import pod_environment, with_container_env
+from tuner.controller._watcher import ExitWatcher
 from tuner.executors import (
     Executor,
     ExecutorError,
@@ -161,10 +162,12 @@ class TrialRunner:
         # Created trials whose resources (GPUs) running trials hold: launched, in order, as
         # soon as the executor has them. They keep their parallel slots meanwhile.
         self._waiting: dict[str, TrialRecord] = {}
-        # Set by a watcher thread when one of its trials ends, so that the loop wakes at
-        # once instead of at the end of its poll interval.
+        # Set when a trial ends (by the watcher of the executor's exit descriptors, or by
+        # a trial's own watcher thread where the executor has none), so that the loop
+        # wakes at once instead of at the end of its poll interval.
         self._ended = threading.Event()
         self._closed = threading.Event()
+        self._exits = ExitWatcher(self._ended.set)
 
     @property
     def live_names(self) -> list[str]:
@@ -314,9 +317,7 @@ class TrialRunner:
         # Live before it is stored Running: should the store write fail, kill_all still
         # reaches the process.
         self._live[name] = _Live(name, handle, collector)
-        threading.Thread(
-            target=self._watch, args=(handle,), name=f"watch-{name}", daemon=True
-        ).start()
+        self._watch_exit(handle)
         self._unstored[name] = _Started(handle, log_path, clear_message)
         if not defer:
             record = self._store_started(name)
@@ -347,6 +348,19 @@ class TrialRunner:
             "log_path": None if started.log_path is None else str(started.log_path),
             "started_at": outcome.started_at if _aware(outcome.started_at) else None,
         }
+
+    def _watch_exit(self, handle: TrialHandle) -> None:
+        """Wake the loop when the trial ends: through the executor's exit descriptor,
+        watched with the others', or a thread of its own that waits on the executor."""
+        fd = self.executor.exit_descriptor(handle)
+        if fd is None:
+            threading.Thread(
+                target=self._watch, args=(handle,), name=f"watch-{handle.trial_name}", daemon=True
+            ).start()
+        elif fd < 0:
+            self._ended.set()  # it has ended already
+        else:
+            self._exits.watch(fd)
 
     def _watch(self, handle: TrialHandle) -> None:
         while not self._closed.is_set():
@@ -457,6 +471,7 @@ class TrialRunner:
             except StoreError as e:  # adoption finds them by name all the same
                 log.warning("could not store launched trials as Running: %s", e)
         self._closed.set()
+        self._exits.close()
         self._waiting.clear()
         for live in self._live.values():
             live.collector.close()
