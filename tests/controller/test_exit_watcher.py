@@ -26,7 +26,7 @@ def test_each_readable_descriptor_wakes_the_loop_and_is_closed() -> None:
         for read, _ in pipes:
             watcher.watch(read)
         assert not woken.wait(0.05)  # nothing readable yet
-        for index, (read, write) in enumerate(pipes):
+        for index, (_, write) in enumerate(pipes):
             os.write(write, b"x")
             assert woken.wait(WAIT_SECONDS), f"pipe {index} did not wake the loop"
             woken.clear()
