@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import select
 import subprocess
 import sys
+
+import pytest
 
 from tuner.executors import ExitReason
 from tuner.executors._local import _wait_for_exit
@@ -39,3 +43,28 @@ def test_wait_for_exit_reports_a_timeout_an_exit_and_an_already_reaped_child() -
     assert _wait_for_exit(child, WAIT_SECONDS) is True
     assert child.returncode == 0
     assert _wait_for_exit(child, 0.0) is True  # reaped already: no pidfd, no wait
+
+
+def test_exit_descriptor_becomes_readable_when_the_trial_ends(harness) -> None:
+    handle, gate = harness.launch_gated("descriptor")
+    fd = harness.executor.exit_descriptor(handle)
+    if handle.popen is not None:
+        # A supervisor of its own is our child: `wait` reaps it, no descriptor is offered.
+        assert fd is None
+        gate.touch()
+        assert harness.executor.wait(handle, WAIT_SECONDS) is not None
+        return
+    if fd is None:
+        pytest.skip("no pidfds on this platform: the executor offers no exit descriptor")
+    try:
+        waiter = select.poll()
+        waiter.register(fd, select.POLLIN)
+        assert waiter.poll(50) == []  # still running
+        gate.touch()
+        assert waiter.poll(WAIT_SECONDS * 1000) != []
+    finally:
+        os.close(fd)
+    outcome = harness.wait_until(lambda: harness.executor.poll(handle), "the trial's outcome")
+    assert outcome.reason is ExitReason.COMPLETED
+    # Known to have ended: no descriptor to wait on, "ended" at once.
+    assert harness.executor.exit_descriptor(handle) == -1

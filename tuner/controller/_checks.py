@@ -7,11 +7,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tuner.controller._collection import TRIAL_ENV_NAMES, collection_problem
+from tuner.controller._collection import TRIAL_ENV_NAMES, collection_problem, collector_config
 from tuner.controller._early_stopping import validate_early_stopping
 from tuner.controller._errors import ExperimentRefusedError
 from tuner.controller._suggestions import SuggestionClient
-from tuner.controller._trials import collector_config
 from tuner.executors import Executor, LaunchError
 from tuner.metrics import MetricsError, UnknownCollectorError, create_collector
 from tuner.space import Parameter, Value

@@ -11,7 +11,7 @@ import hashlib
 import math
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,9 +23,11 @@ from tuner.metrics import (
     METRICS_FILE_ENV,
     TRIAL_NAME_ENV,
     CapState,
+    CollectorConfig,
     MetricPoint,
     MetricsCollector,
     ObservationCap,
+    OutputReader,
     Rungs,
     collector_class,
     summarize,
@@ -240,6 +242,28 @@ def _int_setting(value: str | None, default: int | None) -> int | None:
         return default if value is None or not value.strip() else int(value)
     except ValueError:
         return default
+
+
+def collector_config(
+    experiment: Experiment,
+    log_path: Path | None,
+    file_path: Path | None = None,
+    open_output: Callable[[int], OutputReader] | None = None,
+) -> CollectorConfig:
+    """The collector settings of one trial: its output (``open_output`` from a byte
+    position, else the file ``log_path``) and its metrics file (``file_path``)."""
+    spec = experiment.spec
+    source = spec.metrics_collector_spec.source
+    filters = source.filter.metrics_format if source and source.filter else []
+    file_system = source.file_system_path if source else None
+    return CollectorConfig(
+        metric_names=spec.objective.metric_names,
+        filters=filters,
+        log_path=log_path,
+        file_path=file_path,
+        file_format=file_system.format.value if file_system and file_system.format else "TEXT",
+        open_output=open_output,
+    )
 
 
 CAP_CHECKPOINT_KEY = "cap"

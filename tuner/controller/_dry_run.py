@@ -14,7 +14,7 @@ from tuner.controller._decide import Limits, TrialCounts, name_trials, trials_to
 from tuner.controller._early_stopping import validate_early_stopping
 from tuner.controller._errors import ExperimentRefusedError
 from tuner.controller._suggestions import SuggestionClient
-from tuner.controller._trials import active_deadline
+from tuner.controller._trial_env import active_deadline
 from tuner.executors import Executor, ExecutorOptions, LaunchError, LaunchRequest
 from tuner.space import Assignment, SpaceError, Value
 from tuner.spec import Experiment, SpecError, render_trial

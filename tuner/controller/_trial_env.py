@@ -1,7 +1,7 @@
-"""tuner's trial variables in the primary container of a trial object that runs elsewhere
-(the kubernetes executor): a pod gets no environment from the controller's process, so the
-variables a trial reads (its name, its report token, the DBManager's cluster address) go
-into the object's manifest."""
+"""What a trial object's manifest says to the executor: tuner's trial variables in its
+primary container, for a trial that runs elsewhere (the kubernetes executor: a pod gets no
+environment from the controller's process, so the variables a trial reads, its name, its
+report token, the DBManager's cluster address, go into the manifest), and its deadline."""
 
 from __future__ import annotations
 
@@ -69,3 +69,15 @@ def path_to(node: Any, target: Any, path: tuple[Any, ...] = ()) -> tuple[Any, ..
         if found is not None:
             return found
     return None
+
+
+def active_deadline(manifest: Mapping[str, Any]) -> float | None:
+    """``activeDeadlineSeconds`` of a Job (``spec``) or its pod template; the smaller wins."""
+    spec = manifest.get("spec") or {}
+    pod = ((spec.get("template") or {}).get("spec")) or {}
+    found = [
+        v
+        for v in (spec.get("activeDeadlineSeconds"), pod.get("activeDeadlineSeconds"))
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+    ]
+    return float(min(found)) if found else None

@@ -15,22 +15,30 @@ import contextlib
 import functools
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from tuner.controller._checkpoints import local_command, mount_volume, prepare_local
 from tuner.controller._collection import (
     collect_into_store,
+    collector_config,
     metrics_file,
     observation_cap,
     trial_command,
 )
-from tuner.controller._decide import TRIAL_REASON_DEADLINE, TRIAL_REASON_LOST
 from tuner.controller._signals import deferred_interrupts
-from tuner.controller._trial_env import pod_environment, with_container_env
+from tuner.controller._trial_ends import (
+    OUTPUT_TAIL_BYTES,
+    aware,
+    end_status,
+    objective_value,
+    output_tail_lines,
+    with_output_tail,
+)
+from tuner.controller._trial_env import active_deadline, pod_environment, with_container_env
+from tuner.controller._watcher import ExitWatcher
 from tuner.executors import (
     Executor,
     ExecutorError,
@@ -41,63 +49,20 @@ from tuner.executors import (
 )
 from tuner.metrics import (
     CollectorCheckpoint,
-    CollectorConfig,
     MetricsCollector,
     MetricsError,
-    OutputReader,
     create_collector,
 )
-from tuner.redact import mask_urls
 from tuner.space import SpaceError
 from tuner.spec import Experiment, SpecError, render_trial
-from tuner.store import MetricSummary, Store, StoreError, TrialRecord, TrialStatus
+from tuner.store import Store, StoreError, TrialRecord, TrialStatus
 from tuner.tls import DBManagerTLS
 
 log = logging.getLogger(__name__)
 
-# A failed trial's message ends with the last lines of its output (stdout and stderr as
-# its log holds them), read from at most this many final bytes.
-OUTPUT_TAIL_BYTES = 8192
-TAIL_LINES = 15
-TAIL_LINE_CHARS = 300
-
 # Log bytes read per trial per poll while it runs; the rest waits for the next poll, so one
 # trial printing gigabytes cannot starve the others. The final read after exit takes all.
 READ_BUDGET_BYTES = 8 * 1024 * 1024
-
-
-def active_deadline(manifest: Mapping[str, Any]) -> float | None:
-    """``activeDeadlineSeconds`` of a Job (``spec``) or its pod template; the smaller wins."""
-    spec = manifest.get("spec") or {}
-    pod = ((spec.get("template") or {}).get("spec")) or {}
-    found = [
-        v
-        for v in (spec.get("activeDeadlineSeconds"), pod.get("activeDeadlineSeconds"))
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
-    ]
-    return float(min(found)) if found else None
-
-
-def collector_config(
-    experiment: Experiment,
-    log_path: Path | None,
-    file_path: Path | None = None,
-    open_output: Callable[[int], OutputReader] | None = None,
-) -> CollectorConfig:
-    """The collector settings of one trial: its output (``open_output`` from a byte
-    position, else the file ``log_path``) and its metrics file (``file_path``)."""
-    spec = experiment.spec
-    source = spec.metrics_collector_spec.source
-    filters = source.filter.metrics_format if source and source.filter else []
-    file_system = source.file_system_path if source else None
-    return CollectorConfig(
-        metric_names=spec.objective.metric_names,
-        filters=filters,
-        log_path=log_path,
-        file_path=file_path,
-        file_format=file_system.format.value if file_system and file_system.format else "TEXT",
-        open_output=open_output,
-    )
 
 
 @dataclass(frozen=True)
@@ -161,10 +126,12 @@ class TrialRunner:
         # Created trials whose resources (GPUs) running trials hold: launched, in order, as
         # soon as the executor has them. They keep their parallel slots meanwhile.
         self._waiting: dict[str, TrialRecord] = {}
-        # Set by a watcher thread when one of its trials ends, so that the loop wakes at
-        # once instead of at the end of its poll interval.
+        # Set when a trial ends (by the watcher of the executor's exit descriptors, or by
+        # a trial's own watcher thread where the executor has none), so that the loop
+        # wakes at once instead of at the end of its poll interval.
         self._ended = threading.Event()
         self._closed = threading.Event()
+        self._exits = ExitWatcher(self._ended.set)
 
     @property
     def live_names(self) -> list[str]:
@@ -314,9 +281,7 @@ class TrialRunner:
         # Live before it is stored Running: should the store write fail, kill_all still
         # reaches the process.
         self._live[name] = _Live(name, handle, collector)
-        threading.Thread(
-            target=self._watch, args=(handle,), name=f"watch-{name}", daemon=True
-        ).start()
+        self._watch_exit(handle)
         self._unstored[name] = _Started(handle, log_path, clear_message)
         if not defer:
             record = self._store_started(name)
@@ -345,8 +310,21 @@ class TrialRunner:
             "executor_kind": self.executor.name,
             "executor_ref": started.handle.reference,
             "log_path": None if started.log_path is None else str(started.log_path),
-            "started_at": outcome.started_at if _aware(outcome.started_at) else None,
+            "started_at": outcome.started_at if aware(outcome.started_at) else None,
         }
+
+    def _watch_exit(self, handle: TrialHandle) -> None:
+        """Wake the loop when the trial ends: through the executor's exit descriptor,
+        watched with the others', or a thread of its own that waits on the executor."""
+        fd = self.executor.exit_descriptor(handle)
+        if fd is None:
+            threading.Thread(
+                target=self._watch, args=(handle,), name=f"watch-{handle.trial_name}", daemon=True
+            ).start()
+        elif fd < 0:
+            self._ended.set()  # it has ended already
+        else:
+            self._exits.watch(fd)
 
     def _watch(self, handle: TrialHandle) -> None:
         while not self._closed.is_set():
@@ -457,6 +435,7 @@ class TrialRunner:
             except StoreError as e:  # adoption finds them by name all the same
                 log.warning("could not store launched trials as Running: %s", e)
         self._closed.set()
+        self._exits.close()
         self._waiting.clear()
         for live in self._live.values():
             live.collector.close()
@@ -479,12 +458,12 @@ class TrialRunner:
         summary = self.store.observation_summary(live.name, objective.metric_names)
         value = None
         if metric in summary:
-            value = _pick(summary[metric], objective.strategy(metric).value)
+            value = objective_value(summary[metric], objective.strategy(metric).value)
         # Every objective of a multi-objective experiment is needed, as the first one is.
         missing = [m for m, _ in objective.objectives if m not in summary]
         if missing:
             metric = missing[0]
-        status, message = _status(outcome, not missing, metric, live.kill_requested)
+        status, message = end_status(outcome, not missing, metric, live.kill_requested)
         if live.early_stopped and outcome.reason is ExitReason.KILLED:
             status, message = TrialStatus.EARLY_STOPPED, live.kill_requested or "early stopped"
         if status in (TrialStatus.FAILED, TrialStatus.METRICS_UNAVAILABLE):
@@ -498,67 +477,7 @@ class TrialRunner:
             metrics_summary=summary,
             exit_code=outcome.exit_code,
             message=message,
-            completed_at=outcome.finished_at if _aware(outcome.finished_at) else None,
+            completed_at=outcome.finished_at if aware(outcome.finished_at) else None,
             **({} if started is None else self._started_fields(started, outcome)),
         )
         return record
-
-
-def with_output_tail(message: str, tail: str) -> str:
-    """A failed trial's message followed by the last lines of its output, if any."""
-    if not tail:
-        return message
-    return f"{message}; the last lines of its output:\n{tail}"
-
-
-def output_tail_lines(data: bytes) -> str:
-    """The last `TAIL_LINES` lines of ``data`` (a trial's output), each cut to
-    `TAIL_LINE_CHARS`, with URL passwords masked and control characters dropped, as the
-    store and a terminal can show them."""
-    text = data.decode("utf-8", errors="replace")
-    lines = [line.rstrip() for line in text.splitlines()]
-    if len(data) >= OUTPUT_TAIL_BYTES and lines:
-        lines = lines[1:]  # the first line read is probably a part of one
-    lines = [_printable(line) for line in lines if line.strip()][-TAIL_LINES:]
-    return "\n".join(
-        line if len(line) <= TAIL_LINE_CHARS else line[: TAIL_LINE_CHARS - 3] + "..."
-        for line in lines
-    )
-
-
-def _printable(line: str) -> str:
-    return mask_urls("".join(c if c.isprintable() or c == "\t" else "?" for c in line))
-
-
-def _pick(summary: MetricSummary, strategy: str) -> float:
-    return {"min": summary.min, "max": summary.max}.get(strategy, summary.latest)
-
-
-def _aware(moment: datetime | None) -> bool:
-    return moment is not None and moment.tzinfo is not None
-
-
-def _status(
-    outcome: Outcome, has_objective: bool, metric: str, kill_reason: str | None
-) -> tuple[TrialStatus, str]:
-    """The trial's end state and message from how its process ended."""
-    text = outcome.message or ""
-    if outcome.reason is ExitReason.COMPLETED:
-        if has_objective:
-            return TrialStatus.SUCCEEDED, text or "exited with code 0"
-        return TrialStatus.METRICS_UNAVAILABLE, (
-            f"exited with code 0 but never reported the objective metric {metric!r}"
-        )
-    if outcome.reason is ExitReason.DEADLINE_EXCEEDED:
-        detail = text or "activeDeadlineSeconds passed"
-        return TrialStatus.FAILED, f"{TRIAL_REASON_DEADLINE}: {detail}"
-    if outcome.reason is ExitReason.KILLED:
-        return TrialStatus.KILLED, f"killed: {kill_reason}" if kill_reason else (text or "killed")
-    if outcome.reason is ExitReason.LOST:
-        return TrialStatus.FAILED, f"{TRIAL_REASON_LOST}: {text}"
-    detail = text or (
-        f"exited with code {outcome.exit_code}"
-        if outcome.exit_code is not None
-        else f"ended by signal {outcome.signal}"
-    )
-    return TrialStatus.FAILED, detail

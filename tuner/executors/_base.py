@@ -365,6 +365,14 @@ class Executor(abc.ABC):
                 return None
             time.sleep(0.02)
 
+    def exit_descriptor(self, handle: TrialHandle) -> int | None:
+        """A file descriptor that becomes readable once the trial has ended, for a caller
+        that watches many trials with one ``poll`` (the caller closes it); -1 if the trial
+        has ended already; None where the executor offers none (then :meth:`wait`).
+        Readable means "poll now", not a verdict: :meth:`poll` still says how it ended.
+        The default offers none."""
+        return None
+
     def close(self) -> None:  # noqa: B027 - an optional hook
         """Release the executor's resources; running trials keep running."""
 

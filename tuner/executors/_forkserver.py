@@ -86,6 +86,7 @@ class _Server:
 
     def serve(self) -> None:
         sv.prepare_prctl()
+        sv.prepare_records()
         signal.signal(signal.SIGCHLD, self.reap)
         # Ctrl-C or a hang-up meant for the controller must not end the server early.
         for signum in (signal.SIGINT, signal.SIGHUP):

@@ -355,8 +355,11 @@ class LocalExecutor(Executor):
             else _non_negative(grace_period_seconds, "grace_period_seconds")
         )
         try:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            trial_dir.mkdir()
+            try:
+                trial_dir.mkdir()
+            except FileNotFoundError:  # the first trial: the run directory comes first
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+                trial_dir.mkdir()
         except FileExistsError as e:
             raise LaunchError(
                 f"trial {trial_name!r}: {trial_dir} already exists, so this trial was launched"
@@ -590,6 +593,14 @@ class LocalExecutor(Executor):
             if trial_state.wait_for_process(h.supervisor, timeout) is False:
                 return None
         return super().wait(h, timeout)
+
+    def exit_descriptor(self, handle: TrialHandle) -> int | None:
+        h = self._own(handle)
+        if h.outcome is not None:
+            return -1
+        if h.popen is not None or h.supervisor is None:
+            return None  # our own child (reaped by `wait`), or a supervisor not yet known
+        return trial_state.process_descriptor(h.supervisor)
 
     def kill(self, handle: TrialHandle) -> None:
         h = self._own(handle)

@@ -49,20 +49,35 @@ def wait_for_process(process: ProcessId, timeout: float | None) -> bool | None:
 
     Woken the moment it exits (a pidfd becomes readable then, zombie or reaped).
     """
+    pidfd = process_descriptor(process)
+    if pidfd is None or pidfd < 0:
+        return None if pidfd is None else True
     try:
-        pidfd = os.pidfd_open(process.pid)
-    except ProcessLookupError:
-        return True
-    except (AttributeError, OSError):
-        return None
-    try:
-        if not process.is_running():  # checked after opening: the pidfd is this process's
-            return True
         waiter = select.poll()  # not select: descriptors may pass FD_SETSIZE
         waiter.register(pidfd, select.POLLIN)
         return bool(waiter.poll(None if timeout is None else max(timeout, 0.0) * 1000))
     finally:
         os.close(pidfd)
+
+
+def process_descriptor(process: ProcessId) -> int | None:
+    """A pidfd of ``process`` (the caller closes it): readable once the process has ended.
+    -1 if it has ended already; None where the OS has no pidfds."""
+    try:
+        pidfd = os.pidfd_open(process.pid)
+    except ProcessLookupError:
+        return -1
+    except (AttributeError, OSError):
+        return None
+    try:
+        running = process.is_running()  # checked after opening: the pidfd is this process's
+    except BaseException:
+        os.close(pidfd)
+        raise
+    if not running:
+        os.close(pidfd)
+        return -1
+    return pidfd
 
 
 def read_json(path: Path) -> dict[str, Any] | None:

@@ -82,14 +82,19 @@ def _pid_exists(pid: int) -> bool:
     return True
 
 
+_boot_id: list[str | None] = []  # read once (a fork server's children inherit it)
+
+
 def boot_id() -> str | None:
     """This boot's random id: start ticks count from boot, so they identify a process only
     together with it."""
-    try:
-        with open("/proc/sys/kernel/random/boot_id") as f:
-            return f.read().strip()
-    except OSError:
-        return None
+    if not _boot_id:
+        try:
+            with open("/proc/sys/kernel/random/boot_id", "rb") as f:
+                _boot_id.append(f.read().strip().decode())
+        except (OSError, UnicodeDecodeError):
+            _boot_id.append(None)
+    return _boot_id[0]
 
 
 def write_json_atomically(path: str, data: dict[str, object]) -> None:
@@ -98,6 +103,14 @@ def write_json_atomically(path: str, data: dict[str, object]) -> None:
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(_dumps(data))
     os.replace(tmp, path)
+
+
+def prepare_records() -> None:
+    """Load what writing the records needs (``_json``, a C extension: loaded in each forked
+    supervisor it costs a library load and its page faults) and read the boot id; a fork
+    server calls it once, before it forks."""
+    _dumps({})
+    boot_id()
 
 
 def _dumps(data: dict[str, object]) -> str:
@@ -132,6 +145,7 @@ class _Supervision:
         self.signalled = False
         self.exited = False
         self.started_at = time.time()
+        self.start_ticks: int | None = None  # ours, read once (`write_identity`)
 
     def on_termination_request(self, signum: int, frame: object) -> None:
         self._terminate(KILLED)
@@ -160,10 +174,12 @@ class _Supervision:
 
     def write_identity(self) -> None:
         me = os.getpid()
+        if self.start_ticks is None:
+            self.start_ticks = proc_start_ticks(me)
         record: dict[str, object] = {
             "version": PROTOCOL_VERSION,
             "pid": me,
-            "start_ticks": proc_start_ticks(me),
+            "start_ticks": self.start_ticks,
             "boot_id": boot_id(),
             "started_at": self.started_at,
         }
