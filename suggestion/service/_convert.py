@@ -490,28 +490,26 @@ class TrialDecoder:
             observations if len(done_list) == n else list(map(observations.__getitem__, done_list))
         )
         m = len(observed)
-        metrics = _wire.explode(observed, _wire.REPEATED)["items"]
-        entries = _wire.exactly_one(metrics, m)
-        trial_of: np.ndarray | None = None  # None: entry j is completed trial j's only one
-        if entries is None:
+        texts: list[list[bytes | None]] = []  # per objective, each completed trial's text
+        if len(self._wire_metrics) == 1:
+            # The usual case: each completed trial reports its one metric, the objective (a
+            # `Metric` is a name and a value like a `ParameterAssignment`).
+            only = _wire.assigned_values(observed, self._wire_metrics)
+            if only is not None:
+                texts.append(only)  # type: ignore[arg-type]
+        if not texts:
+            metrics = _wire.explode(observed, _wire.REPEATED)["items"]
             grouped = _wire.groups(metrics, m)
             if grouped is None:
                 return None
             starts_at, ends_at = grouped
             trial_of = np.repeat(np.arange(m), ends_at - starts_at - 1)
             entries = list(filter(_wire.MARK.__ne__, metrics))
-        pairs = _wire.explode(entries, _wire.PAIR)
-        metric_names = _wire.exactly_one(pairs["name"], len(entries))
-        metric_texts = _wire.exactly_one(pairs["value"], len(entries))
-        if metric_names is None or metric_texts is None:
-            return None
-        texts: list[list[bytes | None]] = []  # per objective, each completed trial's text
-        if trial_of is None and len(self._wire_metrics) == 1:
-            if metric_names.count(self._wire_metrics[0]) == m:
-                texts.append(metric_texts)
-        if not texts:
-            if trial_of is None:
-                trial_of = np.arange(m)
+            pairs = _wire.explode(entries, _wire.PAIR)
+            metric_names = _wire.exactly_one(pairs["name"], len(entries))
+            metric_texts = _wire.exactly_one(pairs["value"], len(entries))
+            if metric_names is None or metric_texts is None:
+                return None
             names = np.array(metric_names, dtype=object)
             entry_texts = np.array(metric_texts, dtype=object)
             for metric in self._wire_metrics:

@@ -138,6 +138,7 @@ def assigned_values(groups: list[bytes], names: Sequence[bytes]) -> list[bytes] 
     when each group is exactly one `ParameterAssignment` per name of ``names``, in that
     order, each exactly ``name`` then ``value`` (every assignment under 128 bytes); else
     None. Flat, trial by trial: the j-th name's values are ``values[j::len(names)]``.
+    (An ``Observation``'s ``Metric``s have the same layout: name 1, value 2, in field 1.)
 
     The values are read without markers (two C parses), then the claim is checked whole:
     the groups joined by NUL bytes must equal, byte for byte, the encoding that this shape
