@@ -411,7 +411,8 @@ class TrialDecoder:
         decimals = _decimals(flat)
         if decimals is None:
             return {}
-        numbers, array = decimals
+        numbers: list[Value]
+        numbers, array = decimals  # type: ignore[assignment]  # floats are values
         if len(chosen) == k:  # trial by trial: a trial's values are a row
             table = array.reshape(n, k)
             columns = [numbers[j::k] for j in chosen]
