@@ -196,6 +196,14 @@ def trial_bytes(request: api_pb2.GetSuggestionsRequest) -> list[bytes]:
     return _wire.trial_bytes(request)
 
 
+def received_trial_bytes(data: bytes) -> list[bytes]:
+    """The trials of a `GetSuggestionsRequest` as received (``data``, which protobuf parsed
+    without error), one bytes per trial as sent: `trial_bytes` without serialising the
+    request again. A trial sent in an unusual but valid form (fields repeated or out of
+    order) is decoded as its parse reads it, as `TrialDecoder.table` does for any trial."""
+    return _wire.trials_of(data)
+
+
 def _check_name(name: str, i: int, names: set[str]) -> None:
     """Refuse an empty or repeated trial name; add it to ``names``."""
     if not name:

@@ -120,7 +120,12 @@ _MARKERS = {shadow: _markers(shadow) for shadow in _TYPES.values()}
 
 def trial_bytes(request: Message) -> list[bytes]:
     """The serialised trials of a `GetSuggestionsRequest` (field 2), in order."""
-    return list(REQUEST.FromString(request.SerializeToString()).trials)
+    return trials_of(request.SerializeToString())
+
+
+def trials_of(data: bytes) -> list[bytes]:
+    """The trials (field 2) of a serialised `GetSuggestionsRequest`, in order."""
+    return list(REQUEST.FromString(data).trials)
 
 
 def explode(items: Sequence[bytes], shadow: type[Message]) -> dict[str, list[Any]]:

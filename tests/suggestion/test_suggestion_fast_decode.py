@@ -1,20 +1,23 @@
 """The shortcuts of the columnar decode give what protobuf and ``float`` give, or decline:
 the assignments checked by re-encoding them (`_wire.assigned_values`), the stepless doubles
 read as one pass (`TrialDecoder._spans`), and the grid indices taken from the columns
-(`TrialTable.grid_indices`)."""
+(`TrialTable.grid_indices`), and the trials read from the request's received bytes."""
 
 from __future__ import annotations
 
 import math
+from concurrent import futures
 from typing import Any
 
+import grpc
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from suggestion.algorithms._points import PointSet
-from suggestion.service import TrialDecoder, _wire
+from suggestion.service import SuggestionEngine, TrialDecoder, _wire, create_server
 from suggestion.service._convert import RequestError, trial_bytes
-from tuner.protos import api_pb2
+from suggestion.service._suggestion import SuggestionServicer
+from tuner.protos import api_pb2, api_pb2_grpc
 from tuner.space import Parameter, SearchSpace
 
 NAMES = ("x", "lr", "a-much-longer-parameter-name")
@@ -251,3 +254,61 @@ def test_grid_indices_from_the_columns_equal_each_points_index(rows: list[dict[s
     if rows:
         assert table.grid_indices(points) == expected
     assert points.trial_indices(table) == expected
+
+
+# -- the trials read from the received bytes -------------------------------------------
+
+
+def _servers() -> list[tuple[grpc.Server, int]]:
+    """Our server (GetSuggestions given the request's bytes) and the same servicer
+    registered by the generated code (given the parsed request only)."""
+    generated = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    api_pb2_grpc.add_SuggestionServicer_to_server(SuggestionServicer(SuggestionEngine()), generated)
+    port = generated.add_insecure_port("127.0.0.1:0")
+    generated.start()
+    return [create_server("127.0.0.1:0", engine=SuggestionEngine()), (generated, port)]
+
+
+def _call(port: int, data: bytes) -> tuple[Any, ...]:
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        call = channel.unary_unary(
+            "/api.v1.beta1.Suggestion/GetSuggestions",
+            request_serializer=lambda raw: raw,
+            response_deserializer=api_pb2.GetSuggestionsReply.FromString,
+        )
+        try:
+            return ("ok", call(data, timeout=30).SerializeToString())
+        except grpc.RpcError as e:
+            return (e.code(), e.details())
+
+
+def test_trials_read_from_the_received_bytes_answer_as_from_the_parsed_request(kit: Any) -> None:
+    exp = kit.experiment(
+        "random",
+        [kit.param("x", "double", min="0", max="1"), kit.param("n", "int", min="1", max="3")],
+        settings={"random_state": "5"},
+    )
+    trials = [kit.trial(f"t{i}", {"x": repr(i / 9), "n": "2"}, value=i / 3) for i in range(6)]
+    usual = kit.request(exp, trials, 4).SerializeToString()
+    odd_trial = (  # the name twice (the last counts), the status before the spec
+        api_pb2.Trial(name="ignored").SerializeToString()
+        + api_pb2.Trial(name="t6", status=trials[0].status).SerializeToString()
+        + api_pb2.Trial(spec=kit.trial("t6", {"x": "0.5", "n": "1"}).spec).SerializeToString()
+    )
+    odd = usual + b"\x12" + bytes([len(odd_trial)]) + odd_trial
+    bad_value = (
+        usual
+        + api_pb2.GetSuggestionsRequest(
+            trials=[kit.trial("t7", {"x": "2", "n": "1"})]
+        ).SerializeToString()
+    )
+    servers = _servers()
+    try:
+        for data in (usual, odd, bad_value, b"\x12\x05abc", b"\x0a\x80"):
+            ours, generated = (_call(port, data) for _, port in servers)
+            assert ours == generated, data[-40:]
+        assert _call(servers[0][1], odd)[0] == "ok"
+        assert _call(servers[0][1], bad_value)[0] == grpc.StatusCode.INVALID_ARGUMENT
+    finally:
+        for server, _ in servers:
+            server.stop(None)
