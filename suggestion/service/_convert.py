@@ -500,12 +500,17 @@ class TrialDecoder:
         )
         m = len(observed)
         texts: list[list[bytes | None]] = []  # per objective, each completed trial's text
-        if len(self._wire_metrics) == 1:
-            # The usual case: each completed trial reports its one metric, the objective (a
-            # `Metric` is a name and a value like a `ParameterAssignment`).
-            only = _wire.assigned_values(observed, self._wire_metrics)
-            if only is not None:
-                texts.append(only)  # type: ignore[arg-type]
+        # The usual case: every completed trial reports the same metrics in the same order
+        # (the first one's), each once, the objectives among them; read like the
+        # assignments (a `Metric` is a name and a value like a `ParameterAssignment`).
+        layout = [
+            metric.name.encode() for metric in api_pb2.Observation.FromString(observed[0]).metrics
+        ]
+        if len(set(layout)) == len(layout) and set(self._wire_metrics) <= set(layout):
+            reported: list[bytes | None] | None = _wire.assigned_values(observed, layout)  # type: ignore[assignment]
+            if reported is not None:
+                k = len(layout)
+                texts = [reported[layout.index(metric) :: k] for metric in self._wire_metrics]
         if not texts:
             metrics = _wire.explode(observed, _wire.REPEATED)["items"]
             grouped = _wire.groups(metrics, m)

@@ -312,3 +312,29 @@ def test_trials_read_from_the_received_bytes_answer_as_from_the_parsed_request(k
     finally:
         for server, _ in servers:
             server.stop(None)
+
+
+def test_metrics_reported_alike_by_every_trial_are_read_without_grouping(
+    kit: Any, monkeypatch: Any
+) -> None:
+    space = SearchSpace((Parameter.from_wire("x", "double", min="0", max="1"),))
+    trials = []
+    for i in range(8):
+        t = kit.trial(f"t{i}", {"x": repr(i / 8)}, value=i / 3, metric="acc")
+        t.status.observation.metrics.add(name="loss", value=repr(1 - i / 3))
+        t.status.observation.metrics.add(name="latency", value="unavailable" if i == 5 else "3")
+        trials.append(t)
+    trials[6].status.condition = api_pb2.TrialStatus.RUNNING
+    blobs = trial_bytes(api_pb2.GetSuggestionsRequest(trials=trials))
+    objectives = [("loss",), ("acc", "loss"), ("loss", "latency")]
+    expected = [list(TrialDecoder(space, m).by_trial(blobs)) for m in objectives]
+
+    def no_grouping(*args: Any) -> None:
+        raise AssertionError("the metrics were grouped trial by trial")
+
+    monkeypatch.setattr(_wire, "groups", no_grouping)
+    for metrics, views in zip(objectives, expected, strict=True):
+        decoder = TrialDecoder(space, metrics)
+        table = decoder._columnar(blobs)
+        assert table is not None and list(table) == views
+    assert [v.state.name for v in expected[2]][5] == "FAILED"  # its latency is unavailable
