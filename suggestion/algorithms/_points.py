@@ -111,6 +111,11 @@ class PointSet:
         """The grid index of every trial's point, in order (`index` of `trial_keys`),
         computed a coordinate at a time for all trials."""
         assert self.size is not None
+        grid_indices = getattr(trials, "grid_indices", None)
+        if grid_indices is not None:
+            found = grid_indices(self)
+            if found is not None:
+                return found
         keys = self.trial_keys(trials)
         if not keys or self.size >= 2**62:
             return [self.index(key) for key in keys]

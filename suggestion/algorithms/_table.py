@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, overload
 
+import numpy as np
+
 from suggestion.algorithms._base import TrialState, TrialView
 from tuner.space import Value
 
@@ -56,6 +58,7 @@ class TrialTable(Sequence[TrialView]):
         """Columns known to hold Python floats only (their points' keys are the values)."""
         self._views: list[TrialView | None] = views if views is not None else [None] * len(names)
         self._keys: tuple[PointSet, list[Key]] | None = None
+        self._indices: tuple[PointSet, list[list[int]]] | None = None
         self._key_set: tuple[PointSet, set[Key]] | None = None
 
     @classmethod
@@ -137,6 +140,8 @@ class TrialTable(Sequence[TrialView]):
         if known is not None and known[0] is points:
             return known[1]
         parts = []
+        # Grid indices per coordinate, from the same distinct values (`grid_indices`).
+        indices: list[list[int]] | None = [] if points.size is not None else None
         for c in points.coordinates:
             column = self.columns[c.name]
             if c.size is None and not c.is_list and c.name in self.float_columns:
@@ -144,9 +149,30 @@ class TrialTable(Sequence[TrialView]):
                 continue
             canonical = {v: c.canonical(v) for v in dict.fromkeys(column)}
             parts.append(list(map(canonical.__getitem__, column)))
+            if indices is not None:
+                try:
+                    own = {v: c.index(point) for v, point in canonical.items()}
+                except ValueError:  # not a value of the list: `PointSet.index` says so
+                    indices = None
+                    continue
+                indices.append(list(map(own.__getitem__, column)))
         keys: list[Key] = list(zip(*parts, strict=True)) if parts else [() for _ in self.names]
         self._keys = (points, keys)
+        self._indices = (points, indices) if indices is not None else None
         return keys
+
+    def grid_indices(self, points: PointSet) -> list[int] | None:
+        """Every trial's grid index in the finite ``points`` (`PointSet.index` of its key),
+        when `point_keys` could compute it from the columns' numbers; else None."""
+        self.point_keys(points)
+        known = self._indices
+        if known is None or known[0] is not points or points.size is None or points.size >= 2**62:
+            return None
+        flat = np.zeros(len(self), dtype=np.int64)
+        for c, found in zip(points.coordinates, known[1], strict=True):
+            assert c.size is not None
+            flat = flat * c.size + np.array(found, dtype=np.int64)
+        return flat.tolist()
 
     def point_key_set(self, points: PointSet) -> set[Key]:
         """The set of `point_keys` (remembered; not to be changed: copy it). A longer table

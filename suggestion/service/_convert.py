@@ -196,6 +196,14 @@ def trial_bytes(request: api_pb2.GetSuggestionsRequest) -> list[bytes]:
     return _wire.trial_bytes(request)
 
 
+def received_trial_bytes(data: bytes) -> list[bytes]:
+    """The trials of a `GetSuggestionsRequest` as received (``data``, which protobuf parsed
+    without error), one bytes per trial as sent: `trial_bytes` without serialising the
+    request again. A trial sent in an unusual but valid form (fields repeated or out of
+    order) is decoded as its parse reads it, as `TrialDecoder.table` does for any trial."""
+    return _wire.trials_of(data)
+
+
 def _check_name(name: str, i: int, names: set[str]) -> None:
     """Refuse an empty or repeated trial name; add it to ``names``."""
     if not name:
@@ -370,21 +378,21 @@ class TrialDecoder:
         groups = _wire.exactly_one(spec["parameter_assignments"], n)
         if groups is None or len(spec["labels"]) != n:  # labels: decoded trial by trial
             return None
-        items = _wire.exactly(_wire.explode(groups, _wire.REPEATED)["items"], n, k)
-        if items is None:
-            return None
-        texts = _wire.assigned_values(items, self._wire_names)
+        texts = _wire.assigned_values(groups, self._wire_names)
         if texts is None:
             return None
-        columns: dict[str, list[Value]] = {}
-        floats = []
+        columns: dict[str, list[Value]] = self._spans(texts, n, k)
+        floats = list(columns)
         for j, p in enumerate(self.space.parameters):
+            if p.name in columns:
+                continue
             column = self._column(p, texts[j::k])
             if column is None:
                 return None
             columns[p.name] = column
             if p.name in self._doubles and set(map(type, column)) <= {float}:
                 floats.append(p.name)
+        columns = {name: columns[name] for name in self._parameters}  # in the space's order
         status = self._status(statuses, n)
         if status is None:
             return None
@@ -399,6 +407,33 @@ class TrialDecoder:
             float_columns=floats,
             read_time=self.read_time,
         )
+
+    def _spans(self, texts: list[bytes], n: int, k: int) -> dict[str, list[Value]]:
+        """The columns of the stepless doubles (`_bounds`) whose every text is a finite plain
+        decimal within the bounds, read all at once (one `float` per text, one array); the
+        others are left to `_column`. ``texts``: ``n`` trials' ``k`` values, trial by trial."""
+        chosen = [j for j, name in enumerate(self._parameters) if name in self._bounds]
+        if not chosen or not n:
+            return {}
+        flat = texts if len(chosen) == k else [t for j in chosen for t in texts[j::k]]
+        decimals = _decimals(flat)
+        if decimals is None:
+            return {}
+        numbers: list[Value]
+        numbers, array = decimals  # type: ignore[assignment]  # floats are values
+        if len(chosen) == k:  # trial by trial: a trial's values are a row
+            table = array.reshape(n, k)
+            columns = [numbers[j::k] for j in chosen]
+        else:  # column after column
+            table = array.reshape(len(chosen), n).T
+            columns = [numbers[c * n : (c + 1) * n] for c in range(len(chosen))]
+        spans = np.array([self._bounds[self._parameters[j]] for j in chosen])
+        inside = np.all((table >= spans[:, 0]) & (table <= spans[:, 1]), axis=0)
+        return {
+            self._parameters[j]: column
+            for j, column, ok in zip(chosen, columns, inside.tolist(), strict=True)
+            if ok
+        }
 
     def _column(self, p: Parameter, texts: list[bytes]) -> list[Value] | None:
         """A parameter's values, or None when one is malformed or outside the space."""
@@ -457,39 +492,58 @@ class TrialDecoder:
         values: list[tuple[float, ...]] = [()] * n
         if not done.size:
             return states, values, completed_at, started_at
-        metrics = _wire.explode(observations, _wire.REPEATED)["items"]
-        grouped = _wire.groups(metrics, n)
-        if grouped is None:
-            return None
-        starts_at, ends_at = grouped
-        trial_of = np.repeat(np.arange(n), ends_at - starts_at - 1)
-        entries = [m for m in metrics if m != _wire.MARK]
-        pairs = _wire.explode(entries, _wire.PAIR)
-        metric_names = _wire.exactly_one(pairs["name"], len(entries))
-        metric_texts = _wire.exactly_one(pairs["value"], len(entries))
-        if metric_names is None or metric_texts is None:
-            return None
-        names = np.array(metric_names, dtype=object)
-        entry_texts = np.array(metric_texts, dtype=object)
-        texts: list[list[bytes | None]] = []
-        for metric in self._wire_metrics:
-            where = np.flatnonzero(names == metric)[::-1]  # last first
-            trials, first = np.unique(trial_of[where], return_index=True)
-            last = np.full(n, None, dtype=object)
-            last[trials] = entry_texts[where[first]]
-            texts.append(last.tolist())
-        fast = [self._numbers(np.array(column, dtype=object)[done].tolist()) for column in texts]
+        # Only completed trials' metrics are read (as trial by trial): the others' can be
+        # anything, and skipping them leaves the common case, one metric per trial.
+        done_list = done.tolist()
+        observed = (
+            observations if len(done_list) == n else list(map(observations.__getitem__, done_list))
+        )
+        m = len(observed)
+        texts: list[list[bytes | None]] = []  # per objective, each completed trial's text
+        # The usual case: every completed trial reports the same metrics in the same order
+        # (the first one's), each once, the objectives among them; read like the
+        # assignments (a `Metric` is a name and a value like a `ParameterAssignment`).
+        layout = [
+            metric.name.encode() for metric in api_pb2.Observation.FromString(observed[0]).metrics
+        ]
+        if len(set(layout)) == len(layout) and set(self._wire_metrics) <= set(layout):
+            reported: list[bytes | None] | None = _wire.assigned_values(observed, layout)  # type: ignore[assignment]
+            if reported is not None:
+                k = len(layout)
+                texts = [reported[layout.index(metric) :: k] for metric in self._wire_metrics]
+        if not texts:
+            metrics = _wire.explode(observed, _wire.REPEATED)["items"]
+            grouped = _wire.groups(metrics, m)
+            if grouped is None:
+                return None
+            starts_at, ends_at = grouped
+            trial_of = np.repeat(np.arange(m), ends_at - starts_at - 1)
+            entries = list(filter(_wire.MARK.__ne__, metrics))
+            pairs = _wire.explode(entries, _wire.PAIR)
+            metric_names = _wire.exactly_one(pairs["name"], len(entries))
+            metric_texts = _wire.exactly_one(pairs["value"], len(entries))
+            if metric_names is None or metric_texts is None:
+                return None
+            names = np.array(metric_names, dtype=object)
+            entry_texts = np.array(metric_texts, dtype=object)
+            for metric in self._wire_metrics:
+                where = np.flatnonzero(names == metric)[::-1]  # last first
+                trials, first = np.unique(trial_of[where], return_index=True)
+                last = np.full(m, None, dtype=object)
+                last[trials] = entry_texts[where[first]]
+                texts.append(last.tolist())
+        fast = [self._numbers(column) for column in texts]
         if all(numbers is not None for numbers in fast):
             rows = zip(*fast, strict=True)
-            if len(done) == n:
+            if m == n:
                 values = list(rows)
             else:  # put each completed trial's values in its place, in C
-                collections.deque(map(values.__setitem__, done.tolist(), rows), maxlen=0)
+                collections.deque(map(values.__setitem__, done_list, rows), maxlen=0)
             return states, values, completed_at, started_at
-        for i in done.tolist():
+        for j, i in enumerate(done_list):
             found: list[float | None] = []
             for column in texts:
-                wire = column[i]
+                wire = column[j]
                 if wire is None:
                     found.append(None)
                     continue

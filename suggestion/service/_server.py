@@ -27,6 +27,7 @@ from suggestion.service._suggestion import (
     MAX_CALLS_PER_EXPERIMENT,
     Admission,
     SuggestionServicer,
+    add_suggestion_servicer,
 )
 from tuner.errors import TunerError
 from tuner.protos import api_pb2, api_pb2_grpc
@@ -80,7 +81,7 @@ def create_server(
     )
     admission = Admission(max_concurrent_calls, max_calls_per_experiment)
     engine = engine or SuggestionEngine()
-    api_pb2_grpc.add_SuggestionServicer_to_server(SuggestionServicer(engine, admission), server)
+    add_suggestion_servicer(SuggestionServicer(engine, admission), server)
     _SERVED[server] = (engine, admission)
     api_pb2_grpc.add_EarlyStoppingServicer_to_server(
         EarlyStoppingServicer(dbmanager_credentials), server

@@ -6,6 +6,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import grpc
 
@@ -87,6 +88,41 @@ class Admission:
                     del self._by_experiment[experiment]
 
 
+@dataclass(frozen=True)
+class ReceivedRequest:
+    """A `GetSuggestionsRequest` as the server received it: parsed, and its bytes, from
+    which the trials are read (`_convert.received_trial_bytes`) instead of serialising the
+    parsed request again."""
+
+    request: api_pb2.GetSuggestionsRequest
+    data: bytes
+
+    @classmethod
+    def parse(cls, data: bytes) -> ReceivedRequest:
+        """The deserializer: protobuf's parse, whose errors gRPC reports as before."""
+        return cls(api_pb2.GetSuggestionsRequest.FromString(data), data)
+
+
+def add_suggestion_servicer(servicer: SuggestionServicer, server: grpc.Server) -> None:
+    """`api_pb2_grpc.add_SuggestionServicer_to_server`, with GetSuggestions given the
+    request's bytes beside the parsed request (`ReceivedRequest`)."""
+    handlers = {
+        "GetSuggestions": grpc.unary_unary_rpc_method_handler(
+            servicer.GetSuggestions,
+            request_deserializer=ReceivedRequest.parse,
+            response_serializer=api_pb2.GetSuggestionsReply.SerializeToString,
+        ),
+        "ValidateAlgorithmSettings": grpc.unary_unary_rpc_method_handler(
+            servicer.ValidateAlgorithmSettings,
+            request_deserializer=api_pb2.ValidateAlgorithmSettingsRequest.FromString,
+            response_serializer=api_pb2.ValidateAlgorithmSettingsReply.SerializeToString,
+        ),
+    }
+    service = "api.v1.beta1.Suggestion"
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))
+    server.add_registered_method_handlers(service, handlers)
+
+
 class SuggestionServicer(api_pb2_grpc.SuggestionServicer):
     """Hosts every registered algorithm for many experiments, chosen per request by
     ``experiment.spec.algorithm.algorithm_name``.
@@ -103,8 +139,13 @@ class SuggestionServicer(api_pb2_grpc.SuggestionServicer):
 
     @rpc()
     def GetSuggestions(
-        self, request: api_pb2.GetSuggestionsRequest, context: grpc.ServicerContext
+        self,
+        request: api_pb2.GetSuggestionsRequest | ReceivedRequest,
+        context: grpc.ServicerContext,
     ) -> api_pb2.GetSuggestionsReply:
+        data: bytes | None = None
+        if isinstance(request, ReceivedRequest):
+            request, data = request.request, request.data
         experiment = request.experiment
         with self.admission.enter(experiment.name):
             name, settings = _convert.algorithm(experiment)
@@ -121,7 +162,9 @@ class SuggestionServicer(api_pb2_grpc.SuggestionServicer):
                     experiment.name,
                     trial_space,
                     tuple(metric for metric, _ in objectives),
-                    _convert.trial_bytes(request),
+                    _convert.trial_bytes(request)
+                    if data is None
+                    else _convert.received_trial_bytes(data),
                     metadata.get(DELTA_KEY),
                     metadata.get(COUNT_KEY),
                 )

@@ -22,7 +22,6 @@ level of nesting is read for every trial at once by protobuf's C parser instead:
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -121,7 +120,12 @@ _MARKERS = {shadow: _markers(shadow) for shadow in _TYPES.values()}
 
 def trial_bytes(request: Message) -> list[bytes]:
     """The serialised trials of a `GetSuggestionsRequest` (field 2), in order."""
-    return list(REQUEST.FromString(request.SerializeToString()).trials)
+    return trials_of(request.SerializeToString())
+
+
+def trials_of(data: bytes) -> list[bytes]:
+    """The trials (field 2) of a serialised `GetSuggestionsRequest`, in order."""
+    return list(REQUEST.FromString(data).trials)
 
 
 def explode(items: Sequence[bytes], shadow: type[Message]) -> dict[str, list[Any]]:
@@ -134,35 +138,60 @@ def explode(items: Sequence[bytes], shadow: type[Message]) -> dict[str, list[Any
     return {f.name: list(getattr(message, f.name)) for f in shadow.DESCRIPTOR.fields}
 
 
-def assigned_values(items: list[bytes], names: Sequence[bytes]) -> list[bytes] | None:
-    """The values of ``items``, serialised `ParameterAssignment`s whose names cycle through
-    ``names``, when each is exactly ``name`` then ``value`` (name and value under 128
-    bytes); else None.
+def assigned_values(groups: list[bytes], names: Sequence[bytes]) -> list[bytes] | None:
+    """The values of ``groups``, each a serialised ``ParameterAssignments`` (one per trial),
+    when each group is exactly one `ParameterAssignment` per name of ``names``, in that
+    order, each exactly ``name`` then ``value`` (every assignment under 128 bytes); else
+    None. Flat, trial by trial: the j-th name's values are ``values[j::len(names)]``.
+    (An ``Observation``'s ``Metric``s have the same layout: name 1, value 2, in field 1.)
 
-    No markers needed: an item that starts with its name field followed by a value tag has
-    at least one value field; one value per item in all means exactly one each, and an
-    item as long as that name field, one length byte and its value holds nothing else.
+    The values are read without markers (two C parses), then the claim is checked whole:
+    the groups joined by NUL bytes must equal, byte for byte, the encoding that this shape
+    gives those values, joined likewise. A NUL byte occurs nowhere else in it (the joined
+    groups hold exactly the separators'), so each group equals its own encoding.
     """
-    k = len(names)
-    if not k or len(items) % k:
+    k, n = len(names), len(groups)
+    if not k or any(len(name) >= 128 for name in names):
+        return None
+    items = list(REPEATED.FromString(b"".join(groups)).items)
+    if len(items) != n * k:
         return None
     values = list(VALUE.FromString(b"".join(items)).value)
-    if len(values) != len(items):
+    if len(values) != n * k:
         return None
-    sizes = np.fromiter(map(len, items), dtype=np.int64, count=len(items))
-    value_sizes = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
-    if value_sizes.size and int(value_sizes.max()) >= 128:
+    whole = b"\x00".join([*groups, b""])  # each group followed by a NUL
+    if whole.count(0) != n:
         return None
-    heads = [b"\x0a" + bytes([len(name)]) + name + b"\x12" for name in names]
-    if any(len(name) >= 128 for name in names):
+    parts: list[bytes] = [b"\x00"] * (n * (2 * k + 1))
+    try:
+        for j, name in enumerate(names):
+            heads = _AssignmentHeads(name)
+            column = values[j::k]
+            parts[2 * j + 1 :: 2 * k + 1] = column
+            parts[2 * j :: 2 * k + 1] = map(heads.__getitem__, map(len, column))
+    except IndexError:  # an assignment of 128 bytes or more
         return None
-    expected = np.tile(np.array([len(head) + 1 for head in heads]), len(items) // k)
-    if not np.array_equal(sizes, expected + value_sizes):
+    if b"".join(parts) != whole:
         return None
-    for j, head in enumerate(heads):
-        if not all(map(bytes.startswith, items[j::k], itertools.repeat(head))):
-            return None
     return values
+
+
+class _AssignmentHeads(dict[int, bytes]):
+    """What precedes a value of each size (the key) in the one-byte-length encoding of
+    ``ParameterAssignment(name, value)`` as an item of a repeated field (field 1); made
+    for the sizes met. A size that needs a longer length raises IndexError."""
+
+    def __init__(self, name: bytes) -> None:
+        super().__init__()
+        self.field = b"\x0a" + bytes([len(name)]) + name + b"\x12"
+
+    def __missing__(self, size: int) -> bytes:
+        if len(self.field) + 1 + size >= 128:
+            raise IndexError(size)
+        head = self[size] = (
+            b"\x0a" + bytes([len(self.field) + 1 + size]) + self.field + bytes([size])
+        )
+        return head
 
 
 def exactly_one(values: list[Any], n: int, mark: Any = MARK) -> list[Any] | None:
@@ -174,15 +203,6 @@ def exactly_one(values: list[Any], n: int, mark: Any = MARK) -> list[Any] | None
     if values[0::2] != [mark] * n or mark in rest:
         return None
     return rest
-
-
-def exactly(values: list[Any], n: int, k: int) -> list[Any] | None:
-    """The ``k`` values of each of ``n`` items of an exploded repeated field, flat, or None
-    unless every item has exactly ``k``."""
-    if len(values) != (k + 1) * n or values.count(MARK) != n or values[0 :: k + 1] != [MARK] * n:
-        return None
-    del values[0 :: k + 1]
-    return values
 
 
 def groups(values: list[Any], n: int, mark: Any = MARK) -> tuple[np.ndarray, np.ndarray] | None:
