@@ -176,34 +176,33 @@ class _Mixture:
         sigmas[:, m:] = width
         mus = np.concatenate([self.columns, 0.5 * (low + high)[:, None]], axis=-1)
         self.mus, self.sigmas = mus, sigmas
+        # What `log_pdf` reads of each kernel, in one array: its log mass, 1 / (sigma sqrt 2),
+        # mu / (sigma sqrt 2) and log normaliser.
+        self.derived = np.empty((4, k, m + 1))
+        self.log_mass, self.scale, self.shift, self.log_norm = self.derived
         if earlier is None:
-            self.log_mass = _log_gauss_mass((low[:, None] - mus) / sigmas, (high[:, None] - mus) / sigmas)
-            self.scale = 1 / (sigmas * math.sqrt(2))
-            self.shift = mus * self.scale
-            self.log_norm = self.log_mass + np.log(sigmas) + 0.5 * math.log(2 * math.pi)
-        else:
-            # The same centres, in the same places, and the same prior kernel (last); the
-            # new kernel and those whose bandwidth changed (the new row's neighbours, or all
-            # clipped ones while the clip's floor moves) computed again, elementwise alike.
-            m0 = m - 1
-            changed = np.ones(sigmas.shape, dtype=bool)
-            np.not_equal(sigmas[:, :m0], earlier.sigmas[:, :m0], out=changed[:, :m0])
-            changed[:, -1] = False
-            rows = np.nonzero(changed)[0]
-            mu, sigma = mus[changed], sigmas[changed]
-            log_mass = _log_gauss_mass((low[rows] - mu) / sigma, (high[rows] - mu) / sigma)
-            scale = 1 / (sigma * math.sqrt(2))
-            for name, fresh in (
-                ("log_mass", log_mass),
-                ("scale", scale),
-                ("shift", mu * scale),
-                ("log_norm", log_mass + np.log(sigma) + 0.5 * math.log(2 * math.pi)),
-            ):
-                old = getattr(earlier, name)
-                kept = np.empty_like(sigmas)
-                kept[:, :m0], kept[:, -1] = old[:, :m0], old[:, -1]
-                kept[changed] = fresh
-                setattr(self, name, kept)
+            self.log_mass[:] = _log_gauss_mass(
+                (low[:, None] - mus) / sigmas, (high[:, None] - mus) / sigmas
+            )
+            np.divide(1, sigmas * math.sqrt(2), out=self.scale)
+            np.multiply(mus, self.scale, out=self.shift)
+            self.log_norm[:] = self.log_mass + np.log(sigmas) + 0.5 * math.log(2 * math.pi)
+            return
+        # The same centres, in the same places, and the same prior kernel (last); the new
+        # kernel and those whose bandwidth changed (the new row's neighbours, or all clipped
+        # ones while the clip's floor moves) computed again, elementwise alike.
+        m0 = m - 1
+        changed = np.ones(sigmas.shape, dtype=bool)
+        np.not_equal(sigmas[:, :m0], earlier.sigmas[:, :m0], out=changed[:, :m0])
+        changed[:, -1] = False
+        rows, cols = np.nonzero(changed)
+        mu, sigma = mus[rows, cols], sigmas[rows, cols]
+        log_mass = _log_gauss_mass((low[rows] - mu) / sigma, (high[rows] - mu) / sigma)
+        scale = 1 / (sigma * math.sqrt(2))
+        log_norm = log_mass + np.log(sigma) + 0.5 * math.log(2 * math.pi)
+        self.derived[:, :, :m0] = earlier.derived[:, :, :m0]
+        self.derived[:, :, -1] = earlier.derived[:, :, -1]
+        self.derived[:, rows, cols] = (log_mass, scale, mu * scale, log_norm)
 
     def sample(self, active: np.ndarray, quantiles: Sequence[np.ndarray]) -> np.ndarray:
         """Candidates (one row each, a column per dimension) from the kernels ``active[j]``
