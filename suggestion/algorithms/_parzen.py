@@ -6,7 +6,10 @@ magic clip, prior kernel, truncated-normal and categorical kernels, the same dra
 ``RandomState`` seeded alike, in the same order. It works on one (trials x parameters)
 array instead of Optuna trials in a study, and computes each ask's estimators for all
 parameters at once; the normal-distribution functions are SciPy's, so values agree with
-Optuna's to rounding (Optuna uses its own), not bit for bit.
+Optuna's to rounding (Optuna uses its own), not bit for bit. The asks of one call share
+what does not change between them: the good side's estimator, the draws and the
+candidates' good-side densities (all computed first), and the bad side's estimator, which
+each ask takes from the previous one with that ask's point slotted in.
 """
 
 from __future__ import annotations
@@ -110,7 +113,8 @@ class _Mixture:
         estimator of the rows and ``row``, bit for bit. The kernels ``row`` leaves alone
         (all but its neighbours' in each dimension) are taken from this one."""
         new = object.__new__(_Mixture)
-        new.obs, new.dims, new.options = np.vstack([self.obs, row[None, :]]), self.dims, self.options
+        new.dims, new.options = self.dims, self.options
+        new.obs = np.vstack([self.obs, row[None, :]])
         m = new.obs.shape[0]
         new._weigh(m)
         new.numeric, new.continuous = self.numeric, self.continuous
@@ -127,23 +131,20 @@ class _Mixture:
         observed = self.ends[:, 1:-1]
         below = (observed < v[:, None]).sum(-1)
         new.distinct = self.distinct & (below == (observed <= v[:, None]).sum(-1))
-        lanes = np.arange(len(self.numeric))
-        at = np.arange(m + 2)[None, :]
-        new.ends = np.take_along_axis(self.ends, at - (at > below[:, None] + 1), -1)
-        new.ends[lanes, below + 1] = v
-        if m > 1:
-            at = at[:, :m]
-            source = np.minimum(at - (at > below[:, None]), m - 2)
-            new.order = np.take_along_axis(self.order, source, -1)
-        else:
-            new.order = np.empty((len(self.numeric), 1), dtype=self.order.dtype)
-        new.order[lanes, below] = m - 1
+        k, m0 = self.order.shape
+        ends, order = np.empty((k, m0 + 3)), np.empty((k, m0 + 1), dtype=self.order.dtype)
+        for r, at in enumerate(below.tolist()):  # (slices: cheaper than any numpy insert)
+            ends[r, : at + 1], ends[r, at + 2 :] = self.ends[r, : at + 1], self.ends[r, at + 1 :]
+            order[r, :at], order[r, at + 1 :] = self.order[r, :at], self.order[r, at:]
+        lanes = np.arange(k)
+        ends[lanes, below + 1], order[lanes, below] = v, m0
+        new.ends, new.order = ends, order
         tied = np.flatnonzero(~new.distinct)
         if tied.size:
             columns = new.columns[tied]
             new.order[tied] = order = np.argsort(columns, axis=-1)
             new.ends[tied, 1:-1] = np.take_along_axis(columns, order, -1)
-        new._kernels(self)
+        new._kernels(self, below)
         return new
 
     def _weigh(self, m: int) -> None:
@@ -154,25 +155,17 @@ class _Mixture:
     def _categorical(self, j: int) -> np.ndarray:
         return _categorical(self.obs[:, j], self.dims[j].choices, self.options)
 
-    def _kernels(self, earlier: _Mixture | None) -> None:
+    def _kernels(self, earlier: _Mixture | None, place: np.ndarray | None = None) -> None:
         """Kernel centres and bandwidths (Optuna's rules) of the numerical dimensions from the
         sorted observations, the prior kernel last; each kernel's log Gaussian mass inside the
         bounds, and what `log_pdf` reads of it. ``earlier``: the estimator of all rows but the
-        last; a kernel whose bandwidth the last row left alone keeps what it had there."""
+        last, whose place in each dimension's sorted order is ``place``; a kernel whose
+        bandwidth the last row left alone keeps what it had there."""
         ends, low, high, options = self.ends, self.low, self.high, self.options
         k, m = self.columns.shape
-        sorted_sigmas = np.maximum(ends[:, 1:-1] - ends[:, :-2], ends[:, 2:] - ends[:, 1:-1])
-        if not options.consider_endpoints and m >= 2:
-            sorted_sigmas[:, 0] = ends[:, 2] - ends[:, 1]
-            sorted_sigmas[:, -1] = ends[:, -2] - ends[:, -3]
-        sigmas = np.empty((k, m + 1))
-        np.put_along_axis(sigmas[:, :m], self.order, sorted_sigmas, -1)
         width = (high - low)[:, None]
-        if options.consider_magic_clip:
-            minsigma = width / min(100.0, 1.0 + m + 1)
-        else:
-            minsigma = np.full_like(width, _EPS)
-        np.clip(sigmas[:, :m], minsigma, width, out=sigmas[:, :m])
+        minsigma = self._minsigma(width, m)
+        sigmas = np.empty((k, m + 1))
         sigmas[:, m:] = width
         mus = np.concatenate([self.columns, 0.5 * (low + high)[:, None]], axis=-1)
         self.mus, self.sigmas = mus, sigmas
@@ -180,22 +173,57 @@ class _Mixture:
         # mu / (sigma sqrt 2) and log normaliser.
         self.derived = np.empty((4, k, m + 1))
         self.log_mass, self.scale, self.shift, self.log_norm = self.derived
-        if earlier is None:
-            self.log_mass[:] = _log_gauss_mass(
-                (low[:, None] - mus) / sigmas, (high[:, None] - mus) / sigmas
-            )
-            np.divide(1, sigmas * math.sqrt(2), out=self.scale)
-            np.multiply(mus, self.scale, out=self.shift)
-            self.log_norm[:] = self.log_mass + np.log(sigmas) + 0.5 * math.log(2 * math.pi)
-            return
-        # The same centres, in the same places, and the same prior kernel (last); the new
-        # kernel and those whose bandwidth changed (the new row's neighbours, or all clipped
-        # ones while the clip's floor moves) computed again, elementwise alike.
         m0 = m - 1
-        changed = np.ones(sigmas.shape, dtype=bool)
-        np.not_equal(sigmas[:, :m0], earlier.sigmas[:, :m0], out=changed[:, :m0])
-        changed[:, -1] = False
-        rows, cols = np.nonzero(changed)
+        if (
+            earlier is None
+            or place is None
+            or m0 < 3
+            or not np.array_equal(minsigma, self._minsigma(width, m0))
+        ):
+            sorted_sigmas = self._sorted_sigmas(ends)
+            np.put_along_axis(sigmas[:, :m], self.order, sorted_sigmas, -1)
+            np.clip(sigmas[:, :m], minsigma, width, out=sigmas[:, :m])
+            if earlier is None:
+                self.log_mass[:] = _log_gauss_mass(
+                    (low[:, None] - mus) / sigmas, (high[:, None] - mus) / sigmas
+                )
+                np.divide(1, sigmas * math.sqrt(2), out=self.scale)
+                np.multiply(mus, self.scale, out=self.shift)
+                self.log_norm[:] = self.log_mass + np.log(sigmas) + 0.5 * math.log(2 * math.pi)
+                return
+            # The new kernel and those whose bandwidth changed (all clipped ones while the
+            # clip's floor moves with the number of rows).
+            changed = np.ones(sigmas.shape, dtype=bool)
+            np.not_equal(sigmas[:, :m0], earlier.sigmas[:, :m0], out=changed[:, :m0])
+            changed[:, -1] = False
+            rows, cols = np.nonzero(changed)
+        else:
+            # Only the new row and its two neighbours in each dimension's sorted order can
+            # have a new bandwidth (the clip's floor stays), or any row of a dimension
+            # whose values repeat (the order among equal values is np.argsort's).
+            sigmas[:, :m0] = earlier.sigmas[:, :m0]
+            lanes = np.arange(k)[:, None]
+            at = np.clip(place[:, None] + np.array([-1, 0, 1]), 0, m - 1)
+            near = np.maximum(
+                ends[lanes, at + 1] - ends[lanes, at], ends[lanes, at + 2] - ends[lanes, at + 1]
+            )
+            if not options.consider_endpoints:
+                near = np.where(at == 0, (ends[:, 2] - ends[:, 1])[:, None], near)
+                near = np.where(at == m - 1, (ends[:, -2] - ends[:, -3])[:, None], near)
+            cols = self.order[lanes, at]
+            sigmas[lanes, cols] = np.clip(near, minsigma, width)
+            rows = np.repeat(np.arange(k), at.shape[1])
+            cols = cols.ravel()
+            tied = np.flatnonzero(~self.distinct)
+            if tied.size:
+                sorted_sigmas = self._sorted_sigmas(ends[tied])
+                again = np.empty((len(tied), m))
+                np.put_along_axis(again, self.order[tied], sorted_sigmas, -1)
+                sigmas[tied, :m] = np.clip(again, minsigma[tied], width[tied])
+                rows = np.concatenate([rows, np.repeat(tied, m)])
+                cols = np.concatenate([cols, np.tile(np.arange(m), len(tied))])
+        # The same centres, in the same places, and the same prior kernel (last); the
+        # kernels above computed again, elementwise alike.
         mu, sigma = mus[rows, cols], sigmas[rows, cols]
         log_mass = _log_gauss_mass((low[rows] - mu) / sigma, (high[rows] - mu) / sigma)
         scale = 1 / (sigma * math.sqrt(2))
@@ -203,6 +231,20 @@ class _Mixture:
         self.derived[:, :, :m0] = earlier.derived[:, :, :m0]
         self.derived[:, :, -1] = earlier.derived[:, :, -1]
         self.derived[:, rows, cols] = (log_mass, scale, mu * scale, log_norm)
+
+    def _minsigma(self, width: np.ndarray, m: int) -> np.ndarray:
+        if self.options.consider_magic_clip:
+            return width / min(100.0, 1.0 + m + 1)
+        return np.full_like(width, _EPS)
+
+    def _sorted_sigmas(self, ends: np.ndarray) -> np.ndarray:
+        """Optuna's bandwidths of sorted observations (``ends``: each row between its bounds),
+        before the clip."""
+        sigmas = np.maximum(ends[:, 1:-1] - ends[:, :-2], ends[:, 2:] - ends[:, 1:-1])
+        if not self.options.consider_endpoints and sigmas.shape[1] >= 2:
+            sigmas[:, 0] = ends[:, 2] - ends[:, 1]
+            sigmas[:, -1] = ends[:, -2] - ends[:, -3]
+        return sigmas
 
     def sample(self, active: np.ndarray, quantiles: Sequence[np.ndarray]) -> np.ndarray:
         """Candidates (one row each, a column per dimension) from the kernels ``active[j]``
@@ -304,6 +346,7 @@ def _ends(sorted_obs: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarr
 
 def _logsumexp(total: np.ndarray) -> np.ndarray:
     """log(sum(exp)) over the last axis; ``total`` is overwritten."""
+    total = np.ascontiguousarray(total)  # (itself, as every caller's is: `flat` is a view)
     peak = np.maximum.reduce(total, axis=-1)
     nowhere = np.isneginf(peak)
     peak[nowhere] = 0
@@ -335,8 +378,10 @@ def _categorical(column: np.ndarray, n_choices: int, options: Options) -> np.nda
 
 def _log_gauss_mass(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """log(Phi(b) - Phi(a)) for a <= b, stable in both tails (as Optuna's)."""
-    out = np.empty(np.broadcast_shapes(a.shape, b.shape))
-    a, b = np.broadcast_to(a, out.shape), np.broadcast_to(b, out.shape)
+    if a.shape != b.shape:
+        shape = np.broadcast_shapes(a.shape, b.shape)
+        a, b = np.broadcast_to(a, shape), np.broadcast_to(b, shape)
+    out = np.empty(a.shape)
     left = b <= 0
     right = a > 0
     central = ~(left | right)
