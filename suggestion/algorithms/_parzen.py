@@ -353,14 +353,20 @@ def _logsumexp(total: np.ndarray) -> np.ndarray:
     total -= peak[..., None]
     # Terms below e^-60 of the largest (which is 1) cannot change the sum in doubles, and
     # exp is ten times slower where it underflows: raise them to e^-60. Most terms are
-    # (kernels far from the point): exp only the others (exp is most of the time here).
-    # (By index: masks as scattered as these cost several times more in numpy's masked
-    # copies than in finding the indices once.)
-    near = np.flatnonzero(total > -60.0)
-    flat = total.reshape(-1)
-    kept = np.exp(flat.take(near))
-    flat.fill(_EXP_M60)
-    flat[near] = kept
+    # (kernels far from the point): exp only the others (exp is most of the time here),
+    # found by index (masks as scattered as these cost several times more in numpy's
+    # masked copies). Where nearly all are near, exp of all, raised to -60 first, is
+    # cheaper and the same: exp(-60) is e^-60.
+    near = total > -60.0
+    if np.count_nonzero(near) > 0.75 * near.size:
+        np.maximum(total, -60.0, out=total)
+        np.exp(total, out=total)
+    else:
+        at = np.flatnonzero(near)
+        flat = total.reshape(-1)
+        kept = np.exp(flat.take(at))
+        flat.fill(_EXP_M60)
+        flat[at] = kept
     out = np.log(np.add.reduce(total, axis=-1)) + peak
     out[nowhere] = -np.inf
     return out
