@@ -280,10 +280,12 @@ class TPE(Algorithm):
             index = {v: i for i, v in enumerate(c.values)} if c.is_list else None
             clamp = (d.low, d.high) if isinstance(d, FloatDistribution) else (-math.inf, math.inf)
             self._readers.append((k, index, clamp))
-        self._new_study()
+        # Built by the first call that needs it: `_parzen` answers most calls without one.
+        self._has_study = False
 
     def _new_study(self) -> None:
         """An empty in-memory study with one direction per objective."""
+        self._has_study = True
         self._storage = optuna.storages.InMemoryStorage()
         self._study = optuna.create_study(
             storage=self._storage,
@@ -380,6 +382,8 @@ class TPE(Algorithm):
         fast = self._propose_columnar(trials, count)
         if fast is not None:
             return fast
+        if not self._has_study:
+            self._new_study()
         self._sync(trials)
         self._study.sampler = self._sampler(len(trials))
         asked = []
