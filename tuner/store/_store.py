@@ -50,6 +50,7 @@ from ._transactions import (
     experiment_row,
     expire_cached,
     forget_trials,
+    remember_trial,
     translate,
     trial_row,
 )
@@ -73,6 +74,18 @@ _LOCK_TRIAL = (
 )
 # The same with the experiment's spec, whose objective type is the default direction.
 _LOCK_TRIAL_WITH_SPEC = _LOCK_TRIAL.add_columns(_EXPERIMENTS.c.spec.label("experiment_spec"))
+_LOCK_EXPERIMENT_ID = (
+    select(_EXPERIMENTS.c.id).where(_EXPERIMENTS.c.name == bindparam("name")).with_for_update()
+)
+_TAKEN_NAME = (
+    select(_TRIALS.c.name).where(_TRIALS.c.name.in_(bindparam("names", expanding=True))).limit(1)
+)
+_INSERT_TRIALS = insert(_TRIALS)
+_SET_ALGORITHM_SETTINGS = (
+    update(_EXPERIMENTS)
+    .where(_EXPERIMENTS.c.id == bindparam("experiment_id"))
+    .values(algorithm_settings=bindparam("settings"), updated_at=bindparam("now"))
+)
 # SET gets the columns named by the parameters.
 _UPDATE_TRIAL = update(_TRIALS).where(_TRIALS.c.id == bindparam("trial_id"))
 _OBJECTIVE_OF = select(_TRIALS.c.objective_value, _TRIALS.c.objective_nonfinite).where(
@@ -305,14 +318,14 @@ class Store(LeaseMethods, ObservationMethods):
         names = [n for n, _ in batch]
         conflict = lambda: TrialExistsError(", ".join(names), "(one of them) already exists")  # noqa: E731
         with self._write(f"creating trials of experiment {experiment!r}", conflict) as s:
+            # Core statements: no ORM objects are needed (nor the new rows' ids).
+            connection = s.connection()
             # The id alone (locked: creations of one experiment are serialized).
-            exp_id = s.execute(
-                select(ExperimentRow.id).where(ExperimentRow.name == experiment).with_for_update()
-            ).scalar_one_or_none()
+            exp_id = connection.execute(_LOCK_EXPERIMENT_ID, {"name": experiment}).scalar()
             if exp_id is None:
                 raise ExperimentNotFoundError(experiment)
             for chunk in _chunks(names, 500):
-                taken = s.scalars(select(TrialRow.name).where(TrialRow.name.in_(chunk))).first()
+                taken = connection.execute(_TAKEN_NAME, {"names": list(chunk)}).scalar()
                 if taken is not None:
                     raise TrialExistsError(taken)
             now = db_now(s)
@@ -329,18 +342,16 @@ class Store(LeaseMethods, ObservationMethods):
                 }
                 for n, p in batch
             ]
-            # Core statements: no ORM objects are needed (nor the new rows' ids).
-            connection = s.connection()
             if rows:
-                connection.execute(insert(cast(Table, TrialRow.__table__)), rows)
+                connection.execute(_INSERT_TRIALS, rows)
             if algorithm_settings is not None:
                 connection.execute(
-                    update(cast(Table, ExperimentRow.__table__))
-                    .where(ExperimentRow.id == exp_id)
-                    .values(
-                        algorithm_settings=[[str(n), str(v)] for n, v in algorithm_settings],
-                        updated_at=now,
-                    )
+                    _SET_ALGORITHM_SETTINGS,
+                    {
+                        "experiment_id": exp_id,
+                        "settings": [[str(n), str(v)] for n, v in algorithm_settings],
+                        "now": now,
+                    },
                 )
                 expire_cached(s, ExperimentRow, exp_id)
             return [new_trial_record(experiment, row) for row in rows]
@@ -567,6 +578,7 @@ def _lock_trial(s: Session, name: str, *, with_spec: bool = False) -> RowMapping
     row = s.connection().execute(statement, {"name": name}).mappings().one_or_none()
     if row is None:
         raise TrialNotFoundError(name)
+    remember_trial(s, name, row["id"], row["experiment_id"])
     return row
 
 

@@ -243,6 +243,14 @@ def trial_ids(s: Session, name: str) -> tuple[int, int]:
     return ids
 
 
+def remember_trial(s: Session, name: str, trial_id: int, experiment_id: int) -> None:
+    """Within a `Transactions.transaction`: the ids of a trial a call read anyway, for
+    `trial_ids` to answer later calls of the transaction without a query."""
+    known = s.info.get(_BATCH_IDS)
+    if known is not None:
+        known[name] = (trial_id, experiment_id)
+
+
 def forget_trials(s: Session) -> None:
     """Drop what `trial_ids` and `trial_row` remember in this transaction (trials were
     deleted in it)."""
