@@ -85,6 +85,27 @@ def trial_record(row: TrialRow, experiment_name: str) -> TrialRecord:
     )
 
 
+def trial_record_of(values: Mapping[str, Any], experiment_name: str) -> TrialRecord:
+    """`trial_record` of a trial's column values (a Core row's mapping, maybe updated)."""
+    return TrialRecord(
+        name=values["name"],
+        experiment_name=experiment_name,
+        parameters=dict(values["parameters"]),
+        status=TrialStatus(values["status"]),
+        objective_value=decode_float(values["objective_value"], values["objective_nonfinite"]),
+        metrics_summary=decode_summary(values["metrics_summary"]),
+        executor_kind=values["executor_kind"],
+        executor_ref=values["executor_ref"],
+        exit_code=values["exit_code"],
+        message=values["message"],
+        log_path=values["log_path"],
+        created_at=values["created_at"],
+        started_at=values["started_at"],
+        completed_at=values["completed_at"],
+        labels=dict(values["labels"] or {}),
+    )
+
+
 def new_trial_record(experiment_name: str, row: Mapping[str, Any]) -> TrialRecord:
     """The record of a trial just inserted with the values of ``row`` (`trial_record`'s
     result for the row the database then holds)."""

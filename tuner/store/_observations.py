@@ -4,15 +4,62 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Table, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from ._convert import check_name, observation_record
 from ._domain import MetricSummary, Observation, ObservationDrop, require_aware
-from ._models import ObservationRow, encode_float
-from ._transactions import Transactions, trial_row
+from ._errors import TrialNotFoundError
+from ._models import ObservationRow, TrialRow, encode_float
+from ._transactions import Transactions, expire_cached, trial_ids, trial_row
+
+# Core statements of the controller's hot path, built once (see `_transactions`).
+_OBSERVATIONS = cast(Table, ObservationRow.__table__)
+_TRIALS = cast(Table, TrialRow.__table__)
+_INSERT_OBSERVATIONS = insert(_OBSERVATIONS)
+_SET_CHECKPOINT = (
+    update(_TRIALS)
+    .where(_TRIALS.c.id == bindparam("trial_id"))
+    .values(collector_checkpoint=bindparam("checkpoint"))
+)
+_READ_CHECKPOINT = select(_TRIALS.c.collector_checkpoint).where(_TRIALS.c.name == bindparam("name"))
+
+
+def _summary_statement() -> Any:
+    """min, max and latest finite value of each wanted metric of one trial, in one query:
+    the latest by a correlated subquery, run only for metrics whose values differ."""
+    obs = _OBSERVATIONS.alias("obs")
+    later = _OBSERVATIONS.alias("later")
+
+    def finite(t: Any) -> Any:
+        return t.c.value_nonfinite.is_(None) & t.c.value.is_not(None)
+
+    latest = (
+        select(later.c.value)
+        .where(
+            (later.c.trial_id == bindparam("trial_id"))
+            & (later.c.metric_name == obs.c.metric_name)
+            & finite(later)
+        )
+        .order_by(later.c.timestamp.desc(), later.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    low, high = func.min(obs.c.value), func.max(obs.c.value)
+    return (
+        select(obs.c.metric_name, low, high, case((low == high, low), else_=latest))
+        .where(
+            (obs.c.trial_id == bindparam("trial_id"))
+            & finite(obs)
+            & obs.c.metric_name.in_(bindparam("metrics", expanding=True))
+        )
+        .group_by(obs.c.metric_name)
+    )
+
+
+_SUMMARY = _summary_statement()
 
 
 class ObservationMethods(Transactions):
@@ -44,16 +91,18 @@ class ObservationMethods(Transactions):
                 )
             check_name(f"observations[{index}].metric_name", obs.metric_name)
         with self._write(f"adding observations of trial {trial_name!r}") as s:
-            trial, _ = trial_row(s, trial_name)
+            trial_id, _ = trial_ids(s, trial_name)
             for drop in drops:
-                _delete_dropped(s, trial.id, drop)
+                _delete_dropped(s, trial_id, drop)
+            # Core statements: no ORM objects to load, change and flush.
+            connection = s.connection()
             if batch:
                 rows = []
                 for obs in batch:
                     value, nonfinite = encode_float(obs.value)
                     rows.append(
                         {
-                            "trial_id": trial.id,
+                            "trial_id": trial_id,
                             "metric_name": obs.metric_name,
                             "value": value,
                             "value_nonfinite": nonfinite,
@@ -61,17 +110,22 @@ class ObservationMethods(Transactions):
                             "timestamp": obs.timestamp,
                         }
                     )
-                s.execute(insert(ObservationRow), rows)
+                connection.execute(_INSERT_OBSERVATIONS, rows)
             if checkpoint is not None:
-                trial.collector_checkpoint = dict(checkpoint)
+                connection.execute(
+                    _SET_CHECKPOINT, {"trial_id": trial_id, "checkpoint": dict(checkpoint)}
+                )
+                expire_cached(s, TrialRow, trial_id)
             return len(batch)
 
     def collector_checkpoint(self, trial_name: str) -> dict[str, Any] | None:
         """The checkpoint last stored with the trial's observations (`add_observations`),
         None if none was. Raises `TrialNotFoundError`."""
         with self._read(f"reading the collector checkpoint of trial {trial_name!r}") as s:
-            trial, _ = trial_row(s, trial_name)
-            return None if trial.collector_checkpoint is None else dict(trial.collector_checkpoint)
+            row = s.connection().execute(_READ_CHECKPOINT, {"name": trial_name}).one_or_none()
+            if row is None:
+                raise TrialNotFoundError(trial_name)
+            return None if row[0] is None else dict(row[0])
 
     def observation_summary(
         self, trial_name: str, metric_names: Iterable[str]
@@ -82,35 +136,15 @@ class ObservationMethods(Transactions):
         reported are left out. Raises `TrialNotFoundError`."""
         wanted = sorted(set(metric_names))
         with self._read(f"summarizing observations of trial {trial_name!r}") as s:
-            trial, _ = trial_row(s, trial_name)
-            finite = (
-                (ObservationRow.trial_id == trial.id)
-                & ObservationRow.value_nonfinite.is_(None)
-                & ObservationRow.value.is_not(None)
-            )
-            bounds = s.execute(
-                select(
-                    ObservationRow.metric_name,
-                    func.min(ObservationRow.value),
-                    func.max(ObservationRow.value),
-                )
-                .where(finite & ObservationRow.metric_name.in_(wanted))
-                .group_by(ObservationRow.metric_name)
-            ).all()
+            trial_id, _ = trial_ids(s, trial_name)
+            if not wanted:
+                return {}
+            rows = s.connection().execute(_SUMMARY, {"trial_id": trial_id, "metrics": wanted})
             summary = {}
-            for name, low, high in bounds:
-                if low is not None and low == high:  # one value (or all equal): no query
-                    summary[str(name)] = MetricSummary(float(low), float(high), float(low))
-                    continue
-                latest = s.scalars(
-                    select(ObservationRow.value)
-                    .where(finite & (ObservationRow.metric_name == name))
-                    .order_by(ObservationRow.timestamp.desc(), ObservationRow.id.desc())
-                    .limit(1)
-                ).one()
+            for name, low, high, latest in rows:
                 # The filter keeps only stored finite values.
                 assert low is not None and high is not None and latest is not None
-                summary[str(name)] = MetricSummary(float(low), float(high), latest)
+                summary[str(name)] = MetricSummary(float(low), float(high), float(latest))
             return summary
 
     def get_observations(

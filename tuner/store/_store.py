@@ -7,9 +7,10 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, delete, func, insert, select, update
-from sqlalchemy.engine import URL
+from sqlalchemy import Engine, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy.engine import URL, RowMapping
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from tuner.space import Direction
 
@@ -21,6 +22,7 @@ from ._convert import (
     experiment_record,
     new_trial_record,
     trial_record,
+    trial_record_of,
 )
 from ._domain import (
     ExperimentRecord,
@@ -37,11 +39,63 @@ from ._errors import (
     ExperimentNotFoundError,
     StoreError,
     TrialExistsError,
+    TrialNotFoundError,
 )
 from ._leases import LeaseMethods
 from ._models import ExperimentRow, TrialRow, decode_float, encode_float
 from ._observations import ObservationMethods
-from ._transactions import Fence, db_now, experiment_row, translate, trial_row
+from ._transactions import (
+    Fence,
+    db_now,
+    experiment_row,
+    expire_cached,
+    forget_trials,
+    remember_trial,
+    translate,
+    trial_row,
+)
+
+# Core statements of the trial writes on the controller's hot path, built once: a trial's
+# columns with its experiment's name and best trial, both rows locked (on SQLite the
+# write transaction holds the database's lock anyway). Locking the experiment row
+# serializes the finishes of its trials, so two cannot both think they beat the same
+# incumbent.
+_TRIALS = cast(Table, TrialRow.__table__)
+_EXPERIMENTS = cast(Table, ExperimentRow.__table__)
+_LOCK_TRIAL = (
+    select(
+        *_TRIALS.c,
+        _EXPERIMENTS.c.name.label("experiment_name"),
+        _EXPERIMENTS.c.best_trial_name.label("experiment_best_trial_name"),
+    )
+    .join_from(_TRIALS, _EXPERIMENTS, _TRIALS.c.experiment_id == _EXPERIMENTS.c.id)
+    .where(_TRIALS.c.name == bindparam("name"))
+    .with_for_update()
+)
+# The same with the experiment's spec, whose objective type is the default direction.
+_LOCK_TRIAL_WITH_SPEC = _LOCK_TRIAL.add_columns(_EXPERIMENTS.c.spec.label("experiment_spec"))
+_LOCK_EXPERIMENT_ID = (
+    select(_EXPERIMENTS.c.id).where(_EXPERIMENTS.c.name == bindparam("name")).with_for_update()
+)
+_TAKEN_NAME = (
+    select(_TRIALS.c.name).where(_TRIALS.c.name.in_(bindparam("names", expanding=True))).limit(1)
+)
+_INSERT_TRIALS = insert(_TRIALS)
+_SET_ALGORITHM_SETTINGS = (
+    update(_EXPERIMENTS)
+    .where(_EXPERIMENTS.c.id == bindparam("experiment_id"))
+    .values(algorithm_settings=bindparam("settings"), updated_at=bindparam("now"))
+)
+# SET gets the columns named by the parameters.
+_UPDATE_TRIAL = update(_TRIALS).where(_TRIALS.c.id == bindparam("trial_id"))
+_OBJECTIVE_OF = select(_TRIALS.c.objective_value, _TRIALS.c.objective_nonfinite).where(
+    _TRIALS.c.name == bindparam("name")
+)
+_SET_BEST = (
+    update(_EXPERIMENTS)
+    .where(_EXPERIMENTS.c.id == bindparam("experiment_id"))
+    .values(best_trial_name=bindparam("best"), updated_at=bindparam("now"))
+)
 
 
 class Store(LeaseMethods, ObservationMethods):
@@ -231,6 +285,7 @@ class Store(LeaseMethods, ObservationMethods):
             )
             if result.rowcount == 0:  # type: ignore[attr-defined]
                 raise ExperimentNotFoundError(name)
+            forget_trials(s)  # within a Store.transaction: its trials' rows are gone
 
     # -- trials ----------------------------------------------------------------------
 
@@ -263,14 +318,14 @@ class Store(LeaseMethods, ObservationMethods):
         names = [n for n, _ in batch]
         conflict = lambda: TrialExistsError(", ".join(names), "(one of them) already exists")  # noqa: E731
         with self._write(f"creating trials of experiment {experiment!r}", conflict) as s:
+            # Core statements: no ORM objects are needed (nor the new rows' ids).
+            connection = s.connection()
             # The id alone (locked: creations of one experiment are serialized).
-            exp_id = s.execute(
-                select(ExperimentRow.id).where(ExperimentRow.name == experiment).with_for_update()
-            ).scalar_one_or_none()
+            exp_id = connection.execute(_LOCK_EXPERIMENT_ID, {"name": experiment}).scalar()
             if exp_id is None:
                 raise ExperimentNotFoundError(experiment)
             for chunk in _chunks(names, 500):
-                taken = s.scalars(select(TrialRow.name).where(TrialRow.name.in_(chunk))).first()
+                taken = connection.execute(_TAKEN_NAME, {"names": list(chunk)}).scalar()
                 if taken is not None:
                     raise TrialExistsError(taken)
             now = db_now(s)
@@ -287,22 +342,18 @@ class Store(LeaseMethods, ObservationMethods):
                 }
                 for n, p in batch
             ]
-            # Core statements: no ORM objects are needed (nor the new rows' ids).
-            connection = s.connection()
             if rows:
-                connection.execute(insert(cast(Table, TrialRow.__table__)), rows)
+                connection.execute(_INSERT_TRIALS, rows)
             if algorithm_settings is not None:
                 connection.execute(
-                    update(cast(Table, ExperimentRow.__table__))
-                    .where(ExperimentRow.id == exp_id)
-                    .values(
-                        algorithm_settings=[[str(n), str(v)] for n, v in algorithm_settings],
-                        updated_at=now,
-                    )
+                    _SET_ALGORITHM_SETTINGS,
+                    {
+                        "experiment_id": exp_id,
+                        "settings": [[str(n), str(v)] for n, v in algorithm_settings],
+                        "now": now,
+                    },
                 )
-                for known in list(s.identity_map.values()):  # within a Store.transaction
-                    if isinstance(known, ExperimentRow) and known.id == exp_id:
-                        s.expire(known, ["algorithm_settings", "updated_at"])
+                expire_cached(s, ExperimentRow, exp_id)
             return [new_trial_record(experiment, row) for row in rows]
 
     def get_trial(self, name: str) -> TrialRecord:
@@ -392,31 +443,32 @@ class Store(LeaseMethods, ObservationMethods):
                 " use finish_trial to end a trial"
             )
         with self._write(f"updating trial {name!r}") as s:
-            trial, exp = trial_row(s, name, for_update=True)
+            row = _lock_trial(s, name)
+            changes: dict[str, Any] = {}
             if status is not None:
-                trial.status = status.value
+                changes["status"] = status.value
                 if (
                     status is TrialStatus.RUNNING
-                    and trial.started_at is None
+                    and row["started_at"] is None
                     and started_at is None
                 ):
-                    trial.started_at = db_now(s)
+                    changes["started_at"] = db_now(s)
             if executor_kind is not None:
-                trial.executor_kind = executor_kind
+                changes["executor_kind"] = executor_kind
             if executor_ref is not None:
-                trial.executor_ref = dict(executor_ref)
+                changes["executor_ref"] = dict(executor_ref)
             if exit_code is not None:
-                trial.exit_code = exit_code
+                changes["exit_code"] = exit_code
             if message is not None:
-                trial.message = message
+                changes["message"] = message
             if log_path is not None:
-                trial.log_path = log_path
+                changes["log_path"] = log_path
             if started_at is not None:
-                trial.started_at = require_aware(started_at, "started_at")
+                changes["started_at"] = require_aware(started_at, "started_at")
             if completed_at is not None:
-                trial.completed_at = require_aware(completed_at, "completed_at")
-            s.flush()
-            return trial_record(trial, exp.name)
+                changes["completed_at"] = require_aware(completed_at, "completed_at")
+            _update_trial(s, row["id"], changes)
+            return trial_record_of({**row, **changes}, row["experiment_name"])
 
     def finish_trial(
         self,
@@ -455,47 +507,57 @@ class Store(LeaseMethods, ObservationMethods):
         objective = None if objective_value is None else float(objective_value)
         summary = encode_summary(metrics_summary)
         with self._write(f"finishing trial {name!r}") as s:
-            trial, exp = trial_row(s, name, for_update=True)
-            if TrialStatus(trial.status).is_finished():
+            row = _lock_trial(s, name, with_spec=direction is None)
+            if TrialStatus(row["status"]).is_finished():
                 raise StoreError(
-                    f"trial {name!r} already finished as {trial.status}; it cannot finish"
+                    f"trial {name!r} already finished as {row['status']}; it cannot finish"
                     f" again as {status.value}"
                 )
-            trial.status = status.value
-            trial.objective_value, trial.objective_nonfinite = encode_float(objective)
-            trial.metrics_summary = summary
-            trial.exit_code = exit_code
-            trial.message = message
+            value, nonfinite = encode_float(objective)
             now = db_now(s)
-            trial.completed_at = (
-                now if completed_at is None else require_aware(completed_at, "completed_at")
-            )
+            completed = now if completed_at is None else require_aware(completed_at, "completed_at")
+            changes: dict[str, Any] = {
+                "status": status.value,
+                "objective_value": value,
+                "objective_nonfinite": nonfinite,
+                "metrics_summary": summary,
+                "exit_code": exit_code,
+                "message": message,
+                "completed_at": completed,
+            }
             if executor_kind is not None:
-                trial.executor_kind = executor_kind
+                changes["executor_kind"] = executor_kind
             if executor_ref is not None:
-                trial.executor_ref = dict(executor_ref)
+                changes["executor_ref"] = dict(executor_ref)
             if log_path is not None:
-                trial.log_path = log_path
+                changes["log_path"] = log_path
             if started_at is not None:
-                trial.started_at = require_aware(started_at, "started_at")
-            elif trial.started_at is None and executor_ref is not None:
-                trial.started_at = trial.completed_at
+                changes["started_at"] = require_aware(started_at, "started_at")
+            elif row["started_at"] is None and executor_ref is not None:
+                changes["started_at"] = completed
+            _update_trial(s, row["id"], changes)
             if objective is not None and status.counts_for_best():
-                goal = direction if direction is not None else _direction_from_spec(exp)
+                goal = (
+                    direction
+                    if direction is not None
+                    else _direction_from_spec(row["experiment_name"], row["experiment_spec"])
+                )
                 incumbent = None
-                if exp.best_trial_name is not None:
-                    best = s.execute(
-                        select(TrialRow.objective_value, TrialRow.objective_nonfinite).where(
-                            TrialRow.name == exp.best_trial_name
-                        )
-                    ).one_or_none()
+                best_name = row["experiment_best_trial_name"]
+                connection = s.connection()
+                if best_name is not None:
+                    # Read now, under the experiment row's lock: the incumbent as the last
+                    # finish (committed before this one got the lock) left it.
+                    best = connection.execute(_OBJECTIVE_OF, {"name": best_name}).one_or_none()
                     if best is not None:
                         incumbent = decode_float(*best)
                 if goal.is_better(objective, incumbent):
-                    exp.best_trial_name = trial.name
-                    exp.updated_at = now
-            s.flush()
-            return trial_record(trial, exp.name)
+                    experiment_id = row["experiment_id"]
+                    connection.execute(
+                        _SET_BEST, {"experiment_id": experiment_id, "best": name, "now": now}
+                    )
+                    expire_cached(s, ExperimentRow, experiment_id)
+            return trial_record_of({**row, **changes}, row["experiment_name"])
 
     def best_trial(self, experiment: str) -> TrialRecord | None:
         """The experiment's best finished trial so far, None before one has an objective."""
@@ -509,13 +571,32 @@ class Store(LeaseMethods, ObservationMethods):
             return None if row is None else trial_record(row, experiment)
 
 
-def _direction_from_spec(exp: ExperimentRow) -> Direction:
-    goal = (exp.spec.get("objective") or {}).get("type")
+def _lock_trial(s: Session, name: str, *, with_spec: bool = False) -> RowMapping:
+    """The trial's columns, its experiment's name and best trial (and spec), both rows
+    locked; or `TrialNotFoundError`."""
+    statement = _LOCK_TRIAL_WITH_SPEC if with_spec else _LOCK_TRIAL
+    row = s.connection().execute(statement, {"name": name}).mappings().one_or_none()
+    if row is None:
+        raise TrialNotFoundError(name)
+    remember_trial(s, name, row["id"], row["experiment_id"])
+    return row
+
+
+def _update_trial(s: Session, trial_id: int, changes: Mapping[str, Any]) -> None:
+    """A Core UPDATE of the trial's columns in ``changes``; an ORM object of the row that
+    the session holds (an earlier call of the same transaction) is expired, not left stale."""
+    if changes:
+        s.connection().execute(_UPDATE_TRIAL, {"trial_id": trial_id, **changes})
+        expire_cached(s, TrialRow, trial_id)
+
+
+def _direction_from_spec(experiment: str, spec: Mapping[str, Any]) -> Direction:
+    goal = (spec.get("objective") or {}).get("type")
     try:
         return Direction(goal)
     except ValueError:
         raise StoreError(
-            f"experiment {exp.name!r} spec.objective.type: {goal!r} is not 'minimize' or"
+            f"experiment {experiment!r} spec.objective.type: {goal!r} is not 'minimize' or"
             " 'maximize'; pass direction to finish_trial or fix the stored spec"
         ) from None
 

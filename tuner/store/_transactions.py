@@ -8,10 +8,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, bindparam, select, text
 from sqlalchemy.exc import DisconnectionError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.util import identity_key
 
 from ._domain import utc_now
 from ._engine import WRITE_OPTIONS
@@ -22,6 +23,16 @@ _RETRYABLE = (OperationalError, DisconnectionError, PoolTimeoutError)
 # In the session of a `Transactions.transaction`: trial name -> (its row, its experiment's
 # row, whether they were read locked), see `trial_row`.
 _BATCH_ROWS = "tuner_batch_trial_rows"
+# In the same session: trial name -> (trial id, experiment id), see `trial_ids`.
+_BATCH_IDS = "tuner_batch_trial_ids"
+
+# Statements of the hot paths, built once (building one costs more than running it).
+_LEASE_HOLDER = (
+    select(ExperimentRow.lease_owner)
+    .where(ExperimentRow.name == bindparam("name"))
+    .with_for_update()
+)
+_TRIAL_IDS = select(TrialRow.id, TrialRow.experiment_id).where(TrialRow.name == bindparam("name"))
 
 
 @dataclass(frozen=True)
@@ -33,11 +44,7 @@ class Fence:
 
     def check(self, session: Session, what: str) -> None:
         """Lock the experiment row and raise unless `owner` still holds its lease."""
-        row = session.execute(
-            select(ExperimentRow.lease_owner)
-            .where(ExperimentRow.name == self.experiment)
-            .with_for_update()
-        ).one_or_none()
+        row = session.connection().execute(_LEASE_HOLDER, {"name": self.experiment}).one_or_none()
         if row is None:
             raise ExperimentNotFoundError(self.experiment)
         holder = row[0]
@@ -112,6 +119,7 @@ class Transactions:
         session.begin()
         session.connection(execution_options=WRITE_OPTIONS)
         session.info[_BATCH_ROWS] = {}
+        session.info[_BATCH_IDS] = {}
         self._batch.session, self._batch.fence_checked = session, False
 
     @contextmanager
@@ -212,6 +220,53 @@ def trial_row(s: Session, name: str, *, for_update: bool = False) -> tuple[Trial
         locked = for_update or s.get_bind().dialect.name == "sqlite"
         known[name] = (found[0], found[1], locked)
     return found[0], found[1]
+
+
+def trial_ids(s: Session, name: str) -> tuple[int, int]:
+    """(id, experiment id) of the trial, or `TrialNotFoundError`: one light Core query,
+    remembered for the rest of a `Transactions.transaction` (ids never change).
+
+    Locks nothing: a caller that must serialize with other writers of the trial locks
+    its rows itself, or writes through a statement that locks them.
+    """
+    known = s.info.get(_BATCH_IDS)
+    if known is not None:
+        found = known.get(name)
+        if found is not None:
+            return found
+    row = s.connection().execute(_TRIAL_IDS, {"name": name}).one_or_none()
+    if row is None:
+        raise TrialNotFoundError(name)
+    ids = (int(row[0]), int(row[1]))
+    if known is not None:
+        known[name] = ids
+    return ids
+
+
+def remember_trial(s: Session, name: str, trial_id: int, experiment_id: int) -> None:
+    """Within a `Transactions.transaction`: the ids of a trial a call read anyway, for
+    `trial_ids` to answer later calls of the transaction without a query."""
+    known = s.info.get(_BATCH_IDS)
+    if known is not None:
+        known[name] = (trial_id, experiment_id)
+
+
+def forget_trials(s: Session) -> None:
+    """Drop what `trial_ids` and `trial_row` remember in this transaction (trials were
+    deleted in it)."""
+    for key in (_BATCH_IDS, _BATCH_ROWS):
+        known = s.info.get(key)
+        if known is not None:
+            known.clear()
+
+
+def expire_cached(s: Session, entity: type[TrialRow] | type[ExperimentRow], id_: int) -> None:
+    """After a Core UPDATE of the row `id_`: expire the session's ORM object of that row,
+    if it holds one (an earlier call of the same transaction loaded it), so that it is
+    read again rather than served stale."""
+    obj = s.identity_map.get(identity_key(entity, id_))
+    if obj is not None:
+        s.expire(obj)
 
 
 def db_now(s: Session) -> datetime:
