@@ -478,6 +478,8 @@ class TrialRunner:
             exit_code=outcome.exit_code,
             message=message,
             completed_at=outcome.finished_at if aware(outcome.finished_at) else None,
+            # The experiment's own: the store need not read and parse the stored spec.
+            direction=self.experiment.spec.objective.type,
             **({} if started is None else self._started_fields(started, outcome)),
         )
         return record
