@@ -14,14 +14,12 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from tuner.cli._common import DEFAULT_DB_URL, db_url
 from tuner.executors import DEFAULT_EXECUTOR, DEFAULT_RUN_DIR, executor_names
 from tuner.redact import mask_urls
-from tuner.spec import MAX_OBSERVATIONS_ANNOTATION, Experiment, SpecError, load_file
+from tuner.spec import MAX_OBSERVATIONS_ANNOTATION
 from tuner.tls import (
     TLSError,
     add_client_options,
@@ -29,6 +27,9 @@ from tuner.tls import (
     channel_credentials,
     dbmanager_tls,
 )
+
+if TYPE_CHECKING:
+    from tuner.spec import Experiment
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -276,6 +277,8 @@ def _remove_sqlite_file(file: Path | None) -> None:
 
 
 def _load(path: str) -> list[Experiment] | None:
+    from tuner.spec import SpecError, load_file
+
     try:
         experiments = load_file(path)
     except SpecError as e:
@@ -301,6 +304,8 @@ def _load(path: str) -> list[Experiment] | None:
 
 
 def _dry_run(args: argparse.Namespace, path: str, experiments: list[Experiment]) -> int:
+    import yaml
+
     from tuner import _session
     from tuner.controller import ControllerError, ExperimentRefusedError
 
