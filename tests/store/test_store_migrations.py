@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import Engine, inspect, text
 
 from tuner.store import Store, StoreError
+from tuner.store._engine import create_store_engine, resolve_url
 from tuner.store._models import Base
-from tuner.store._schema import HEAD_REVISION, VERSION_TABLE, current_revision, head_revision
+from tuner.store._schema import (
+    HEAD_REVISION,
+    VERSION_TABLE,
+    alembic_config,
+    current_revision,
+    head_revision,
+)
 
 # Waits for a line on stdin, so the parent can release all children at the same instant.
 _OPEN_WHEN_TOLD = """
@@ -27,6 +35,48 @@ with Store.open(sys.argv[1]) as store:
 
 if TYPE_CHECKING:
     from store.conftest import Build
+
+
+def migrated_with_alembic(url: str) -> Engine:
+    """An engine on ``url`` (without tuner's tables), brought to head by the migrations."""
+    engine = create_store_engine(resolve_url(url))
+    with engine.begin() as connection:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+    return engine
+
+
+def schema_of(engine: Engine) -> dict[str, Any]:
+    """Each table's columns (by name, whatever their order), keys, indexes and options, and
+    the version table's rows, as the database reports them."""
+    schema: dict[str, Any] = {}
+    with engine.connect() as connection:
+        found = inspect(connection)
+        for table in found.get_table_names():
+            columns = {
+                c["name"]: (str(c["type"].compile(engine.dialect)), c["nullable"], c["default"])
+                for c in found.get_columns(table)
+            }
+            foreign = [
+                (f["name"], f["constrained_columns"], f["referred_table"], f["options"])
+                for f in found.get_foreign_keys(table)
+            ]
+            schema[table] = {
+                "columns": columns,
+                "primary key": found.get_pk_constraint(table),
+                "unique": sorted(
+                    (u["name"], u["column_names"]) for u in found.get_unique_constraints(table)
+                ),
+                "indexes": sorted(
+                    (i["name"], i["column_names"], i["unique"]) for i in found.get_indexes(table)
+                ),
+                "foreign keys": sorted(foreign, key=str),
+                "options": found.get_table_options(table),
+            }
+        version = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).all()
+    schema[VERSION_TABLE]["rows"] = version
+    return schema
 
 
 def test_open_migrates_an_empty_database_to_head(db_url: str) -> None:
@@ -53,12 +103,49 @@ def test_reopening_keeps_data_and_revision(db_url: str, build: Build) -> None:
     assert rows == [(head_revision(),)]
 
 
-def test_migrations_create_exactly_the_models(store: Store) -> None:
-    with store.engine.connect() as connection:
-        context = MigrationContext.configure(
-            connection, opts={"version_table": VERSION_TABLE, "compare_type": True}
-        )
-        assert compare_metadata(context, Base.metadata) == []
+def test_migrations_create_exactly_the_models(db_url: str) -> None:
+    engine = migrated_with_alembic(db_url)
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(
+                connection, opts={"version_table": VERSION_TABLE, "compare_type": True}
+            )
+            assert compare_metadata(context, Base.metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_a_new_database_gets_the_schema_the_migrations_build(db_url: str) -> None:
+    # Store.open creates an empty database's schema from the models, not through Alembic:
+    # every table, column, key, index and table option must be what the migrations make.
+    engine = migrated_with_alembic(db_url)
+    try:
+        migrated = schema_of(engine)
+        with engine.begin() as connection:
+            for table in ("observations", "trials", "experiments", VERSION_TABLE):
+                connection.execute(text(f"DROP TABLE {table}"))
+    finally:
+        engine.dispose()
+
+    with Store.open(db_url) as store:
+        created = schema_of(store.engine)
+
+    assert created == migrated
+    assert set(created) == {"experiments", "trials", "observations", VERSION_TABLE}
+
+
+def test_opening_an_empty_database_loads_no_alembic(db_url: str) -> None:
+    code = (
+        "import sys\nfrom tuner.store import Store\n"
+        f"Store.open({db_url!r}).close()\nprint('alembic' in sys.modules)"
+    )
+
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "False\n"
+    with Store.open(db_url) as store, store.engine.connect() as connection:
+        assert current_revision(connection) == head_revision()
 
 
 def test_database_from_a_newer_tuner_is_refused(db_url: str) -> None:

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from tuner.cli import _dashboard, _inspect, _run, _service, _suggestion, _validate
+from tuner.cli import _dashboard, _inspect, _process, _run, _service, _suggestion, _validate
 from tuner.redact import mask_log_handlers, mask_urls
 
 # Each entry registers its subcommand on the parser; adding a command is one module and one line.
@@ -45,6 +45,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command ``argv``; its exit code. None: this process's command line
+    (``sys.argv``), as the ``tuner`` console script and ``python -m tuner.cli`` call it,
+    and the process ends with the command."""
+    if argv is None:
+        _process.own_process()
+    try:
+        return _main(argv)
+    finally:
+        _process.before_exit()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)

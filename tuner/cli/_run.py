@@ -13,15 +13,15 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
-
+from tuner.cli import _process
 from tuner.cli._common import DEFAULT_DB_URL, db_url
 from tuner.executors import DEFAULT_EXECUTOR, DEFAULT_RUN_DIR, executor_names
 from tuner.redact import mask_urls
-from tuner.spec import MAX_OBSERVATIONS_ANNOTATION, Experiment, SpecError, load_file
+from tuner.spec import MAX_OBSERVATIONS_ANNOTATION
 from tuner.tls import (
     TLSError,
     add_client_options,
@@ -29,6 +29,11 @@ from tuner.tls import (
     channel_credentials,
     dbmanager_tls,
 )
+
+if TYPE_CHECKING:
+    from tuner._session import RunView
+    from tuner.controller import RunResult, Snapshot
+    from tuner.spec import Experiment
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -177,6 +182,12 @@ def _positive_float(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
+    # The garbage collector waits until the first experiment starts (see _process).
+    with _process.collection_paused() as start_up_over:
+        return _run(args, start_up_over)
+
+
+def _run(args: argparse.Namespace, start_up_over: Callable[[], None]) -> int:
     # Imported here so that `tuner validate` stays light.
     from tuner.controller import ControllerError, ExperimentRefusedError
     from tuner.executors import ExecutorError, UnknownExecutorError
@@ -222,7 +233,7 @@ def run(args: argparse.Namespace) -> int:
         print(mask_urls(f"error: {e}"), file=sys.stderr)
         return EXIT_FAILED
     try:
-        return _run_all(args, path, experiments, store, options)
+        return _run_all(args, path, experiments, store, options, start_up_over)
     except ExperimentRefusedError as e:
         print(f"{path}: {e}", file=sys.stderr)
         # Refused before anything was stored: a database this run created goes too.
@@ -276,6 +287,8 @@ def _remove_sqlite_file(file: Path | None) -> None:
 
 
 def _load(path: str) -> list[Experiment] | None:
+    from tuner.spec import SpecError, load_file
+
     try:
         experiments = load_file(path)
     except SpecError as e:
@@ -301,6 +314,8 @@ def _load(path: str) -> list[Experiment] | None:
 
 
 def _dry_run(args: argparse.Namespace, path: str, experiments: list[Experiment]) -> int:
+    import yaml
+
     from tuner import _session
     from tuner.controller import ControllerError, ExperimentRefusedError
 
@@ -329,6 +344,7 @@ def _run_all(
     experiments: list[Experiment],
     store: Any,
     executor_options: dict[str, Any],
+    start_up_over: Callable[[], None],
 ) -> int:
     from tuner import _progress, _session
 
@@ -343,7 +359,7 @@ def _run_all(
         # (a relative workingDir is taken from there too).
         working_dir=Path(path).resolve().parent,
         poll_interval=args.poll_interval,
-        view=view,
+        view=_StartUpEnds(view, start_up_over),
         sigterm_as_interrupt=True,
         executor_options=executor_options,
         suggestion_credentials=args.suggestion_credentials,
@@ -353,6 +369,25 @@ def _run_all(
         documents = [r.to_json() for r in results]
         _write_json(args.output, documents[0] if len(documents) == 1 else documents)
     return EXIT_OK if all(r.succeeded for r in results) else EXIT_FAILED
+
+
+class _StartUpEnds:
+    """A run's view that calls ``start_up_over`` when the first experiment starts running
+    (everything is imported, connected and checked by then)."""
+
+    def __init__(self, view: RunView, start_up_over: Callable[[], None]) -> None:
+        self._view = view
+        self._start_up_over = start_up_over
+
+    def running(self, name: str, total: int | None) -> contextlib.AbstractContextManager[None]:
+        self._start_up_over()
+        return self._view.running(name, total)
+
+    def update(self, snapshot: Snapshot) -> None:
+        self._view.update(snapshot)
+
+    def summary(self, result: RunResult) -> None:
+        self._view.summary(result)
 
 
 def _write_json(path: str, document: object) -> None:

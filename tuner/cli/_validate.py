@@ -7,9 +7,10 @@ checks them with its in-process suggestion server."""
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from tuner.metrics import UnknownCollectorError, collector_class
-from tuner.spec import Experiment, SpecError, load_file
+if TYPE_CHECKING:
+    from tuner.spec import Experiment
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,6 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, as by every command: `tuner --help` loads none of them.
+    from tuner.spec import SpecError, load_file
+
     status = 0
     for path in args.files:
         try:
@@ -50,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _unsupported(experiments: list[Experiment]) -> list[str]:
+    from tuner.metrics import UnknownCollectorError, collector_class
+
     problems = []
     for experiment in experiments:
         try:

@@ -8,10 +8,16 @@ recorded, ``kill`` to cancel, and ``adopt`` / ``find`` after a restart. Callers 
 executor what it can do through the capabilities of :class:`Executor` (``shares_host``,
 ``run_dir``, ``check_template``, ``dry_run``...), never which one it is.
 :func:`render_job_manifests` gives the Jobs of trials without a cluster.
+
+The implementations load on first use (``LocalExecutor``, ``render_job_manifests``), so
+that what only needs the contract or the names (``tuner --help``) stays light.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from tuner._lazy import lazy_exports
 from tuner.executors._base import (
     DEFAULT_RUN_DIR,
     Executor,
@@ -28,8 +34,6 @@ from tuner.executors._base import (
     TrialOutput,
     UnknownExecutorError,
 )
-from tuner.executors._kubernetes_jobs import render_job_manifests
-from tuner.executors._local import LocalExecutor, LocalTrialHandle
 from tuner.executors._registry import (
     DEFAULT_EXECUTOR,
     EXECUTORS,
@@ -39,6 +43,17 @@ from tuner.executors._registry import (
     get_executor_class,
     register_executor,
 )
+
+if TYPE_CHECKING:
+    from tuner.executors._kubernetes_jobs import render_job_manifests
+    from tuner.executors._local import LocalExecutor, LocalTrialHandle
+
+# Exported name -> the module that defines it, imported when the name is first asked for.
+_LAZY = {
+    "LocalExecutor": "tuner.executors._local",
+    "LocalTrialHandle": "tuner.executors._local",
+    "render_job_manifests": "tuner.executors._kubernetes_jobs",
+}
 
 __all__ = [
     "DEFAULT_EXECUTOR",
@@ -66,3 +81,6 @@ __all__ = [
     "register_executor",
     "render_job_manifests",
 ]
+
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from tuner.space import ParameterType, SearchSpace
 from tuner.spec import _template
+from tuner.spec._annotations import MAX_OBSERVATIONS_ANNOTATION
 from tuner.spec._issues import SpecIssue, child, duplicate_issues, listing, short_repr
 from tuner.spec._katib import (
     MAX_EXPERIMENT_NAME_LENGTH,
@@ -28,12 +29,6 @@ if TYPE_CHECKING:
 # Katib's experiment naming rule (a DNS-1035 label: it becomes part of Service names).
 _EXPERIMENT_NAME = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
 _DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-
-
-MAX_OBSERVATIONS_ANNOTATION = "tuner.kubeflow.org/max-observations-per-metric"
-"""Experiment annotation (tuner extension): cap each trial's stored reports of each metric
-at about this many, evenly spread, keeping what decisions read (docs/controller.md,
-"Huge logs"). Unset: every report is stored, as in Katib."""
 
 
 def max_observations(annotations: dict[str, str]) -> int | None:

@@ -4,18 +4,39 @@ Two processes may open a fresh database at the same moment (a controller and a C
 controllers): the upgrade runs inside a lock held for its whole duration (SQLite's write
 lock via BEGIN IMMEDIATE, a PostgreSQL transaction advisory lock, MySQL's GET_LOCK), and the
 revision is checked again once the lock is held, so the second process finds the work done.
+
+A database without any of tuner's tables gets the head schema from the models directly
+(``create_all``, then the head revision stamped), as Alembic's documentation suggests for
+new databases: the same tables, columns, keys, indexes and table options as the migrations
+build (tests compare the two on every backend), without importing Alembic, which costs a
+few hundred milliseconds of a first `tuner run`. A migration must therefore only change the
+schema in ways the models state; one that also writes rows or creates what the models
+cannot express has to make this path go through Alembic.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    inspect,
+    text,
+)
 from sqlalchemy.exc import SQLAlchemyError
 
 from ._engine import WRITE_OPTIONS
 from ._errors import StoreError
+from ._models import Base
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -68,6 +89,8 @@ def upgrade_to_head(engine: Engine) -> None:
     with engine.connect() as connection:
         if _stored_revision(connection) == HEAD_REVISION:
             return
+    if _create_if_empty(engine):
+        return
     from alembic import command
     from alembic.script import ScriptDirectory
     from alembic.script.revision import RevisionError
@@ -81,6 +104,19 @@ def upgrade_to_head(engine: Engine) -> None:
         # wait for (or block) a writer.
         if _checked_revision(script, current_revision(connection)) == head:
             return
+    try:
+        with _migration_lock(engine) as connection:
+            if _checked_revision(script, current_revision(connection)) != head:
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+    except (CommandError, RevisionError) as e:
+        raise StoreError(f"database schema migration failed: {e}") from e
+
+
+@contextlib.contextmanager
+def _migration_lock(engine: Engine) -> Iterator[Connection]:
+    """A connection inside a transaction that holds the migration lock (committed when the
+    block ends, rolled back if it raises)."""
     with engine.connect() as connection:
         connection.execution_options(**WRITE_OPTIONS)
         dialect = connection.dialect.name
@@ -92,15 +128,42 @@ def upgrade_to_head(engine: Engine) -> None:
                     connection.execute(
                         text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY}
                     )
-                if _checked_revision(script, current_revision(connection)) != head:
-                    config.attributes["connection"] = connection
-                    command.upgrade(config, "head")
-        except (CommandError, RevisionError) as e:
-            raise StoreError(f"database schema migration failed: {e}") from e
+                yield connection
         finally:
             if dialect in ("mysql", "mariadb"):
                 connection.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": _MYSQL_LOCK_NAME})
                 connection.commit()
+
+
+def _create_if_empty(engine: Engine) -> bool:
+    """Create the head schema if the database has none of tuner's tables (checked without a
+    lock first, so that an existing database is never locked here); whether it did."""
+    with engine.connect() as connection:
+        if not _has_no_tuner_tables(connection):
+            return False
+    with _migration_lock(engine) as connection:
+        if not _has_no_tuner_tables(connection):
+            return False  # another process was first; Alembic's path finds its work
+        Base.metadata.create_all(connection)
+        version = _version_table()
+        version.create(connection)
+        connection.execute(version.insert().values(version_num=HEAD_REVISION))
+    return True
+
+
+def _has_no_tuner_tables(connection: Connection) -> bool:
+    ours = {*Base.metadata.tables, VERSION_TABLE}
+    return not ours & set(inspect(connection).get_table_names())
+
+
+def _version_table() -> Table:
+    """Alembic's version table as Alembic creates it (``MigrationContext``), under our name."""
+    return Table(
+        VERSION_TABLE,
+        MetaData(),
+        Column("version_num", String(32), nullable=False),
+        PrimaryKeyConstraint("version_num", name=f"{VERSION_TABLE}_pkc"),
+    )
 
 
 def _stored_revision(connection: Connection) -> str | None:
