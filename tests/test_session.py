@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import support
 import yaml
 
 TIMEOUT = 120  # guards against hangs only
@@ -64,42 +65,15 @@ def test_servers_started_again_and_again_watch_for_optuna_once() -> None:
 
 
 def test_a_tpe_run_prints_no_optuna_info_lines(tmp_path: Path) -> None:
-    document = {
-        "apiVersion": "kubeflow.org/v1beta1",
-        "kind": "Experiment",
-        "metadata": {"name": "quiet"},
-        "spec": {
-            "objective": {"type": "minimize", "objectiveMetricName": "loss"},
-            "algorithm": {"algorithmName": "tpe"},
-            "parallelTrialCount": 1,
-            "maxTrialCount": 2,
-            "parameters": [
-                {"name": "x", "parameterType": "double", "feasibleSpace": {"min": "0", "max": "1"}}
-            ],
-            "trialTemplate": {
-                "primaryContainerName": "main",
-                "trialParameters": [{"name": "x", "reference": "x"}],
-                "trialSpec": {
-                    "apiVersion": "batch/v1",
-                    "kind": "Job",
-                    "spec": {
-                        "template": {
-                            "spec": {
-                                "restartPolicy": "Never",
-                                "containers": [
-                                    {
-                                        "name": "main",
-                                        "image": "none",
-                                        "command": ["/bin/echo", "loss=${trialParameters.x}"],
-                                    }
-                                ],
-                            }
-                        }
-                    },
-                },
-            },
-        },
-    }
+    document = support.experiment_document(
+        "quiet",
+        command=["/bin/echo", "loss=${trialParameters.x}"],
+        parameters=[support.double_parameter("x", 0, 1)],
+        algorithm="tpe",
+        parallel=1,
+        max_trials=2,
+        image="none",
+    )
     (tmp_path / "experiment.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
     code = (
         "import sys\n"

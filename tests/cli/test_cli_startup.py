@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import support
 import yaml
 
 import tuner.executors
@@ -88,46 +89,14 @@ def test_the_lazy_exports_are_the_defining_modules_objects() -> None:
 
 def echo_experiment(path: Path) -> Path:
     """A one-trial Experiment whose trial is `/bin/echo loss=1`."""
-    document = {
-        "apiVersion": "kubeflow.org/v1beta1",
-        "kind": "Experiment",
-        "metadata": {"name": "startup"},
-        "spec": {
-            "objective": {"type": "minimize", "objectiveMetricName": "loss"},
-            "algorithm": {"algorithmName": "random"},
-            "parallelTrialCount": 1,
-            "maxTrialCount": 1,
-            "parameters": [
-                {"name": "x", "parameterType": "double", "feasibleSpace": {"min": "0", "max": "1"}}
-            ],
-            "trialTemplate": {
-                "primaryContainerName": "main",
-                "trialParameters": [{"name": "x", "reference": "x"}],
-                "trialSpec": {
-                    "apiVersion": "batch/v1",
-                    "kind": "Job",
-                    "spec": {
-                        "template": {
-                            "spec": {
-                                "restartPolicy": "Never",
-                                "containers": [
-                                    {
-                                        "name": "main",
-                                        "image": "none",
-                                        "command": [
-                                            "/bin/echo",
-                                            "loss=1",
-                                            "x=${trialParameters.x}",
-                                        ],
-                                    }
-                                ],
-                            }
-                        }
-                    },
-                },
-            },
-        },
-    }
+    document = support.experiment_document(
+        "startup",
+        command=["/bin/echo", "loss=1", "x=${trialParameters.x}"],
+        parameters=[support.double_parameter("x", 0, 1)],
+        parallel=1,
+        max_trials=1,
+        image="none",
+    )
     path.write_text(yaml.safe_dump(document), encoding="utf-8")
     return path
 
