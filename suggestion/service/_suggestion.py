@@ -118,7 +118,7 @@ def add_suggestion_servicer(servicer: SuggestionServicer, server: grpc.Server) -
             response_serializer=api_pb2.ValidateAlgorithmSettingsReply.SerializeToString,
         ),
     }
-    service = "api.v1.beta1.Suggestion"
+    service = api_pb2.DESCRIPTOR.services_by_name["Suggestion"].full_name  # as generated
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))
     server.add_registered_method_handlers(service, handlers)
 
