@@ -40,8 +40,8 @@ _VARINT = 0
 
 def _shadow_types() -> dict[str, type[Message]]:
     """The shadow message types, by name: their fields' numbers are Katib's."""
-    layouts: dict[str, list[tuple[str, int, int]]] = {
-        # name: [(field, number, type)]
+    layouts: dict[str, list[tuple[str, int, int | str]]] = {
+        # name: [(field, number, type or the name of a shadow message type)]
         "Request": [("trials", 2, descriptor_pb2.FieldDescriptorProto.TYPE_BYTES)],
         "Trial": [
             ("name", 1, descriptor_pb2.FieldDescriptorProto.TYPE_BYTES),
@@ -54,6 +54,9 @@ def _shadow_types() -> dict[str, type[Message]]:
         ],
         "Repeated": [("items", 1, descriptor_pb2.FieldDescriptorProto.TYPE_BYTES)],
         "Value": [("value", 2, descriptor_pb2.FieldDescriptorProto.TYPE_BYTES)],
+        # ``items`` singular: a parse merges every occurrence into one ``Value`` whose
+        # repeated ``value`` collects the values of all of them, in order.
+        "Merged": [("items", 1, "Value")],
         "Pair": [
             ("name", 1, descriptor_pb2.FieldDescriptorProto.TYPE_BYTES),
             ("value", 2, descriptor_pb2.FieldDescriptorProto.TYPE_BYTES),
@@ -71,6 +74,15 @@ def _shadow_types() -> dict[str, type[Message]]:
     for name, fields in layouts.items():
         message = file.message_type.add(name=name)
         for field, number, kind in fields:
+            if isinstance(kind, str):  # a singular message field of that shadow type
+                message.field.add(
+                    name=field,
+                    number=number,
+                    type=descriptor_pb2.FieldDescriptorProto.TYPE_MESSAGE,
+                    type_name=f".tuner.shadow.{kind}",
+                    label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL,
+                )
+                continue
             message.field.add(
                 name=field,
                 number=number,
@@ -87,8 +99,8 @@ def _shadow_types() -> dict[str, type[Message]]:
 
 
 _TYPES = _shadow_types()
-REQUEST, TRIAL, SPEC, REPEATED, PAIR, STATUS, VALUE = (
-    _TYPES[n] for n in ("Request", "Trial", "Spec", "Repeated", "Pair", "Status", "Value")
+REQUEST, TRIAL, SPEC, REPEATED, PAIR, STATUS, VALUE, MERGED = (
+    _TYPES[n] for n in ("Request", "Trial", "Spec", "Repeated", "Pair", "Status", "Value", "Merged")
 )
 
 
@@ -115,7 +127,7 @@ def _markers(shadow: type[Message]) -> bytes:
     return out
 
 
-_MARKERS = {shadow: _markers(shadow) for shadow in _TYPES.values()}
+_MARKERS = {shadow: _markers(shadow) for shadow in _TYPES.values() if shadow is not MERGED}
 
 
 def trial_bytes(request: Message) -> list[bytes]:
@@ -145,7 +157,8 @@ def assigned_values(groups: list[bytes], names: Sequence[bytes]) -> list[bytes] 
     None. Flat, trial by trial: the j-th name's values are ``values[j::len(names)]``.
     (An ``Observation``'s ``Metric``s have the same layout: name 1, value 2, in field 1.)
 
-    The values are read without markers (two C parses), then the claim is checked whole:
+    The values are read without markers in one C parse (`MERGED`: the items of all groups
+    merged into one message, their values collected in order), then the claim is checked whole:
     the groups joined by NUL bytes must equal, byte for byte, the encoding that this shape
     gives those values, joined likewise. A NUL byte occurs nowhere else in it (the joined
     groups hold exactly the separators'), so each group equals its own encoding.
@@ -153,10 +166,7 @@ def assigned_values(groups: list[bytes], names: Sequence[bytes]) -> list[bytes] 
     k, n = len(names), len(groups)
     if not k or any(len(name) >= 128 for name in names):
         return None
-    items = list(REPEATED.FromString(b"".join(groups)).items)
-    if len(items) != n * k:
-        return None
-    values = list(VALUE.FromString(b"".join(items)).value)
+    values = list(MERGED.FromString(b"".join(groups)).items.value)
     if len(values) != n * k:
         return None
     whole = b"\x00".join([*groups, b""])  # each group followed by a NUL
