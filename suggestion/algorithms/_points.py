@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -22,6 +22,24 @@ if TYPE_CHECKING:
     from suggestion.algorithms._base import TrialView
 
 Key = tuple[Value, ...]
+
+
+class KeySet(Protocol):
+    """A set of point keys as `PointSet.complete` uses it: a `set`, or a trial table's
+    `UnreadKeys`."""
+
+    def __contains__(self, key: object, /) -> bool: ...
+
+    def __iter__(self) -> Iterator[Key]: ...
+
+    def __len__(self) -> int: ...
+
+    def add(self, key: Key, /) -> None: ...
+
+    def update(self, keys: Iterable[Key], /) -> None: ...
+
+    def copy(self) -> KeySet: ...
+
 
 RANDOM_ATTEMPTS = 64
 """Random draws tried per missing point before enumerating the unused grid points."""
@@ -99,7 +117,7 @@ class PointSet:
         self._indices[key] = index
         return index
 
-    def trial_key_set(self, trials: Sequence[TrialView]) -> set[Key]:
+    def trial_key_set(self, trials: Sequence[TrialView]) -> KeySet:
         """The set of `trial_keys`; not to be changed (copy it): a `TrialTable`'s is
         remembered and grown from the shorter table it was made from."""
         point_key_set = getattr(trials, "point_key_set", None)
@@ -137,7 +155,7 @@ class PointSet:
             flat = flat * c.size + found
         return flat.tolist()
 
-    def unused_indices(self, used: set[Key], start: int = 0) -> Iterator[int]:
+    def unused_indices(self, used: KeySet, start: int = 0) -> Iterator[int]:
         assert self.size is not None
         taken = {self.index(key) for key in used}
         for index in range(start, self.size):
@@ -156,7 +174,7 @@ class PointSet:
         self,
         proposals: Iterable[Mapping[str, Value]],
         count: int,
-        used: set[Key],
+        used: KeySet,
         rng: np.random.Generator,
         *,
         fill: bool = True,
@@ -183,7 +201,7 @@ class PointSet:
             chosen.append(extra)
         return chosen
 
-    def _random_unused(self, used: set[Key], rng: np.random.Generator) -> Assignment | None:
+    def _random_unused(self, used: KeySet, rng: np.random.Generator) -> Assignment | None:
         if self.size is not None and len(used) >= self.size:
             return None
         for _ in range(RANDOM_ATTEMPTS):

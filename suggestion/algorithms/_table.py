@@ -19,7 +19,7 @@ from suggestion.algorithms._base import TrialState, TrialView
 from tuner.space import Value
 
 if TYPE_CHECKING:
-    from suggestion.algorithms._points import Key, PointSet
+    from suggestion.algorithms._points import Key, KeySet, PointSet
 
 _NO_LABELS: Mapping[str, str] = {}
 
@@ -29,7 +29,12 @@ class TrialTable(Sequence[TrialView]):
     empty unless COMPLETED), ``columns`` (per parameter, every trial's value in trial order),
     completion and start times (a time may be held as its wire text, which ``read_time``
     reads when the view is built) and labels (None: no trial has any). Not to be mutated;
-    `extended` makes a longer one. Equal to a list of the same views."""
+    `extended` makes a longer one. Equal to a list of the same views.
+
+    ``texts``: float columns still held as the wire texts the decoder checked (each a
+    plain decimal inside the space, whose value is its `float`), read on the first use of
+    ``columns``; ``order`` then gives the parameters' order. `point_key_set` answers
+    without reading them (`UnreadKeys`): random search never reads a value."""
 
     def __init__(
         self,
@@ -44,11 +49,19 @@ class TrialTable(Sequence[TrialView]):
         float_columns: Iterable[str] = (),
         views: list[TrialView | None] | None = None,
         read_time: Callable[[str], datetime | None] | None = None,
+        texts: Mapping[str, list[bytes]] | None = None,
+        order: Sequence[str] | None = None,
     ) -> None:
         self.names = names
         self.states = states
         self.values = values
-        self.columns = dict(columns)
+        self._columns = dict(columns)
+        self._texts = dict(texts) if texts else {}
+        self.parameters: list[str] = (
+            [p for p in order if p in self._columns or p in self._texts]
+            if order is not None
+            else [*self._columns, *self._texts]
+        )
         self.completed_at = completed_at
         self.started_at = started_at
         self.labels = labels
@@ -59,7 +72,7 @@ class TrialTable(Sequence[TrialView]):
         self._views: list[TrialView | None] = views if views is not None else [None] * len(names)
         self._keys: tuple[PointSet, list[Key]] | None = None
         self._indices: tuple[PointSet, list[list[int]]] | None = None
-        self._key_set: tuple[PointSet, set[Key]] | None = None
+        self._key_set: tuple[PointSet, KeySet] | None = None
 
     @classmethod
     def of(cls, views: Sequence[TrialView], parameters: Sequence[str]) -> TrialTable:
@@ -78,6 +91,32 @@ class TrialTable(Sequence[TrialView]):
             float_columns=[p for p, c in columns.items() if all(type(x) is float for x in c)],
             views=list(views),
         )
+
+    @property
+    def columns(self) -> dict[str, list[Value]]:
+        """Per parameter (in ``parameters`` order), every trial's value; reads the texts."""
+        if self._texts:
+            read = dict(self._columns)
+            for p, texts in self._texts.items():
+                floats: list[Value] = list(map(float, texts))
+                read[p] = floats
+            # Replaced whole: a concurrent reader sees either state.
+            self._columns = {p: read[p] for p in self.parameters}
+            self._texts = {}
+        return self._columns
+
+    def row_key(self, i: int, points: PointSet) -> Key:
+        """Trial ``i``'s point key, as `point_keys` gives it, reading its texts only."""
+        key: list[Value] = []
+        for c in points.coordinates:
+            texts = self._texts.get(c.name)
+            if texts is not None:
+                key.append(float(texts[i]))
+                continue
+            value = self._columns[c.name][i]
+            floats = c.size is None and not c.is_list and c.name in self.float_columns
+            key.append(value if floats else c.canonical(value))
+        return tuple(key)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -174,12 +213,15 @@ class TrialTable(Sequence[TrialView]):
             flat = flat * c.size + np.array(found, dtype=np.int64)
         return flat.tolist()
 
-    def point_key_set(self, points: PointSet) -> set[Key]:
+    def point_key_set(self, points: PointSet) -> KeySet:
         """The set of `point_keys` (remembered; not to be changed: copy it). A longer table
         made from this one (`extended`, `joined`, `merged`) starts from a copy of it."""
         known = self._key_set
         if known is None or known[0] is not points:
-            known = self._key_set = (points, set(self.point_keys(points)))
+            keys: KeySet | None = UnreadKeys.of(self, points) if self._texts else None
+            if keys is None:
+                keys = set(self.point_keys(points))
+            known = self._key_set = (points, keys)
         return known[1]
 
     def _grown_key_set(self, table: TrialTable, added: Iterable[Key]) -> None:
@@ -195,7 +237,7 @@ class TrialTable(Sequence[TrialView]):
         """This table followed by ``views`` (the service's pending points)."""
         if not views:
             return self
-        more = TrialTable.of(views, list(self.columns))
+        more = TrialTable.of(views, self.parameters)
         labels: list[Mapping[str, str]] | None = None
         if self.labels is not None or more.labels is not None:
             labels = [
@@ -276,17 +318,25 @@ class TrialTable(Sequence[TrialView]):
                 *(self.labels or [_NO_LABELS] * len(self))[:head],
                 *(tail.labels or [_NO_LABELS] * len(tail)),
             ]
+        texts: dict[str, list[bytes]] = {}
+        if self._texts and self._texts.keys() == tail._texts.keys():  # both still unread
+            texts = {p: column[:head] + tail._texts[p] for p, column in self._texts.items()}
+            mine, theirs = self._columns, tail._columns
+        else:
+            mine, theirs = self.columns, tail.columns
         table = TrialTable(
             self.names[:head] + tail.names,
             self.states[:head] + tail.states,
             self.values[:head] + tail.values,
-            {p: column[:head] + tail.columns[p] for p, column in self.columns.items()},
+            {p: column[:head] + theirs[p] for p, column in mine.items()},
             self.completed_at[:head] + tail.completed_at,
             self.started_at[:head] + tail.started_at,
             labels,
             float_columns=self.float_columns & tail.float_columns,
             views=self._views[:head] + tail._views,
             read_time=self.read_time or tail.read_time,
+            texts=texts,
+            order=self.parameters,
         )
         if self._keys is not None:
             points, keys = self._keys
@@ -294,3 +344,57 @@ class TrialTable(Sequence[TrialView]):
             if head == len(self):
                 self._grown_key_set(table, table._keys[1][head:])
         return table
+
+
+class UnreadKeys:
+    """The set of a `TrialTable`'s point keys (`KeySet`) while some of its columns are
+    unread texts: one of them (the pivot) is read, and a key is looked up by its pivot
+    value, then compared whole with that one trial's key (`TrialTable.row_key`). Answers
+    as the set of `point_keys` would; keys added are kept beside."""
+
+    def __init__(
+        self, table: TrialTable, points: PointSet, pivot: int, rows: dict[float, int]
+    ) -> None:
+        self._table = table
+        self._points = points
+        self._pivot = pivot
+        self._rows = rows
+        self._added: set[Key] = set()
+
+    @classmethod
+    def of(cls, table: TrialTable, points: PointSet) -> UnreadKeys | None:
+        """The keys of ``table``, or None when its pivot values repeat (then the plain set)."""
+        for pivot, c in enumerate(points.coordinates):
+            texts = table._texts.get(c.name)
+            if texts is not None:
+                values = list(map(float, texts))
+                rows = dict(zip(values, range(len(values)), strict=True))
+                return cls(table, points, pivot, rows) if len(rows) == len(values) else None
+        return None
+
+    def __contains__(self, key: object) -> bool:
+        if key in self._added:
+            return True
+        assert isinstance(key, tuple)
+        row = self._rows.get(key[self._pivot])
+        return row is not None and self._table.row_key(row, self._points) == key
+
+    def __iter__(self) -> Iterator[Key]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def _all(self) -> set[Key]:
+        return set(self._table.point_keys(self._points)) | self._added
+
+    def add(self, key: Key) -> None:
+        self._added.add(key)
+
+    def update(self, keys: Iterable[Key]) -> None:
+        self._added.update(keys)
+
+    def copy(self) -> UnreadKeys:
+        copied = UnreadKeys(self._table, self._points, self._pivot, self._rows)
+        copied._added = set(self._added)
+        return copied

@@ -230,6 +230,59 @@ def _decimals(texts: list[bytes]) -> tuple[list[float], np.ndarray] | None:
     return (numbers, array) if bool(np.isfinite(array).all()) else None
 
 
+_PLAIN_CHARACTERS = b"0123456789.-\x00"
+_INTEGER_DIGITS = 15  # an integer part below 10**15 is exact in a double
+_INTEGER_PLACES = 10 ** np.arange(_INTEGER_DIGITS - 1, -1, -1, dtype=np.int64)
+
+
+def _surely_inside(texts: list[bytes], lo: np.ndarray, hi: np.ndarray) -> bool:
+    """Whether every text is ``-?[0-9]{1,15}\\.[0-9]+`` (a plain decimal literal, which
+    `float` reads, finitely) and its value lies within its ``[lo, hi]`` (one pair of bounds
+    per text), told for most texts from the integer part alone, without reading them
+    (`float` of 6,000 texts is most of a cold decode). False says nothing: the caller then
+    reads the texts (`_decimals`).
+
+    A text of integer part ``i`` reads (rounded to the nearest double) as a value within
+    [i, i + 1] (negated for "-"), both doubles: inside when ``lo <= i`` and ``i + 1 <= hi``.
+    The texts not settled so are read (`float`) and compared as `_decimals` would.
+    """
+    n = len(texts)
+    joined = b"\x00".join(texts) + b"\x00"
+    if not n or joined.translate(None, _PLAIN_CHARACTERS):
+        return False
+    data = np.frombuffer(joined, dtype=np.uint8)
+    ends = np.flatnonzero(data == 0)
+    dots = np.flatnonzero(data == ord("."))
+    if len(ends) != n or len(dots) != n:
+        return False
+    starts = np.empty_like(ends)
+    starts[0] = 0
+    starts[1:] = ends[:-1] + 1
+    negative = np.zeros(n, dtype=bool)
+    if b"-" in joined:
+        minus = np.flatnonzero(data == ord("-"))
+        owner = np.searchsorted(ends, minus)
+        if bool((minus != starts[owner]).any()):  # a "-" that does not lead its text
+            return False
+        negative[owner] = True
+    first = starts + negative  # the first integer digit
+    width = dots - first  # integer digits: each text's one dot, after one digit or more
+    if bool(((dots >= ends) | (width < 1) | (width > _INTEGER_DIGITS) | (dots + 1 >= ends)).any()):
+        return False
+    m = int(width.max())
+    at = dots[:, None] + np.arange(-m, 0)
+    digits = np.where(at >= first[:, None], data[np.maximum(at, 0)], ord("0")) - ord("0")
+    integer = (digits.astype(np.int64) @ _INTEGER_PLACES[-m:]).astype(np.float64)
+    low = np.where(negative, -(integer + 1), integer)
+    high = np.where(negative, -integer, integer + 1)
+    unsure = np.flatnonzero((low < lo) | (high > hi)).tolist()
+    if unsure:
+        values = np.array([float(texts[i]) for i in unsure])
+        if not bool(np.all((values >= lo[unsure]) & (values <= hi[unsure]))):
+            return False
+    return True
+
+
 # Times as Go writes them in UTC, NUL-separated (or empty): every one `_time` reads (days
 # past the 28th, other offsets and forms are read one by one).
 _UTC_TIME = (
@@ -381,10 +434,10 @@ class TrialDecoder:
         texts = _wire.assigned_values(groups, self._wire_names)
         if texts is None:
             return None
-        columns: dict[str, list[Value]] = self._spans(texts, n, k)
-        floats = list(columns)
+        columns, unread = self._spans(texts, n, k)
+        floats = [*columns, *unread]
         for j, p in enumerate(self.space.parameters):
-            if p.name in columns:
+            if p.name in columns or p.name in unread:
                 continue
             column = self._column(p, texts[j::k])
             if column is None:
@@ -392,7 +445,8 @@ class TrialDecoder:
             columns[p.name] = column
             if p.name in self._doubles and set(map(type, column)) <= {float}:
                 floats.append(p.name)
-        columns = {name: columns[name] for name in self._parameters}  # in the space's order
+        # in the space's order
+        columns = {name: columns[name] for name in self._parameters if name in columns}
         status = self._status(statuses, n)
         if status is None:
             return None
@@ -406,34 +460,49 @@ class TrialDecoder:
             started_at,  # type: ignore[arg-type]
             float_columns=floats,
             read_time=self.read_time,
+            texts=unread,
+            order=self._parameters,
         )
 
-    def _spans(self, texts: list[bytes], n: int, k: int) -> dict[str, list[Value]]:
+    def _spans(
+        self, texts: list[bytes], n: int, k: int
+    ) -> tuple[dict[str, list[Value]], dict[str, list[bytes]]]:
         """The columns of the stepless doubles (`_bounds`) whose every text is a finite plain
-        decimal within the bounds, read all at once (one `float` per text, one array); the
-        others are left to `_column`. ``texts``: ``n`` trials' ``k`` values, trial by trial."""
+        decimal within the bounds; the others are left to `_column`. ``texts``: ``n`` trials'
+        ``k`` values, trial by trial.
+
+        When their texts' first digits show it (`_surely_inside`), the columns are returned
+        unread, as texts (second): `TrialTable` reads them (one `float` each) only when
+        asked for their values, which random search never is. Else read all at once (one
+        `float` per text, one array)."""
         chosen = [j for j, name in enumerate(self._parameters) if name in self._bounds]
         if not chosen or not n:
-            return {}
+            return {}, {}
         flat = texts if len(chosen) == k else [t for j in chosen for t in texts[j::k]]
+        spans = np.array([self._bounds[self._parameters[j]] for j in chosen])
+        if len(chosen) == k:  # trial by trial: a trial's values are a row
+            lows, highs = np.tile(spans[:, 0], n), np.tile(spans[:, 1], n)
+        else:  # column after column
+            lows, highs = np.repeat(spans[:, 0], n), np.repeat(spans[:, 1], n)
+        if _surely_inside(flat, lows, highs):
+            return {}, {self._parameters[j]: texts[j::k] for j in chosen}
         decimals = _decimals(flat)
         if decimals is None:
-            return {}
+            return {}, {}
         numbers: list[Value]
         numbers, array = decimals  # type: ignore[assignment]  # floats are values
-        if len(chosen) == k:  # trial by trial: a trial's values are a row
+        if len(chosen) == k:
             table = array.reshape(n, k)
             columns = [numbers[j::k] for j in chosen]
-        else:  # column after column
+        else:
             table = array.reshape(len(chosen), n).T
             columns = [numbers[c * n : (c + 1) * n] for c in range(len(chosen))]
-        spans = np.array([self._bounds[self._parameters[j]] for j in chosen])
         inside = np.all((table >= spans[:, 0]) & (table <= spans[:, 1]), axis=0)
         return {
             self._parameters[j]: column
             for j, column, ok in zip(chosen, columns, inside.tolist(), strict=True)
             if ok
-        }
+        }, {}
 
     def _column(self, p: Parameter, texts: list[bytes]) -> list[Value] | None:
         """A parameter's values, or None when one is malformed or outside the space."""
