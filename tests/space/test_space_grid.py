@@ -127,3 +127,17 @@ def test_space_grid_validates_at_the_call() -> None:
         no_step.grid()  # raised before any iteration
     with pytest.raises(SpaceError, match="must list at least one parameter"):
         SearchSpace().grid_size()
+
+
+def test_a_grid_is_computed_once_per_parameter_and_still_for_unhashable_ones() -> None:
+    from tuner.space import _grid
+
+    first, again = double("0.1", "0.9", "0.2"), double("0.1", "0.9", "0.2")
+    assert _grid.axis(first) is _grid.axis(again)  # equal parameters: remembered
+    assert _grid.axis(double("0.1", "0.7", "0.2")).size == 4
+    assert first.contains(0.3) and not first.contains(0.4)
+    broken = Parameter("c", "categorical", values=(["a"], ["b"]))  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        hash(broken)
+    assert _grid.axis(broken).size == 2
+    assert not broken.contains("a")

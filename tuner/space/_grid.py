@@ -8,6 +8,7 @@ step)`` with the last point dropped when above max) selects the same points, wit
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -35,7 +36,17 @@ class Axis:
 
 
 def axis(p: Parameter) -> Axis:
-    """The grid of a valid parameter; SpaceError for a double without step."""
+    """The grid of a valid parameter; SpaceError for a double without step.
+
+    Remembered per parameter (by value): a double's axis costs exact `Fraction` arithmetic,
+    and a request's trials ask whether each distinct value is on the grid."""
+    try:
+        return _remembered_axis(p)
+    except TypeError:  # unhashable: a definition kept as given, for problems() to report
+        return _axis(p)
+
+
+def _axis(p: Parameter) -> Axis:
     if p.type is ParameterType.INT:
         lo, step = int(p.min), int(p.step or 1)  # type: ignore[arg-type]
         size = (int(p.max) - lo) // step + 1  # type: ignore[arg-type]
@@ -51,6 +62,9 @@ def axis(p: Parameter) -> Axis:
         return Axis(p.name, size, lambda k: float(flo + k * fstep))
     values = p.values
     return Axis(p.name, len(values), values.__getitem__)
+
+
+_remembered_axis = functools.lru_cache(maxsize=1024)(_axis)
 
 
 def product(axes: Sequence[Axis]) -> Iterator[Assignment]:
