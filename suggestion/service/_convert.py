@@ -332,6 +332,8 @@ def _plain_utc_seconds(texts: list[bytes]) -> bool:
 _STATE_CODES = {int(code): state for code, state in _STATES.items()}
 _COMPLETED_CODES = [c for c, s in _STATE_CODES.items() if s is TrialState.COMPLETED]
 _LARGEST_CODE = max(_STATE_CODES)
+_IS_COMPLETED = np.zeros(_LARGEST_CODE + 1, dtype=bool)
+_IS_COMPLETED[_COMPLETED_CODES] = True
 
 
 class TrialDecoder:
@@ -553,7 +555,7 @@ class TrialDecoder:
         if max(codes, default=0) > _LARGEST_CODE:
             return None  # an unknown or oddly encoded condition
         states = list(map(_STATE_CODES.__getitem__, codes))
-        done = np.flatnonzero(np.isin(np.array(codes), _COMPLETED_CODES))
+        done = np.flatnonzero(_IS_COMPLETED[np.array(codes, dtype=np.int64)])
         completed_at = self._times_of(ends)
         started_at = self._times_of(starts)
         if completed_at is None or started_at is None:
@@ -643,6 +645,8 @@ class TrialDecoder:
         """Times as their wire texts (read when a view is built; an empty one is no time);
         None when one is not a time. A column of plain UTC times (seconds, days up to
         the 28th) is checked by one regular expression, others read one by one."""
+        if not any(texts):  # no trial has one (start times, often)
+            return [""] * len(texts)
         if not _plain_utc_seconds(texts) and not (
             (data := b"\x00".join(texts)).count(0) == len(texts) - 1 and _UTC_TIMES.fullmatch(data)
         ):
