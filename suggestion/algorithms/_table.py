@@ -105,19 +105,6 @@ class TrialTable(Sequence[TrialView]):
             self._texts = {}
         return self._columns
 
-    def row_key(self, i: int, points: PointSet) -> Key:
-        """Trial ``i``'s point key, as `point_keys` gives it, reading its texts only."""
-        key: list[Value] = []
-        for c in points.coordinates:
-            texts = self._texts.get(c.name)
-            if texts is not None:
-                key.append(float(texts[i]))
-                continue
-            value = self._columns[c.name][i]
-            floats = c.size is None and not c.is_list and c.name in self.float_columns
-            key.append(value if floats else c.canonical(value))
-        return tuple(key)
-
     def __len__(self) -> int:
         return len(self.names)
 
@@ -349,14 +336,23 @@ class TrialTable(Sequence[TrialView]):
 class UnreadKeys:
     """The set of a `TrialTable`'s point keys (`KeySet`) while some of its columns are
     unread texts: one of them (the pivot) is read, and a key is looked up by its pivot
-    value, then compared whole with that one trial's key (`TrialTable.row_key`). Answers
-    as the set of `point_keys` would; keys added are kept beside."""
+    value, then compared whole with that one trial's key, read from its texts. Answers as
+    the set of `point_keys` would; keys added are kept beside. Holds the table's columns,
+    not the table (which holds this set: a reference cycle)."""
 
     def __init__(
-        self, table: TrialTable, points: PointSet, pivot: int, rows: dict[float, int]
+        self,
+        points: PointSet,
+        columns: Mapping[str, list[Value]],
+        texts: Mapping[str, list[bytes]],
+        floats: frozenset[str],
+        pivot: int,
+        rows: dict[float, int],
     ) -> None:
-        self._table = table
         self._points = points
+        self._columns = columns
+        self._texts = texts
+        self._floats = floats
         self._pivot = pivot
         self._rows = rows
         self._added: set[Key] = set()
@@ -369,15 +365,30 @@ class UnreadKeys:
             if texts is not None:
                 values = list(map(float, texts))
                 rows = dict(zip(values, range(len(values)), strict=True))
-                return cls(table, points, pivot, rows) if len(rows) == len(values) else None
+                if len(rows) != len(values):
+                    return None
+                return cls(points, table._columns, table._texts, table.float_columns, pivot, rows)
         return None
+
+    def _key(self, i: int) -> Key:
+        """Trial ``i``'s point key, as `TrialTable.point_keys` gives it."""
+        key: list[Value] = []
+        for c in self._points.coordinates:
+            texts = self._texts.get(c.name)
+            if texts is not None:
+                key.append(float(texts[i]))
+                continue
+            value = self._columns[c.name][i]
+            floats = c.size is None and not c.is_list and c.name in self._floats
+            key.append(value if floats else c.canonical(value))
+        return tuple(key)
 
     def __contains__(self, key: object) -> bool:
         if key in self._added:
             return True
         assert isinstance(key, tuple)
         row = self._rows.get(key[self._pivot])
-        return row is not None and self._table.row_key(row, self._points) == key
+        return row is not None and self._key(row) == key
 
     def __iter__(self) -> Iterator[Key]:
         return iter(self._all())
@@ -386,7 +397,7 @@ class UnreadKeys:
         return len(self._all())
 
     def _all(self) -> set[Key]:
-        return set(self._table.point_keys(self._points)) | self._added
+        return {self._key(i) for i in range(len(self._rows))} | self._added
 
     def add(self, key: Key) -> None:
         self._added.add(key)
@@ -395,6 +406,8 @@ class UnreadKeys:
         self._added.update(keys)
 
     def copy(self) -> UnreadKeys:
-        copied = UnreadKeys(self._table, self._points, self._pivot, self._rows)
+        copied = UnreadKeys(
+            self._points, self._columns, self._texts, self._floats, self._pivot, self._rows
+        )
         copied._added = set(self._added)
         return copied

@@ -385,7 +385,10 @@ class TrialDecoder:
         )
         # The previous request's trial bytes and their table.
         self._last: tuple[list[bytes], TrialTable] | None = None
-        self._times: dict[str, tuple[datetime | None]] = {}
+        # Apart from the decoder: the tables it makes keep it to read their times, and a
+        # table referring back to the decoder that holds it would be a reference cycle
+        # (freed only by the cyclic GC, whose passes over a 1000-trial table cost).
+        self._times = _Times(self.MEMO_LIMIT)
 
     def decode(
         self, messages: Iterable[api_pb2.Trial], *, remember: bool = True
@@ -461,7 +464,7 @@ class TrialDecoder:
             completed_at,  # type: ignore[arg-type]
             started_at,  # type: ignore[arg-type]
             float_columns=floats,
-            read_time=self.read_time,
+            read_time=self._times.read_time,
             texts=unread,
             order=self._parameters,
         )
@@ -659,7 +662,7 @@ class TrialDecoder:
 
     def read_time(self, text: str) -> datetime | None:
         """A time of a trial from its text (checked when decoded)."""
-        return self._time(text, "trials", "time")
+        return self._times.read_time(text)
 
     # -- trial by trial ---------------------------------------------------------------
 
@@ -734,13 +737,28 @@ class TrialDecoder:
         )
 
     def _time(self, text: str, where: str, field: str) -> datetime | None:
-        """`_time`, remembering each text read (trials often share their times)."""
-        known = self._times.get(text)
+        return self._times.read(text, where, field)
+
+
+class _Times:
+    """`_time`, remembering each text read (trials often share their times), up to
+    ``limit`` texts before starting over."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._known: dict[str, tuple[datetime | None]] = {}
+
+    def read(self, text: str, where: str, field: str) -> datetime | None:
+        known = self._known.get(text)
         if known is None:
-            if len(self._times) > self.MEMO_LIMIT:
-                self._times.clear()
-            known = self._times[text] = (_time(text, f"{where}.status.{field}"),)
+            if len(self._known) > self._limit:
+                self._known.clear()
+            known = self._known[text] = (_time(text, f"{where}.status.{field}"),)
         return known[0]
+
+    def read_time(self, text: str) -> datetime | None:
+        """A time of a trial from its text (checked when decoded)."""
+        return self.read(text, "trials", "time")
 
 
 def objective_value(t: api_pb2.Trial, metric: str, where: str) -> float | None:

@@ -135,7 +135,8 @@ class SuggestionServicer(api_pb2_grpc.SuggestionServicer):
         self.admission = admission or Admission()
         # experiment -> its trial decoder (warm calls decode only new or changed trials) and
         # the trials a client that sends deltas last sent (suggestion/README.md)
-        self.ledger = TrialLedger(lambda: self.engine.max_experiments)
+        # The engine, not the servicer: a lambda over self would be a reference cycle.
+        self.ledger = TrialLedger(lambda: engine.max_experiments)
 
     @rpc()
     def GetSuggestions(
