@@ -10,6 +10,7 @@ algorithms that read trials one by one.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, overload
 
@@ -333,12 +334,12 @@ class TrialTable(Sequence[TrialView]):
         return table
 
 
-class UnreadKeys:
+class UnreadKeys(AbstractSet["Key"]):
     """The set of a `TrialTable`'s point keys (`KeySet`) while some of its columns are
     unread texts: one of them (the pivot) is read, and a key is looked up by its pivot
     value, then compared whole with that one trial's key, read from its texts. Answers as
-    the set of `point_keys` would; keys added are kept beside. Holds the table's columns,
-    not the table (which holds this set: a reference cycle)."""
+    the set of `point_keys` would (and equals it); keys added are kept beside. Holds the
+    table's columns, not the table (which holds this set: a reference cycle)."""
 
     def __init__(
         self,

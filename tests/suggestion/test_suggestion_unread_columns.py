@@ -127,6 +127,7 @@ def test_unread_keys_answer_as_the_set_of_point_keys(seed: int, size: int, repea
     grown.add(new)
     assert new in grown and new not in keys
     assert len(keys) == len(reference) and set(keys) == reference
+    assert keys == reference and reference == keys
 
 
 def test_unread_columns_stay_unread_warm_and_read_as_float() -> None:
