@@ -56,12 +56,16 @@ class TrialTable(Sequence[TrialView]):
         self.names = names
         self.states = states
         self.values = values
-        self._columns = dict(columns)
-        self._texts = dict(texts) if texts else {}
+        # (read columns, unread texts), replaced whole when the texts are read: a concurrent
+        # reader (a warm decode joining onto this table) sees one state or the other.
+        self._data: tuple[dict[str, list[Value]], dict[str, list[bytes]]] = (
+            dict(columns),
+            dict(texts) if texts else {},
+        )
         self.parameters: list[str] = (
-            [p for p in order if p in self._columns or p in self._texts]
+            [p for p in order if p in columns or (texts and p in texts)]
             if order is not None
-            else [*self._columns, *self._texts]
+            else [*columns, *(texts or {})]
         )
         self.completed_at = completed_at
         self.started_at = started_at
@@ -96,15 +100,16 @@ class TrialTable(Sequence[TrialView]):
     @property
     def columns(self) -> dict[str, list[Value]]:
         """Per parameter (in ``parameters`` order), every trial's value; reads the texts."""
-        if self._texts:
-            read = dict(self._columns)
-            for p, texts in self._texts.items():
+        columns, unread = self._data
+        if unread:
+            read = dict(columns)
+            for p, texts in unread.items():
                 floats: list[Value] = list(map(float, texts))
                 read[p] = floats
             # Replaced whole: a concurrent reader sees either state.
-            self._columns = {p: read[p] for p in self.parameters}
-            self._texts = {}
-        return self._columns
+            columns = {p: read[p] for p in self.parameters}
+            self._data = (columns, {})
+        return columns
 
     def __len__(self) -> int:
         return len(self.names)
@@ -206,7 +211,7 @@ class TrialTable(Sequence[TrialView]):
         made from this one (`extended`, `joined`, `merged`) starts from a copy of it."""
         known = self._key_set
         if known is None or known[0] is not points:
-            keys: KeySet | None = UnreadKeys.of(self, points) if self._texts else None
+            keys: KeySet | None = UnreadKeys.of(self, points) if self._data[1] else None
             if keys is None:
                 keys = set(self.point_keys(points))
             known = self._key_set = (points, keys)
@@ -307,9 +312,9 @@ class TrialTable(Sequence[TrialView]):
                 *(tail.labels or [_NO_LABELS] * len(tail)),
             ]
         texts: dict[str, list[bytes]] = {}
-        if self._texts and self._texts.keys() == tail._texts.keys():  # both still unread
-            texts = {p: column[:head] + tail._texts[p] for p, column in self._texts.items()}
-            mine, theirs = self._columns, tail._columns
+        (mine, mine_texts), (theirs, their_texts) = self._data, tail._data
+        if mine_texts and mine_texts.keys() == their_texts.keys():  # both still unread
+            texts = {p: column[:head] + their_texts[p] for p, column in mine_texts.items()}
         else:
             mine, theirs = self.columns, tail.columns
         table = TrialTable(
@@ -362,13 +367,14 @@ class UnreadKeys(AbstractSet["Key"]):
     def of(cls, table: TrialTable, points: PointSet) -> UnreadKeys | None:
         """The keys of ``table``, or None when its pivot values repeat (then the plain set)."""
         for pivot, c in enumerate(points.coordinates):
-            texts = table._texts.get(c.name)
+            columns, unread = table._data
+            texts = unread.get(c.name)
             if texts is not None:
                 values = list(map(float, texts))
                 rows = dict(zip(values, range(len(values)), strict=True))
                 if len(rows) != len(values):
                     return None
-                return cls(points, table._columns, table._texts, table.float_columns, pivot, rows)
+                return cls(points, columns, unread, table.float_columns, pivot, rows)
         return None
 
     def _key(self, i: int) -> Key:

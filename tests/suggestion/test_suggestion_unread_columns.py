@@ -115,7 +115,7 @@ def test_unread_keys_answer_as_the_set_of_point_keys(seed: int, size: int, repea
     reference = set(TrialDecoder(SPACE, "loss").by_trial(blobs).point_keys(points))
     keys = table.point_key_set(points)
     assert isinstance(keys, UnreadKeys) != repeats  # repeated first values: the plain set
-    assert bool(table._texts) != repeats  # unread still, unless the plain set read them
+    assert bool(table._data[1]) != repeats  # unread still, unless the plain set read them
     probes: list[Any] = list(reference)
     for key in list(reference)[:5]:
         probes += [(key[0], *key[1:-1], "b" if key[-1] == "a" else "a"), (key[0], 9, *key[2:])]
@@ -137,9 +137,9 @@ def test_unread_columns_stay_unread_warm_and_read_as_float() -> None:
     cold = decoder.table(_blobs(rows))
     rows.append(_row(rng))
     warm = decoder.table(_blobs(rows))
-    assert set(cold._texts) == set(warm._texts) == {"x", "y"}
+    assert set(cold._data[1]) == set(warm._data[1]) == {"x", "y"}
     reference = TrialDecoder(SPACE, "loss").by_trial(_blobs(rows))
     assert warm.columns == reference.columns and list(warm.columns) == list(SPACE.names)
     assert warm.columns["x"] == [float(row["x"]) for row in rows]
-    assert warm == reference and not warm._texts
+    assert warm == reference and not warm._data[1]
     assert isinstance(warm, TrialTable)
