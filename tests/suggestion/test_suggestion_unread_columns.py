@@ -1,5 +1,5 @@
 """Stepless doubles whose texts show they lie inside the space are held unread
-(`TrialTable` texts): the check by their first digits (`_convert._surely_inside`) passes
+(`TrialTable` texts): the check by their first digits (`_texts.surely_inside`) passes
 only texts that ``float`` reads inside the bounds, the unread keys (`UnreadKeys`) answer as
 the set of point keys does, and the values read later are ``float``'s."""
 
@@ -18,7 +18,8 @@ from suggestion.algorithms import TrialTable
 from suggestion.algorithms._points import PointSet
 from suggestion.algorithms._table import UnreadKeys
 from suggestion.service import TrialDecoder
-from suggestion.service._convert import _surely_inside, trial_bytes
+from suggestion.service._convert import trial_bytes
+from suggestion.service._texts import surely_inside
 from tuner.protos import api_pb2
 from tuner.space import Parameter, SearchSpace
 
@@ -56,7 +57,7 @@ def test_texts_are_surely_inside_only_when_float_reads_them_inside(
 ) -> None:
     lo, hi = sorted(bounds)
     data = [t.encode() for t in texts]
-    inside = _surely_inside(data, np.full(len(data), lo), np.full(len(data), hi))
+    inside = surely_inside(data, np.full(len(data), lo), np.full(len(data), hi))
     read = [float(t) if _DECIMAL.fullmatch(t) else None for t in texts]
     expected = all(v is not None and math.isfinite(v) and lo <= v <= hi for v in read)
     if inside:
@@ -70,8 +71,8 @@ def test_usual_texts_are_settled_without_reading_most_of_them() -> None:
     rng = random.Random(3)
     texts = [repr(rng.uniform(-2.5, 3.5)).encode() for _ in range(500)] + [b"3.5", b"-2.5"]
     lows, highs = np.full(len(texts), -2.5), np.full(len(texts), 3.5)
-    assert _surely_inside(texts, lows, highs)
-    assert not _surely_inside([*texts, b"3.5000001"], np.full(503, -2.5), np.full(503, 3.5))
+    assert surely_inside(texts, lows, highs)
+    assert not surely_inside([*texts, b"3.5000001"], np.full(503, -2.5), np.full(503, 3.5))
 
 
 def _blobs(rows: list[dict[str, str]]) -> list[bytes]:
