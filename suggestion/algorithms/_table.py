@@ -1,7 +1,7 @@
 """The trials of a request column by column, as a sequence of `TrialView`s built on demand.
 
 A request's trials arrive as one column per parameter (the service decodes them so, see
-suggestion/service/_convert.py); most algorithms read only the number of trials, their
+suggestion/service/_trial_decoder.py); most algorithms read only the number of trials, their
 states and values and their points' keys, which `TrialTable` gives from the columns without
 building a `TrialView` per trial. Indexing or iterating builds the views (once each) for the
 algorithms that read trials one by one.

@@ -2,12 +2,12 @@
 
 `create_server(address) -> (server, port)` embeds it (started; port 0 picks a free port);
 `run_server(address)` blocks until SIGTERM/SIGINT (``tuner suggestion-server``). Protobuf is
-converted in `_convert` only; `SuggestionEngine` (no gRPC) can be driven directly.
+converted in `_convert` and `_trial_decoder` (a request's trials) only; `SuggestionEngine`
+(no gRPC) can be driven directly.
 """
 
 from __future__ import annotations
 
-from suggestion.service._convert import TrialDecoder
 from suggestion.service._earlystopping import (
     LIVE_METADATA,
     STEPS_METADATA_KEY,
@@ -29,6 +29,7 @@ from suggestion.service._sessions import (
     SuggestionResult,
 )
 from suggestion.service._suggestion import EXHAUSTED_METADATA, MAX_CALLS_PER_EXPERIMENT
+from suggestion.service._trial_decoder import TrialDecoder
 
 __all__ = [
     "EXHAUSTED_METADATA",

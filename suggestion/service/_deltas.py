@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from suggestion.algorithms import TrialTable, TrialView
-from suggestion.service._convert import TrialDecoder
+from suggestion.service._trial_decoder import TrialDecoder
 from tuner.errors import TunerError
 from tuner.space import SearchSpace
 

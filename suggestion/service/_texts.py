@@ -12,7 +12,7 @@ _DECIMAL_CHARACTERS = b"0123456789.eE+-"
 
 def decimals(texts: list[bytes]) -> tuple[list[float], np.ndarray] | None:
     """Every text's value (and as an array) when each is a finite plain decimal literal
-    (`_convert._DECIMAL`), else None. Made of decimal characters only, a text is one
+    (`_trial_reader._DECIMAL`), else None. Made of decimal characters only, a text is one
     exactly when ``float`` reads it (no whitespace, underscore, nan or inf can be spelt with
     them)."""
     if not texts or b"".join(texts).translate(None, _DECIMAL_CHARACTERS):
@@ -78,7 +78,7 @@ def surely_inside(texts: list[bytes], lo: np.ndarray, hi: np.ndarray) -> bool:
     return True
 
 
-# Times as Go writes them in UTC, NUL-separated (or empty): every one `_convert._time`
+# Times as Go writes them in UTC, NUL-separated (or empty): every one `_convert.parse_time`
 # reads (days past the 28th, other offsets and forms are read one by one).
 _UTC_TIME = (
     rb"(?:(?!0000)[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])"
@@ -92,7 +92,7 @@ _SEPARATORS = {4: ord("-"), 7: ord("-"), 10: ord("T"), 13: ord(":"), 16: ord(":"
 def plain_utc_seconds(texts: list[bytes]) -> bool:
     """Whether every non-empty text is ``YYYY-MM-DDTHH:MM:SSZ`` (as Go writes a UTC time to
     the second) with a year from 1, a month 1-12, a day 1-28, hours 0-23, minutes and
-    seconds 0-59: times `_convert._time` reads, checked as one array."""
+    seconds 0-59: times `_convert.parse_time` reads, checked as one array."""
     present = [text for text in texts if text] if b"" in texts else texts
     if not present:
         return True
