@@ -32,7 +32,7 @@ from optuna.samplers._tpe.sampler import (
 from optuna.trial import TrialState as OptunaState
 from optuna.trial import create_trial
 
-from suggestion.algorithms import _parzen
+from suggestion.algorithms import _parzen, _parzen_estimator
 from suggestion.algorithms._base import (
     Algorithm,
     SettingsError,
@@ -108,11 +108,11 @@ def optuna_distribution(c: Coordinate) -> BaseDistribution:
     return FloatDistribution(c.lo, c.hi, log=log)
 
 
-def _dimension(d: BaseDistribution) -> _parzen.Dimension:
+def _dimension(d: BaseDistribution) -> _parzen_estimator.Dimension:
     if isinstance(d, CategoricalDistribution):
-        return _parzen.Dimension(choices=len(d.choices))
+        return _parzen_estimator.Dimension(choices=len(d.choices))
     assert isinstance(d, (FloatDistribution, IntDistribution))
-    return _parzen.Dimension(d.low, d.high, float(d.step or 0.0), d.log)
+    return _parzen_estimator.Dimension(d.low, d.high, float(d.step or 0.0), d.log)
 
 
 class _StudyOwnedTrial(optuna.trial.FrozenTrial):
@@ -440,7 +440,7 @@ class TPE(Algorithm):
             maximize=self.goal is Direction.MAXIMIZE,
             gamma=_parzen.default_gamma if gamma is None else _HyperoptGamma(gamma),
             multivariate=self.multivariate,
-            options=_parzen.Options(
+            options=_parzen_estimator.Options(
                 n_ei_candidates=self.settings["n_ei_candidates"],
                 prior_weight=self.settings.get("prior_weight") or 1.0,
             ),

@@ -13,7 +13,7 @@ import numpy as np
 import optuna
 import pytest
 
-from suggestion.algorithms import TrialState, TrialView, _parzen, _tpe
+from suggestion.algorithms import TrialState, TrialView, _parzen_estimator, _tpe
 from suggestion.service import SuggestionEngine
 from suggestion.service._sessions import SuggestionRequest
 from tuner.space import Direction, Parameter, SearchSpace
@@ -208,10 +208,10 @@ def test_a_constant_liar_estimator_built_from_the_previous_one_is_the_fresh_one(
     # n = 98 on, only the new row's neighbours are computed again).
     rng = np.random.default_rng(n)
     dims = [
-        _parzen.Dimension(0.0, 1.0),
-        _parzen.Dimension(1e-4, 1.0, log=True),
-        _parzen.Dimension(0.0, 2.0, step=0.25),
-        _parzen.Dimension(choices=3),
+        _parzen_estimator.Dimension(0.0, 1.0),
+        _parzen_estimator.Dimension(1e-4, 1.0, log=True),
+        _parzen_estimator.Dimension(0.0, 2.0, step=0.25),
+        _parzen_estimator.Dimension(choices=3),
     ]
     first = rng.random(n + 3)
     obs = np.column_stack(
@@ -222,10 +222,10 @@ def test_a_constant_liar_estimator_built_from_the_previous_one_is_the_fresh_one(
             rng.integers(0, 3, n + 3).astype(float),
         ]
     )
-    options = _parzen.Options()
-    earlier = _parzen._Mixture(obs[:n], dims, options)
+    options = _parzen_estimator.Options()
+    earlier = _parzen_estimator.Mixture(obs[:n], dims, options)
     for m in range(n + 1, n + 4):
-        fresh = _parzen._Mixture(obs[:m], dims, options)
+        fresh = _parzen_estimator.Mixture(obs[:m], dims, options)
         built = earlier.grown(obs[m - 1])
         for name in ("weights", "mus", "sigmas", "log_mass", "log_norm", "scale", "shift", "order"):
             assert np.array_equal(getattr(built, name), getattr(fresh, name)), name
