@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 from sqlalchemy import text
 
-from tuner.store import ExperimentNotFoundError, Store, StoreError
-from tuner.store import _engine
+from tuner.store import ExperimentNotFoundError, Store, StoreError, _engine
 from tuner.store._engine import SQLITE_BUSY_TIMEOUT_MS, resolve_url
 
 _READ_NAMES = """

@@ -67,13 +67,12 @@ def test_create_trials_is_all_or_nothing_on_an_existing_name(store: Store, build
     assert [t.name for t in store.list_trials("exp")] == ["exp-1"]
 
 
-def test_create_trials_finds_a_taken_name_beyond_the_first_500(
-    store: Store, build: Build
-) -> None:
+def test_create_trials_finds_a_taken_name_beyond_the_first_500(store: Store, build: Build) -> None:
     # The first 500 names are checked with the experiment's look-up, the rest on their own.
     build.experiment(store)
     build.trials(store, "exp", "exp-taken")
-    batch = [(f"exp-{i}", {}) for i in range(700)] + [("exp-taken", {})]
+    batch: list[tuple[str, dict[str, str]]] = [(f"exp-{i}", {}) for i in range(700)]
+    batch.append(("exp-taken", {}))
 
     with pytest.raises(TrialExistsError, match="'exp-taken'"):
         store.create_trials("exp", batch)

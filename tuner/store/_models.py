@@ -183,9 +183,7 @@ class TrialRow(Base):
     """A trial: its parameter assignment, status, outcome and how its executor finds it."""
 
     __tablename__ = "trials"
-    __table_args__ = (
-        Index("ix_trials_experiment_status", "experiment_id", "status"),
-    )
+    __table_args__ = (Index("ix_trials_experiment_status", "experiment_id", "status"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"))
