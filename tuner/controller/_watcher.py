@@ -1,4 +1,4 @@
-"""Waking the controller's loop the moment a trial ends: the loop's wait polls the exit
+"""Waking the controller's loop the moment a trial ends: one thread polls the exit
 descriptors of every live trial (the local executor's pidfds) at once."""
 
 from __future__ import annotations
@@ -6,56 +6,43 @@ from __future__ import annotations
 import os
 import select
 import threading
+from collections.abc import Callable
 
 
 class ExitWatcher:
-    """The exit descriptors of the live trials, waited on by the loop's own thread: `wait`
-    returns as soon as one of them is readable (its trial ended) or `wake` was called, and
-    closes the readable ones.
+    """One thread, started with the first descriptor, that calls ``on_exit`` whenever one
+    of the watched descriptors becomes readable (its trial ended) and closes it.
 
-    `watch` hands a descriptor over (the watcher closes it); `wake` may be called from any
-    thread (a trial's own watcher thread, where the executor has no descriptor); `watch`,
-    `wait` and `close` from the loop's thread only. `close` closes what it still holds.
-    The loop used to be woken by a thread of the watcher's, through an event: each trial's
-    end then cost two thread hand-offs (of the process's one GIL) instead of none.
+    `watch` hands a descriptor over (the watcher closes it); `close` stops the thread and
+    closes what it still holds. A trial's launch no longer starts a thread of its own:
+    that cost the loop a thread start (and its hand-shake) per trial.
     """
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()  # `wake` against `close`
+    def __init__(self, on_exit: Callable[[], None]) -> None:
+        self._on_exit = on_exit
+        self._lock = threading.Lock()
+        self._new: list[int] = []
         self._closed = False
-        self._held: set[int] = set()
-        self._wake = os.pipe()  # read end, write end; non-inheritable, as Python makes them
-        for fd in self._wake:
-            os.set_blocking(fd, False)
-        self._poller = select.poll()  # not select: descriptors may pass FD_SETSIZE
-        self._poller.register(self._wake[0], select.POLLIN)
+        self._thread: threading.Thread | None = None
+        self._wake: tuple[int, int] | None = None  # a pipe: read end, write end
 
     def watch(self, fd: int) -> None:
         """Watch ``fd`` (now the watcher's to close) until it is readable."""
-        if self._closed:
-            os.close(fd)
-            return
-        self._poller.register(fd, select.POLLIN)
-        self._held.add(fd)
-
-    def wake(self) -> None:
-        """Make the current or next `wait` return at once (from any thread)."""
         with self._lock:
-            if not self._closed:
-                _nudge(self._wake[1])
-
-    def wait(self, timeout: float) -> None:
-        """Sleep up to ``timeout`` seconds, less if a watched descriptor is readable or
-        `wake` was called (also before this call, since the last `wait`)."""
-        if self._closed:
-            return
-        for fd, _ in self._poller.poll(max(0, round(timeout * 1000))):
-            if fd == self._wake[0]:
-                _drain(fd)
-                continue
-            self._poller.unregister(fd)
-            self._held.discard(fd)
-            os.close(fd)
+            if self._closed:
+                os.close(fd)
+                return
+            self._new.append(fd)
+            if self._thread is None:
+                self._wake = os.pipe()  # non-inheritable, as Python makes them
+                self._thread = threading.Thread(
+                    target=self._run, args=(self._wake[0],), name="trial-exits", daemon=True
+                )
+                self._thread.start()
+                return
+            wake = self._wake[1] if self._wake is not None else None
+        if wake is not None:
+            _nudge(wake)
 
     def close(self) -> None:
         """Stop watching; every descriptor still held is closed (the trials run on)."""
@@ -63,21 +50,48 @@ class ExitWatcher:
             if self._closed:
                 return
             self._closed = True
-            for fd in (*self._held, *self._wake):
+            thread, wake = self._thread, self._wake
+        if thread is None or wake is None:
+            return
+        _nudge(wake[1])
+        thread.join()
+        os.close(wake[1])
+
+    def _run(self, wake: int) -> None:
+        poller = select.poll()  # not select: descriptors may pass FD_SETSIZE
+        poller.register(wake, select.POLLIN)
+        held: set[int] = set()
+        try:
+            while True:
+                with self._lock:
+                    if self._closed:
+                        return
+                    new, self._new = self._new, []
+                for fd in new:
+                    poller.register(fd, select.POLLIN)
+                    held.add(fd)
+                ended = False
+                for fd, _ in poller.poll():
+                    if fd == wake:
+                        os.read(wake, 512)  # the nudges of the descriptors just added
+                        continue
+                    poller.unregister(fd)
+                    held.discard(fd)
+                    os.close(fd)
+                    ended = True
+                if ended:
+                    self._on_exit()
+        finally:
+            with self._lock:
+                held.update(self._new)
+                self._new = []
+            for fd in held:
                 os.close(fd)
-            self._held.clear()
+            os.close(wake)
 
 
 def _nudge(fd: int) -> None:
     try:
         os.write(fd, b"\0")
-    except BlockingIOError:  # the pipe is full: the next wait returns at once anyway
-        pass
-
-
-def _drain(fd: int) -> None:
-    try:
-        while os.read(fd, 4096):
-            pass
-    except BlockingIOError:
+    except BlockingIOError:  # pragma: no cover - the pipe is full: the thread is awake anyway
         pass
