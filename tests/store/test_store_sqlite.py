@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 from sqlalchemy import text
 
-from tuner.store import ExperimentNotFoundError, Store
+from tuner.store import ExperimentNotFoundError, Store, StoreError, _engine
 from tuner.store._engine import SQLITE_BUSY_TIMEOUT_MS, resolve_url
 
 _READ_NAMES = """
@@ -79,6 +79,28 @@ def test_reader_process_sees_committed_data_while_a_writer_holds_the_lock(
         writer.close()
     assert reader.returncode == 0, reader.stderr
     assert json.loads(reader.stdout) == [["committed", None]]
+
+
+def test_a_write_that_cannot_get_the_lock_is_a_retryable_store_error(
+    tmp_path: Path, build: Build, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The write's BEGIN IMMEDIATE waits busy_timeout for another process's write lock, then
+    # fails; the store says so as it does for any statement, and the next write succeeds.
+    monkeypatch.setattr(_engine, "SQLITE_BUSY_TIMEOUT_MS", 100)
+    path = tmp_path / "tuner.db"
+    with Store.open(path=path) as store:
+        build.experiment(store)
+        writer = sqlite3.connect(path, isolation_level=None)
+        try:
+            writer.execute("BEGIN IMMEDIATE")
+            with pytest.raises(StoreError, match="database is locked") as raised:
+                store.create_trials("exp", [("exp-1", {})])
+            assert raised.value.retryable
+        finally:
+            writer.rollback()
+            writer.close()
+        store.create_trials("exp", [("exp-1", {})])
+        assert [t.name for t in store.list_trials("exp")] == ["exp-1"]
 
 
 def test_writer_commits_while_a_reader_holds_a_snapshot(tmp_path: Path, build: Build) -> None:

@@ -67,6 +67,20 @@ def test_create_trials_is_all_or_nothing_on_an_existing_name(store: Store, build
     assert [t.name for t in store.list_trials("exp")] == ["exp-1"]
 
 
+def test_create_trials_finds_a_taken_name_beyond_the_first_500(store: Store, build: Build) -> None:
+    # The first 500 names are checked with the experiment's look-up, the rest on their own.
+    build.experiment(store)
+    build.trials(store, "exp", "exp-taken")
+    batch: list[tuple[str, dict[str, str]]] = [(f"exp-{i}", {}) for i in range(700)]
+    batch.append(("exp-taken", {}))
+
+    with pytest.raises(TrialExistsError, match="'exp-taken'"):
+        store.create_trials("exp", batch)
+
+    assert [t.name for t in store.list_trials("exp")] == ["exp-taken"]
+    assert len(store.create_trials("exp", batch[:-1])) == 700
+
+
 def test_create_trials_refuses_a_name_repeated_in_the_batch(store: Store, build: Build) -> None:
     build.experiment(store)
     with pytest.raises(TrialExistsError, match="repeated in the batch"):

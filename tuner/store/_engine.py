@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.pool import StaticPool
 
 from tuner.redact import mask_urls
@@ -146,6 +146,9 @@ def _enable_wal(cursor: Any) -> None:
         delay = min(delay * 2, 0.2)
 
 
+_SQLITE_BEGIN = {mode: f"BEGIN {mode}" for mode in ("DEFERRED", "IMMEDIATE")}
+
+
 def _configure_sqlite(engine: Engine, *, memory: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -168,6 +171,14 @@ def _configure_sqlite(engine: Engine, *, memory: bool) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
         mode = connection.get_execution_options().get("tuner_sqlite_begin", "DEFERRED")
-        if mode not in ("DEFERRED", "IMMEDIATE"):
+        begin = _SQLITE_BEGIN.get(mode)
+        if begin is None:
             raise ValueError(f"tuner_sqlite_begin: {mode!r} is not DEFERRED or IMMEDIATE")
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        # Straight to the driver: two of these per trial on the controller's hot path, and
+        # SQLAlchemy's statement execution (events, cursor, result) costs more than BEGIN.
+        # Its errors are wrapped as SQLAlchemy wraps a statement's (SQLITE_BUSY past
+        # busy_timeout: OperationalError), which it does not do for a begin event's.
+        try:
+            connection.connection.driver_connection.execute(begin)  # type: ignore[union-attr]
+        except sqlite3.Error as e:
+            raise DBAPIError.instance(begin, None, e, sqlite3.Error) from e

@@ -23,7 +23,6 @@ from sqlalchemy import (
     String,
     Text,
 )
-from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -45,6 +44,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name in _MYSQL:
+            from sqlalchemy.dialects import mysql  # here: a SQLite run need not import it
+
             return dialect.type_descriptor(mysql.DATETIME(fsp=6))
         return dialect.type_descriptor(DateTime(timezone=True))
 
@@ -64,12 +65,27 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(timezone.utc)
 
 
+class Name(TypeDecorator[str]):
+    """A name, VARCHAR(255); on MySQL/MariaDB in the binary utf8mb4 collation, since their
+    default collations are case- and accent-insensitive and names must compare exactly as
+    they do on SQLite and PostgreSQL. (A type variant would import the MySQL dialect with
+    the models, which costs every run on SQLite or PostgreSQL ~10 ms.)"""
+
+    impl = String(NAME_LENGTH)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name in _MYSQL:
+            from sqlalchemy.dialects import mysql
+
+            return dialect.type_descriptor(
+                mysql.VARCHAR(NAME_LENGTH, charset="utf8mb4", collation="utf8mb4_bin")
+            )
+        return dialect.type_descriptor(String(NAME_LENGTH))
+
+
 def _name_type() -> TypeEngine[str]:
-    # MySQL's default collations are case- and accent-insensitive; names must compare
-    # exactly as they do on SQLite and PostgreSQL.
-    return String(NAME_LENGTH).with_variant(
-        mysql.VARCHAR(NAME_LENGTH, charset="utf8mb4", collation="utf8mb4_bin"), *_MYSQL
-    )
+    return Name()
 
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY (the rowid alias), not BIGINT.
@@ -121,7 +137,16 @@ class Base(DeclarativeBase):
     )
 
 
-_TABLE_OPTIONS = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
+_MYSQL_TABLE_OPTIONS = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
+
+
+def add_mysql_table_options() -> None:
+    """Give the tables their MySQL/MariaDB options (InnoDB, utf8mb4) before DDL there: not
+    in ``__table_args__``, where checking them imported the MySQL dialect for every backend.
+    Idempotent."""
+    for table in Base.metadata.tables.values():
+        for key, value in _MYSQL_TABLE_OPTIONS.items():
+            table.dialect_kwargs[key] = value
 
 
 class ExperimentRow(Base):
@@ -131,7 +156,6 @@ class ExperimentRow(Base):
     __table_args__ = (
         # The controller looks for active experiments whose lease is free or expired.
         Index("ix_experiments_status_lease", "status", "lease_expires_at"),
-        _TABLE_OPTIONS,
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -159,10 +183,7 @@ class TrialRow(Base):
     """A trial: its parameter assignment, status, outcome and how its executor finds it."""
 
     __tablename__ = "trials"
-    __table_args__ = (
-        Index("ix_trials_experiment_status", "experiment_id", "status"),
-        _TABLE_OPTIONS,
-    )
+    __table_args__ = (Index("ix_trials_experiment_status", "experiment_id", "status"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"))
@@ -198,7 +219,6 @@ class ObservationRow(Base):
     __tablename__ = "observations"
     __table_args__ = (
         Index("ix_observations_trial_metric_time", "trial_id", "metric_name", "timestamp"),
-        _TABLE_OPTIONS,
     )
 
     id: Mapped[int] = mapped_column(_BIG_ID, primary_key=True)

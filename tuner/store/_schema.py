@@ -36,7 +36,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ._engine import WRITE_OPTIONS
 from ._errors import StoreError
-from ._models import Base
+from ._models import Base, add_mysql_table_options
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -144,6 +144,8 @@ def _create_if_empty(engine: Engine) -> bool:
     with _migration_lock(engine) as connection:
         if not _has_no_tuner_tables(connection):
             return False  # another process was first; Alembic's path finds its work
+        if connection.dialect.name in ("mysql", "mariadb"):
+            add_mysql_table_options()
         Base.metadata.create_all(connection)
         version = _version_table()
         version.create(connection)

@@ -74,11 +74,15 @@ _LOCK_TRIAL = (
 )
 # The same with the experiment's spec, whose objective type is the default direction.
 _LOCK_TRIAL_WITH_SPEC = _LOCK_TRIAL.add_columns(_EXPERIMENTS.c.spec.label("experiment_spec"))
-_LOCK_EXPERIMENT_ID = (
-    select(_EXPERIMENTS.c.id).where(_EXPERIMENTS.c.name == bindparam("name")).with_for_update()
-)
 _TAKEN_NAME = (
     select(_TRIALS.c.name).where(_TRIALS.c.name.in_(bindparam("names", expanding=True))).limit(1)
+)
+# Both in one round trip (the lock covers the experiment row only: a subquery's rows are
+# not locked by the outer FOR UPDATE on PostgreSQL or MySQL).
+_LOCK_EXPERIMENT_ID_AND_TAKEN_NAME = (
+    select(_EXPERIMENTS.c.id, _TAKEN_NAME.scalar_subquery())
+    .where(_EXPERIMENTS.c.name == bindparam("name"))
+    .with_for_update(of=_EXPERIMENTS)
 )
 _INSERT_TRIALS = insert(_TRIALS)
 _SET_ALGORITHM_SETTINGS = (
@@ -320,14 +324,21 @@ class Store(LeaseMethods, ObservationMethods):
         with self._write(f"creating trials of experiment {experiment!r}", conflict) as s:
             # Core statements: no ORM objects are needed (nor the new rows' ids).
             connection = s.connection()
-            # The id alone (locked: creations of one experiment are serialized).
-            exp_id = connection.execute(_LOCK_EXPERIMENT_ID, {"name": experiment}).scalar()
-            if exp_id is None:
+            # The id alone (locked: creations of one experiment are serialized), with the
+            # first of the first names already taken: one statement for the usual batch.
+            chunks = list(_chunks(names, 500)) or [[]]
+            found = connection.execute(
+                _LOCK_EXPERIMENT_ID_AND_TAKEN_NAME, {"name": experiment, "names": list(chunks[0])}
+            ).one_or_none()
+            if found is None:
                 raise ExperimentNotFoundError(experiment)
-            for chunk in _chunks(names, 500):
-                taken = connection.execute(_TAKEN_NAME, {"names": list(chunk)}).scalar()
+            exp_id, taken = found
+            for chunk in chunks[1:]:
                 if taken is not None:
-                    raise TrialExistsError(taken)
+                    break
+                taken = connection.execute(_TAKEN_NAME, {"names": list(chunk)}).scalar()
+            if taken is not None:
+                raise TrialExistsError(taken)
             now = db_now(s)
             started = now if status is TrialStatus.RUNNING else None
             rows = [
