@@ -29,7 +29,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import bench_orchestration  # a sibling: a script's own folder is first on sys.path
+import _benchkit  # siblings: a script's own folder is first on sys.path
+import bench_orchestration
 import yaml
 
 from tuner.cli import main as tuner_main
@@ -163,6 +164,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--parallel", type=int, default=1)
     args = parser.parse_args()
+    _benchkit.compile_sources()
 
     for name in (
         "create_trials",
