@@ -24,8 +24,6 @@ import select
 import socket
 import struct
 import sys
-from collections.abc import Sequence
-from typing import Any
 
 try:
     import _signal as signal
@@ -43,7 +41,7 @@ MAX_FDS = 2  # the trial's log and lock
 _LOCK_FD = 3  # where the child keeps the lock (0-2 are stdin, stdout, stderr)
 
 
-def encode(request: Any) -> bytes:
+def encode(request: dict[str, object]) -> bytes:
     body = marshal.dumps(request)
     return HEADER.pack(len(body)) + body
 
@@ -182,7 +180,7 @@ class _Server:
             return {"pid": spare.pid, "start_ticks": spare.start_ticks}
         return {"error": "the forked supervisor exited before it got its trial"}
 
-    def fork_spare(self, request_fds: Sequence[int] = ()) -> _Spare | None:
+    def fork_spare(self, request_fds: tuple[int, ...] | list[int] = ()) -> _Spare | None:
         """Fork a child that waits for the next request. ``request_fds`` are the
         descriptors of a request being served (the child must not keep them)."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)

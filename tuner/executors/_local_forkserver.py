@@ -74,7 +74,7 @@ class ForkServer:
         may or may not have been forked: the caller asks the trial's lock), and
         :class:`RequestRefusedError` if it answered that it could not fork.
         """
-        request = {
+        request: dict[str, object] = {
             "trial_dir": trial_dir,
             "working_dir": working_dir,
             "deadline": deadline,
