@@ -18,10 +18,12 @@ server die, each supervisor runs on alone.
 
 from __future__ import annotations
 
+# ``_socket``, not ``socket``: that imports ``enum`` and ``selectors``, memory that every
+# forked supervisor maps and, when it exits, unmaps.
+import _socket
 import marshal
 import os
 import select
-import socket
 import struct
 import sys
 
@@ -46,13 +48,38 @@ def encode(request: dict[str, object]) -> bytes:
     return HEADER.pack(len(body)) + body
 
 
-def receive(sock: socket.socket, with_fds: int = 0) -> tuple[object, list[int]] | None:
+def send_fds(sock: _socket.socket, message: bytes, fds: list[int]) -> None:
+    """Send ``message`` with the descriptors ``fds`` attached to its first byte."""
+    rights = struct.pack(f"{len(fds)}i", *fds)
+    sent = sock.sendmsg([message], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, rights)])
+    if sent < len(message):
+        sock.sendall(message[sent:])
+
+
+def _recv_fds(sock: _socket.socket, size: int, max_fds: int) -> tuple[bytes, list[int]]:
+    # Close-on-exec from the start: no trial inherits them by accident.
+    chunk, ancillary, _, _ = sock.recvmsg(
+        size, _socket.CMSG_LEN(max_fds * _INT_SIZE), _MSG_CMSG_CLOEXEC
+    )
+    fds: list[int] = []
+    for level, kind, data in ancillary:
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+            count = len(data) // _INT_SIZE
+            fds.extend(struct.unpack(f"{count}i", data[: count * _INT_SIZE]))
+    return chunk, fds
+
+
+_INT_SIZE = struct.calcsize("i")
+_MSG_CMSG_CLOEXEC = getattr(_socket, "MSG_CMSG_CLOEXEC", 0)
+
+
+def receive(sock: _socket.socket, with_fds: int = 0) -> tuple[object, list[int]] | None:
     """One length-prefixed record and the descriptors sent with it; None at end of stream."""
     fds: list[int] = []
     header = b""
     while len(header) < HEADER.size:
         if with_fds and not fds:
-            chunk, fds, _, _ = socket.recv_fds(sock, HEADER.size - len(header), with_fds)
+            chunk, fds = _recv_fds(sock, HEADER.size - len(header), with_fds)
         else:
             chunk = sock.recv(HEADER.size - len(header))
         if not chunk:
@@ -76,14 +103,14 @@ class _Spare:
     """A child forked ahead of the next request, waiting on its own socket for it: the fork
     and what the child sets up before it knows its trial are off the trial's path."""
 
-    def __init__(self, pid: int, start_ticks: int | None, channel: socket.socket) -> None:
+    def __init__(self, pid: int, start_ticks: int | None, channel: _socket.socket) -> None:
         self.pid = pid
         self.start_ticks = start_ticks
         self.channel = channel
 
 
 class _Server:
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: _socket.socket) -> None:
         self.sock = sock
         self.children: set[int] = set()
         self.spare: _Spare | None = None
@@ -169,9 +196,7 @@ class _Server:
             if spare is None:
                 return {"error": f"fork: {self.fork_error}"}
             try:
-                sent = socket.send_fds(spare.channel, [message], fds)
-                if sent < len(message):
-                    spare.channel.sendall(message[sent:])
+                send_fds(spare.channel, message, fds)
             except OSError:
                 continue
             finally:
@@ -183,7 +208,7 @@ class _Server:
     def fork_spare(self, request_fds: tuple[int, ...] | list[int] = ()) -> _Spare | None:
         """Fork a child that waits for the next request. ``request_fds`` are the
         descriptors of a request being served (the child must not keep them)."""
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
         sys.stdout.flush()
         sys.stderr.flush()
         # No reaping between the fork and reading the child's start time: a pid read after
@@ -209,7 +234,7 @@ class _Server:
 
 
 def _become_supervisor(
-    channel: socket.socket, sockets: list[socket.socket], fds: list[int]
+    channel: _socket.socket, sockets: list[_socket.socket], fds: list[int]
 ) -> None:
     """In the forked child: set up what ``Popen`` gives a supervisor process, wait on
     ``channel`` for the trial's request, then supervise it; ends, having started nothing, if
@@ -274,7 +299,7 @@ def _become_supervisor(
 
 
 def main() -> int:
-    sock = socket.socket(fileno=os.dup(0))
+    sock = _socket.socket(fileno=os.dup(0))
     os.close(0)
     os.open(os.devnull, os.O_RDONLY)  # fd 0 again, no longer the socket
     os.set_inheritable(0, True)  # the trials' stdin (os.open made it close-on-exec)
