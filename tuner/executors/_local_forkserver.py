@@ -43,6 +43,10 @@ class ForkServer:
                 start_new_session=True,  # Ctrl-C on the controller's terminal spares it
                 close_fds=True,
                 cwd="/",  # holds no directory of the controller's (each child moves on)
+                # Every symbol bound at start: lazy binding would write to the server's
+                # binding tables in each forked supervisor (a copied page per first call).
+                # The trials get the environment sent with each request, not this one.
+                env={**os.environ, "LD_BIND_NOW": "1"},
             )
         except BaseException:
             ours.close()
