@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tuner.executors import ExitReason, LocalExecutor
+from tuner.executors import ExecutorOptions, ExitReason, LocalExecutor
 from tuner.executors import _local_forkserver as forkserver
 from tuner.executors._local_state import lock_is_held
 
@@ -221,3 +221,19 @@ def test_without_a_fork_server_each_trial_gets_a_supervisor_process(
     assert outcome is not None and outcome.succeeded
     assert "loss=2" in executor.log_path(handle).read_text()
     assert executor._server is None and handle.popen is not None  # a process of its own
+
+
+def test_an_executor_made_for_a_run_starts_its_fork_server_before_the_first_launch(
+    run_dir: Path,
+) -> None:
+    executor = LocalExecutor.create(ExecutorOptions(run_dir=run_dir))
+    try:
+        server = executor._server
+        assert server is not None and server.alive()
+        handle = executor.launch("first", ["/bin/echo", "loss=1"], {}, None, None)
+        assert executor._server is server  # the first launch used it
+        outcome = executor.wait(handle, WAIT_SECONDS)
+        assert outcome is not None and outcome.succeeded
+    finally:
+        executor.close()
+    server.process.wait(WAIT_SECONDS)  # with nothing running, closing it ends it

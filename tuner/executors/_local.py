@@ -95,9 +95,10 @@ class LocalExecutor(Executor):
     trial's argv (never through a shell) in a new process group, enforces the deadline, and
     writes ``outcome.json``; it outlives the controller. On Linux (``fork_server`` None or
     True) the supervisors are forked by a fork server, one long-lived ``python -I -S
-    _forkserver.py`` per executor started at the first launch: a fork of an interpreter
-    that has everything imported costs ~1 ms, a new ``python -I -S _supervisor.py`` per
-    trial (elsewhere, or ``fork_server=False``, or should the server fail to start) ~10 ms.
+    _forkserver.py`` per executor started at the first launch (by :meth:`create`, for a
+    run, at once): a fork of an interpreter that has everything imported costs ~1 ms, a new
+    ``python -I -S _supervisor.py`` per trial (elsewhere, or ``fork_server=False``, or
+    should the server fail to start) ~10 ms.
     A fork server that dies is replaced at the next launch; the supervisors it forked run on
     (they are processes of their own), and it exits only after they all have, once the
     controller is gone. Per trial, ``run_dir/<trial_name>/`` holds ``output.log`` (stdout
@@ -164,6 +165,14 @@ class LocalExecutor(Executor):
         self._server: forkserver.ForkServer | None = None
 
     # -- capabilities ------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, options: ExecutorOptions) -> LocalExecutor:
+        """An executor for a run, its fork server started now rather than at the first
+        launch: the server's interpreter starts while the run's own start-up goes on."""
+        executor = cls(**cls.constructor_options(options))
+        executor._fork_server()
+        return executor
 
     @classmethod
     def constructor_options(cls, options: ExecutorOptions) -> dict[str, Any]:
