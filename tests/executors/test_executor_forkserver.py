@@ -237,3 +237,35 @@ def test_an_executor_made_for_a_run_starts_its_fork_server_before_the_first_laun
     finally:
         executor.close()
     server.process.wait(WAIT_SECONDS)  # with nothing running, closing it ends it
+
+
+REHEARSAL = """
+import os, signal, sys
+from tuner.executors import _supervisor as sv
+handlers = {s: signal.getsignal(s) for s in (*sv._TERMINATION_SIGNALS, signal.SIGALRM)}
+os.chdir(sys.argv[1])
+sv.rehearse()
+assert {s: signal.getsignal(s) for s in handlers} == handlers
+assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+print("rehearsed", os.listdir("."), os.listdir("/proc/self/fd").__len__())
+"""
+
+
+def test_a_spares_rehearsal_writes_nothing_and_changes_no_signal_handling(
+    tmp_path: Path,
+) -> None:
+    before = subprocess.run(
+        [sys.executable, "-c", "import os; print(len(os.listdir('/proc/self/fd')))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", REHEARSAL, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.split(None, 1)[0] == "rehearsed"
+    assert list(tmp_path.iterdir()) == []
+    assert result.stdout.endswith(f" {before.stdout.strip()}\n")  # no descriptor left open

@@ -254,7 +254,9 @@ def _become_supervisor(
         for fd in fds:
             os.close(fd)
         os.setsid()  # Ctrl-C on the controller's terminal spares trials
+        # Before the request, all that does not depend on it.
         start_ticks = sv.proc_start_ticks(os.getpid())
+        sv.rehearse()
         try:
             received = receive(channel, MAX_FDS)
         except OSError:
