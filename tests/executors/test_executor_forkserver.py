@@ -5,7 +5,10 @@ process, so either way adopts the other's trials."""
 from __future__ import annotations
 
 import json
+import os
+import select
 import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +18,9 @@ import pytest
 
 from tuner.executors import ExecutorOptions, ExitReason, LocalExecutor
 from tuner.executors import _local_forkserver as forkserver
-from tuner.executors._local_state import lock_is_held
+from tuner.executors import _supervisor as sv
+from tuner.executors._local import LocalTrialHandle
+from tuner.executors._local_state import ProcessId, lock_is_held, this_boot
 
 from .conftest import WAIT_SECONDS
 
@@ -269,3 +274,56 @@ def test_a_spares_rehearsal_writes_nothing_and_changes_no_signal_handling(
     assert result.stdout.split(None, 1)[0] == "rehearsed"
     assert list(tmp_path.iterdir()) == []
     assert result.stdout.endswith(f" {before.stdout.strip()}\n")  # no descriptor left open
+
+
+def test_a_forked_trials_exit_descriptor_is_its_outcome_pipe_and_wakes_when_it_ends(
+    run_dir: Path,
+) -> None:
+    executor = _fork_executor(run_dir)
+    try:
+        handle = executor.launch("piped", ["/bin/echo", "loss=1"], {}, None, None)
+        fd = executor.exit_descriptor(handle)
+        assert fd is not None and fd >= 0
+        try:
+            assert stat.S_ISFIFO(os.fstat(fd).st_mode)  # not a pidfd
+            waiter = select.poll()
+            waiter.register(fd, select.POLLIN)
+            assert waiter.poll(WAIT_SECONDS * 1000)
+        finally:
+            os.close(fd)
+        outcome = executor.poll(handle)
+        assert outcome is not None and outcome.succeeded
+        assert isinstance(handle, LocalTrialHandle) and handle.done is None  # closed
+        assert executor.exit_descriptor(handle) == -1
+    finally:
+        executor.close()
+
+
+def test_poll_takes_the_outcome_once_the_supervisor_said_it_wrote_it_though_still_alive(
+    run_dir: Path,
+) -> None:
+    """What the pipe is for: the supervisor's exit comes after; its record is final."""
+    executor = _fork_executor(run_dir)
+    trial_dir = run_dir / "lingering"
+    trial_dir.mkdir(parents=True)
+    lingering = subprocess.Popen(["sleep", "60"])  # stands for a supervisor still exiting
+    read_end, write_end = os.pipe()
+    try:
+        me = ProcessId(lingering.pid, sv.proc_start_ticks(lingering.pid), this_boot())
+        handle = LocalTrialHandle("lingering", trial_dir, me, done=read_end)
+        sv.write_json_atomically(
+            str(trial_dir / sv.OUTCOME_FILE),
+            {"version": 1, "reason": sv.COMPLETED, "exit_code": 0, "message": "done"},
+        )
+        assert executor.poll(handle) is None  # not said yet: the process is alive
+        os.close(write_end)
+        write_end = -1
+        outcome = executor.poll(handle)
+        assert outcome is not None and outcome.reason is ExitReason.COMPLETED
+        assert handle.done is None
+    finally:
+        if write_end >= 0:
+            os.close(write_end)
+        lingering.kill()
+        lingering.wait()
+        executor.close()

@@ -3,7 +3,8 @@ trial's supervisor by forking itself, so that no Python interpreter starts per t
 
 Run as ``python -I -S <this file>`` with a Unix stream socket as stdin. Each request is a
 length-prefixed ``marshal`` record (trial dir, working dir, deadline, grace, argv, env,
-CPUs) with the trial's log and lock descriptors attached (``SCM_RIGHTS``). The server hands
+CPUs) with the trial's log and lock descriptors attached (``SCM_RIGHTS``), and the write end
+of a pipe that the supervisor closes once it has written ``outcome.json``. The server hands
 it, descriptors and all, to a spare child it forked beforehand (when it started, and
 whenever a child has exited, so that the fork runs while the controller takes in the trial
 that ended; at once if there is none); the child becomes exactly the per-trial supervisor
@@ -39,7 +40,7 @@ else:
     from tuner.executors import _supervisor as sv
 
 HEADER = struct.Struct("!I")
-MAX_FDS = 2  # the trial's log and lock
+MAX_FDS = 3  # the trial's log and lock, and the write end of its "outcome written" pipe
 _LOCK_FD = 3  # where the child keeps the lock (0-2 are stdin, stdout, stderr)
 
 
@@ -264,10 +265,12 @@ def _become_supervisor(
         if received is None:
             code = 0
             return
-        request, (log_fd, lock_fd) = received
+        request, (log_fd, lock_fd, done_fd) = received
         channel.close()
         if not isinstance(request, dict):  # the server sends only what it checked
             raise TypeError(f"bad request: {type(request).__name__}")
+        if done_fd == _LOCK_FD:
+            done_fd = os.dup(done_fd)  # out of the lock's way (close-on-exec, as received)
         # 0 is /dev/null already, inheritable (the server's, see main()).
         os.dup2(log_fd, 1)
         os.dup2(log_fd, 2)
@@ -291,6 +294,9 @@ def _become_supervisor(
             env=dict(request["env"]),
             start_ticks=start_ticks,
         )
+        # outcome.json is written: the controller, woken by this, need not wait for our
+        # exit (the unmapping of a copy of the server) to read it.
+        os.close(done_fd)
     except BaseException as e:
         try:
             os.write(2, f"tuner: supervisor error: {type(e).__name__}: {e}\n".encode())
