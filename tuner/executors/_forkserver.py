@@ -257,7 +257,10 @@ def _become_supervisor(
         os.setsid()  # Ctrl-C on the controller's terminal spares trials
         # Before the request, all that does not depend on it.
         start_ticks = sv.proc_start_ticks(os.getpid())
-        sv.rehearse()
+        waiter = select.poll()
+        waiter.register(channel, select.POLLIN)
+        if not waiter.poll(0):  # forked for a request already sent: no time to rehearse
+            sv.rehearse()
         try:
             received = receive(channel, MAX_FDS)
         except OSError:
