@@ -327,3 +327,37 @@ def test_poll_takes_the_outcome_once_the_supervisor_said_it_wrote_it_though_stil
         lingering.kill()
         lingering.wait()
         executor.close()
+
+
+def _children_of(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(child) for child in text.split()]
+
+
+def test_a_spare_killed_while_it_waited_is_replaced_and_the_trial_started_once(
+    harness, run_dir: Path, tmp_path: Path
+) -> None:
+    executor = LocalExecutor.create(ExecutorOptions(run_dir=run_dir))
+    try:
+        server = executor._server
+        assert server is not None
+        # The spare the server forked when it started, waiting for a request.
+        (spare,) = harness.wait_until(
+            lambda: _children_of(server.process.pid), "the fork server's spare"
+        )
+        os.kill(spare, signal.SIGKILL)
+        harness.wait_until(lambda: not harness.exists(spare), "the spare to be reaped")
+
+        argv, runs, gate = _counted(tmp_path, "after-spare")
+        gate.touch()
+        handle = executor.launch("after-spare", argv, {}, None, None)
+        assert handle.reference["pid"] != spare
+        outcome = executor.wait(handle, WAIT_SECONDS)
+        assert outcome is not None and outcome.reason is ExitReason.COMPLETED
+        assert len(list(runs.iterdir())) == 1
+        assert executor._server is server  # the same server: only its spare was replaced
+    finally:
+        executor.close()
