@@ -5,7 +5,10 @@ process, so either way adopts the other's trials."""
 from __future__ import annotations
 
 import json
+import os
+import select
 import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -13,9 +16,11 @@ from typing import Any
 
 import pytest
 
-from tuner.executors import ExitReason, LocalExecutor
+from tuner.executors import ExecutorOptions, ExitReason, LocalExecutor
 from tuner.executors import _local_forkserver as forkserver
-from tuner.executors._local_state import lock_is_held
+from tuner.executors import _supervisor as sv
+from tuner.executors._local import LocalTrialHandle
+from tuner.executors._local_state import ProcessId, lock_is_held, this_boot
 
 from .conftest import WAIT_SECONDS
 
@@ -221,3 +226,138 @@ def test_without_a_fork_server_each_trial_gets_a_supervisor_process(
     assert outcome is not None and outcome.succeeded
     assert "loss=2" in executor.log_path(handle).read_text()
     assert executor._server is None and handle.popen is not None  # a process of its own
+
+
+def test_an_executor_made_for_a_run_starts_its_fork_server_before_the_first_launch(
+    run_dir: Path,
+) -> None:
+    executor = LocalExecutor.create(ExecutorOptions(run_dir=run_dir))
+    try:
+        server = executor._server
+        assert server is not None and server.alive()
+        handle = executor.launch("first", ["/bin/echo", "loss=1"], {}, None, None)
+        assert executor._server is server  # the first launch used it
+        outcome = executor.wait(handle, WAIT_SECONDS)
+        assert outcome is not None and outcome.succeeded
+    finally:
+        executor.close()
+    server.process.wait(WAIT_SECONDS)  # with nothing running, closing it ends it
+
+
+REHEARSAL = """
+import os, signal, sys
+from tuner.executors import _supervisor as sv
+handlers = {s: signal.getsignal(s) for s in (*sv._TERMINATION_SIGNALS, signal.SIGALRM)}
+os.chdir(sys.argv[1])
+sv.rehearse()
+assert {s: signal.getsignal(s) for s in handlers} == handlers
+assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+print("rehearsed", os.listdir("."), os.listdir("/proc/self/fd").__len__())
+"""
+
+
+def test_a_spares_rehearsal_writes_nothing_and_changes_no_signal_handling(
+    tmp_path: Path,
+) -> None:
+    before = subprocess.run(
+        [sys.executable, "-c", "import os; print(len(os.listdir('/proc/self/fd')))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", REHEARSAL, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.split(None, 1)[0] == "rehearsed"
+    assert list(tmp_path.iterdir()) == []
+    assert result.stdout.endswith(f" {before.stdout.strip()}\n")  # no descriptor left open
+
+
+def test_a_forked_trials_exit_descriptor_is_its_outcome_pipe_and_wakes_when_it_ends(
+    run_dir: Path,
+) -> None:
+    executor = _fork_executor(run_dir)
+    try:
+        handle = executor.launch("piped", ["/bin/echo", "loss=1"], {}, None, None)
+        fd = executor.exit_descriptor(handle)
+        assert fd is not None and fd >= 0
+        try:
+            assert stat.S_ISFIFO(os.fstat(fd).st_mode)  # not a pidfd
+            waiter = select.poll()
+            waiter.register(fd, select.POLLIN)
+            assert waiter.poll(WAIT_SECONDS * 1000)
+        finally:
+            os.close(fd)
+        outcome = executor.poll(handle)
+        assert outcome is not None and outcome.succeeded
+        assert isinstance(handle, LocalTrialHandle) and handle.done is None  # closed
+        assert executor.exit_descriptor(handle) == -1
+    finally:
+        executor.close()
+
+
+def test_poll_takes_the_outcome_once_the_supervisor_said_it_wrote_it_though_still_alive(
+    run_dir: Path,
+) -> None:
+    """What the pipe is for: the supervisor's exit comes after; its record is final."""
+    executor = _fork_executor(run_dir)
+    trial_dir = run_dir / "lingering"
+    trial_dir.mkdir(parents=True)
+    lingering = subprocess.Popen(["sleep", "60"])  # stands for a supervisor still exiting
+    read_end, write_end = os.pipe()
+    try:
+        me = ProcessId(lingering.pid, sv.proc_start_ticks(lingering.pid), this_boot())
+        handle = LocalTrialHandle("lingering", trial_dir, me, done=read_end)
+        sv.write_json_atomically(
+            str(trial_dir / sv.OUTCOME_FILE),
+            {"version": 1, "reason": sv.COMPLETED, "exit_code": 0, "message": "done"},
+        )
+        assert executor.poll(handle) is None  # not said yet: the process is alive
+        os.close(write_end)
+        write_end = -1
+        outcome = executor.poll(handle)
+        assert outcome is not None and outcome.reason is ExitReason.COMPLETED
+        assert handle.done is None
+    finally:
+        if write_end >= 0:
+            os.close(write_end)
+        lingering.kill()
+        lingering.wait()
+        executor.close()
+
+
+def _children_of(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(child) for child in text.split()]
+
+
+def test_a_spare_killed_while_it_waited_is_replaced_and_the_trial_started_once(
+    harness, run_dir: Path, tmp_path: Path
+) -> None:
+    executor = LocalExecutor.create(ExecutorOptions(run_dir=run_dir))
+    try:
+        server = executor._server
+        assert server is not None
+        # The spare the server forked when it started, waiting for a request.
+        (spare,) = harness.wait_until(
+            lambda: _children_of(server.process.pid), "the fork server's spare"
+        )
+        os.kill(spare, signal.SIGKILL)
+        harness.wait_until(lambda: not harness.exists(spare), "the spare to be reaped")
+
+        argv, runs, gate = _counted(tmp_path, "after-spare")
+        gate.touch()
+        handle = executor.launch("after-spare", argv, {}, None, None)
+        assert handle.reference["pid"] != spare
+        outcome = executor.wait(handle, WAIT_SECONDS)
+        assert outcome is not None and outcome.reason is ExitReason.COMPLETED
+        assert len(list(runs.iterdir())) == 1
+        assert executor._server is server  # the same server: only its spare was replaced
+    finally:
+        executor.close()

@@ -63,6 +63,7 @@ class LocalTrialHandle(TrialHandle):
         supervisor: ProcessId | None,
         popen: subprocess.Popen[bytes] | None = None,
         allocation: Allocation | None = None,
+        done: int | None = None,
     ) -> None:
         reference: dict[str, Any] = {
             "executor": LocalExecutor.name,
@@ -86,6 +87,23 @@ class LocalTrialHandle(TrialHandle):
         self.allocation = allocation
         self.outcome: Outcome | None = None
         self.lock = threading.Lock()
+        # The read end of a pipe whose only write end a supervisor forked for this process
+        # holds until it has written outcome.json (then closes it): readable at once,
+        # where the supervisor's exit comes a few hundred microseconds later.
+        self.done = done
+
+    def outcome_written(self) -> bool:
+        """Whether the supervisor said it wrote outcome.json (or died: then it did not)."""
+        if self.done is None:
+            return False
+        waiter = select.poll()
+        waiter.register(self.done, select.POLLIN)
+        return bool(waiter.poll(0))
+
+    def close_done(self) -> None:
+        if self.done is not None:
+            os.close(self.done)
+            self.done = None
 
 
 class LocalExecutor(Executor):
@@ -95,9 +113,10 @@ class LocalExecutor(Executor):
     trial's argv (never through a shell) in a new process group, enforces the deadline, and
     writes ``outcome.json``; it outlives the controller. On Linux (``fork_server`` None or
     True) the supervisors are forked by a fork server, one long-lived ``python -I -S
-    _forkserver.py`` per executor started at the first launch: a fork of an interpreter
-    that has everything imported costs ~1 ms, a new ``python -I -S _supervisor.py`` per
-    trial (elsewhere, or ``fork_server=False``, or should the server fail to start) ~10 ms.
+    _forkserver.py`` per executor started at the first launch (by :meth:`create`, for a
+    run, at once): a fork of an interpreter that has everything imported costs ~1 ms, a new
+    ``python -I -S _supervisor.py`` per trial (elsewhere, or ``fork_server=False``, or
+    should the server fail to start) ~10 ms.
     A fork server that dies is replaced at the next launch; the supervisors it forked run on
     (they are processes of their own), and it exits only after they all have, once the
     controller is gone. Per trial, ``run_dir/<trial_name>/`` holds ``output.log`` (stdout
@@ -164,6 +183,14 @@ class LocalExecutor(Executor):
         self._server: forkserver.ForkServer | None = None
 
     # -- capabilities ------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, options: ExecutorOptions) -> LocalExecutor:
+        """An executor for a run, its fork server started now rather than at the first
+        launch: the server's interpreter starts while the run's own start-up goes on."""
+        executor = cls(**cls.constructor_options(options))
+        executor._fork_server()
+        return executor
 
     @classmethod
     def constructor_options(cls, options: ExecutorOptions) -> dict[str, Any]:
@@ -378,7 +405,8 @@ class LocalExecutor(Executor):
             if allocation is None or allocation.cpus is None
             else ",".join(map(str, allocation.cpus))
         )
-        fds = [-1, -1]  # the trial's log and lock, ours to close
+        fds = [-1, -1, -1]  # the trial's log, its lock, the pipe's write end: ours to close
+        done = -1  # the pipe's read end, the handle's once a supervisor is forked
         try:
             try:
                 fds[0] = os.open(
@@ -387,21 +415,35 @@ class LocalExecutor(Executor):
                     0o644,
                 )
                 fds[1] = _locked(trial_dir)
+                if self._use_fork_server:
+                    done, fds[2] = os.pipe()  # close-on-exec, both
             except OSError as e:
                 raise LaunchError(f"trial {trial_name!r}: cannot create its files: {e}") from e
             forked, supervisor = self._fork_supervisor(
                 trial_dir, cwd, deadline, grace, command, child_env, cpus, fds
             )
             if forked:
-                handle = LocalTrialHandle(trial_name, trial_dir, supervisor, None, allocation)
+                handle = LocalTrialHandle(
+                    trial_name, trial_dir, supervisor, None, allocation, done=done
+                )
+                done = -1
             else:
                 popen = self._spawn_supervisor(
-                    trial_name, trial_dir, cwd, deadline, grace, command, child_env, cpus, *fds
+                    trial_name,
+                    trial_dir,
+                    cwd,
+                    deadline,
+                    grace,
+                    command,
+                    child_env,
+                    cpus,
+                    fds[0],
+                    fds[1],
                 )
                 supervisor = ProcessId(popen.pid, sv.proc_start_ticks(popen.pid), sv.boot_id())
                 handle = LocalTrialHandle(trial_name, trial_dir, supervisor, popen, allocation)
         finally:
-            for fd in fds:
+            for fd in (*fds, done):
                 if fd >= 0:
                     os.close(fd)
         with self._lock:
@@ -421,8 +463,8 @@ class LocalExecutor(Executor):
     ) -> tuple[bool, ProcessId | None]:
         """Have the fork server fork the trial's supervisor: (True, its id or None if it
         runs but is not known yet), or (False, None) if there is no fork server to ask (then
-        nothing was started). ``fds`` are the trial's log and lock; the lock may be
-        replaced.
+        nothing was started). ``fds`` are the trial's log and lock, and the write end of its
+        "outcome written" pipe; the lock may be replaced.
 
         Should the server die mid-request, the trial's lock tells whether it forked the
         supervisor (which holds the lock, or has left its records): if so, that is the
@@ -444,6 +486,7 @@ class LocalExecutor(Executor):
                     cpus=cpus,
                     log_fd=fds[0],
                     lock_fd=fds[1],
+                    done_fd=fds[2],
                 )
             except forkserver.RequestRefusedError as e:
                 raise LaunchError(
@@ -541,6 +584,10 @@ class LocalExecutor(Executor):
         """Let the fork server go (it exits once the supervisors it started have ended)."""
         with self._lock:
             server, self._server = self._server, None
+            launched = list(self._launched.values())
+        for handle in launched:  # running on: a poll of them asks the process
+            with handle.lock:
+                handle.close_done()
         if server is not None:
             server.close()
 
@@ -577,11 +624,18 @@ class LocalExecutor(Executor):
     def poll(self, handle: TrialHandle) -> Outcome | None:
         h = self._own(handle)
         with h.lock:
-            if h.outcome is None and not self._supervisor_alive(h):
-                h.outcome = trial_state.read_outcome(h.trial_dir) or self._lost(h)
-                with self._lock:  # reaped: adopt() no longer needs our Popen
-                    self._launched.pop(h.trial_dir, None)
-                self.resources.release(h.trial_name)
+            if h.outcome is None:
+                # Its last record written, the supervisor only exits: what it wrote is final
+                # (it reaped the whole trial before writing it).
+                outcome = trial_state.read_outcome(h.trial_dir) if h.outcome_written() else None
+                if outcome is None and not self._supervisor_alive(h):
+                    outcome = trial_state.read_outcome(h.trial_dir) or self._lost(h)
+                if outcome is not None:
+                    h.outcome = outcome
+                    h.close_done()
+                    with self._lock:  # reaped: adopt() no longer needs our Popen
+                        self._launched.pop(h.trial_dir, None)
+                    self.resources.release(h.trial_name)
             return h.outcome
 
     def wait(self, handle: TrialHandle, timeout: float | None = None) -> Outcome | None:
@@ -596,8 +650,11 @@ class LocalExecutor(Executor):
 
     def exit_descriptor(self, handle: TrialHandle) -> int | None:
         h = self._own(handle)
-        if h.outcome is not None:
-            return -1
+        with h.lock:
+            if h.outcome is not None:
+                return -1
+            if h.done is not None:
+                return os.dup(h.done)  # readable as soon as outcome.json is written
         if h.popen is not None or h.supervisor is None:
             return None  # our own child (reaped by `wait`), or a supervisor not yet known
         return trial_state.process_descriptor(h.supervisor)

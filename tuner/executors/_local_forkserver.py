@@ -43,6 +43,10 @@ class ForkServer:
                 start_new_session=True,  # Ctrl-C on the controller's terminal spares it
                 close_fds=True,
                 cwd="/",  # holds no directory of the controller's (each child moves on)
+                # Every symbol bound at start: lazy binding would write to the server's
+                # binding tables in each forked supervisor (a copied page per first call).
+                # The trials get the environment sent with each request, not this one.
+                env={**os.environ, "LD_BIND_NOW": "1"},
             )
         except BaseException:
             ours.close()
@@ -67,14 +71,17 @@ class ForkServer:
         cpus: str,
         log_fd: int,
         lock_fd: int,
+        done_fd: int | None = None,
     ) -> tuple[int, int | None]:
-        """Fork a supervisor for this trial; its (pid, start ticks).
+        """Fork a supervisor for this trial; its (pid, start ticks). ``done_fd``: the write
+        end of a pipe, closed by the supervisor once it has written ``outcome.json`` (None: a
+        pipe nobody reads).
 
         Raises :class:`ServerGoneError` if the server died before it answered (a supervisor
         may or may not have been forked: the caller asks the trial's lock), and
         :class:`RequestRefusedError` if it answered that it could not fork.
         """
-        request = {
+        request: dict[str, object] = {
             "trial_dir": trial_dir,
             "working_dir": working_dir,
             "deadline": deadline,
@@ -84,11 +91,23 @@ class ForkServer:
             "cpus": cpus,
         }
         message = fs.encode(request)
+        unread: tuple[int, int] | None = None
+        if done_fd is None:
+            unread = os.pipe()
+            done_fd = unread[1]
+        try:
+            return self._request(message, [log_fd, lock_fd, done_fd])
+        finally:
+            if unread is not None:
+                for fd in unread:
+                    os.close(fd)
+
+    def _request(self, message: bytes, fds: list[int]) -> tuple[int, int | None]:
         with self._lock:
             if not self.alive():
                 raise ServerGoneError("the fork server has exited")
             try:
-                sent = socket.send_fds(self._socket, [message], [log_fd, lock_fd])
+                sent = socket.send_fds(self._socket, [message], fds)
                 if sent < len(message):
                     self._socket.sendall(message[sent:])
                 reply = fs.receive(self._socket)
