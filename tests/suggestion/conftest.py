@@ -30,6 +30,20 @@ _DISTRIBUTION_NAMES = {
 _counter = itertools.count()
 
 
+@pytest.fixture(scope="module")
+def columns_for_every_size() -> Iterator[None]:
+    """Decode even the smallest requests as columns (`SMALL_REQUEST` 0), for the tests that
+    check the columns against the trial-by-trial decode (module-scoped: hypothesis tests)."""
+    from suggestion.service import _trial_decoder
+
+    small = _trial_decoder.SMALL_REQUEST
+    _trial_decoder.SMALL_REQUEST = 0
+    try:
+        yield
+    finally:
+        _trial_decoder.SMALL_REQUEST = small
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",

@@ -20,6 +20,9 @@ from suggestion.service._sessions import SuggestionRequest
 from tuner.protos import api_pb2
 from tuner.space import Direction, Parameter, SearchSpace
 
+# The columns are what these tests check, also on requests of a few trials.
+pytestmark = pytest.mark.usefixtures("columns_for_every_size")
+
 SPACE = SearchSpace(
     (
         Parameter.from_wire("x", "double", min="-1", max="1"),

@@ -10,6 +10,7 @@ from concurrent import futures
 from typing import Any
 
 import grpc
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -19,6 +20,9 @@ from suggestion.service._convert import RequestError, trial_bytes
 from suggestion.service._suggestion import SuggestionServicer
 from tuner.protos import api_pb2, api_pb2_grpc
 from tuner.space import Parameter, SearchSpace
+
+# The columns are what these tests check, also on requests of a few trials.
+pytestmark = pytest.mark.usefixtures("columns_for_every_size")
 
 NAMES = ("x", "lr", "a-much-longer-parameter-name")
 Assignments = api_pb2.TrialSpec.ParameterAssignments

@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,6 +23,9 @@ from suggestion.service._convert import trial_bytes
 from suggestion.service._texts import surely_inside
 from tuner.protos import api_pb2
 from tuner.space import Parameter, SearchSpace
+
+# The columns are what these tests check, also on requests of a few trials.
+pytestmark = pytest.mark.usefixtures("columns_for_every_size")
 
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 Assignments = api_pb2.TrialSpec.ParameterAssignments
