@@ -241,8 +241,10 @@ class Algorithm(abc.ABC):
             used = self.points.trial_key_set(trials).copy()  # `complete` adds to it
             proposals = self._propose(trials, count)
             self.checkpoint()
-            rng = self.rng_for(len(trials), salt=1)
-            return self.points.complete(proposals, count, used, rng, fill=self.fill_with_random)
+            n = len(trials)
+            return self.points.complete(
+                proposals, count, used, lambda: self.rng_for(n, salt=1), fill=self.fill_with_random
+            )
         finally:
             self._should_stop = _never
 

@@ -10,7 +10,7 @@ none is left.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -175,7 +175,7 @@ class PointSet:
         proposals: Iterable[Mapping[str, Value]],
         count: int,
         used: KeySet,
-        rng: np.random.Generator,
+        rng: np.random.Generator | Callable[[], np.random.Generator],
         *,
         fill: bool = True,
     ) -> list[Assignment]:
@@ -183,6 +183,8 @@ class PointSet:
 
         ``used`` is extended with what is returned. Without ``fill`` repeats are dropped,
         not replaced (grid search: its own proposals are already every unused point).
+        ``rng``: the generator of the random ones, or a function making it, called only
+        when one is needed (seeding a generator costs more than a usual call's rest).
         """
         chosen: list[Assignment] = []
         for proposal in proposals:
@@ -193,8 +195,11 @@ class PointSet:
             if key not in used:
                 used.add(key)
                 chosen.append(point)
-        while fill and len(chosen) < count:
-            extra = self._random_unused(used, rng)
+        if not fill or len(chosen) == count:
+            return chosen
+        generator = rng() if callable(rng) else rng
+        while len(chosen) < count:
+            extra = self._random_unused(used, generator)
             if extra is None:
                 break
             used.add(self.key(extra))

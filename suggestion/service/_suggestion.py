@@ -28,7 +28,7 @@ from suggestion.service._sessions import (
     validate,
 )
 from tuner.protos import api_pb2, api_pb2_grpc
-from tuner.space import OBJECTIVES_METADATA
+from tuner.space import OBJECTIVES_METADATA, Direction, SearchSpace
 
 EXHAUSTED_METADATA = ("tuner-search-exhausted", "true")
 """Trailing metadata on a reply that holds fewer points than requested."""
@@ -103,6 +103,31 @@ class ReceivedRequest:
         return cls(api_pb2.GetSuggestionsRequest.FromString(data), data)
 
 
+READ_EXPERIMENTS = 256
+"""Experiments whose reading a servicer remembers; beyond it it starts over."""
+
+
+@dataclass(frozen=True)
+class ReadExperiment:
+    """What the servicer reads from a request's experiment; the same for the same bytes."""
+
+    algorithm: str
+    settings: tuple[tuple[str, str], ...]
+    space: SearchSpace
+    """The space the request's trials are checked against (`request_space`)."""
+    objectives: tuple[tuple[str, Direction], ...]
+    goal: Direction
+
+    @classmethod
+    def of(cls, experiment: api_pb2.Experiment) -> ReadExperiment:
+        """Raises the `RequestError`s and algorithm errors of reading it, in this order."""
+        name, settings = _convert.algorithm(experiment)
+        space = _convert.search_space(experiment)
+        trial_space = request_space(name, settings, space)
+        objectives = _convert.objectives(experiment)
+        return cls(name, settings, trial_space, objectives, _convert.goal(experiment))
+
+
 def add_suggestion_servicer(servicer: SuggestionServicer, server: grpc.Server) -> None:
     """`api_pb2_grpc.add_SuggestionServicer_to_server`, with GetSuggestions given the
     request's bytes beside the parsed request (`ReceivedRequest`)."""
@@ -137,6 +162,8 @@ class SuggestionServicer(api_pb2_grpc.SuggestionServicer):
         # the trials a client that sends deltas last sent (suggestion/README.md)
         # The engine, not the servicer: a lambda over self would be a reference cycle.
         self.ledger = TrialLedger(lambda: engine.max_experiments)
+        # serialised experiment -> what it says (dict operations are atomic: thread-safe)
+        self._experiments: dict[bytes, ReadExperiment] = {}
 
     @rpc()
     def GetSuggestions(
@@ -149,10 +176,13 @@ class SuggestionServicer(api_pb2_grpc.SuggestionServicer):
             request, data = request.request, request.data
         experiment = request.experiment
         with self.admission.enter(experiment.name):
-            name, settings = _convert.algorithm(experiment)
-            space = _convert.search_space(experiment)
-            trial_space = request_space(name, settings, space)
-            objectives = _convert.objectives(experiment)
+            read = self._read(experiment)
+            name, settings, trial_space, objectives = (
+                read.algorithm,
+                read.settings,
+                read.space,
+                read.objectives,
+            )
             count = _convert.count(request)
             # Refuse before decoding thousands of trials for a call that cannot run.
             _convert.check_count(count, self.engine.max_count)
@@ -183,7 +213,7 @@ class SuggestionServicer(api_pb2_grpc.SuggestionServicer):
                     algorithm=name,
                     settings=settings,
                     space=trial_space,
-                    goal=_convert.goal(experiment),
+                    goal=read.goal,
                     goals=tuple(direction for _, direction in objectives),
                     trials=trials,
                     count=count,
@@ -200,6 +230,19 @@ class SuggestionServicer(api_pb2_grpc.SuggestionServicer):
         return _convert.suggestions_reply(
             result.assignments, trial_space, result.state, result.labels
         )
+
+    def _read(self, experiment: api_pb2.Experiment) -> ReadExperiment:
+        """What a request's experiment says (`ReadExperiment.of`), remembered by its bytes:
+        a controller sends the same experiment in every call of a run, and reading its
+        search space again costs more than the rest of a small request."""
+        key = experiment.SerializeToString(deterministic=True)
+        read = self._experiments.get(key)
+        if read is None:
+            read = ReadExperiment.of(experiment)  # raises before anything is remembered
+            if len(self._experiments) >= READ_EXPERIMENTS:
+                self._experiments.clear()
+            self._experiments[key] = read
+        return read
 
     @rpc(unknown_algorithm=grpc.StatusCode.INVALID_ARGUMENT)
     def ValidateAlgorithmSettings(
