@@ -286,7 +286,10 @@ class Algorithm(abc.ABC):
         Deriving it from the request (not from how many calls this instance served) makes a
         restarted server draw the same numbers as one that never stopped.
         """
-        return np.random.default_rng(np.random.SeedSequence([self.seed, n_trials, salt]))
+        # What default_rng makes of a SeedSequence, without its argument dispatch.
+        return np.random.Generator(
+            np.random.PCG64(np.random.SeedSequence([self.seed, n_trials, salt]))
+        )
 
     def seed_for(self, n_trials: int, salt: int = 0) -> int:
         """Like `rng_for`, as a 32-bit seed for libraries that take an int."""
