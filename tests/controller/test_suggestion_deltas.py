@@ -253,3 +253,21 @@ def test_a_service_that_does_not_negotiate_gets_every_trial_every_time() -> None
     finally:
         server.stop(None)
     assert servicer.sent == list(range(8))
+
+
+def test_the_changed_trials_are_those_not_sent_in_any_order() -> None:
+    """The positional comparison only skips work: reordered, replaced, new and dropped
+    records give what a lookup by name gives."""
+    from tuner.controller._suggestions import _Sent
+
+    records = [running(f"t{i}", {"x": str(i), "y": "1"}) for i in range(8)]
+    sent = _Sent("delta-test", "e1", {r.name: r for r in records}, list(records))
+    assert sent.changed(records) == []
+    ended = finished(records[2], 1)
+    later = [*records[:2], ended, *records[3:], running("t8", {"x": "8", "y": "1"})]
+    assert sent.changed(later) == [ended, later[-1]]
+    shuffled = [later[5], *later[:5], *later[6:]]  # every place moved, one record changed
+    assert sent.changed(shuffled) == [ended, later[-1]]
+    assert sent.changed(later[:3]) == [ended]
+    sent.update([ended], later[:3])
+    assert sent.changed(later) == [later[-1]] and sent.changed(records) == [records[2]]

@@ -9,7 +9,9 @@ that arrived.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import operator
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -87,6 +89,23 @@ class _Sent:
     experiment: str
     epoch: str
     records: dict[str, TrialRecord]
+    order: list[TrialRecord]
+    """The trials of the last answered request, in its order."""
+
+    def changed(self, trials: Sequence[TrialRecord]) -> list[TrialRecord]:
+        """The records of ``trials`` that are not the ones sent. The controller keeps its
+        trials in one order and appends, so a record that is the one in its place last
+        time is skipped by a comparison in C; only the others are looked up by name."""
+        candidates = [
+            *itertools.compress(trials, map(operator.is_not, trials, self.order)),
+            *trials[len(self.order) :],
+        ]
+        return [r for r in candidates if self.records.get(r.name) is not r]
+
+    def update(self, changed: Sequence[TrialRecord], trials: Sequence[TrialRecord]) -> None:
+        """The server answered a request of ``trials`` with the ``changed`` ones."""
+        self.records.update((r.name, r) for r in changed)
+        self.order = list(trials)
 
 
 @dataclass(frozen=True)
@@ -262,7 +281,7 @@ class SuggestionClient:
         name = experiment.metadata.name
         sent = self._sent if self._sent is not None and self._sent.experiment == name else None
         if sent is not None:
-            changed = [r for r in trials if sent.records.get(r.name) is not r]
+            changed = sent.changed(trials)
             request = api_pb2.GetSuggestionsRequest(
                 experiment=message,
                 trials=self._messages.trials(experiment, changed, keep=False),
@@ -283,7 +302,7 @@ class SuggestionClient:
                     self._sent = None
                 else:
                     sent.epoch = epoch
-                    sent.records.update((r.name, r) for r in changed)
+                    sent.update(changed, trials)
                 return reply, call
         request = api_pb2.GetSuggestionsRequest(
             experiment=message,
@@ -298,7 +317,9 @@ class SuggestionClient:
             ((_DELTA_KEY, _OFFER),) if self.incremental else None,
         )
         epoch = _metadata(call, _EPOCH_KEY)
-        self._sent = None if epoch is None else _Sent(name, epoch, {r.name: r for r in trials})
+        self._sent = (
+            None if epoch is None else _Sent(name, epoch, {r.name: r for r in trials}, list(trials))
+        )
         return reply, call
 
     def validate_early_stopping(self, experiment: Experiment) -> None:
