@@ -14,7 +14,7 @@ import logging
 import operator
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import grpc
@@ -370,7 +370,7 @@ class SuggestionClient:
         request: object,
         metadata: tuple[tuple[str, str], ...] | None = None,
     ):
-        delays = iter(self._retry.delays())
+        delays: Iterator[float] | None = None  # made on the first failure: most calls have none
         retrying_since: float | None = None
         told = 0.0
         extra = {} if metadata is None else {"metadata": metadata}
@@ -388,6 +388,8 @@ class SuggestionClient:
                     and _metadata(e, _RESEND_KEY) == "full"
                 ):
                     raise _ResendFull(details) from e
+                if delays is None:
+                    delays = iter(self._retry.delays())
                 delay = next(delays, None) if code in _RETRYABLE else None
                 if delay is None:
                     raise SuggestionError(
