@@ -6,14 +6,16 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from tuner.controller import RunResult, Snapshot
 from tuner.store import TrialStatus
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 MAX_ROWS = 25
 
@@ -33,6 +35,15 @@ class View:
         if not self.enabled:
             yield
             return
+        # Only a bar needs rich.progress (`tuner run --no-progress`, a pipe: never imported).
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
         progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),

@@ -1,8 +1,8 @@
 """What the command line costs before its work begins and after it ends: `tuner --help` and
 each command's help load no model, database, RPC or numeric library; the packages whose
-exports load lazily (`tuner.spec`, `tuner.executors`) still give every exported name; the
-garbage collector waits for a run's start-up, and only the process's own command line
-leaves objects frozen (`gc.freeze`) for the exit."""
+exports load lazily (`tuner.spec`, `tuner.executors`) still give every exported name; a run
+without a progress bar loads none; the garbage collector waits for a run's start-up, and
+only the process's own command line leaves objects frozen (`gc.freeze`) for the exit."""
 
 from __future__ import annotations
 
@@ -99,6 +99,37 @@ def echo_experiment(path: Path) -> Path:
     )
     path.write_text(yaml.safe_dump(document), encoding="utf-8")
     return path
+
+
+def test_a_run_without_a_progress_bar_loads_no_bar(tmp_path: Path) -> None:
+    file = echo_experiment(tmp_path / "experiment.yaml")
+    argv = ["run", str(file), "--db", f"sqlite:///{tmp_path / 'tuner.db'}", "--no-progress"]
+    argv += ["--run-dir", str(tmp_path / "runs")]
+    code = (
+        "import contextlib, io, sys\n"
+        "from tuner.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        f"    code = main({argv!r})\n"
+        "assert code == 0 and 'best trial: startup-' in out.getvalue(), out.getvalue()\n"
+        "print('table', 'rich.table' in sys.modules, 'bar', 'rich.progress' in sys.modules)"
+    )
+
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "table True bar False"
+
+
+def test_an_enabled_view_draws_its_bar_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    from tuner._progress import View
+
+    view = View(enabled=True)
+    with view.running("startup-bar", 3):
+        pass
+
+    assert "startup-bar" in capsys.readouterr().err
 
 
 def test_collection_paused_turns_the_collector_back_on_once() -> None:
