@@ -1,9 +1,11 @@
-"""ExitWatcher: one thread wakes the loop when any watched descriptor becomes readable."""
+"""ExitWatcher: the loop's wait ends when any watched descriptor becomes readable, or when
+another thread wakes it; readable descriptors are closed."""
 
 from __future__ import annotations
 
 import os
 import threading
+import time
 
 from tuner.controller._watcher import ExitWatcher
 
@@ -18,18 +20,16 @@ def _fd_is_open(fd: int) -> bool:
     return True
 
 
-def test_each_readable_descriptor_wakes_the_loop_and_is_closed() -> None:
-    woken = threading.Event()
-    watcher = ExitWatcher(woken.set)
+def test_each_readable_descriptor_ends_the_wait_and_is_closed() -> None:
+    watcher = ExitWatcher()
     pipes = [os.pipe() for _ in range(3)]
     try:
         for read, _ in pipes:
             watcher.watch(read)
-        assert not woken.wait(0.05)  # nothing readable yet
+        assert not watcher.wait(0.05)  # nothing readable yet
         for index, (_, write) in enumerate(pipes):
             os.write(write, b"x")
-            assert woken.wait(WAIT_SECONDS), f"pipe {index} did not wake the loop"
-            woken.clear()
+            assert watcher.wait(WAIT_SECONDS), f"pipe {index} did not end the wait"
         # The watcher closed each read end once it was readable: the writes now fail.
         for _, write in pipes:
             try:
@@ -37,14 +37,46 @@ def test_each_readable_descriptor_wakes_the_loop_and_is_closed() -> None:
             except BrokenPipeError:
                 continue
             raise AssertionError("a read end is still open")
+        assert not watcher.wait(0.05)  # the ended ones no longer end a wait
     finally:
         watcher.close()
         for _, write in pipes:
             os.close(write)
 
 
+def test_a_wait_ends_when_a_descriptor_closes_while_it_sleeps() -> None:
+    watcher = ExitWatcher()
+    read, write = os.pipe()
+    watcher.watch(read)
+    closer = threading.Timer(0.1, os.close, (write,))
+    closer.start()
+    try:
+        start = time.monotonic()
+        assert watcher.wait(WAIT_SECONDS)
+        assert time.monotonic() - start < WAIT_SECONDS
+        assert not _fd_is_open(read)
+    finally:
+        closer.join()
+        watcher.close()
+
+
+def test_wake_from_another_thread_ends_the_wait_once() -> None:
+    watcher = ExitWatcher()
+    try:
+        waker = threading.Timer(0.1, watcher.wake)
+        waker.start()
+        assert watcher.wait(WAIT_SECONDS)
+        waker.join()
+        watcher.wake()
+        watcher.wake()  # before the wait: it ends at once, and both are used up
+        assert watcher.wait(WAIT_SECONDS)
+        assert not watcher.wait(0.05)
+    finally:
+        watcher.close()
+
+
 def test_close_closes_what_it_still_holds_and_later_descriptors_at_once() -> None:
-    watcher = ExitWatcher(lambda: None)
+    watcher = ExitWatcher()
     read, write = os.pipe()
     watcher.watch(read)
     watcher.close()
@@ -52,13 +84,17 @@ def test_close_closes_what_it_still_holds_and_later_descriptors_at_once() -> Non
     late_read, late_write = os.pipe()
     watcher.watch(late_read)  # after close: closed, not watched
     assert not _fd_is_open(late_read)
+    watcher.wake()  # after close: harmless
     watcher.close()  # twice is harmless
     os.close(write)
     os.close(late_write)
 
 
-def test_close_without_any_descriptor_starts_no_thread() -> None:
+def test_the_watcher_starts_no_thread() -> None:
     before = threading.active_count()
-    watcher = ExitWatcher(lambda: None)
-    watcher.close()
+    watcher = ExitWatcher()
+    read, write = os.pipe()
+    watcher.watch(read)
     assert threading.active_count() == before
+    watcher.close()
+    os.close(write)

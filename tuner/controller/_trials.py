@@ -126,12 +126,11 @@ class TrialRunner:
         # Created trials whose resources (GPUs) running trials hold: launched, in order, as
         # soon as the executor has them. They keep their parallel slots meanwhile.
         self._waiting: dict[str, TrialRecord] = {}
-        # Set when a trial ends (by the watcher of the executor's exit descriptors, or by
-        # a trial's own watcher thread where the executor has none), so that the loop
-        # wakes at once instead of at the end of its poll interval.
-        self._ended = threading.Event()
+        # The loop's wait ends when a trial ends (its exit descriptor readable, or woken by
+        # a trial's own watcher thread where the executor has none), instead of at the end
+        # of its poll interval.
         self._closed = threading.Event()
-        self._exits = ExitWatcher(self._ended.set)
+        self._exits = ExitWatcher()
 
     @property
     def live_names(self) -> list[str]:
@@ -322,20 +321,19 @@ class TrialRunner:
                 target=self._watch, args=(handle,), name=f"watch-{handle.trial_name}", daemon=True
             ).start()
         elif fd < 0:
-            self._ended.set()  # it has ended already
+            self._exits.wake()  # it has ended already
         else:
             self._exits.watch(fd)
 
     def _watch(self, handle: TrialHandle) -> None:
         while not self._closed.is_set():
             if self.executor.wait(handle, timeout=1.0) is not None:
-                self._ended.set()
+                self._exits.wake()
                 return
 
     def wait(self, timeout: float) -> None:
         """Sleep up to ``timeout`` seconds, less if a live trial ends meanwhile."""
-        self._ended.wait(timeout)
-        self._ended.clear()
+        self._exits.wait(timeout)
 
     # -- watch ---------------------------------------------------------------------------
 
