@@ -8,6 +8,7 @@ is held and delivered (to the handler that was installed) as soon as the block e
 
 from __future__ import annotations
 
+import _signal
 import contextlib
 import os
 import signal
@@ -15,7 +16,7 @@ import threading
 from collections.abc import Iterator
 from types import FrameType
 
-_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_SIGNALS = (int(signal.SIGINT), int(signal.SIGTERM))
 
 
 @contextlib.contextmanager
@@ -30,14 +31,16 @@ def deferred_interrupts() -> Iterator[None]:
     def hold(signum: int, frame: FrameType | None) -> None:
         pending.append((signum, frame))
 
-    previous = {signum: signal.signal(signum, hold) for signum in _SIGNALS}
+    # ``_signal``'s own function: ``signal.signal`` converts numbers and handlers to and
+    # from enums, which cost more than the two system calls (this runs twice per trial).
+    previous = {signum: _signal.signal(signum, hold) for signum in _SIGNALS}
     try:
         yield
     finally:
         for signum, handler in previous.items():
-            signal.signal(signum, handler)
+            _signal.signal(signum, handler)
         for held, frame in pending:
-            _deliver(held, frame, previous[signal.Signals(held)])
+            _deliver(held, frame, previous[held])
 
 
 def _deliver(signum: int, frame: FrameType | None, handler: object) -> None:
