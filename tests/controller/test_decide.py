@@ -144,6 +144,14 @@ class TestTrialName:
     def test_invalid_characters_are_replaced(self) -> None:
         assert DNS_LABEL.match(trial_name("My_Exp.v2"))
 
+    def test_every_position_draws_from_the_whole_alphabet(self) -> None:
+        suffixes = [trial_name("e")[2:] for _ in range(1000)]
+        alphabet = set("abcdefghijklmnopqrstuvwxyz0123456789")
+        for position in range(8):
+            # A character missing from 1000 uniform draws: probability ~5e-13.
+            assert {s[position] for s in suffixes} == alphabet, f"position {position}"
+        assert len(set(suffixes)) == len(suffixes)
+
     def test_skips_names_already_taken(self) -> None:
         tokens = iter(["aaaaaaaa", "bbbbbbbb"])
         name = trial_name("e", taken={"e-aaaaaaaa"}, token=lambda: next(tokens))

@@ -279,7 +279,13 @@ class _Either(Collection[str]):
 
 
 def _random_token() -> str:
-    return "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(_SUFFIX_LEN))
+    # One draw from the system's generator for the whole suffix, not one per character.
+    number = secrets.randbelow(len(_SUFFIX_ALPHABET) ** _SUFFIX_LEN)
+    digits = []
+    for _ in range(_SUFFIX_LEN):
+        number, digit = divmod(number, len(_SUFFIX_ALPHABET))
+        digits.append(_SUFFIX_ALPHABET[digit])
+    return "".join(digits)
 
 
 @dataclass(frozen=True)
