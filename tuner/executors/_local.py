@@ -1,16 +1,13 @@
 """The local executor: each trial is a process group on this machine, watched by a small
 supervisor process (forked by a fork server on Linux) so that it survives, and can be
-re-adopted after, a controller crash."""
+re-adopted after, a controller crash. Its launch is in ``_local_launch``, its handle and
+adoption in ``_local_handle``."""
 
 from __future__ import annotations
 
-import fcntl
-import json
 import logging
 import os
-import re
 import select
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,10 +20,7 @@ from tuner.executors import _local_forkserver as forkserver
 from tuner.executors import _local_state as trial_state
 from tuner.executors import _supervisor as sv
 from tuner.executors._base import (
-    Executor,
     ExecutorOptions,
-    ExitReason,
-    InvalidReferenceError,
     LaunchError,
     LaunchPlanner,
     Outcome,
@@ -34,7 +28,12 @@ from tuner.executors._base import (
     TrialHandle,
 )
 from tuner.executors._devices import Allocation, ResourcePool, parse_request
-from tuner.executors._local_state import ProcessId
+from tuner.executors._local_handle import (
+    EXECUTOR_NAME,
+    LocalTrialHandle,
+    TrialAdoption,
+)
+from tuner.executors._local_launch import SupervisorLaunching, _non_negative
 from tuner.executors._local_template import check_kind, ignored_fields
 from tuner.spec import find_containers
 
@@ -43,70 +42,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-REFERENCE_VERSION = 1
 DEFAULT_GRACE_PERIOD_SECONDS = 10.0
-# Trial names become directory names: no separators, no "." or "..".
-_TRIAL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,252}")
-_PYTHON_NAMES = frozenset({"python", "python3"})
 _EXPERIMENT_LABEL = "katib.kubeflow.org/experiment"
-RESOURCES_FILE = "resources.json"
-"""What a trial holds (devices, CPUs), written before its supervisor starts."""
 
 
-class LocalTrialHandle(TrialHandle):
-    """A trial run by :class:`LocalExecutor`."""
-
-    def __init__(
-        self,
-        trial_name: str,
-        trial_dir: Path,
-        supervisor: ProcessId | None,
-        popen: subprocess.Popen[bytes] | None = None,
-        allocation: Allocation | None = None,
-        done: int | None = None,
-    ) -> None:
-        reference: dict[str, Any] = {
-            "executor": LocalExecutor.name,
-            "version": REFERENCE_VERSION,
-            "trial_name": trial_name,
-            "trial_dir": str(trial_dir),
-            "log_path": str(trial_dir / sv.LOG_FILE),
-        }
-        if supervisor is not None:
-            reference.update(
-                pid=supervisor.pid,
-                start_ticks=supervisor.start_ticks,
-                boot_id=supervisor.boot_id,
-            )
-        if allocation is not None:
-            reference["resources"] = allocation.to_json()
-        super().__init__(trial_name, reference)
-        self.trial_dir = trial_dir
-        self.supervisor = supervisor
-        self.popen = popen
-        self.allocation = allocation
-        self.outcome: Outcome | None = None
-        self.lock = threading.Lock()
-        # The read end of a pipe whose only write end a supervisor forked for this process
-        # holds until it has written outcome.json (then closes it): readable at once,
-        # where the supervisor's exit comes a few hundred microseconds later.
-        self.done = done
-
-    def outcome_written(self) -> bool:
-        """Whether the supervisor said it wrote outcome.json (or died: then it did not)."""
-        if self.done is None:
-            return False
-        waiter = select.poll()
-        waiter.register(self.done, select.POLLIN)
-        return bool(waiter.poll(0))
-
-    def close_done(self) -> None:
-        if self.done is not None:
-            os.close(self.done)
-            self.done = None
-
-
-class LocalExecutor(Executor):
+class LocalExecutor(SupervisorLaunching, TrialAdoption):
     """Runs each trial as a process group on this machine.
 
     Each trial has a supervisor process of its own, in a new session, that starts the
@@ -148,7 +88,7 @@ class LocalExecutor(Executor):
     that no zombies are left behind); elsewhere it degrades to plain pid checks.
     """
 
-    name = "local"
+    name = EXECUTOR_NAME
     shares_host = True
     local_output = True
     supports_dry_run = True
@@ -343,243 +283,6 @@ class LocalExecutor(Executor):
             )
         return allocation
 
-    def _hold_what_runs_on_disk(self) -> None:
-        """Hold the devices of trials still running in ``run_dir``, also those no controller
-        has adopted yet (another experiment's, not resumed yet): their records on disk say
-        what they hold, whatever this process remembers. Scanned once, at the first request;
-        a trial found so lets its devices go when its supervisor has ended."""
-        with self._scan_lock:
-            if self._found_holding is None:
-                self._found_holding = {}
-                for recorded in self.run_dir.glob(f"*/{RESOURCES_FILE}"):
-                    trial_dir = recorded.parent
-                    allocation = Allocation.from_json(trial_state.read_json(recorded))
-                    if allocation is not None and trial_state.lock_is_held(trial_dir):
-                        self._found_holding[trial_dir.name] = trial_dir
-                        self.resources.hold(trial_dir.name, allocation)
-            for name, trial_dir in list(self._found_holding.items()):
-                if not trial_state.lock_is_held(trial_dir):  # its supervisor has ended
-                    del self._found_holding[name]
-                    self.resources.release(name)
-
-    def _launch(
-        self,
-        trial_name: str,
-        trial_dir: Path,
-        command: list[str],
-        env: Mapping[str, str],
-        working_dir: str | Path | None,
-        deadline_seconds: float | None,
-        grace_period_seconds: float | None,
-        allocation: Allocation | None,
-    ) -> LocalTrialHandle:
-        child_env = self.trial_environment(env)
-        cwd = self.default_working_dir / (working_dir or "")
-        deadline = None if deadline_seconds is None else _positive(deadline_seconds)
-        grace = (
-            self.grace_period_seconds
-            if grace_period_seconds is None
-            else _non_negative(grace_period_seconds, "grace_period_seconds")
-        )
-        try:
-            try:
-                trial_dir.mkdir()
-            except FileNotFoundError:  # the first trial: the run directory comes first
-                self.run_dir.mkdir(parents=True, exist_ok=True)
-                trial_dir.mkdir()
-        except FileExistsError as e:
-            raise LaunchError(
-                f"trial {trial_name!r}: {trial_dir} already exists, so this trial was launched"
-                " before; adopt() or find() it instead of launching it twice"
-            ) from e
-        except OSError as e:
-            raise LaunchError(f"run directory {self.run_dir}: {e.strerror}") from e
-        if allocation is not None:
-            # Before the supervisor exists: a restarted controller that finds this trial by
-            # its directory knows what it holds.
-            (trial_dir / RESOURCES_FILE).write_text(
-                json.dumps(allocation.to_json()), encoding="utf-8"
-            )
-        cpus = (
-            ""
-            if allocation is None or allocation.cpus is None
-            else ",".join(map(str, allocation.cpus))
-        )
-        fds = [-1, -1, -1]  # the trial's log, its lock, the pipe's write end: ours to close
-        done = -1  # the pipe's read end, the handle's once a supervisor is forked
-        try:
-            try:
-                fds[0] = os.open(
-                    trial_dir / sv.LOG_FILE,
-                    os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
-                    0o644,
-                )
-                fds[1] = _locked(trial_dir)
-                if self._use_fork_server:
-                    done, fds[2] = os.pipe()  # close-on-exec, both
-            except OSError as e:
-                raise LaunchError(f"trial {trial_name!r}: cannot create its files: {e}") from e
-            forked, supervisor = self._fork_supervisor(
-                trial_dir, cwd, deadline, grace, command, child_env, cpus, fds
-            )
-            if forked:
-                handle = LocalTrialHandle(
-                    trial_name, trial_dir, supervisor, None, allocation, done=done
-                )
-                done = -1
-            else:
-                popen = self._spawn_supervisor(
-                    trial_name,
-                    trial_dir,
-                    cwd,
-                    deadline,
-                    grace,
-                    command,
-                    child_env,
-                    cpus,
-                    fds[0],
-                    fds[1],
-                )
-                supervisor = ProcessId(popen.pid, sv.proc_start_ticks(popen.pid), sv.boot_id())
-                handle = LocalTrialHandle(trial_name, trial_dir, supervisor, popen, allocation)
-        finally:
-            for fd in (*fds, done):
-                if fd >= 0:
-                    os.close(fd)
-        with self._lock:
-            self._launched[trial_dir] = handle
-        return handle
-
-    def _fork_supervisor(
-        self,
-        trial_dir: Path,
-        cwd: Path,
-        deadline: float | None,
-        grace: float,
-        command: list[str],
-        env: Mapping[str, str],
-        cpus: str,
-        fds: list[int],
-    ) -> tuple[bool, ProcessId | None]:
-        """Have the fork server fork the trial's supervisor: (True, its id or None if it
-        runs but is not known yet), or (False, None) if there is no fork server to ask (then
-        nothing was started). ``fds`` are the trial's log and lock, and the write end of its
-        "outcome written" pipe; the lock may be replaced.
-
-        Should the server die mid-request, the trial's lock tells whether it forked the
-        supervisor (which holds the lock, or has left its records): if so, that is the
-        trial; if not, a new server is started and asked once more. A trial never starts
-        twice.
-        """
-        for _ in range(2):
-            server = self._fork_server()
-            if server is None:
-                return False, None
-            try:
-                pid, start_ticks = server.start_supervisor(
-                    trial_dir=str(trial_dir),
-                    working_dir=str(cwd),
-                    deadline=deadline,
-                    grace=grace,
-                    argv=command,
-                    env=env,
-                    cpus=cpus,
-                    log_fd=fds[0],
-                    lock_fd=fds[1],
-                    done_fd=fds[2],
-                )
-            except forkserver.RequestRefusedError as e:
-                raise LaunchError(
-                    f"trial {trial_dir.name!r}: cannot start its supervisor: {e}"
-                ) from e
-            except forkserver.ServerGoneError as e:
-                log.warning("local executor: %s; starting a new one", e)
-                os.close(fds[1])
-                fds[1] = -1
-                try:
-                    fds[1] = _locked(trial_dir, blocking=False)
-                except OSError:
-                    # BlockingIOError: a forked supervisor holds it, the trial runs. Other
-                    # errors: unknown, so taken as started (its records will tell).
-                    return True, None
-                if not _never_started(trial_dir, lock_checked=True):
-                    return True, trial_state.identity_from_disk(trial_dir)  # ran and ended
-                continue
-            return True, ProcessId(pid, start_ticks, trial_state.this_boot())
-        log.warning(
-            "local executor: two fork servers in a row died; each trial now gets a supervisor"
-            " process of its own"
-        )
-        self._use_fork_server = False
-        return False, None
-
-    def _fork_server(self) -> forkserver.ForkServer | None:
-        """The live fork server, started if need be; None where supervisors are not forked
-        (not Linux) or the server cannot be started."""
-        if not self._use_fork_server:
-            return None
-        with self._lock:
-            if self._server is not None and self._server.alive():
-                return self._server
-            if self._server is not None:
-                self._server.close()
-            try:
-                # tuner's own interpreter, not the trials' (python_executable): a known one.
-                self._server = forkserver.ForkServer(sys.executable or self.python_executable)
-            except OSError as e:
-                log.warning(
-                    "local executor: cannot start its fork server (%s); each trial gets a"
-                    " supervisor process of its own",
-                    e,
-                )
-                self._server = None
-                self._use_fork_server = False
-            return self._server
-
-    def _spawn_supervisor(
-        self,
-        trial_name: str,
-        trial_dir: Path,
-        cwd: Path,
-        deadline: float | None,
-        grace: float,
-        command: list[str],
-        env: Mapping[str, str],
-        cpus: str,
-        log_fd: int,
-        lock_fd: int,
-    ) -> subprocess.Popen[bytes]:
-        """Start ``python -I -S _supervisor.py`` for the trial: the way where there is no
-        fork server."""
-        supervisor_env = dict(env)
-        if cpus:
-            # Read (and removed) by the supervisor, which pins itself: the trial inherits it.
-            supervisor_env[sv.AFFINITY_VARIABLE] = cpus
-        supervisor_argv = [
-            self.python_executable,
-            "-I",  # ignore PYTHON* variables meant for the trial
-            "-S",  # no site-packages: faster, and the supervisor needs only the stdlib
-            sv.__file__,
-            str(trial_dir),
-            str(cwd),
-            "-" if deadline is None else repr(deadline),
-            repr(grace),
-        ]
-        try:
-            return subprocess.Popen(
-                [*supervisor_argv, str(lock_fd), "--", *command],
-                stdin=subprocess.DEVNULL,
-                stdout=log_fd,
-                stderr=log_fd,
-                env=supervisor_env,
-                cwd=trial_dir,
-                start_new_session=True,  # Ctrl-C on the controller's terminal spares trials
-                close_fds=True,
-                pass_fds=(lock_fd,),
-            )
-        except OSError as e:
-            raise LaunchError(f"trial {trial_name!r}: cannot start its supervisor: {e}") from e
-
     def close(self) -> None:
         """Let the fork server go (it exits once the supervisors it started have ended)."""
         with self._lock:
@@ -590,34 +293,6 @@ class LocalExecutor(Executor):
                 handle.close_done()
         if server is not None:
             server.close()
-
-    def resolve_argv(self, argv: Sequence[str]) -> list[str]:
-        """The argv that will run: validated, ``python``/``python3`` mapped (see class doc)."""
-        if isinstance(argv, (str, bytes)) or not argv:
-            raise LaunchError(f"argv: {argv!r} is not a non-empty list of strings")
-        command = []
-        for i, arg in enumerate(argv):
-            if not isinstance(arg, str):
-                raise LaunchError(f"argv[{i}]: {arg!r} is not a string")
-            if "\0" in arg:
-                raise LaunchError(
-                    f"argv[{i}]: {arg!r} contains a NUL byte, which no argument can hold"
-                )
-            command.append(arg)
-        if command[0] in _PYTHON_NAMES:
-            command[0] = self.python_executable
-        return command
-
-    def trial_environment(self, env: Mapping[str, str]) -> dict[str, str]:
-        """The trial's full environment (precedence in the class doc)."""
-        merged = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        for key, value in env.items():
-            if not isinstance(key, str) or not key or "=" in key or "\0" in key:
-                raise LaunchError(f"env: {key!r} is not a valid environment variable name")
-            if not isinstance(value, str) or "\0" in value:
-                raise LaunchError(f"env.{key}: {value!r} is not a string without NUL bytes")
-            merged[key] = value
-        return merged
 
     # -- watch ---------------------------------------------------------------------------
 
@@ -673,115 +348,6 @@ class LocalExecutor(Executor):
     def log_path(self, handle: TrialHandle) -> Path:
         return self._own(handle).trial_dir / sv.LOG_FILE
 
-    # -- adopt ---------------------------------------------------------------------------
-
-    def adopt(self, reference: Mapping[str, Any]) -> LocalTrialHandle | None:
-        trial_name, trial_dir, supervisor = self._parse_reference(reference)
-        with self._lock:
-            launched = self._launched.get(trial_dir)
-        if launched is not None:
-            return launched  # our own child: keep the Popen, which reaps it
-        if supervisor is None:
-            supervisor = trial_state.identity_from_disk(trial_dir)
-        if supervisor is None or not supervisor.is_running():
-            if not trial_dir.is_dir():
-                return None
-            if _never_started(trial_dir):
-                # Its launcher died between creating the directory and the supervisor
-                # recording itself (which it does before starting the command): the command
-                # never ran. Clear the directory so that the trial is launched, once.
-                shutil.rmtree(trial_dir, ignore_errors=True)
-                return None
-        # What it holds comes from what was stored with it, not from this process's memory:
-        # held until its outcome is read, also when it ended while nobody watched.
-        allocation = Allocation.from_json(reference.get("resources")) or Allocation.from_json(
-            trial_state.read_json(trial_dir / RESOURCES_FILE)
-        )
-        if allocation is not None:
-            self.resources.hold(trial_name, allocation)
-        return LocalTrialHandle(trial_name, trial_dir, supervisor, allocation=allocation)
-
-    def find(self, trial_name: str) -> LocalTrialHandle | None:
-        trial_dir = self._trial_dir(trial_name)
-        return self.adopt(
-            {"executor": self.name, "trial_name": trial_name, "trial_dir": str(trial_dir)}
-        )
-
-    # -- internals -----------------------------------------------------------------------
-
-    def _trial_dir(self, trial_name: str) -> Path:
-        if not isinstance(trial_name, str) or not _TRIAL_NAME.fullmatch(trial_name):
-            raise LaunchError(
-                f"trial_name: {trial_name!r} is not a valid trial name (letters, digits, '-',"
-                " '_', '.'; starting with a letter or digit; at most 253 characters)"
-            )
-        return self.run_dir / trial_name
-
-    def _own(self, handle: TrialHandle) -> LocalTrialHandle:
-        if not isinstance(handle, LocalTrialHandle):
-            raise TypeError(f"handle: {handle!r} was not returned by a LocalExecutor")
-        return handle
-
-    def _parse_reference(self, reference: Mapping[str, Any]) -> tuple[str, Path, ProcessId | None]:
-        if reference.get("executor") != self.name:
-            raise InvalidReferenceError(
-                f"reference.executor: {reference.get('executor')!r} is not {self.name!r}; this"
-                " trial was launched by another executor"
-            )
-        version = reference.get("version", REFERENCE_VERSION)
-        if version != REFERENCE_VERSION:
-            raise InvalidReferenceError(
-                f"reference.version: {version!r} is not supported (expected {REFERENCE_VERSION})"
-            )
-        trial_name = reference.get("trial_name")
-        if not isinstance(trial_name, str):
-            raise InvalidReferenceError(f"reference.trial_name: {trial_name!r} is not a string")
-        raw_dir = reference.get("trial_dir")
-        trial_dir = Path(raw_dir) if isinstance(raw_dir, str) else self._trial_dir(trial_name)
-        pid = reference.get("pid")
-        if pid is None:
-            return trial_name, trial_dir, None
-        if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
-            raise InvalidReferenceError(f"reference.pid: {pid!r} is not a process id")
-        return (
-            trial_name,
-            trial_dir,
-            ProcessId(pid, reference.get("start_ticks"), reference.get("boot_id")),
-        )
-
-    def _supervisor_alive(self, h: LocalTrialHandle) -> bool:
-        if h.popen is not None:
-            return h.popen.poll() is None  # also reaps it
-        if h.supervisor is None:
-            h.supervisor = trial_state.identity_from_disk(h.trial_dir)
-        if h.supervisor is not None:
-            return h.supervisor.is_running()
-        # Launched, but the supervisor has not written its identity yet: its lock tells.
-        return trial_state.lock_is_held(h.trial_dir)
-
-    def _signal_supervisor(self, h: LocalTrialHandle, signum: int) -> bool:
-        """Send ``signum`` to the supervisor if it is alive; whether it was."""
-        if h.popen is not None:
-            if h.popen.poll() is not None:
-                return False
-            h.popen.send_signal(signum)
-            return True
-        if h.supervisor is None:
-            h.supervisor = trial_state.identity_from_disk(h.trial_dir)
-        if h.supervisor is None:
-            return trial_state.lock_is_held(h.trial_dir)  # starting: it reads the kill marker
-        return trial_state.signal_process(h.supervisor, signum)
-
-    def _lost(self, h: LocalTrialHandle) -> Outcome:
-        trial_state.kill_orphaned_group(h.trial_dir)
-        if (h.trial_dir / sv.KILL_MARKER_FILE).exists():
-            return Outcome(ExitReason.KILLED, message="killed on request; no outcome was recorded")
-        return Outcome(
-            ExitReason.LOST,
-            message="lost: process gone without outcome (its supervisor died or the machine"
-            " restarted)",
-        )
-
 
 def _wait_for_exit(popen: subprocess.Popen[bytes], timeout: float | None) -> bool:
     """Whether our child ``popen`` ended within ``timeout`` seconds (and is reaped).
@@ -823,36 +389,3 @@ def _find_container(manifest: Mapping[str, Any], primary: str | None) -> Mapping
     if primary is None:
         return containers[0].body if len(containers) == 1 else None
     return next((c.body for c in containers if c.name == primary), None)
-
-
-def _positive(value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise LaunchError(f"deadline_seconds: {value!r} is not a positive number")
-    return float(value)
-
-
-def _non_negative(value: float, field: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise LaunchError(f"{field}: {value!r} is not a non-negative number")
-    return float(value)
-
-
-def _never_started(trial_dir: Path, *, lock_checked: bool = False) -> bool:
-    """No supervisor ever recorded itself, none holds the lock, nothing was asked or ended."""
-    return (
-        not (trial_dir / sv.IDENTITY_FILE).exists()
-        and not (trial_dir / sv.OUTCOME_FILE).exists()
-        and not (trial_dir / sv.KILL_MARKER_FILE).exists()
-        and (lock_checked or not trial_state.lock_is_held(trial_dir))
-    )
-
-
-def _locked(trial_dir: Path, *, blocking: bool = True) -> int:
-    """The trial's lock file, opened and locked: held by its supervisor while that lives."""
-    fd = os.open(trial_dir / sv.LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd

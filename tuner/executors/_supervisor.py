@@ -3,7 +3,8 @@ and records how it ended in ``outcome.json`` so a restarted controller can still
 
 Run as ``python -I -S <this file> TRIAL_DIR WORKING_DIR DEADLINE GRACE LOCK_FD -- ARGV...``
 (``DEADLINE`` is ``-`` for none). It imports only a few built-in modules so that it starts in
-milliseconds; ``tuner.executors._local`` imports the file names and helpers below from here.
+milliseconds; the local executor (``tuner.executors._local*``) imports the file names and
+helpers below from here.
 """
 
 from __future__ import annotations
