@@ -4,6 +4,7 @@ devices re-derived from stored trials by an executor that never launched them.""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ from tuner.executors import LaunchError, LocalExecutor, ResourcesBusyError
 from tuner.executors._devices import detect_devices, parse_request
 
 PRINT_DEVICE = "import os; print('device=' + os.environ.get('CUDA_VISIBLE_DEVICES', '<unset>'))"
+# Waits only guard against hangs.
+WAIT_SECONDS = 30.0
 
 
 def job(gpus: Any = 1, name: str = "main", **limits: Any) -> dict[str, Any]:
@@ -50,9 +53,23 @@ def prepared(run_dir: Path, gpus: str = "0,1", **limits: Any) -> LocalExecutor:
     return executor
 
 
+def stop_what_runs(executor: LocalExecutor) -> None:
+    """Stop, through the public API, the trials still running in the executor's run_dir (the
+    gated trials some tests never release), then let its fork server go."""
+    if executor.run_dir.is_dir():
+        for trial_dir in executor.run_dir.iterdir():
+            handle = executor.find(trial_dir.name)
+            if handle is not None:
+                executor.kill(handle)
+                executor.wait(handle, WAIT_SECONDS)
+    executor.close()
+
+
 @pytest.fixture
-def gpu_executor(run_dir: Path) -> LocalExecutor:
-    return prepared(run_dir)
+def gpu_executor(run_dir: Path) -> Iterator[LocalExecutor]:
+    executor = prepared(run_dir)
+    yield executor
+    stop_what_runs(executor)
 
 
 def test_each_running_trial_gets_its_own_device_and_a_third_waits(
@@ -96,13 +113,14 @@ def test_trial_sees_only_its_device(gpu_executor: LocalExecutor, harness) -> Non
 
 @pytest.mark.parametrize("found_by", ["reference", "directory", "nothing"])
 def test_restarted_executor_still_holds_the_devices_of_running_trials(
-    gpu_executor: LocalExecutor, harness, run_dir: Path, found_by: str
+    gpu_executor: LocalExecutor, harness, run_dir: Path, found_by: str, request: Any
 ) -> None:
     first, gate_1 = launch_gated(gpu_executor, harness, "t1")
     second, gate_2 = launch_gated(gpu_executor, harness, "t2")
     # A new controller: nothing in memory, the trials as the store (or the run dir) has
     # them; or not adopted at all (another experiment's trials, not resumed yet).
     restarted = prepared(run_dir)
+    request.addfinalizer(lambda: stop_what_runs(restarted))
     if found_by == "reference":
         adopted = restarted.adopt(json.loads(json.dumps(second.reference)))
     elif found_by == "directory":
