@@ -125,6 +125,20 @@ time.sleep(600)
         return stat is not None and stat[0] not in (b"Z", b"X")
 
     @staticmethod
+    def stop_what_runs(executor: LocalExecutor) -> None:
+        """Stop, through the public API, what a test left running in the executor's run
+        directory (a failed test's trials, gated trials never released), then let its fork
+        server go."""
+        run_dir = executor.run_dir
+        if run_dir is not None and run_dir.is_dir():
+            for trial_dir in run_dir.iterdir():
+                handle = executor.find(trial_dir.name)
+                if handle is not None:
+                    executor.kill(handle)
+                    executor.wait(handle, WAIT_SECONDS)
+        executor.close()
+
+    @staticmethod
     def exists(pid: int) -> bool:
         """Whether ``pid`` is in the process table at all, zombies included."""
         return _stat(str(pid)) is not None
@@ -153,14 +167,7 @@ def executor(request: Any, run_dir: Path, tmp_path: Path) -> Iterator[LocalExecu
         fork_server=request.param == "fork-server",
     )
     yield ex
-    # Whatever a failed test left running is stopped here, through the public API.
-    if run_dir.is_dir():
-        for trial_dir in run_dir.iterdir():
-            handle = ex.find(trial_dir.name)
-            if handle is not None:
-                ex.kill(handle)
-                ex.wait(handle, WAIT_SECONDS)
-    ex.close()
+    Harness.stop_what_runs(ex)
 
 
 @pytest.fixture

@@ -15,8 +15,6 @@ from tuner.executors import LaunchError, LocalExecutor, ResourcesBusyError
 from tuner.executors._devices import detect_devices, parse_request
 
 PRINT_DEVICE = "import os; print('device=' + os.environ.get('CUDA_VISIBLE_DEVICES', '<unset>'))"
-# Waits only guard against hangs.
-WAIT_SECONDS = 30.0
 
 
 def job(gpus: Any = 1, name: str = "main", **limits: Any) -> dict[str, Any]:
@@ -53,23 +51,11 @@ def prepared(run_dir: Path, gpus: str = "0,1", **limits: Any) -> LocalExecutor:
     return executor
 
 
-def stop_what_runs(executor: LocalExecutor) -> None:
-    """Stop, through the public API, the trials still running in the executor's run_dir (the
-    gated trials some tests never release), then let its fork server go."""
-    if executor.run_dir.is_dir():
-        for trial_dir in executor.run_dir.iterdir():
-            handle = executor.find(trial_dir.name)
-            if handle is not None:
-                executor.kill(handle)
-                executor.wait(handle, WAIT_SECONDS)
-    executor.close()
-
-
 @pytest.fixture
-def gpu_executor(run_dir: Path) -> Iterator[LocalExecutor]:
+def gpu_executor(run_dir: Path, harness: Any) -> Iterator[LocalExecutor]:
     executor = prepared(run_dir)
     yield executor
-    stop_what_runs(executor)
+    harness.stop_what_runs(executor)  # the gated trials some tests never release
 
 
 def test_each_running_trial_gets_its_own_device_and_a_third_waits(
@@ -120,7 +106,7 @@ def test_restarted_executor_still_holds_the_devices_of_running_trials(
     # A new controller: nothing in memory, the trials as the store (or the run dir) has
     # them; or not adopted at all (another experiment's trials, not resumed yet).
     restarted = prepared(run_dir)
-    request.addfinalizer(lambda: stop_what_runs(restarted))
+    request.addfinalizer(lambda: harness.stop_what_runs(restarted))
     if found_by == "reference":
         adopted = restarted.adopt(json.loads(json.dumps(second.reference)))
     elif found_by == "directory":
