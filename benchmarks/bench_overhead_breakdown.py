@@ -97,12 +97,20 @@ def median_seconds(argv: list[str], samples: int = 30, **kwargs: Any) -> float:
     return statistics.median(times)
 
 
+def trial_lock(trial_dir: Path) -> int:
+    """The descriptor a launch hands the supervisor as its lock: the trial directory (a
+    ``supervisor.lock`` file with a tuner from before protocol 2)."""
+    if hasattr(sv, "LOCK_FILE"):
+        return os.open(trial_dir / sv.LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    return os.open(trial_dir, os.O_RDONLY | os.O_DIRECTORY)
+
+
 def supervisor_seconds(work: Path) -> float:
     times = []
     for i in range(30):
         trial_dir = work / f"sv{i}"
         trial_dir.mkdir()
-        lock = os.open(trial_dir / sv.LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        lock = trial_lock(trial_dir)
         argv = [sys.executable, "-I", "-S", sv.__file__, str(trial_dir), str(work), "-", "1"]
         start = time.perf_counter()
         subprocess.run(
@@ -130,7 +138,7 @@ def forked_supervisor_seconds(work: Path) -> float | None:
         for i in range(30):
             trial_dir = work / f"fork{i}"
             trial_dir.mkdir()
-            lock = os.open(trial_dir / sv.LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+            lock = trial_lock(trial_dir)
             log = os.open(trial_dir / sv.LOG_FILE, os.O_WRONLY | os.O_CREAT, 0o644)
             start = time.perf_counter()
             pid, _ = server.start_supervisor(

@@ -3,18 +3,18 @@ trial's supervisor by forking itself, so that no Python interpreter starts per t
 
 Run as ``python -I -S <this file>`` with a Unix stream socket as stdin. Each request is a
 length-prefixed ``marshal`` record (trial dir, working dir, deadline, grace, argv, env,
-CPUs) with the trial's log and lock descriptors attached (``SCM_RIGHTS``), and the write end
-of a pipe that the supervisor closes once it has written ``outcome.json``. The server hands
-it, descriptors and all, to a spare child it forked beforehand (when it started, and
-whenever a child has exited, so that the fork runs while the controller takes in the trial
-that ended; at once if there is none); the child becomes exactly the per-trial supervisor
-that ``_supervisor.py`` is (own session, stdout and stderr to the log, the lock held,
-subreaper, ``supervisor.json`` and ``outcome.json``) and never returns to the server. The
-reply is the child's pid and start time, or an error. A spare whose server closes its
-socket before a request came exits having started nothing. The server reaps its children;
-when the controller's end of the socket closes (the controller exited or died), it waits
-for the supervisors it forked to end and then exits, so none is left a zombie. Should the
-server die, each supervisor runs on alone.
+CPUs) with the trial's log and lock (its directory, ``flock``-ed) descriptors attached
+(``SCM_RIGHTS``), and the write end of a pipe that the supervisor closes once it has written
+``outcome.json``. The server hands it, descriptors and all, to a spare child it forked
+beforehand (when it started, and whenever a child has exited, so that the fork runs while
+the controller takes in the trial that ended; at once if there is none); the child becomes
+exactly the per-trial supervisor that ``_supervisor.py`` is (own session, stdout and stderr
+to the log, the lock held, subreaper, ``supervisor.json`` and ``outcome.json``) and never
+returns to the server. The reply is the child's pid and start time, or an error. A spare
+whose server closes its socket before a request came exits having started nothing. The
+server reaps its children; when the controller's end of the socket closes (the controller
+exited or died), it waits for the supervisors it forked to end and then exits, so none is
+left a zombie. Should the server die, each supervisor runs on alone.
 """
 
 from __future__ import annotations

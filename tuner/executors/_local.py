@@ -61,9 +61,10 @@ class LocalExecutor(SupervisorLaunching, TrialAdoption):
     (they are processes of their own), and it exits only after they all have, once the
     controller is gone. Per trial, ``run_dir/<trial_name>/`` holds ``output.log`` (stdout
     and stderr of the trial, written by the OS, so nothing is lost when the controller
-    dies), ``supervisor.json`` (pids and start times), ``outcome.json`` and a lock file held
-    while the supervisor lives: the same records whichever way the supervisor started, so
-    a controller adopts the trials of the other way (and of older versions).
+    dies), ``supervisor.json`` (pids and start times, appended) and ``outcome.json``, and
+    the supervisor holds an ``flock`` on the directory while it lives: the same records
+    whichever way the supervisor started, so a controller adopts the trials of the other
+    way (and of older versions, whose lock is a ``supervisor.lock`` file).
 
     - argv: used as given, except that a bare ``python`` or ``python3`` becomes
       ``python_executable`` (default: the interpreter running tuner), so that a trial runs

@@ -228,7 +228,13 @@ class TrialAdoption(Executor):
 
 
 def _never_started(trial_dir: Path, *, lock_checked: bool = False) -> bool:
-    """No supervisor ever recorded itself, none holds the lock, nothing was asked or ended."""
+    """No supervisor ever recorded itself, none holds the lock, nothing was asked or ended.
+
+    ``supervisor.json`` counts whatever it holds: only a supervisor creates it, before it
+    writes its first record and long before it starts the command, so even an empty file
+    (the supervisor died between the two) or a torn line says "maybe started". Taken as
+    started, such a trial is reported lost rather than run a second time.
+    """
     return (
         not (trial_dir / sv.IDENTITY_FILE).exists()
         and not (trial_dir / sv.OUTCOME_FILE).exists()

@@ -175,7 +175,7 @@ class SupervisorLaunching(Executor):
                 os.close(fds[1])
                 fds[1] = -1
                 try:
-                    fds[1] = _locked(trial_dir, blocking=False)
+                    fds[1] = _locked(trial_dir, blocking=False, legacy=True)
                 except OSError:
                     # BlockingIOError: a forked supervisor holds it, the trial runs. Other
                     # errors: unknown, so taken as started (its records will tell).
@@ -299,9 +299,12 @@ def _non_negative(value: float, field: str) -> float:
     return float(value)
 
 
-def _locked(trial_dir: Path, *, blocking: bool = True) -> int:
-    """The trial's lock file, opened and locked: held by its supervisor while that lives."""
-    fd = os.open(trial_dir / sv.LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+def _locked(trial_dir: Path, *, blocking: bool = True, legacy: bool = False) -> int:
+    """The trial's lock, opened and taken: held by its supervisor while that lives. An
+    ``flock`` on the trial directory, not on a file of its own: each file is an inode to
+    create (and, when the run directory goes, to free), which some filesystems make slow.
+    ``legacy``: a directory that an older version may have made, whose lock file counts."""
+    fd = trial_state.open_lock(trial_dir, legacy=legacy)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BaseException:

@@ -1,5 +1,11 @@
 """The on-disk state of one local trial (what its supervisor recorded) and the process
-checks that make re-adoption safe: pid + start time, the supervisor's lock, process scans."""
+checks that make re-adoption safe: pid + start time, the supervisor's lock, process scans.
+
+A trial directory holds ``supervisor.json`` (the supervisor's identity records, one JSON
+object a line, the last complete one current) and ``outcome.json``; the supervisor's lock is
+an ``flock`` on the directory itself. Trials started by older versions (protocol 1) have one
+object in ``supervisor.json`` (the same thing: one line) and a ``supervisor.lock`` file,
+which is the lock wherever it exists."""
 
 from __future__ import annotations
 
@@ -114,17 +120,47 @@ def utc(timestamp: Any) -> datetime | None:
     return datetime.fromtimestamp(timestamp, timezone.utc)
 
 
+def read_identity(trial_dir: Path) -> dict[str, Any] | None:
+    """The supervisor's latest identity record: the last line of ``supervisor.json`` that
+    is complete (ends in ``\n``) and a JSON object. A torn last line (a record being
+    appended, or cut short by a crash) is passed over; None if there is no record."""
+    try:
+        data = (trial_dir / sv.IDENTITY_FILE).read_bytes()
+    except OSError:
+        return None
+    for line in reversed(data.split(b"\n")[:-1]):  # what follows the last \n is torn
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            return record
+    return None
+
+
 def identity_from_disk(trial_dir: Path) -> ProcessId | None:
-    data = read_json(trial_dir / sv.IDENTITY_FILE)
+    data = read_identity(trial_dir)
     if data is None or not isinstance(data.get("pid"), int):
         return None
     return ProcessId(data["pid"], data.get("start_ticks"), data.get("boot_id"))
 
 
+def open_lock(trial_dir: Path, *, legacy: bool = True) -> int:
+    """A new descriptor to take the trial's supervisor lock on (the caller closes it): its
+    directory, or, with ``legacy``, the ``supervisor.lock`` of a trial an older version
+    started, where there is one (its supervisor holds that)."""
+    if legacy:
+        try:
+            return os.open(trial_dir / sv.LEGACY_LOCK_FILE, os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            pass
+    return os.open(trial_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+
+
 def lock_is_held(trial_dir: Path) -> bool:
     try:
-        fd = os.open(trial_dir / sv.LOCK_FILE, os.O_RDWR | os.O_CLOEXEC)
-    except FileNotFoundError:
+        fd = open_lock(trial_dir)
+    except (FileNotFoundError, NotADirectoryError):
         return False
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -163,7 +199,7 @@ def kill_orphaned_group(trial_dir: Path) -> None:
     The trial's group id is its main process's pid. Members are recognised by that group id
     *and* the supervisor's session id, so a reused pid cannot make us kill a stranger.
     """
-    data = read_json(trial_dir / sv.IDENTITY_FILE)
+    data = read_identity(trial_dir)
     if data is None or not isinstance(data.get("child_pgid"), int):
         return
     pgid, session = data["child_pgid"], data.get("pid")

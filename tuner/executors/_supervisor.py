@@ -2,9 +2,10 @@
 and records how it ended in ``outcome.json`` so a restarted controller can still learn it.
 
 Run as ``python -I -S <this file> TRIAL_DIR WORKING_DIR DEADLINE GRACE LOCK_FD -- ARGV...``
-(``DEADLINE`` is ``-`` for none). It imports only a few built-in modules so that it starts in
-milliseconds; the local executor (``tuner.executors._local*``) imports the file names and
-helpers below from here.
+(``DEADLINE`` is ``-`` for none; ``LOCK_FD``, the trial directory opened and ``flock``-ed by
+the launcher, held for as long as the supervisor lives). It imports only a few built-in
+modules so that it starts in milliseconds; the local executor (``tuner.executors._local*``)
+imports the file names and helpers below from here.
 """
 
 from __future__ import annotations
@@ -19,11 +20,14 @@ try:
 except ImportError:  # pragma: no cover - non-CPython
     import signal
 
-PROTOCOL_VERSION = 1
+# 2: ``supervisor.json`` is a file of records, one JSON object a line, appended (1: one
+# object, replaced), and the "supervisor alive" lock is an ``flock`` on the trial directory
+# (1: on ``LEGACY_LOCK_FILE``). Written into every record; readers go by the files present.
+PROTOCOL_VERSION = 2
 LOG_FILE = "output.log"
 IDENTITY_FILE = "supervisor.json"
 OUTCOME_FILE = "outcome.json"
-LOCK_FILE = "supervisor.lock"
+LEGACY_LOCK_FILE = "supervisor.lock"  # the lock of trials started by protocol 1: read only
 KILL_MARKER_FILE = "kill-requested"
 AFFINITY_VARIABLE = "TUNER_CPU_AFFINITY"  # the CPUs to pin to, read and removed at start
 
@@ -108,16 +112,29 @@ def boot_id() -> str | None:
 
 
 def write_json_atomically(path: str, data: dict[str, object]) -> None:
-    """Write ``data`` so that readers see either the old file or the complete new one."""
+    """Write ``data`` so that readers see either no file or the complete one (the target is
+    written once: the rename replaces nothing, so no inode is freed)."""
     tmp = f"{path}.tmp.{os.getpid()}"
-    body = _dumps(data).encode()
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
     try:
-        while body:  # one write for these small records; a loop for a short one
-            body = body[os.write(fd, body) :]
+        write_all(fd, _dumps(data).encode())
     finally:
         os.close(fd)
     os.replace(tmp, path)
+
+
+def create_records(path: str) -> int:
+    """Create the file of records ``path`` (it must not exist: a file there means a
+    supervisor recorded itself before, and the trial may have run) for appending."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC
+    return os.open(path, flags, 0o666)
+
+
+def write_all(fd: int, body: bytes) -> None:
+    """Write ``body`` with one ``write`` (a loop only should one be short), so that a record
+    appended to a file of records lands whole: a reader takes only lines ending in ``\n``."""
+    while body:
+        body = body[os.write(fd, body) :]
 
 
 def prepare_records() -> None:
@@ -163,6 +180,7 @@ class _Supervision:
         self.exited = False
         self.started_at = time.time()
         self.start_ticks = start_ticks  # ours, read once (`write_identity`) if not given
+        self.records = -1  # supervisor.json, open for appending from the first record on
 
     def on_termination_request(self, signum: int, frame: object) -> None:
         self._terminate(KILLED)
@@ -190,7 +208,20 @@ class _Supervision:
         return os.path.join(self.trial_dir, name)
 
     def write_identity(self) -> None:
-        write_json_atomically(self.path(IDENTITY_FILE), self.identity())
+        """Append a record of who we are (and who the trial is, once spawned) to
+        ``supervisor.json``, created by the first: one line, one ``write``, no file replaced."""
+        line = self.identity_line()
+        if self.records < 0:
+            self.records = create_records(self.path(IDENTITY_FILE))
+        write_all(self.records, line)
+
+    def close_records(self) -> None:
+        if self.records >= 0:
+            os.close(self.records)
+            self.records = -1
+
+    def identity_line(self) -> bytes:
+        return _dumps(self.identity()).encode()
 
     def identity(self) -> dict[str, object]:
         me = os.getpid()
@@ -411,10 +442,12 @@ def rehearse() -> None:
     sup = _Supervision(os.curdir, 1.0, 0.0, None)  # were it to write: to the cwd
     sup.child = os.getpid()  # a process that exists, to read as the trial's
     for _ in range(2):
-        _dumps(sup.identity())
+        sup.identity_line()
+        write_all(sup.records, b"")  # the write path's code, with nothing to write
+        sup.path(IDENTITY_FILE)
         for reason, code, signum in ((COMPLETED, 0, None), (DEADLINE_EXCEEDED, None, 15)):
             message = _describe(reason, code, signum, sup)
-            _dumps(sup.outcome(reason, code, signum, message))
+            _dumps(sup.outcome(reason, code, signum, message)).encode()
         sup.path(OUTCOME_FILE)
 
 
@@ -464,6 +497,7 @@ def _run(sup: _Supervision, working_dir: str, argv: list[str], env: dict[str, st
         sup.write_outcome(KILLED, None, None, "killed on request before the trial started")
         return 0
     sup.write_identity()
+    sup.close_records()  # the last identity record: the trial is known
     exit_code, signum = _wait_for_child(sup)
     _reap_everything(sup.child)
     if sup.reason is not None:
@@ -502,8 +536,9 @@ def main(args: list[str]) -> int:
         return 2
     trial_dir, working_dir, deadline, grace, lock_fd = args[:5]
     pin_to_cpus(os.environ.pop(AFFINITY_VARIABLE, ""))
-    # The lock fd marks "a supervisor is alive" for as long as we run; the trial must not
-    # inherit it, or a trial that outlived us would look like a live supervisor.
+    # The lock fd (the trial directory, flock-ed) marks "a supervisor is alive" for as long
+    # as we run; the trial must not inherit it, or a trial that outlived us would look like
+    # a live supervisor.
     os.set_inheritable(int(lock_fd), False)
     return supervise(
         trial_dir,
