@@ -87,16 +87,20 @@ def test_created_rows_never_launched_run_with_their_stored_parameters(bench) -> 
     assert result.experiment.reason == "ExperimentMaxTrialsReached"
 
 
-def test_trial_started_but_never_reaching_its_command_is_launched_again(bench) -> None:
+@pytest.mark.parametrize("predecessor", ["current", "protocol-1"])
+def test_trial_started_but_never_reaching_its_command_is_launched_again(
+    bench, predecessor: str
+) -> None:
     experiment = bench.experiment(max_trials=1, parallel=1)
     start_experiment(bench, experiment)
     bench.store.create_trials("exp", [("exp-halfway", {"x": "5"})])
     # The predecessor died inside launch: the trial directory exists with the files the
-    # executor creates first, but no supervisor ever ran.
+    # executor creates first (an older version's had a lock file), but no supervisor ran.
     trial_dir = bench.root / "runs" / "exp-halfway"
     trial_dir.mkdir(parents=True)
     (trial_dir / sv.LOG_FILE).touch()
-    (trial_dir / sv.LOCK_FILE).touch()
+    if predecessor == "protocol-1":
+        (trial_dir / sv.LEGACY_LOCK_FILE).touch()
 
     result = successor(bench, experiment).run()
 
