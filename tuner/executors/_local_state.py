@@ -122,7 +122,7 @@ def utc(timestamp: Any) -> datetime | None:
 
 def read_identity(trial_dir: Path) -> dict[str, Any] | None:
     """The supervisor's latest identity record: the last line of ``supervisor.json`` that
-    is complete (ends in ``\n``) and a JSON object. A torn last line (a record being
+    is complete (ends in a newline) and a JSON object. A torn last line (a record being
     appended, or cut short by a crash) is passed over; None if there is no record."""
     try:
         data = (trial_dir / sv.IDENTITY_FILE).read_bytes()

@@ -132,7 +132,7 @@ def create_records(path: str) -> int:
 
 def write_all(fd: int, body: bytes) -> None:
     """Write ``body`` with one ``write`` (a loop only should one be short), so that a record
-    appended to a file of records lands whole: a reader takes only lines ending in ``\n``."""
+    appended to a file of records lands whole: a reader takes only lines ending in a newline."""
     while body:
         body = body[os.write(fd, body) :]
 
