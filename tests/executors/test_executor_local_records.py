@@ -5,9 +5,11 @@ trials started by older versions (protocol 1: a ``supervisor.lock`` file, one ob
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -80,6 +82,30 @@ def test_the_supervisors_lock_is_on_the_trial_directory_while_it_lives(harness) 
     harness.wait_for_log_line(handle, r"pgid=")
     assert lock_is_held(trial_dir)
     assert not (trial_dir / sv.LEGACY_LOCK_FILE).exists()
+    gate.touch()
+    outcome = harness.executor.wait(handle, WAIT_SECONDS)
+    assert outcome is not None and outcome.succeeded
+    harness.wait_until(lambda: not lock_is_held(trial_dir), "the supervisor to let go")
+
+
+def test_where_a_directory_cannot_be_locked_the_lock_file_is_made_and_honoured(
+    harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # NFS emulates flock with byte-range locks, which a directory does not take (EBADF).
+    # No such filesystem here: the launch's flock refuses directories as NFS's would.
+    real_flock = fcntl.flock
+
+    def nfs_like_flock(fd: int, operation: int) -> None:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+        real_flock(fd, operation)
+
+    monkeypatch.setattr(fcntl, "flock", nfs_like_flock)
+    handle, gate = harness.launch_gated("nfs")
+    trial_dir = harness.executor.run_dir / "nfs"
+    harness.wait_for_log_line(handle, r"pgid=")
+    assert (trial_dir / sv.LEGACY_LOCK_FILE).exists()
+    assert lock_is_held(trial_dir)  # on the file, the lock wherever it exists
     gate.touch()
     outcome = harness.executor.wait(handle, WAIT_SECONDS)
     assert outcome is not None and outcome.succeeded

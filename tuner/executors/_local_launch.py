@@ -3,6 +3,7 @@ there is none, a ``python -I -S _supervisor.py`` process of its own; both leave 
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import logging
@@ -303,11 +304,34 @@ def _locked(trial_dir: Path, *, blocking: bool = True, legacy: bool = False) -> 
     """The trial's lock, opened and taken: held by its supervisor while that lives. An
     ``flock`` on the trial directory, not on a file of its own: each file is an inode to
     create (and, when the run directory goes, to free), which some filesystems make slow.
-    ``legacy``: a directory that an older version may have made, whose lock file counts."""
+    ``legacy``: a directory that an older version may have made, whose lock file counts.
+    Where a directory cannot be locked (NFS emulates ``flock`` with byte-range locks, which
+    a directory does not take), the lock file is made and locked instead: readers take it
+    wherever it exists."""
     fd = trial_state.open_lock(trial_dir, legacy=legacy)
+    how = fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, how)
+    except BlockingIOError:
+        os.close(fd)
+        raise
+    except OSError as e:
+        os.close(fd)
+        if e.errno not in _NO_DIRECTORY_LOCK:
+            raise
+        fd = os.open(
+            trial_dir / sv.LEGACY_LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644
+        )
+        try:
+            fcntl.flock(fd, how)
+        except BaseException:
+            os.close(fd)
+            raise
     except BaseException:
         os.close(fd)
         raise
     return fd
+
+
+# What ``flock`` on a directory answers where the filesystem cannot lock one.
+_NO_DIRECTORY_LOCK = frozenset({errno.EBADF, errno.EINVAL, errno.ENOLCK, errno.EOPNOTSUPP})

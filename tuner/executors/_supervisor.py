@@ -27,7 +27,9 @@ PROTOCOL_VERSION = 2
 LOG_FILE = "output.log"
 IDENTITY_FILE = "supervisor.json"
 OUTCOME_FILE = "outcome.json"
-LEGACY_LOCK_FILE = "supervisor.lock"  # the lock of trials started by protocol 1: read only
+# The lock of trials started by protocol 1, and of those whose directory the filesystem
+# cannot lock (see ``_local_launch._locked``): taken wherever it exists.
+LEGACY_LOCK_FILE = "supervisor.lock"
 KILL_MARKER_FILE = "kill-requested"
 AFFINITY_VARIABLE = "TUNER_CPU_AFFINITY"  # the CPUs to pin to, read and removed at start
 
