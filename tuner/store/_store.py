@@ -46,6 +46,7 @@ from ._models import ExperimentRow, TrialRow, decode_float, encode_float
 from ._observations import ObservationMethods
 from ._transactions import (
     Fence,
+    connection,
     db_now,
     experiment_row,
     expire_cached,
@@ -77,12 +78,23 @@ _LOCK_TRIAL_WITH_SPEC = _LOCK_TRIAL.add_columns(_EXPERIMENTS.c.spec.label("exper
 _TAKEN_NAME = (
     select(_TRIALS.c.name).where(_TRIALS.c.name.in_(bindparam("names", expanding=True))).limit(1)
 )
-# Both in one round trip (the lock covers the experiment row only: a subquery's rows are
-# not locked by the outer FOR UPDATE on PostgreSQL or MySQL).
-_LOCK_EXPERIMENT_ID_AND_TAKEN_NAME = (
-    select(_EXPERIMENTS.c.id, _TAKEN_NAME.scalar_subquery())
-    .where(_EXPERIMENTS.c.name == bindparam("name"))
-    .with_for_update(of=_EXPERIMENTS)
+
+
+def _lock_experiment_id_and_taken(taken: Any) -> Any:
+    """Both in one round trip (the lock covers the experiment row only: a subquery's rows
+    are not locked by the outer FOR UPDATE on PostgreSQL or MySQL)."""
+    return (
+        select(_EXPERIMENTS.c.id, taken.scalar_subquery())
+        .where(_EXPERIMENTS.c.name == bindparam("name"))
+        .with_for_update(of=_EXPERIMENTS)
+    )
+
+
+_LOCK_EXPERIMENT_ID_AND_TAKEN_NAME = _lock_experiment_id_and_taken(_TAKEN_NAME)
+# The same for a batch of one name (the controller's usual one at parallel 1): an
+# expanding IN list is rendered anew at every execution, an equality is not.
+_LOCK_EXPERIMENT_ID_AND_TAKEN_ONE = _lock_experiment_id_and_taken(
+    select(_TRIALS.c.name).where(_TRIALS.c.name == bindparam("one")).limit(1)
 )
 _INSERT_TRIALS = insert(_TRIALS)
 _SET_ALGORITHM_SETTINGS = (
@@ -323,20 +335,27 @@ class Store(LeaseMethods, ObservationMethods):
         conflict = lambda: TrialExistsError(", ".join(names), "(one of them) already exists")  # noqa: E731
         with self._write(f"creating trials of experiment {experiment!r}", conflict) as s:
             # Core statements: no ORM objects are needed (nor the new rows' ids).
-            connection = s.connection()
+            conn = connection(s)
             # The id alone (locked: creations of one experiment are serialized), with the
             # first of the first names already taken: one statement for the usual batch.
             chunks = list(_chunks(names, 500)) or [[]]
-            found = connection.execute(
-                _LOCK_EXPERIMENT_ID_AND_TAKEN_NAME, {"name": experiment, "names": list(chunks[0])}
-            ).one_or_none()
+            if len(names) == 1:
+                lock = conn.execute(
+                    _LOCK_EXPERIMENT_ID_AND_TAKEN_ONE, {"name": experiment, "one": names[0]}
+                )
+            else:
+                lock = conn.execute(
+                    _LOCK_EXPERIMENT_ID_AND_TAKEN_NAME,
+                    {"name": experiment, "names": list(chunks[0])},
+                )
+            found = lock.one_or_none()
             if found is None:
                 raise ExperimentNotFoundError(experiment)
             exp_id, taken = found
             for chunk in chunks[1:]:
                 if taken is not None:
                     break
-                taken = connection.execute(_TAKEN_NAME, {"names": list(chunk)}).scalar()
+                taken = conn.execute(_TAKEN_NAME, {"names": list(chunk)}).scalar()
             if taken is not None:
                 raise TrialExistsError(taken)
             now = db_now(s)
@@ -354,9 +373,9 @@ class Store(LeaseMethods, ObservationMethods):
                 for n, p in batch
             ]
             if rows:
-                connection.execute(_INSERT_TRIALS, rows)
+                conn.execute(_INSERT_TRIALS, rows)
             if algorithm_settings is not None:
-                connection.execute(
+                conn.execute(
                     _SET_ALGORITHM_SETTINGS,
                     {
                         "experiment_id": exp_id,
@@ -555,16 +574,16 @@ class Store(LeaseMethods, ObservationMethods):
                 )
                 incumbent = None
                 best_name = row["experiment_best_trial_name"]
-                connection = s.connection()
+                conn = connection(s)
                 if best_name is not None:
                     # Read now, under the experiment row's lock: the incumbent as the last
                     # finish (committed before this one got the lock) left it.
-                    best = connection.execute(_OBJECTIVE_OF, {"name": best_name}).one_or_none()
+                    best = conn.execute(_OBJECTIVE_OF, {"name": best_name}).one_or_none()
                     if best is not None:
                         incumbent = decode_float(*best)
                 if goal.is_better(objective, incumbent):
                     experiment_id = row["experiment_id"]
-                    connection.execute(
+                    conn.execute(
                         _SET_BEST, {"experiment_id": experiment_id, "best": name, "now": now}
                     )
                     expire_cached(s, ExperimentRow, experiment_id)
@@ -586,7 +605,7 @@ def _lock_trial(s: Session, name: str, *, with_spec: bool = False) -> RowMapping
     """The trial's columns, its experiment's name and best trial (and spec), both rows
     locked; or `TrialNotFoundError`."""
     statement = _LOCK_TRIAL_WITH_SPEC if with_spec else _LOCK_TRIAL
-    row = s.connection().execute(statement, {"name": name}).mappings().one_or_none()
+    row = connection(s).execute(statement, {"name": name}).mappings().one_or_none()
     if row is None:
         raise TrialNotFoundError(name)
     remember_trial(s, name, row["id"], row["experiment_id"])
@@ -597,7 +616,7 @@ def _update_trial(s: Session, trial_id: int, changes: Mapping[str, Any]) -> None
     """A Core UPDATE of the trial's columns in ``changes``; an ORM object of the row that
     the session holds (an earlier call of the same transaction) is expired, not left stale."""
     if changes:
-        s.connection().execute(_UPDATE_TRIAL, {"trial_id": trial_id, **changes})
+        connection(s).execute(_UPDATE_TRIAL, {"trial_id": trial_id, **changes})
         expire_cached(s, TrialRow, trial_id)
 
 
