@@ -162,11 +162,11 @@ def test_observation_summary_edges(store: Store, build: Build) -> None:
 
 
 @pytest.mark.parametrize("in_block", [False, True])
-def test_one_metric_or_one_name_gives_what_a_list_of_them_gives(
+def test_one_metric_and_small_batches_give_what_the_list_statements_give(
     store: Store, build: Build, in_block: bool
 ) -> None:
-    # The controller's usual calls (one objective, one new trial) have statements of their
-    # own: the same answers and refusals as the list forms.
+    # The controller's usual calls (one objective; one new trial per free parallel slot) have
+    # statements of their own: the same answers and refusals as the expanding-list forms.
     build.experiment(store)
     build.trials(store, "exp", "exp-1")
     store.add_observations(
@@ -182,5 +182,10 @@ def test_one_metric_or_one_name_gives_what_a_list_of_them_gives(
     # Found by the look-up before the insert (not by the unique key's violation after it).
     with pytest.raises(TrialExistsError, match="'exp-1' already exists in the store"):
         store.create_trials("exp", [("exp-1", {})])
+    for at in range(3):  # wherever the taken name is in a batch
+        batch: list[tuple[str, dict[str, str]]] = [("exp-8", {}), ("exp-9", {})]
+        batch.insert(at, ("exp-1", {}))
+        with pytest.raises(TrialExistsError, match="'exp-1' already exists in the store"):
+            store.create_trials("exp", batch)
     store.create_trials("exp", [("exp-2", {})])
     assert [t.name for t in store.list_trials("exp")] == ["exp-1", "exp-2"]

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    BindParameter,
+    Engine,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.engine import URL, RowMapping
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -91,11 +102,22 @@ def _lock_experiment_id_and_taken(taken: Any) -> Any:
 
 
 _LOCK_EXPERIMENT_ID_AND_TAKEN_NAME = _lock_experiment_id_and_taken(_TAKEN_NAME)
-# The same for a batch of one name (the controller's usual one at parallel 1): an
-# expanding IN list is rendered anew at every execution, an equality is not.
-_LOCK_EXPERIMENT_ID_AND_TAKEN_ONE = _lock_experiment_id_and_taken(
-    select(_TRIALS.c.name).where(_TRIALS.c.name == bindparam("one")).limit(1)
-)
+# Batches of up to this many names (the controller's: one per free parallel slot) have
+# statements of their own, see `_lock_experiment_id_and_taken_of`.
+_FIXED_NAMES = 16
+
+
+@functools.cache
+def _lock_experiment_id_and_taken_of(count: int) -> Any:
+    """`_LOCK_EXPERIMENT_ID_AND_TAKEN_NAME` for a batch of ``count`` names, each its own
+    bound parameter (``n0``, ``n1``...): an expanding IN list is rendered anew at every
+    execution, a fixed one is compiled once."""
+    column = _TRIALS.c.name
+    names: list[BindParameter[str]] = [bindparam(f"n{i}") for i in range(count)]
+    taken = column == names[0] if count == 1 else column.in_(names)
+    return _lock_experiment_id_and_taken(select(column).where(taken).limit(1))
+
+
 _INSERT_TRIALS = insert(_TRIALS)
 _SET_ALGORITHM_SETTINGS = (
     update(_EXPERIMENTS)
@@ -339,9 +361,10 @@ class Store(LeaseMethods, ObservationMethods):
             # The id alone (locked: creations of one experiment are serialized), with the
             # first of the first names already taken: one statement for the usual batch.
             chunks = list(_chunks(names, 500)) or [[]]
-            if len(names) == 1:
+            if 0 < len(names) <= _FIXED_NAMES:
                 lock = conn.execute(
-                    _LOCK_EXPERIMENT_ID_AND_TAKEN_ONE, {"name": experiment, "one": names[0]}
+                    _lock_experiment_id_and_taken_of(len(names)),
+                    {"name": experiment, **{f"n{i}": n for i, n in enumerate(names)}},
                 )
             else:
                 lock = conn.execute(
