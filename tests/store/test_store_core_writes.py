@@ -4,6 +4,7 @@ the block read is never served stale afterwards. On every backend."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
@@ -16,6 +17,7 @@ from tuner.store import (
     Observation,
     Store,
     StoreError,
+    TrialExistsError,
     TrialNotFoundError,
     TrialStatus,
 )
@@ -157,3 +159,33 @@ def test_observation_summary_edges(store: Store, build: Build) -> None:
         "loss": MetricSummary(0.1, 0.3, 0.1)
     }
     assert store.observation_summary("exp-1", []) == {}
+
+
+@pytest.mark.parametrize("in_block", [False, True])
+def test_one_metric_and_small_batches_give_what_the_list_statements_give(
+    store: Store, build: Build, in_block: bool
+) -> None:
+    # The controller's usual calls (one objective; one new trial per free parallel slot) have
+    # statements of their own: the same answers and refusals as the expanding-list forms.
+    build.experiment(store)
+    build.trials(store, "exp", "exp-1")
+    store.add_observations(
+        "exp-1",
+        [_loss("exp-1", 0.5, 0), _loss("exp-1", 0.2, 1), Observation("exp-1", "acc", 0.9, 0, T0)],
+    )
+    with store.transaction() if in_block else contextlib.nullcontext():
+        one = store.observation_summary("exp-1", ["loss"])
+        listed = store.observation_summary("exp-1", ["loss", "acc"])
+        assert store.observation_summary("exp-1", ["never"]) == {}
+    assert one == {"loss": MetricSummary(0.2, 0.5, 0.2)} == {"loss": listed["loss"]}
+
+    # Found by the look-up before the insert (not by the unique key's violation after it).
+    with pytest.raises(TrialExistsError, match="'exp-1' already exists in the store"):
+        store.create_trials("exp", [("exp-1", {})])
+    for at in range(3):  # wherever the taken name is in a batch
+        batch: list[tuple[str, dict[str, str]]] = [("exp-8", {}), ("exp-9", {})]
+        batch.insert(at, ("exp-1", {}))
+        with pytest.raises(TrialExistsError, match="'exp-1' already exists in the store"):
+            store.create_trials("exp", batch)
+    store.create_trials("exp", [("exp-2", {})])
+    assert [t.name for t in store.list_trials("exp")] == ["exp-1", "exp-2"]

@@ -13,7 +13,7 @@ from ._convert import check_name, observation_record
 from ._domain import MetricSummary, Observation, ObservationDrop, require_aware
 from ._errors import TrialNotFoundError
 from ._models import ObservationRow, TrialRow, encode_float
-from ._transactions import Transactions, expire_cached, trial_ids, trial_row
+from ._transactions import Transactions, connection, expire_cached, trial_ids, trial_row
 
 # Core statements of the controller's hot path, built once (see `_transactions`).
 _OBSERVATIONS = cast(Table, ObservationRow.__table__)
@@ -27,9 +27,11 @@ _SET_CHECKPOINT = (
 _READ_CHECKPOINT = select(_TRIALS.c.collector_checkpoint).where(_TRIALS.c.name == bindparam("name"))
 
 
-def _summary_statement() -> Any:
+def _summary_statement(*, one: bool = False) -> Any:
     """min, max and latest finite value of each wanted metric of one trial, in one query:
-    the latest by a correlated subquery, run only for metrics whose values differ."""
+    the latest by a correlated subquery, run only for metrics whose values differ. With
+    ``one``, of the one metric ``metric`` (the usual single objective) rather than of the
+    list ``metrics``: an expanding IN list is rendered anew at every execution."""
     obs = _OBSERVATIONS.alias("obs")
     later = _OBSERVATIONS.alias("later")
 
@@ -53,13 +55,18 @@ def _summary_statement() -> Any:
         .where(
             (obs.c.trial_id == bindparam("trial_id"))
             & finite(obs)
-            & obs.c.metric_name.in_(bindparam("metrics", expanding=True))
+            & (
+                obs.c.metric_name == bindparam("metric")
+                if one
+                else obs.c.metric_name.in_(bindparam("metrics", expanding=True))
+            )
         )
         .group_by(obs.c.metric_name)
     )
 
 
 _SUMMARY = _summary_statement()
+_SUMMARY_ONE = _summary_statement(one=True)
 
 
 class ObservationMethods(Transactions):
@@ -95,7 +102,7 @@ class ObservationMethods(Transactions):
             for drop in drops:
                 _delete_dropped(s, trial_id, drop)
             # Core statements: no ORM objects to load, change and flush.
-            connection = s.connection()
+            conn = connection(s)
             if batch:
                 rows = []
                 for obs in batch:
@@ -110,9 +117,9 @@ class ObservationMethods(Transactions):
                             "timestamp": obs.timestamp,
                         }
                     )
-                connection.execute(_INSERT_OBSERVATIONS, rows)
+                conn.execute(_INSERT_OBSERVATIONS, rows)
             if checkpoint is not None:
-                connection.execute(
+                conn.execute(
                     _SET_CHECKPOINT, {"trial_id": trial_id, "checkpoint": dict(checkpoint)}
                 )
                 expire_cached(s, TrialRow, trial_id)
@@ -139,7 +146,12 @@ class ObservationMethods(Transactions):
             trial_id, _ = trial_ids(s, trial_name)
             if not wanted:
                 return {}
-            rows = s.connection().execute(_SUMMARY, {"trial_id": trial_id, "metrics": wanted})
+            if len(wanted) == 1:
+                rows = connection(s).execute(
+                    _SUMMARY_ONE, {"trial_id": trial_id, "metric": wanted[0]}
+                )
+            else:
+                rows = connection(s).execute(_SUMMARY, {"trial_id": trial_id, "metrics": wanted})
             summary = {}
             for name, low, high, latest in rows:
                 # The filter keeps only stored finite values.

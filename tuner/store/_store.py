@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    BindParameter,
+    Engine,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.engine import URL, RowMapping
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -46,6 +57,7 @@ from ._models import ExperimentRow, TrialRow, decode_float, encode_float
 from ._observations import ObservationMethods
 from ._transactions import (
     Fence,
+    connection,
     db_now,
     experiment_row,
     expire_cached,
@@ -77,13 +89,35 @@ _LOCK_TRIAL_WITH_SPEC = _LOCK_TRIAL.add_columns(_EXPERIMENTS.c.spec.label("exper
 _TAKEN_NAME = (
     select(_TRIALS.c.name).where(_TRIALS.c.name.in_(bindparam("names", expanding=True))).limit(1)
 )
-# Both in one round trip (the lock covers the experiment row only: a subquery's rows are
-# not locked by the outer FOR UPDATE on PostgreSQL or MySQL).
-_LOCK_EXPERIMENT_ID_AND_TAKEN_NAME = (
-    select(_EXPERIMENTS.c.id, _TAKEN_NAME.scalar_subquery())
-    .where(_EXPERIMENTS.c.name == bindparam("name"))
-    .with_for_update(of=_EXPERIMENTS)
-)
+
+
+def _lock_experiment_id_and_taken(taken: Any) -> Any:
+    """Both in one round trip (the lock covers the experiment row only: a subquery's rows
+    are not locked by the outer FOR UPDATE on PostgreSQL or MySQL)."""
+    return (
+        select(_EXPERIMENTS.c.id, taken.scalar_subquery())
+        .where(_EXPERIMENTS.c.name == bindparam("name"))
+        .with_for_update(of=_EXPERIMENTS)
+    )
+
+
+_LOCK_EXPERIMENT_ID_AND_TAKEN_NAME = _lock_experiment_id_and_taken(_TAKEN_NAME)
+# Batches of up to this many names (the controller's: one per free parallel slot) have
+# statements of their own, see `_lock_experiment_id_and_taken_of`.
+_FIXED_NAMES = 16
+
+
+@functools.cache
+def _lock_experiment_id_and_taken_of(count: int) -> Any:
+    """`_LOCK_EXPERIMENT_ID_AND_TAKEN_NAME` for a batch of ``count`` names, each its own
+    bound parameter (``n0``, ``n1``...): an expanding IN list is rendered anew at every
+    execution, a fixed one is compiled once."""
+    column = _TRIALS.c.name
+    names: list[BindParameter[str]] = [bindparam(f"n{i}") for i in range(count)]
+    taken = column == names[0] if count == 1 else column.in_(names)
+    return _lock_experiment_id_and_taken(select(column).where(taken).limit(1))
+
+
 _INSERT_TRIALS = insert(_TRIALS)
 _SET_ALGORITHM_SETTINGS = (
     update(_EXPERIMENTS)
@@ -323,20 +357,28 @@ class Store(LeaseMethods, ObservationMethods):
         conflict = lambda: TrialExistsError(", ".join(names), "(one of them) already exists")  # noqa: E731
         with self._write(f"creating trials of experiment {experiment!r}", conflict) as s:
             # Core statements: no ORM objects are needed (nor the new rows' ids).
-            connection = s.connection()
+            conn = connection(s)
             # The id alone (locked: creations of one experiment are serialized), with the
             # first of the first names already taken: one statement for the usual batch.
             chunks = list(_chunks(names, 500)) or [[]]
-            found = connection.execute(
-                _LOCK_EXPERIMENT_ID_AND_TAKEN_NAME, {"name": experiment, "names": list(chunks[0])}
-            ).one_or_none()
+            if 0 < len(names) <= _FIXED_NAMES:
+                lock = conn.execute(
+                    _lock_experiment_id_and_taken_of(len(names)),
+                    {"name": experiment, **{f"n{i}": n for i, n in enumerate(names)}},
+                )
+            else:
+                lock = conn.execute(
+                    _LOCK_EXPERIMENT_ID_AND_TAKEN_NAME,
+                    {"name": experiment, "names": list(chunks[0])},
+                )
+            found = lock.one_or_none()
             if found is None:
                 raise ExperimentNotFoundError(experiment)
             exp_id, taken = found
             for chunk in chunks[1:]:
                 if taken is not None:
                     break
-                taken = connection.execute(_TAKEN_NAME, {"names": list(chunk)}).scalar()
+                taken = conn.execute(_TAKEN_NAME, {"names": list(chunk)}).scalar()
             if taken is not None:
                 raise TrialExistsError(taken)
             now = db_now(s)
@@ -354,9 +396,9 @@ class Store(LeaseMethods, ObservationMethods):
                 for n, p in batch
             ]
             if rows:
-                connection.execute(_INSERT_TRIALS, rows)
+                conn.execute(_INSERT_TRIALS, rows)
             if algorithm_settings is not None:
-                connection.execute(
+                conn.execute(
                     _SET_ALGORITHM_SETTINGS,
                     {
                         "experiment_id": exp_id,
@@ -555,16 +597,16 @@ class Store(LeaseMethods, ObservationMethods):
                 )
                 incumbent = None
                 best_name = row["experiment_best_trial_name"]
-                connection = s.connection()
+                conn = connection(s)
                 if best_name is not None:
                     # Read now, under the experiment row's lock: the incumbent as the last
                     # finish (committed before this one got the lock) left it.
-                    best = connection.execute(_OBJECTIVE_OF, {"name": best_name}).one_or_none()
+                    best = conn.execute(_OBJECTIVE_OF, {"name": best_name}).one_or_none()
                     if best is not None:
                         incumbent = decode_float(*best)
                 if goal.is_better(objective, incumbent):
                     experiment_id = row["experiment_id"]
-                    connection.execute(
+                    conn.execute(
                         _SET_BEST, {"experiment_id": experiment_id, "best": name, "now": now}
                     )
                     expire_cached(s, ExperimentRow, experiment_id)
@@ -586,7 +628,7 @@ def _lock_trial(s: Session, name: str, *, with_spec: bool = False) -> RowMapping
     """The trial's columns, its experiment's name and best trial (and spec), both rows
     locked; or `TrialNotFoundError`."""
     statement = _LOCK_TRIAL_WITH_SPEC if with_spec else _LOCK_TRIAL
-    row = s.connection().execute(statement, {"name": name}).mappings().one_or_none()
+    row = connection(s).execute(statement, {"name": name}).mappings().one_or_none()
     if row is None:
         raise TrialNotFoundError(name)
     remember_trial(s, name, row["id"], row["experiment_id"])
@@ -597,7 +639,7 @@ def _update_trial(s: Session, trial_id: int, changes: Mapping[str, Any]) -> None
     """A Core UPDATE of the trial's columns in ``changes``; an ORM object of the row that
     the session holds (an earlier call of the same transaction) is expired, not left stale."""
     if changes:
-        s.connection().execute(_UPDATE_TRIAL, {"trial_id": trial_id, **changes})
+        connection(s).execute(_UPDATE_TRIAL, {"trial_id": trial_id, **changes})
         expire_cached(s, TrialRow, trial_id)
 
 
