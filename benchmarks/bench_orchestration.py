@@ -15,6 +15,7 @@ overhead per trial = (wall time x parallelism - trials x command time) / trials.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import re
@@ -99,8 +100,9 @@ def experiment(trials: int, kind: str, parallel: int) -> dict:
 
 def run_tuner(
     trials: int, kind: str, parallel: int, work: Path, poll_interval: float
-) -> tuple[float, float]:
-    """Wall and CPU seconds of `tuner run` with everything it started."""
+) -> tuple[float, float, float]:
+    """Wall and CPU seconds of `tuner run` with everything it started, and its trials' span
+    (see `tuner_span`)."""
     path = work / "experiment.yaml"
     path.write_text(yaml.safe_dump(experiment(trials, kind, parallel), sort_keys=False))
     tuner = Path(sys.executable).with_name("tuner")
@@ -125,18 +127,36 @@ def run_tuner(
     )
     wall = time.perf_counter() - start
     reap_orphans()
-    return wall, children_cpu() - cpu
+    return wall, children_cpu() - cpu, tuner_span(work / "runs")
 
 
-def run_optuna(trials: int, kind: str, parallel: int, work: Path) -> tuple[float, float]:
-    """Wall and CPU seconds of the study (this process and the commands it ran)."""
+def tuner_span(run_dir: Path) -> float:
+    """Seconds from the first trial's start to the last trial's end, as the trials'
+    supervisors recorded them (``supervisor.json``'s first record, ``outcome.json``)."""
+    starts, ends = [], []
+    for outcome in run_dir.glob("*/outcome.json"):
+        first = (outcome.parent / "supervisor.json").read_text().splitlines()[0]
+        starts.append(json.loads(first)["started_at"])
+        ends.append(json.loads(outcome.read_text())["finished_at"])
+    return max(ends) - min(starts)
+
+
+def run_optuna(
+    trials: int, kind: str, parallel: int, work: Path
+) -> tuple[float, float, float]:
+    """Wall and CPU seconds of the study (this process and the commands it ran), and the
+    span from the first command's start to the last one's end."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    starts: list[float] = []
+    ends: list[float] = []
 
     def objective(trial: optuna.Trial) -> float:
         x = trial.suggest_float("x", -10, 10)
+        starts.append(time.time())
         out = subprocess.run(argv(kind, repr(x)), check=True, capture_output=True, text=True)
+        ends.append(time.time())
         match = re.search(r"loss=(\S+)", out.stdout)
         assert match is not None
         return float(match.group(1))
@@ -148,7 +168,8 @@ def run_optuna(trials: int, kind: str, parallel: int, work: Path) -> tuple[float
         sampler=optuna.samplers.RandomSampler(seed=1),
     )
     study.optimize(objective, n_trials=trials, n_jobs=parallel)
-    return time.perf_counter() - start, own_cpu() + children_cpu() - cpu
+    wall = time.perf_counter() - start
+    return wall, own_cpu() + children_cpu() - cpu, max(ends) - min(starts)
 
 
 def cpu_overhead(trials: int, cpu: float, alone: float) -> float:
@@ -187,18 +208,23 @@ def main() -> None:
                 work = Path(tmp)
                 (work / "tuner").mkdir()
                 (work / "optuna").mkdir()
-                tuner_wall, tuner_cpu = run_tuner(
+                tuner_wall, tuner_cpu, tuner_trials = run_tuner(
                     args.trials, kind, parallel, work / "tuner", args.poll_interval
                 )
-                optuna_wall, optuna_cpu = run_optuna(args.trials, kind, parallel, work / "optuna")
+                optuna_wall, optuna_cpu, optuna_trials = run_optuna(
+                    args.trials, kind, parallel, work / "optuna"
+                )
             t_over = overhead(args.trials, parallel, tuner_wall, alone)
             o_over = overhead(args.trials, parallel, optuna_wall, alone)
+            t_span = overhead(args.trials, parallel, tuner_trials, alone)
+            o_span = overhead(args.trials, parallel, optuna_trials, alone)
             rows.append(
                 f"| `{' '.join(COMMANDS[kind])}` ({alone * 1000:.1f} ms) | {parallel} "
                 f"| {args.trials / tuner_wall:.1f} | {args.trials / optuna_wall:.1f} "
                 f"| {t_over * 1000:.1f} | {o_over * 1000:.1f} | {t_over / o_over:.2f} "
                 f"| {cpu_overhead(args.trials, tuner_cpu, alone_cpu) * 1000:.1f} "
-                f"| {cpu_overhead(args.trials, optuna_cpu, alone_cpu) * 1000:.1f} |"
+                f"| {cpu_overhead(args.trials, optuna_cpu, alone_cpu) * 1000:.1f} "
+                f"| {t_span * 1000:.1f} | {o_span * 1000:.1f} | {t_span / o_span:.2f} |"
             )
             print(rows[-1], flush=True)
 
@@ -218,11 +244,17 @@ def main() -> None:
         "everything the run started, user + system, less trials x the command's) / trials: "
         "tuner's includes its start-up, its fork server, supervisors and suggestion server; "
         "Optuna's, its study in this process (Optuna already imported). tuner's modules "
-        "are byte-compiled first, as an installed package's are.",
+        "are byte-compiled first, as an installed package's are. The span columns apply "
+        "the same formula to the trials' span alone (the first trial's start to the last "
+        "one's end: tuner's from its supervisors' records, Optuna's around "
+        "`subprocess.run`), leaving out what each tool does once per run (tuner's process "
+        "start, imports, database and servers; Optuna's `create_study`; Optuna's import is "
+        "outside both figures).",
         "",
         "| command (alone) | P | tuner trials/s | Optuna trials/s | tuner overhead ms "
-        "| Optuna overhead ms | ratio | tuner CPU ms | Optuna CPU ms |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| Optuna overhead ms | ratio | tuner CPU ms | Optuna CPU ms | tuner span ms "
+        "| Optuna span ms | span ratio |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         *rows,
         "",
         f"tuner with `--poll-interval {args.poll_interval:g}` (its default), Optuna "
