@@ -172,6 +172,29 @@ def run_optuna(
     return wall, own_cpu() + children_cpu() - cpu, max(ends) - min(starts)
 
 
+def run_bare(trials: int, kind: str, parallel: int, work: Path) -> float:
+    """Wall seconds of a launcher that does nothing but start the command, ``parallel`` at
+    a time, and wait for it (stdout to a file; no suggestions, no storage): the formula's
+    floor, where ``parallel`` commands share this machine's CPUs."""
+    out = os.open(work / "bare.out", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    start = time.perf_counter()
+    try:
+        running = started = 0
+        while started < trials or running:
+            while running < parallel and started < trials:
+                command = argv(kind, str(started))
+                os.posix_spawn(
+                    command[0], command, os.environ, file_actions=[(os.POSIX_SPAWN_DUP2, out, 1)]
+                )
+                started += 1
+                running += 1
+            os.wait()
+            running -= 1
+    finally:
+        os.close(out)
+    return time.perf_counter() - start
+
+
 def cpu_overhead(trials: int, cpu: float, alone: float) -> float:
     return (cpu - trials * alone) / trials
 
@@ -214,6 +237,7 @@ def main() -> None:
                 optuna_wall, optuna_cpu, optuna_trials = run_optuna(
                     args.trials, kind, parallel, work / "optuna"
                 )
+                bare_wall = run_bare(args.trials, kind, parallel, work)
             t_over = overhead(args.trials, parallel, tuner_wall, alone)
             o_over = overhead(args.trials, parallel, optuna_wall, alone)
             t_span = overhead(args.trials, parallel, tuner_trials, alone)
@@ -224,7 +248,8 @@ def main() -> None:
                 f"| {t_over * 1000:.1f} | {o_over * 1000:.1f} | {t_over / o_over:.2f} "
                 f"| {cpu_overhead(args.trials, tuner_cpu, alone_cpu) * 1000:.1f} "
                 f"| {cpu_overhead(args.trials, optuna_cpu, alone_cpu) * 1000:.1f} "
-                f"| {t_span * 1000:.1f} | {o_span * 1000:.1f} | {t_span / o_span:.2f} |"
+                f"| {t_span * 1000:.1f} | {o_span * 1000:.1f} | {t_span / o_span:.2f} "
+                f"| {overhead(args.trials, parallel, bare_wall, alone) * 1000:.1f} |"
             )
             print(rows[-1], flush=True)
 
@@ -249,12 +274,14 @@ def main() -> None:
         "one's end: tuner's from its supervisors' records, Optuna's around "
         "`subprocess.run`), leaving out what each tool does once per run (tuner's process "
         "start, imports, database and servers; Optuna's `create_study`; Optuna's import is "
-        "outside both figures).",
+        "outside both figures). Floor: the same formula for a launcher that only starts "
+        "the command P at a time and waits for it (`os.posix_spawn`, no suggestions, no "
+        "storage): what P commands sharing this machine's CPUs cost by themselves.",
         "",
         "| command (alone) | P | tuner trials/s | Optuna trials/s | tuner overhead ms "
         "| Optuna overhead ms | ratio | tuner CPU ms | Optuna CPU ms | tuner span ms "
-        "| Optuna span ms | span ratio |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| Optuna span ms | span ratio | floor ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         *rows,
         "",
         f"tuner with `--poll-interval {args.poll_interval:g}` (its default), Optuna "
