@@ -141,9 +141,7 @@ def tuner_span(run_dir: Path) -> float:
     return max(ends) - min(starts)
 
 
-def run_optuna(
-    trials: int, kind: str, parallel: int, work: Path
-) -> tuple[float, float, float]:
+def run_optuna(trials: int, kind: str, parallel: int, work: Path) -> tuple[float, float, float]:
     """Wall and CPU seconds of the study (this process and the commands it ran), and the
     span from the first command's start to the last one's end."""
     import optuna

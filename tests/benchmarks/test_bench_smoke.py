@@ -1,11 +1,13 @@
 """Smoke tests of the suggestion benchmarks: each main() runs with the smallest settings and
 prints a table with the expected columns; RESULTS.md sections are replaced, not clobbered.
-No timing is asserted."""
+No timing is asserted. The orchestration benchmark runs in a process of its own."""
 
 from __future__ import annotations
 
 import importlib.util
 import math
+import os
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -149,3 +151,34 @@ def test_test_functions_reach_their_known_minima(load: Callable[[str], ModuleTyp
         f = functions[name]
         assert f(x) == pytest.approx(f.optimum, abs=1e-6), name
         assert all(lo <= xi <= hi for xi, (_, lo, hi) in zip(x, f.bounds, strict=True)), name
+
+
+def test_orchestration_benchmark_prints_tuner_optuna_and_the_floor(tmp_path: Path) -> None:
+    # Its own process: it makes itself a child subreaper and runs `tuner run`.
+    argv = ["--trials", "3", "--commands", "echo", "--parallel", "2", "--no-write"]
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench_orchestration.py"), *argv],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    (header, row), *_ = [t for t in tables(done.stdout) if t[0][0] == "command (alone)"]
+    assert header[1:] == [
+        "P",
+        "tuner trials/s",
+        "Optuna trials/s",
+        "tuner overhead ms",
+        "Optuna overhead ms",
+        "ratio",
+        "tuner CPU ms",
+        "Optuna CPU ms",
+        "tuner span ms",
+        "Optuna span ms",
+        "span ratio",
+        "floor ms",
+    ]
+    assert row[0].startswith("`/bin/echo") and row[1] == "2"
+    assert all(math.isfinite(float(cell)) for cell in row[2:])
+    assert float(row[2]) > 0 and float(row[3]) > 0
