@@ -1,4 +1,4 @@
-"""Smoke tests of the suggestion benchmarks: each main() runs with the smallest settings and
+"""Smoke tests of the benchmarks: each main() runs with the smallest settings and
 prints a table with the expected columns; RESULTS.md sections are replaced, not clobbered.
 No timing is asserted. The orchestration benchmark runs in a process of its own."""
 
