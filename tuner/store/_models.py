@@ -1,4 +1,4 @@
-"""SQLAlchemy table models of the store; rows only, converted to domain records in `_store`.
+"""SQLAlchemy table models of the store; rows only, converted to domain records in `_convert`.
 
 Types are chosen to mean the same on SQLite, PostgreSQL and MySQL/MariaDB: aware UTC
 datetimes with microseconds, 8-byte floats, binary-collated names, portable JSON.
