@@ -189,3 +189,41 @@ def test_one_metric_and_small_batches_give_what_the_list_statements_give(
             store.create_trials("exp", batch)
     store.create_trials("exp", [("exp-2", {})])
     assert [t.name for t in store.list_trials("exp")] == ["exp-1", "exp-2"]
+
+
+@pytest.mark.parametrize("batch", [1, 4, 17])
+def test_the_taken_name_lookup_reads_the_name_index_not_the_table(
+    store: Store, build: Build, batch: int
+) -> None:
+    # On a table never analyzed (a PostgreSQL server with autovacuum off), a lookup ending in
+    # LIMIT 1 was planned as a scan of every trial stored: each creation slowed with the
+    # experiment's size. The plans of the statements create_trials sends, on every backend.
+    from sqlalchemy import event
+
+    build.experiment(store)
+    build.trials(store, "exp", *(f"exp-{i}" for i in range(300)))
+    sent: list[tuple[str, object]] = []
+
+    def record(conn: object, cursor: object, sql: str, args: object, *_: object) -> None:
+        if "SELECT" in sql and "trials" in sql:
+            sent.append((sql, args))
+
+    event.listen(store.engine, "before_cursor_execute", record)
+    try:
+        build.trials(store, "exp", *(f"exp-new-{i}" for i in range(batch)))
+    finally:
+        event.remove(store.engine, "before_cursor_execute", record)
+    assert sent
+    dialect = store.engine.dialect.name
+    explain = "EXPLAIN QUERY PLAN " if dialect == "sqlite" else "EXPLAIN "
+    for sql, args in sent:
+        with store.engine.connect() as conn:
+            rows = conn.exec_driver_sql(explain + sql, args)  # type: ignore[arg-type]
+            plan = [" ".join(str(c) for c in row) for row in rows]
+        flat = " | ".join(plan)
+        if dialect == "postgresql":
+            assert "Seq Scan on trials" not in flat and "trials" in flat, flat
+        elif dialect == "sqlite":
+            assert "SCAN trials" not in flat and "SEARCH trials" in flat, flat
+        else:  # MySQL / MariaDB: no full scan (type ALL) of trials
+            assert not any("trials" in row and " ALL " in f" {row} " for row in plan), flat

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import BindParameter, Table, bindparam, insert, select, update
+from sqlalchemy import BindParameter, Table, bindparam, func, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
 
@@ -39,8 +39,12 @@ _LOCK_TRIAL = (
 )
 # The same with the experiment's spec, whose objective type is the default direction.
 _LOCK_TRIAL_WITH_SPEC = _LOCK_TRIAL.add_columns(_EXPERIMENTS.c.spec.label("experiment_spec"))
-_TAKEN_NAME = (
-    select(_TRIALS.c.name).where(_TRIALS.c.name.in_(bindparam("names", expanding=True))).limit(1)
+# One of ``names`` already taken, or NULL. ``min()``, not ``LIMIT 1``: with a limit,
+# PostgreSQL's planner counts on meeting one of the (unique, so "likely present") names early
+# and scans the table, the whole of it as the names are new; in a table it has not analyzed
+# (autovacuum off) that scan stays, and each creation reads every trial stored so far.
+_TAKEN_NAME = select(func.min(_TRIALS.c.name)).where(
+    _TRIALS.c.name.in_(bindparam("names", expanding=True))
 )
 
 
@@ -68,7 +72,7 @@ def _lock_experiment_id_and_taken_of(count: int) -> Any:
     column = _TRIALS.c.name
     names: list[BindParameter[str]] = [bindparam(f"n{i}") for i in range(count)]
     taken = column == names[0] if count == 1 else column.in_(names)
-    return _lock_experiment_id_and_taken(select(column).where(taken).limit(1))
+    return _lock_experiment_id_and_taken(select(func.min(column)).where(taken))
 
 
 _INSERT_TRIALS = insert(_TRIALS)
