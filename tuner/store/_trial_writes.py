@@ -215,18 +215,11 @@ class TrialWriteMethods(Transactions):
                     and started_at is None
                 ):
                     changes["started_at"] = db_now(s)
-            if executor_kind is not None:
-                changes["executor_kind"] = executor_kind
-            if executor_ref is not None:
-                changes["executor_ref"] = dict(executor_ref)
+            changes.update(_start_fields(executor_kind, executor_ref, log_path, started_at))
             if exit_code is not None:
                 changes["exit_code"] = exit_code
             if message is not None:
                 changes["message"] = message
-            if log_path is not None:
-                changes["log_path"] = log_path
-            if started_at is not None:
-                changes["started_at"] = require_aware(started_at, "started_at")
             if completed_at is not None:
                 changes["completed_at"] = require_aware(completed_at, "completed_at")
             _update_trial(s, row["id"], changes)
@@ -287,15 +280,8 @@ class TrialWriteMethods(Transactions):
                 "message": message,
                 "completed_at": completed,
             }
-            if executor_kind is not None:
-                changes["executor_kind"] = executor_kind
-            if executor_ref is not None:
-                changes["executor_ref"] = dict(executor_ref)
-            if log_path is not None:
-                changes["log_path"] = log_path
-            if started_at is not None:
-                changes["started_at"] = require_aware(started_at, "started_at")
-            elif row["started_at"] is None and executor_ref is not None:
+            changes.update(_start_fields(executor_kind, executor_ref, log_path, started_at))
+            if started_at is None and row["started_at"] is None and executor_ref is not None:
                 changes["started_at"] = completed
             _update_trial(s, row["id"], changes)
             if objective is not None and status.counts_for_best():
@@ -320,6 +306,26 @@ class TrialWriteMethods(Transactions):
                     )
                     expire_cached(s, ExperimentRow, experiment_id)
             return trial_record_of({**row, **changes}, row["experiment_name"])
+
+
+def _start_fields(
+    executor_kind: str | None,
+    executor_ref: Mapping[str, Any] | None,
+    log_path: str | None,
+    started_at: datetime | None,
+) -> dict[str, Any]:
+    """The columns of a trial's start that `update_trial` and `finish_trial` were given
+    (None: left as they are)."""
+    fields: dict[str, Any] = {}
+    if executor_kind is not None:
+        fields["executor_kind"] = executor_kind
+    if executor_ref is not None:
+        fields["executor_ref"] = dict(executor_ref)
+    if log_path is not None:
+        fields["log_path"] = log_path
+    if started_at is not None:
+        fields["started_at"] = require_aware(started_at, "started_at")
+    return fields
 
 
 def _lock_trial(s: Session, name: str, *, with_spec: bool = False) -> RowMapping:
